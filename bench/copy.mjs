@@ -1,0 +1,234 @@
+// Copy benchmark: fcp against `cp -a` and a raw read+write floor, on tmpfs.
+//
+//   node bench/copy.mjs [--reps N] [--warmup N] [--only small,large,mixed] [--np N]
+//                       [--extra-args "..."] [--fcp-cmd "..."] [--no-verify]
+//                       [--small-files N] [--large-size BYTES]
+//                       [--mixed-files N] [--mixed-size BYTES] [--clean]
+//
+// Cases, per profile:
+//   fcp    node bin/fcp.js SRC DST -np N --quiet [extra args]
+//   cp -a  cp -a SRC DST  (the single-process tool fcp has to beat)
+//   cat    find SRC -type f -print0 | xargs -0 cat > OUT
+//          reads and writes the same bytes with no per-file creates,
+//          metadata or parallelism: roughly the data-movement floor on one
+//          core. Ratio to it is shown for `large`, where data dominates; for
+//          small trees metadata dominates and the ratio would mislead.
+//
+// Everything lives on tmpfs (/dev/shm/fcp-bench), so the numbers measure the
+// tools (syscalls, CPU, coordination) and not a disk, and there is no page
+// cache to drop between runs. Source trees are cached there between
+// invocations (they take a while to generate); destinations are removed
+// before every run and at the end.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import {
+  repoRoot, toolsDir, benchDir, timeIt, compare, ratioTable, makeTree, dropDir,
+  parseOpts, shQuote, fmtBytes,
+} from './lib.mjs';
+
+const GiB = 1024 ** 3;
+const KiB = 1024;
+
+const SPEC = {
+  reps: 'number',
+  warmup: 'number',
+  only: 'string',
+  np: 'number',
+  'extra-args': 'string',
+  'fcp-cmd': 'string',
+  'no-verify': 'boolean',
+  'small-files': 'number',
+  'large-size': 'number',
+  'mixed-files': 'number',
+  'mixed-size': 'number',
+  clean: 'boolean',
+  help: 'boolean',
+};
+
+const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [options])
+  --reps N             rounds per case (default 5)
+  --warmup N           untimed rounds first (default 1; first writes to fresh tmpfs are slow)
+  --only LIST          profiles to run, comma-separated: small,large,mixed (default all)
+  --np N               fcp ranks (default 2)
+  --extra-args "..."   more arguments for fcp, split on whitespace
+  --fcp-cmd "..."      replace "node bin/fcp.js" (harness testing, e.g. "cp -a");
+                       runs as: CMD SRC DST [extra args], without -np/--quiet
+  --no-verify          skip the treecmp check of fcp's first copy of each profile
+  --small-files N      files in the small tree (default 20000)
+  --large-size BYTES   size of each of the 2 large files (default 1 GiB)
+  --mixed-files N      files in the mixed tree (default 5000)
+  --mixed-size BYTES   total size of the mixed tree (default 2 GiB)
+  --clean              remove the cached source trees at the end
+Trees are cached in ${benchDir}.`;
+
+/** Split a command-line string on whitespace (no quote handling: keep it simple). */
+const words = (s) => (s ?? '').trim().split(/\s+/).filter(Boolean);
+
+/**
+ * The profiles: mktree options, and a generous size estimate (bytes of tmpfs
+ * the tree will use) for the free-space check before the tree exists.
+ * tmpfs allocates whole 4 KiB pages, hence the per-file overhead.
+ */
+function profiles(o) {
+  const small = { files: o['small-files'] ?? 20000 };
+  const large = { files: 2, size: o['large-size'] ?? GiB };
+  const mixed = { files: o['mixed-files'] ?? 5000, size: o['mixed-size'] ?? 2 * GiB };
+  return {
+    // 0-64 KiB, Pareto-skewed: a few KiB on average; 12 KiB/file is an overestimate.
+    small: { mk: small, estimate: small.files * 12 * KiB },
+    large: { mk: large, estimate: large.files * (large.size + 4 * KiB) },
+    // "total about BYTES": allow 10 % over plus page rounding.
+    mixed: { mk: mixed, estimate: mixed.size * 1.1 + mixed.files * 4 * KiB },
+  };
+}
+
+/** Cache directory name that encodes the mktree options, so changed options mean a new tree. */
+function srcDirFor(name, mk) {
+  const parts = [`src-${name}`];
+  if (mk.files != null) parts.push(`f${mk.files}`);
+  if (mk.size != null) parts.push(`s${mk.size}`);
+  return path.join(benchDir, parts.join('-'));
+}
+
+/**
+ * Bytes we can still write to benchDir's file system. tmpfs is backed by RAM
+ * (and swap), and its size limit is often larger than the memory actually
+ * free, so take the smaller of statfs and MemAvailable for tmpfs mounts.
+ */
+function roomBytes() {
+  fs.mkdirSync(benchDir, { recursive: true });
+  const st = fs.statfsSync(benchDir);
+  let room = st.bavail * st.bsize;
+  const TMPFS_MAGIC = 0x01021994;
+  if (st.type === TMPFS_MAGIC) {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) room = Math.min(room, Number(m[1]) * KiB);
+  }
+  return room;
+}
+
+export async function main(argv = process.argv.slice(2)) {
+  const { opts, unknown } = parseOpts(argv, SPEC);
+  if (opts.help) { console.log(HELP); return; }
+  // Unknown options may belong to another bench module (run.mjs passes the
+  // same argv to all), so warn rather than fail.
+  if (unknown.length) console.error(`copy.mjs: ignoring unknown arguments: ${unknown.join(' ')}`);
+
+  const reps = opts.reps ?? 5;
+  const warmup = opts.warmup ?? 1;
+  const np = opts.np ?? 2;
+  const extra = words(opts['extra-args']);
+  const all = profiles(opts);
+  const only = opts.only ? words(opts.only.replace(/,/g, ' ')) : Object.keys(all);
+  for (const p of only) if (!all[p]) throw new Error(`--only: unknown profile "${p}" (have: ${Object.keys(all).join(', ')})`);
+  if (!(reps >= 1)) throw new Error('--reps must be at least 1');
+
+  // The command under test. The default uses this node binary directly, so
+  // the run does not depend on PATH.
+  let fcpName, fcpCmd, fcpArgs;
+  if (opts['fcp-cmd']) {
+    const [cmd, ...pre] = words(opts['fcp-cmd']);
+    fcpCmd = cmd;
+    fcpName = `fcp-cmd "${opts['fcp-cmd']}"`;
+    fcpArgs = (src, dst) => [...pre, src, dst, ...extra];
+  } else {
+    const bin = path.join(repoRoot, 'bin/fcp.js');
+    if (!fs.existsSync(bin)) throw new Error(`${bin} not found: build first (npm run build), or pass --fcp-cmd`);
+    fcpCmd = process.execPath;
+    fcpName = `fcp -np ${np}`;
+    fcpArgs = (src, dst) => [bin, src, dst, '-np', String(np), '--quiet', ...extra];
+  }
+
+  const dst = path.join(benchDir, 'dst');
+  const catOut = path.join(benchDir, 'catout');
+  const used = [];
+
+  console.log(`## copy: fcp vs cp -a (tmpfs ${benchDir})\n`);
+  for (const name of only) {
+    const prof = all[name];
+    const src = srcDirFor(name, prof.mk);
+    dropDir(dst);
+    dropDir(catOut);
+
+    // Room check: the source (unless cached) plus one copy at a time
+    // (prepare() removes the previous destination before each run), plus a
+    // margin for fcp's own scratch files and for the estimate being off.
+    const cached = fs.existsSync(`${src}.summary.json`) && fs.existsSync(src);
+    const treeBytes = prof.estimate;
+    const need = (cached ? 0 : treeBytes) + treeBytes + Math.max(256 * 1024 ** 2, treeBytes * 0.1);
+    const room = roomBytes();
+    if (room < need) {
+      console.log(`### ${name}\n\nskipped: needs about ${fmtBytes(need)} free in ${benchDir}, only ${fmtBytes(room)} available.\n`);
+      continue;
+    }
+
+    console.error(`copy: ${name}: ${cached ? 'using cached' : 'generating'} tree ${src}`);
+    const tree = makeTree(name, src, prof.mk);
+    used.push(src);
+
+    // Check fcp's first copy once per profile (outside the timing): a fast
+    // but wrong copy is not a result.
+    let verify = opts['no-verify'] ? 'skipped (--no-verify)' : null;
+    const checkCopy = () => {
+      const r = spawnSync(path.join(toolsDir, 'treecmp'), ['-q', src, dst], { encoding: 'utf8' });
+      const last = (r.stdout || r.stderr || '').trim().split('\n').pop();
+      verify = r.status === 0 ? `ok (${last})` : `**FAILED** (exit ${r.status}: ${last})`;
+      if (r.status !== 0) console.error(`copy: ${name}: treecmp found differences:\n${r.stdout}${r.stderr}`);
+    };
+
+    const cases = [
+      {
+        name: fcpName,
+        run: async () => {
+          const t = await timeIt(fcpCmd, fcpArgs(src, dst));
+          if (verify === null) checkCopy();
+          return t;
+        },
+      },
+      { name: 'cp -a', run: () => timeIt('cp', ['-a', src, dst]) },
+      {
+        name: 'cat',
+        run: () => timeIt('bash', ['-c', 'set -o pipefail; find "$1" -type f -print0 | xargs -0 cat > "$2"', 'cat-floor', src, catOut]),
+      },
+    ];
+
+    let run = 0;
+    const results = await compare(cases, {
+      reps,
+      warmup,
+      prepare: (c, how) => {
+        // Each run starts with no destination (cp -r semantics: DST is
+        // created as the copy). Nothing else is dropped: tmpfs has no cache.
+        dropDir(dst);
+        dropDir(catOut);
+        const label = how?.warmup ? 'warm-up' : `run ${++run}/${reps * cases.length}`;
+        console.error(`copy: ${name}: ${label}: ${c.name}`);
+      },
+    });
+    dropDir(dst);
+    dropDir(catOut);
+
+    const baselines = name === 'large' ? ['cp -a', 'cat'] : ['cp -a'];
+    console.log(ratioTable(`${name}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)}`, results, baselines));
+    console.log(`Untimed warm-up rounds: ${warmup}. fcp copy check (treecmp): ${verify ?? 'not run'}\n`);
+  }
+
+  if (opts.clean) {
+    for (const src of used) { dropDir(src); fs.rmSync(`${src}.summary.json`, { force: true }); }
+    console.error(`copy: removed cached trees: ${used.join(' ') || '(none)'}`);
+  }
+
+  // Exact command to reproduce this output (from whichever entry point ran).
+  const entry = path.relative(repoRoot, process.argv[1] ?? 'bench/copy.mjs');
+  const env = process.env.FCP_TOOLS_DIR ? `FCP_TOOLS_DIR=${shQuote(process.env.FCP_TOOLS_DIR)} ` : '';
+  const cmdline = [`${env}node`, entry, ...argv].map((w, i) => (i ? shQuote(w) : w)).join(' ');
+  console.log(`Reproduce: \`cd ${shQuote(repoRoot)} && ${cmdline}\``);
+}
+
+// Run directly (node bench/copy.mjs ...) rather than imported by run.mjs.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  main().catch((e) => { console.error(`copy.mjs: ${e.stack ?? e}`); process.exitCode = 1; });
+}

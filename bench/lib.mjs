@@ -1,0 +1,292 @@
+// Small benchmark helpers shared by the bench/*.mjs modules.
+//
+// Plain ESM, no dependencies: benchmarks must run on a bare checkout (after
+// `npm run build`) without pulling anything extra in.
+
+import { spawn, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Repository root: bench/ lives directly under it. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * Where mktree/treecmp live. In CI the repo is cloned with shared/ beside it,
+ * so the default is ../shared/tools relative to the repo root;
+ * FCP_TOOLS_DIR overrides it for other layouts.
+ */
+export const toolsDir = process.env.FCP_TOOLS_DIR
+  ? path.resolve(process.env.FCP_TOOLS_DIR)
+  : path.resolve(repoRoot, '../shared/tools');
+
+/**
+ * Cache for generated trees and scratch output. tmpfs, so the benchmark
+ * measures the copy tool (CPU, syscalls, coordination) rather than whichever
+ * disk the machine happens to have, and runs are repeatable.
+ */
+export const benchDir = '/dev/shm/fcp-bench';
+
+/** Keep only the last `max` characters of a growing string (stderr tails). */
+function tail(s, max = 4000) {
+  return s.length > max ? '…' + s.slice(-max) : s;
+}
+
+/**
+ * Run `cmd args` and return its wall time in seconds.
+ *
+ * Timed with process.hrtime from just before spawn() to the 'close' event, so
+ * it includes process start-up (node boot for fcp, exec for cp): that is part
+ * of what a user waits for. stdout is discarded (a pipe we never read could
+ * fill up and stall the child; 'ignore' costs nothing); stderr is kept (tail
+ * only) so a failure can say why. Throws if the exit status is not 0 or the
+ * process dies from a signal.
+ *
+ * opts.env is merged over process.env (so PATH etc. survive); opts.cwd
+ * defaults to the repo root.
+ */
+export function timeIt(cmd, args = [], { env, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    let errTail = '';
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, {
+      cwd: cwd ?? repoRoot,
+      env: env ? { ...process.env, ...env } : process.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => { errTail = tail(errTail + d); });
+    child.on('error', reject); // e.g. ENOENT: command not found
+    child.on('close', (code, signal) => {
+      const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code === 0) return resolve(secs);
+      const why = signal ? `signal ${signal}` : `exit status ${code}`;
+      reject(new Error(`${[cmd, ...args].join(' ')} failed (${why})\n${errTail.trimEnd()}`));
+    });
+  });
+}
+
+/** Median of a list of numbers (mean of the two middle values if even). */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Run every case `reps` times, interleaved.
+ *
+ * Round r runs the cases in an order rotated by r (round 0: A B C, round 1:
+ * B C A, round 2: C A B, ...), so no case always runs first (cold-ish) or
+ * always right after a particular other case (which might leave dirty pages
+ * or a busy CPU behind). Interleaving rather than "all A runs, then all B"
+ * also spreads slow drift (thermal, other load) evenly over the cases.
+ *
+ * prepare(case, {warmup}) is awaited before every single run, e.g. to remove
+ * the previous destination so each copy starts from the same state. Its time
+ * is not counted. `warmup` rounds (default 0) run every case once, untimed,
+ * before the measured rounds.
+ *
+ * Returns [{ name, times: [seconds, ...], median }] in the order given.
+ */
+export async function compare(cases, { reps = 5, prepare, warmup = 0 } = {}) {
+  // Optional untimed warm-up rounds: on this kind of VM the first write to
+  // fresh tmpfs memory is much slower (host pages faulted in on first touch),
+  // which would otherwise land on whichever case happens to run first.
+  for (let r = 0; r < warmup; r++) {
+    for (const c of cases) {
+      if (prepare) await prepare(c, { warmup: true });
+      await c.run();
+    }
+  }
+  const times = cases.map(() => []);
+  for (let r = 0; r < reps; r++) {
+    for (let k = 0; k < cases.length; k++) {
+      const i = (r + k) % cases.length;
+      if (prepare) await prepare(cases[i]);
+      times[i].push(await cases[i].run());
+    }
+  }
+  return cases.map((c, i) => ({ name: c.name, times: times[i], median: median(times[i]) }));
+}
+
+/**
+ * A markdown table of compare() results.
+ *
+ * Columns: case, median seconds, min-max seconds (so the reader can see the
+ * noise, not just the middle), and one "ratio to X" column per baseline
+ * (median / baseline median: 0.72× means 28 % faster than the baseline).
+ * baselineName may be a string or an array of case names; names that are not
+ * in the results are dropped.
+ */
+export function ratioTable(title, results, baselineName) {
+  const baselines = (Array.isArray(baselineName) ? baselineName : [baselineName])
+    .map((b) => results.find((r) => r.name === b))
+    .filter(Boolean);
+  const reps = Math.max(0, ...results.map((r) => r.times.length));
+  const head = ['case', 'median s', 'min–max s', ...baselines.map((b) => `ratio to ${b.name}`)];
+  const rows = results.map((r) => [
+    r.name,
+    r.median.toFixed(3),
+    `${Math.min(...r.times).toFixed(3)}–${Math.max(...r.times).toFixed(3)}`,
+    ...baselines.map((b) => `${(r.median / b.median).toFixed(2)}×`),
+  ]);
+  const line = (cells) => `| ${cells.join(' | ')} |`;
+  return [
+    `### ${title}`,
+    '',
+    line(head),
+    line(head.map((_, i) => (i === 0 ? '---' : '---:'))),
+    ...rows.map(line),
+    '',
+    `${reps} reps per case, interleaved (rotated order each round); ratio = median / baseline median, lower is faster.`,
+    '',
+  ].join('\n');
+}
+
+let warnedNoTime = false;
+
+/**
+ * Peak resident set size of `cmd args`, in KiB, or null if GNU time is not
+ * installed (apt package `time`; the shell builtin cannot do this).
+ *
+ * What it measures: GNU time reports ru_maxrss from wait4() on its direct
+ * child. On Linux that is the peak RSS of the *single largest* process among
+ * the child and every descendant that was waited for (reaped) in its
+ * subtree: it is a max, not a sum. So for `fcp -np 2` it is the biggest rank
+ * or the launcher, whichever peaked higher, not the job total. Processes
+ * that are not descendants (e.g. daemons started over ssh by mpirun, or
+ * anything reparented to init and never reaped by the subtree) are missed.
+ *
+ * The command's own stderr is left alone; time writes to a temp file (-o) so
+ * the two never mix. Throws if the command fails.
+ */
+export async function peakRss(cmd, args = [], opts = {}) {
+  const gnuTime = '/usr/bin/time';
+  if (!fs.existsSync(gnuTime)) {
+    if (!warnedNoTime) console.warn('peakRss: /usr/bin/time (GNU time) not found, peak RSS not measured');
+    warnedNoTime = true;
+    return null;
+  }
+  const out = path.join(os.tmpdir(), `fcp-bench-rss-${process.pid}-${Date.now()}.txt`);
+  try {
+    await timeIt(gnuTime, ['-f', '%M', '-o', out, cmd, ...args], opts);
+    // On failure GNU time prepends "Command exited with non-zero status N",
+    // but timeIt has already thrown then; the last line is the number.
+    const lines = fs.readFileSync(out, 'utf8').trim().split('\n');
+    const kib = Number(lines[lines.length - 1]);
+    if (!Number.isFinite(kib)) throw new Error(`peakRss: cannot parse GNU time output: ${lines.join(' / ')}`);
+    return kib;
+  } finally {
+    fs.rmSync(out, { force: true });
+  }
+}
+
+/** Parse mktree's summary line: `mktree: PROFILE DIR files=N dirs=N bytes=N`. */
+function parseSummary(text) {
+  const lines = text.trim().split('\n');
+  const m = /^mktree: (\S+) (.*) files=(\d+) dirs=(\d+) bytes=(\d+)$/.exec(lines[lines.length - 1]);
+  if (!m) throw new Error(`cannot parse mktree summary: ${lines[lines.length - 1]}`);
+  return { profile: m[1], dir: m[2], files: Number(m[3]), dirs: Number(m[4]), bytes: Number(m[5]) };
+}
+
+/**
+ * Make a mktree tree at `dir` unless it is already there; return its summary
+ * { profile, dir, files, dirs, bytes }.
+ *
+ * Trees are slow to generate (python writes ~2 GiB for large/mixed) and
+ * deterministic, so they are cached, normally under benchDir; the caller
+ * should put the options in the directory name. To make "dir exists" mean
+ * "dir is complete", mktree writes into a temporary sibling that is renamed
+ * into place only on success, and the summary (with the options used) is
+ * stored next to it in DIR.summary.json. A tree with a missing or
+ * mismatching summary is rebuilt.
+ *
+ * opts: { files, size, seed } -> mktree --files/--size/--seed.
+ */
+export function makeTree(profile, dir, opts = {}) {
+  dir = path.resolve(dir);
+  const meta = `${dir}.summary.json`;
+  const want = { profile, files: opts.files ?? null, size: opts.size ?? null, seed: opts.seed ?? null };
+  if (fs.existsSync(dir)) {
+    try {
+      const saved = JSON.parse(fs.readFileSync(meta, 'utf8'));
+      if (JSON.stringify(saved.options) === JSON.stringify(want)) return saved.summary;
+    } catch { /* no or bad summary: rebuild below */ }
+    dropDir(dir);
+  }
+  fs.mkdirSync(path.dirname(dir), { recursive: true });
+  const tmp = `${dir}.tmp-${process.pid}`;
+  dropDir(tmp);
+  const args = [profile, tmp];
+  if (opts.files != null) args.push('--files', String(opts.files));
+  if (opts.size != null) args.push('--size', String(opts.size));
+  if (opts.seed != null) args.push('--seed', String(opts.seed));
+  let out;
+  try {
+    out = execFileSync(path.join(toolsDir, 'mktree'), args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  } catch (e) {
+    dropDir(tmp);
+    throw e;
+  }
+  fs.renameSync(tmp, dir);
+  const summary = { ...parseSummary(out), dir };
+  fs.writeFileSync(meta, JSON.stringify({ options: want, summary }, null, 2) + '\n');
+  return summary;
+}
+
+/** rm -rf, synchronously: used between runs, where nothing else is going on. */
+export function dropDir(dir) {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * Minimal option parser shared by the bench modules.
+ *
+ * spec: { name: 'string' | 'number' | 'boolean' }. Accepts --name value and
+ * --name=value. Unlike util.parseArgs, a value may start with '-' (needed for
+ * --extra-args "--foo"). Unknown options are returned, not fatal, because
+ * run.mjs passes the same argv to every module and each module only knows
+ * its own options.
+ */
+export function parseOpts(argv, spec) {
+  const opts = {};
+  const unknown = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const m = /^--([^=]+)(?:=(.*))?$/s.exec(a);
+    if (!m || !(m[1] in spec)) {
+      unknown.push(a);
+      continue;
+    }
+    const [, name, inline] = m;
+    if (spec[name] === 'boolean') {
+      opts[name] = inline === undefined ? true : !/^(0|false|no)$/i.test(inline);
+      continue;
+    }
+    const v = inline ?? argv[++i];
+    if (v === undefined) throw new Error(`option --${name} needs a value`);
+    if (spec[name] === 'number') {
+      const n = Number(v);
+      if (!Number.isFinite(n)) throw new Error(`option --${name}: not a number: ${v}`);
+      opts[name] = n;
+    } else {
+      opts[name] = v;
+    }
+  }
+  return { opts, unknown };
+}
+
+/** Quote one word for a POSIX shell, only when needed (for printed command lines). */
+export function shQuote(s) {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${String(s).replace(/'/g, `'\\''`)}'`;
+}
+
+/** Format a byte count for humans (binary units). */
+export function fmtBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+  return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
+}

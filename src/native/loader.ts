@@ -1,0 +1,105 @@
+/**
+ * Typed loader for the optional fcp_native addon (native/src/fcp_native.cc).
+ *
+ * The addon is optional: when it is missing, fails to load, or FCP_NO_NATIVE=1,
+ * loadNative() returns null and callers use the pure-Node fallbacks.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /** copy_file_range(2) with explicit offsets, run on the libuv thread pool. Resolves bytes copied (0 at EOF). */
+  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): Promise<number>;
+  /** lseek(fd, off, SEEK_DATA). Returns -1 on ENXIO (no data at/after offset, or beyond EOF); throws on other errors (e.g. EINVAL when unsupported). */
+  seekData(fd: number, offset: number): number;
+  /** lseek(fd, off, SEEK_HOLE). Returns -1 on ENXIO (offset beyond EOF); throws on other errors. */
+  seekHole(fd: number, offset: number): number;
+  /** llistxattr: attribute names as raw bytes. Never follows symlinks. */
+  listXattrs(path: Buffer): Buffer[];
+  /** lgetxattr. Never follows symlinks. */
+  getXattr(path: Buffer, name: Buffer): Buffer;
+  /** lsetxattr (flags 0: create or replace). Never follows symlinks. */
+  setXattr(path: Buffer, name: Buffer, value: Buffer): void;
+  /** posix_fadvise. */
+  fadvise(fd: number, offset: number, len: number, advice: FadviseAdvice): void;
+  /** utimensat(AT_FDCWD, path, [atime, mtime], followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW); nsec in [0, 1e9). */
+  utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, followSymlinks: boolean): void;
+  /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
+  mkfifo(path: Buffer, mode: number): void;
+}
+
+export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
+
+const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
+  'copyFileRange',
+  'seekData',
+  'seekHole',
+  'listXattrs',
+  'getXattr',
+  'setXattr',
+  'fadvise',
+  'utimens',
+  'mkfifo',
+];
+
+/** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */
+export const NATIVE_ADDON_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'native',
+  'build',
+  'Release',
+  'fcp_native.node',
+);
+
+let cached: { addon: NativeAddon | null; error: string | null } | undefined;
+
+/**
+ * The addon, or null when FCP_NO_NATIVE=1 or it is missing / fails to load.
+ * The result is cached; `{ reload: true }` re-reads the environment (for tests).
+ */
+export function loadNative(opts?: { reload?: boolean }): NativeAddon | null {
+  if (cached && !opts?.reload) return cached.addon;
+  cached = tryLoad();
+  return cached.addon;
+}
+
+/** Why loadNative() returned null (null when it loaded). */
+export function nativeLoadError(): string | null {
+  loadNative();
+  return cached!.error;
+}
+
+function tryLoad(): { addon: NativeAddon | null; error: string | null } {
+  const env = process.env.FCP_NO_NATIVE;
+  if (env !== undefined && env !== '' && env !== '0') return { addon: null, error: 'disabled by FCP_NO_NATIVE' };
+  if (!fs.existsSync(NATIVE_ADDON_PATH)) return { addon: null, error: `${NATIVE_ADDON_PATH} not found` };
+  try {
+    const req = createRequire(import.meta.url);
+    const addon = req(NATIVE_ADDON_PATH) as Partial<NativeAddon>;
+    const missing = EXPORTS.filter((k) => typeof addon[k] !== 'function');
+    if (missing.length) return { addon: null, error: `addon lacks ${missing.join(', ')} (stale build?)` };
+    return { addon: addon as NativeAddon, error: null };
+  } catch (e) {
+    return { addon: null, error: `failed to load ${NATIVE_ADDON_PATH}: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+/**
+ * What the pure-Node fallback cannot do, for a one-time notice. Empty when the
+ * addon is loaded.
+ */
+export function nativeSkips(): string[] {
+  if (loadNative()) return [];
+  return [
+    'holes detected by reading zeros (no SEEK_DATA/SEEK_HOLE)',
+    'no extended attributes (xattrs, ACLs, capabilities) copied',
+    'timestamps rounded to ~1 µs (no utimensat with nanoseconds)',
+    'no copy_file_range (all data goes through user space)',
+    'no posix_fadvise page cache hints',
+    'no named pipes (mkfifo)',
+  ];
+}

@@ -1,0 +1,64 @@
+/** Run real processes from tests: the project's commands and the shared tools. */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+export const toolsDir = process.env.FCP_TOOLS_DIR ? resolve(process.env.FCP_TOOLS_DIR) : resolve(repoRoot, '../shared/tools');
+export const dist = (p: string) => join(repoRoot, 'dist', p);
+export const isRoot = process.getuid?.() === 0;
+
+export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
+
+export function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+  return new Promise((resolveRun, reject) => {
+    const t0 = Date.now();
+    const child = spawn(cmd, args, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+    child.stdin!.end(opts.input ?? '');
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`timed out after ${opts.timeoutMs} ms: ${cmd} ${args.join(' ')}\nstdout: ${stdout.slice(-2000)}\nstderr: ${stderr.slice(-2000)}`));
+    }, opts.timeoutMs ?? 100_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolveRun({ code, signal, stdout, stderr, ms: Date.now() - t0 });
+    });
+  });
+}
+
+/** Start without waiting (for kill tests); collect output as it comes. */
+export function start(cmd: string, args: string[], opts: SpawnOptions = {}): { child: ChildProcess; done: Promise<RunResult> } {
+  const t0 = Date.now();
+  const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const done = new Promise<RunResult>((r) => child.on('close', (code, signal) => r({ code, signal, stdout, stderr, ms: Date.now() - t0 })));
+  return { child, done };
+}
+
+/** The last line of stdout parsed as JSON (the tools' --json contract). */
+export function lastJson<T = Record<string, unknown>>(stdout: string): T {
+  const lines = stdout.trim().split('\n');
+  return JSON.parse(lines[lines.length - 1]!) as T;
+}
+
+/** A scratch directory on tmpfs (fast, and what the benchmarks use too). */
+export function scratch(prefix: string): { dir: string; cleanup: () => void } {
+  const base = existsSync('/dev/shm') ? '/dev/shm' : '/tmp';
+  const dir = mkdtempSync(join(base, `fcp-test-${prefix}-`));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+export function node(script: string, args: string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
+  return run(process.execPath, [dist(script), ...args], opts);
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
