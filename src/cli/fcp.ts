@@ -1,0 +1,118 @@
+/**
+ * fcp SRC... DST: parse and validate, start the job, run the copy, report, exit.
+ *
+ * Exit codes: 0 everything copied; 1 some entries failed (each named on stderr);
+ * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
+ * 4 stopped by a signal (SIGINT/SIGTERM).
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { EXIT } from '../engine/runtime.js';
+import { UsageError } from '../errors.js';
+import { detectLauncher } from '../launch/env.js';
+import { endJob, startJob } from '../launch/job.js';
+import { parseSize } from '../copy/plan.js';
+import { resolveRoots } from '../copy/targets.js';
+import { isBuf, type Root } from '../walk/entry.js';
+import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
+import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
+import { normalizeArgv, positiveInt, seconds } from './options.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function sizeArg(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function buildCommand(): Command {
+  return new Command('fcp')
+    .description('Copy SRC to DST (or several SRC into directory DST) with N cooperating ranks, keeping content, holes, modes, owners, ns times, links and xattrs (cp -a semantics).')
+    .usage('[options] SRC... DST')
+    .argument('<paths...>', 'sources, then the destination')
+    .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fcp; -np N works too', positiveInt('--np'), 1)
+    .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeArg)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
+    .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
+    .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
+    .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
+    .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
+    .version(pkg.version, '-V, --version')
+    .helpOption('-h, --help', 'show this help')
+    .addHelpText('after', `
+Exit status: 0 all copied; 1 some entries failed (each named on stderr); 2 usage error
+(nothing written); 3 job aborted (a rank died or became unreachable); 4 stopped by a signal.
+
+Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC DST' or
+'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
+    .showHelpAfterError('(run fcp --help for usage)')
+    .exitOverride();
+}
+
+function printSummary(s: CopySummary, json: boolean, quiet: boolean): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(s)}\n`);
+    return;
+  }
+  if (quiet) return;
+  process.stdout.write(
+    `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
+      `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
+      `${s.errors} error${s.errors === 1 ? '' : 's'}\n`,
+  );
+}
+
+async function main(argv: string[]): Promise<void> {
+  const launch = detectLauncher();
+  const speaks = launch.rank === 0; // only one rank prints usage errors
+  const cmd = buildCommand();
+  if (!speaks) cmd.configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(normalizeArgv(argv), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    throw err;
+  }
+  const opts = cmd.opts<{ np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number }>();
+  const paths = cmd.processedArgs[0] as string[];
+  if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
+
+  let roots: Root[];
+  try {
+    roots = resolveRoots(paths.slice(0, -1), paths[paths.length - 1]!);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      if (speaks) process.stderr.write(`fcp: ${err.message}\n`);
+      process.exit(EXIT.USAGE);
+    }
+    throw err;
+  }
+
+  const job = await startJob({
+    tool: 'fcp',
+    np: opts.np,
+    rendezvous: opts.rendezvous,
+    besidePath: Buffer.from(roots[0]!.dst).toString(),
+    bind: opts.bind,
+    startupTimeoutMs: opts.startupTimeout * 1000,
+    heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
+    delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+  });
+  // Rank 0's view of the roots is the job's: ranks on other hosts follow it.
+  const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
+  roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
+
+  const { summary, exitCode } = await runCopyJob(job.rt, { roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json });
+  if (job.rt.rank === 0) printSummary(summary, opts.json, opts.quiet);
+  await endJob(job, exitCode);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`fcp: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(EXIT.ABORTED);
+});

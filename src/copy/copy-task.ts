@@ -1,0 +1,158 @@
+/**
+ * The copy phase's task: whole files in batches, chunks of large files, and the other
+ * non-directory entries (symlinks, FIFOs). Directories exist already (mkdir phase);
+ * large files' `.part` files were created by their owners when seeding.
+ *
+ * A whole file gets its metadata right after its content. A chunk only writes bytes: its
+ * file is finished (metadata, rename into place) by the owner in the finish step, after
+ * every chunk is known to be done.
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import type { Task } from '../engine/task.js';
+import type { EntryErrors } from '../errors.js';
+import type { NativeAddon } from '../native/loader.js';
+import { isEntry, type Entry, type Root } from '../walk/entry.js';
+import { copyRange, copyWholeSmallFile } from './data-copy.js';
+import { applyMeta, type MetaOptions } from './metadata.js';
+import { joinPath, partName } from './paths.js';
+
+export type CopyItem =
+  | { t: 'b'; f: Entry[] }
+  | { t: 'c'; f: Entry; o: number; l: number }
+  | { t: 'o'; e: Entry[] };
+
+export interface CopyContext {
+  roots: Root[];
+  native: NativeAddon | null;
+  /** chown to the source owner (only root may) */
+  chown: boolean;
+  errors: EntryErrors;
+  /** Keys (fileKey) of large files one of whose chunks failed on this rank. */
+  failed: Set<string>;
+  /** Seeding: this rank's work, already cut into items (see copy-job.ts). */
+  seedItems: () => AsyncIterable<CopyItem> | Iterable<CopyItem>;
+}
+
+export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
+export const srcOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.src, e.p);
+export const dstOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.dst, e.p);
+
+/** Files copied at once within one batch item (overlaps per-file syscall latency). */
+const FILES_IN_FLIGHT = 8;
+
+export function metaOptions(c: CopyContext, src: Buffer): MetaOptions {
+  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src };
+}
+
+/** The path an error is about: the one the failing syscall named, else the given one. */
+function errPath(err: unknown, fallback: Buffer): Buffer | string {
+  const p = (err as NodeJS.ErrnoException)?.path as unknown;
+  return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
+}
+
+export function copyTask(c: CopyContext): Task<CopyItem> {
+  const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const dst = dstOf(c.roots, e);
+    try {
+      const res = await copyWholeSmallFile(src, dst, e.m.size, { native: c.native, copyFileRange: true, sparse: true, mode: e.m.mode });
+      await applyMeta(dst, e.m, metaOptions(c, src));
+      ctx.count('files');
+      ctx.count('bytes', e.m.size);
+      ctx.count('chunks');
+      ctx.count('holeBytes', res.holeBytes);
+    } catch (err) {
+      c.errors.report('copy', errPath(err, src), err);
+      ctx.count('errors');
+    }
+  };
+
+  const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const part = partName(dstOf(c.roots, e));
+    let sfd: fsp.FileHandle | null = null;
+    let dfd: fsp.FileHandle | null = null;
+    try {
+      sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+      dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
+      const res = await copyRange(sfd.fd, dfd.fd, off, len, { native: c.native, copyFileRange: true, sparse: true });
+      ctx.count('bytes', len);
+      ctx.count('chunks');
+      ctx.count('holeBytes', res.holeBytes);
+    } catch (err) {
+      c.failed.add(fileKey(e));
+      c.errors.report('copy', errPath(err, src), err);
+      ctx.count('errors');
+    } finally {
+      await sfd?.close().catch(() => {});
+      await dfd?.close().catch(() => {});
+    }
+  };
+
+  const createOther = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const dst = dstOf(c.roots, e);
+    try {
+      if (e.k === 'l') {
+        const target = await fsp.readlink(src, { encoding: 'buffer' });
+        try {
+          await fsp.symlink(target, dst);
+        } catch (err) {
+          // Re-copy onto an earlier copy: the same link is fine; anything else is not ours to replace.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = await fsp.lstat(dst);
+          if (!st.isSymbolicLink() || !(await fsp.readlink(dst, { encoding: 'buffer' })).equals(target)) throw err;
+        }
+        ctx.count('symlinks');
+      } else if (e.k === 'p') {
+        if (!c.native) {
+          ctx.count('skipped');
+          return;
+        }
+        try {
+          c.native.mkfifo(dst, e.m.mode & 0o7777);
+        } catch (err) {
+          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await fsp.lstat(dst) : null;
+          if (!st?.isFIFO()) throw err;
+        }
+        ctx.count('specials');
+      } else {
+        throw Object.assign(new Error('sockets and device files are not copied'), { code: 'ENOTSUP' });
+      }
+      await applyMeta(dst, e.m, metaOptions(c, src));
+    } catch (err) {
+      c.errors.report('create', errPath(err, dst), err);
+      ctx.count('errors');
+    }
+  };
+
+  const isItem = (x: unknown): x is CopyItem => {
+    if (typeof x !== 'object' || x === null) return false;
+    const i = x as Record<string, unknown>;
+    const n = c.roots.length;
+    if (i.t === 'b') return Array.isArray(i.f) && i.f.every((e) => isEntry(e, n) && (e as Entry).k === 'f');
+    if (i.t === 'o') return Array.isArray(i.e) && i.e.every((e) => isEntry(e, n) && (e as Entry).k !== 'f' && (e as Entry).k !== 'd');
+    if (i.t === 'c') {
+      return isEntry(i.f, n) && Number.isSafeInteger(i.o) && Number.isSafeInteger(i.l) && (i.o as number) >= 0 && (i.l as number) > 0
+        && (i.o as number) + (i.l as number) <= (i.f as Entry).m.size;
+    }
+    return false;
+  };
+
+  return {
+    name: 'copy',
+    concurrency: 4,
+    async seed(ctx) {
+      for await (const item of c.seedItems()) ctx.enqueue(item);
+    },
+    async process(item, ctx) {
+      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
+      const list = item.t === 'b' ? item.f : item.e;
+      const one = item.t === 'b' ? copyWhole : createOther;
+      for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
+        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx)));
+      }
+    },
+    isItem,
+  };
+}

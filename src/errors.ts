@@ -1,0 +1,57 @@
+/**
+ * Errors. Two kinds, as in mpiFileUtils:
+ * - per-entry failures (an unreadable file, a full disk for one file): data. Each is
+ *   printed once, in one fixed shape naming the operation, the path and the cause, counted,
+ *   and folded into the exit code; the rest of the job goes on.
+ * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
+ */
+import { showPath } from './copy/paths.js';
+
+export class UsageError extends Error {
+  readonly code = 'EUSAGE';
+}
+
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ENOSPC: 'No space left on device',
+  EDQUOT: 'Disk quota exceeded',
+  EEXIST: 'File exists',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  EIO: 'Input/output error',
+  EROFS: 'Read-only file system',
+  ENAMETOOLONG: 'File name too long',
+  EMFILE: 'Too many open files',
+  ENOTEMPTY: 'Directory not empty',
+  EXDEV: 'Invalid cross-device link',
+  EFBIG: 'File too large',
+  ESTALE: 'Stale file handle',
+  ESHRUNK: 'file shrank while it was being copied',
+  ECHANGED: 'file changed while it was being copied',
+};
+
+/** "Permission denied (EACCES)" for a Node/system error, else its message. */
+export function causeOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && STRERROR[e.code]) return `${STRERROR[e.code]} (${e.code})`;
+  if (e && typeof e.code === 'string') return `${e.message.split(',')[0]} (${e.code})`;
+  return e instanceof Error ? e.message : String(err);
+}
+
+export interface EntryErrorRecord { op: string; path: string; cause: string; code: string }
+
+/** Per-rank log of entry failures: print once, count, keep going. */
+export class EntryErrors {
+  count = 0;
+  constructor(private readonly tool: string, private readonly sink: (line: string) => void = (l) => process.stderr.write(l)) {}
+
+  report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
+    this.count++;
+    const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
+    this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
+    return rec;
+  }
+}
