@@ -5,7 +5,23 @@
  *   and folded into the exit code; the rest of the job goes on.
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
+import { getSystemErrorName } from 'node:util';
 import { showPath } from './copy/paths.js';
+
+/** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
+export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  if (negErrno === -1000) code = 'ESHRUNK';
+  else if (negErrno === -1001) code = 'ECHANGED';
+  else {
+    try {
+      code = getSystemErrorName(negErrno);
+    } catch {
+      code = `E${-negErrno}`;
+    }
+  }
+  return Object.assign(new Error(`${code}: ${syscall}`), { code, errno: negErrno, syscall });
+}
 
 export class UsageError extends Error {
   readonly code = 'EUSAGE';
@@ -30,7 +46,7 @@ const STRERROR: Record<string, string> = {
   EFBIG: 'File too large',
   ESTALE: 'Stale file handle',
   ESHRUNK: 'file shrank while it was being copied',
-  ECHANGED: 'file changed while it was being copied',
+  ECHANGED: 'file changed while it was being copied (it grew, or its mtime moved)',
 };
 
 /** "Permission denied (EACCES)" for a Node/system error, else its message. */

@@ -359,7 +359,10 @@ static Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+void RegisterBatch(Napi::Env env, Napi::Object exports);  // batch.cc
+
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  RegisterBatch(env, exports);
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("seekData", Napi::Function::New(env, SeekData, "seekData"));
   exports.Set("seekHole", Napi::Function::New(env, SeekHole, "seekHole"));

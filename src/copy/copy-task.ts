@@ -10,7 +10,8 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import type { Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
-import type { NativeAddon } from '../native/loader.js';
+import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
+import { systemError } from '../errors.js';
 import { isEntry, type Entry, type Root } from '../walk/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
@@ -65,6 +66,31 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       c.errors.report('copy', errPath(err, src), err);
       ctx.count('errors');
     }
+  };
+
+  /** A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times, close. */
+  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const paths: Buffer[] = [];
+    const nums = new Float64Array(list.length * 8);
+    list.forEach((e, i) => {
+      paths.push(srcOf(c.roots, e), dstOf(c.roots, e));
+      nums.set([e.m.size, e.m.mode, e.m.uid, e.m.gid, e.m.atime[0], e.m.atime[1], e.m.mtime[0], e.m.mtime[1]], i * 8);
+    });
+    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE;
+    const { status } = await native.copyFiles(paths, nums, flags);
+    list.forEach((e, i) => {
+      const err = status[i * 4]!;
+      if (err === 0) {
+        ctx.count('files');
+        ctx.count('bytes', e.m.size);
+        ctx.count('chunks');
+        ctx.count('holeBytes', status[i * 4 + 2]!);
+        return;
+      }
+      const op = status[i * 4 + 1]!;
+      c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? paths[i * 2]! : paths[i * 2 + 1]!, systemError(err, COPY_OPS[op] || 'copy'));
+      ctx.count('errors');
+    });
   };
 
   const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
@@ -147,6 +173,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     },
     async process(item, ctx) {
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
+      if (item.t === 'b' && c.native) return copyBatchNative(item.f, c.native, ctx);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {

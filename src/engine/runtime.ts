@@ -40,6 +40,11 @@ export interface RuntimeConfig {
   progressIntervalMs?: number;
   /** Test hook: delay work messages by a random 0..N ms. */
   delayWorkMs?: number;
+  /**
+   * Exchange endpoints some other way than the rendezvous directory (self-launch uses the
+   * IPC channel between rank 0 and its children: no polling of files).
+   */
+  exchange?: (endpoint: string) => Promise<PeerInfo[]>;
 }
 
 /** Exit codes shared by every tool. */
@@ -98,10 +103,12 @@ export class Runtime {
     const startupTimeoutMs = cfg.startupTimeoutMs ?? 60_000;
     let rdv;
     try {
-      rdv = await rendezvous({
-        dir: cfg.rendezvousDir, jobKey: cfg.launch.jobKey ?? 'default', rank, size, endpoint,
-        timeoutMs: startupTimeoutMs, secret: cfg.secret,
-      });
+      rdv = cfg.exchange && cfg.secret
+        ? { secret: cfg.secret, peers: await cfg.exchange(endpoint), jobDir: null }
+        : await rendezvous({
+          dir: cfg.rendezvousDir, jobKey: cfg.launch.jobKey ?? 'default', rank, size, endpoint,
+          timeoutMs: startupTimeoutMs, secret: cfg.secret,
+        });
     } catch (err) {
       transport.close(0);
       throw err;
@@ -115,7 +122,7 @@ export class Runtime {
     }, startupTimeoutMs);
     await rt.collectives.barrier();
     clearTimeout(timer);
-    if (rank === 0) await removeJobDir(rdv.jobDir).catch(() => {});
+    if (rank === 0 && rdv.jobDir) await removeJobDir(rdv.jobDir).catch(() => {});
     rt.startHeartbeats();
     return rt;
   }

@@ -57,6 +57,15 @@ async function forEachLimit<T>(items: T[], n: number, fn: (t: T) => Promise<void
 
 export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number }> {
   const t0 = process.hrtime.bigint();
+  const trace = process.env.FCP_TRACE_PHASES === '1' && rt.rank === 0;
+  let tPhase = t0;
+  if (trace) process.stderr.write(`[phase] startup (process start to job) ${performance.now().toFixed(1)} ms\n`);
+  const mark = (name: string) => {
+    if (!trace) return;
+    const now = process.hrtime.bigint();
+    process.stderr.write(`[phase] ${name} ${(Number(now - tPhase) / 1e6).toFixed(1)} ms\n`);
+    tPhase = now;
+  };
   const native = loadNative();
   const errors = new EntryErrors('fcp');
   const lists = new WalkLists();
@@ -72,8 +81,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   let walkTotals: Counters = {};
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native }));
   walkTotals = walk.total;
+  mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${walkTotals.foreignOwner} entries owned by other users will be owned by uid ${uid}\n`);
   }
@@ -97,6 +107,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (p && !(p[1] === e.r && p[2].equals(e.p))) secondaries.push({ e, primary: p });
     else toCopy.push(e);
   }
+
+  mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   const mkdirTask: Task<Entry[]> = {
@@ -122,6 +134,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     isItem: (x): x is Entry[] => Array.isArray(x) && x.every((e) => typeof e === 'object' && e !== null && (e as Entry).k === 'd' && isBuf((e as Entry).p)),
   };
   const mk = await rt.runPhase(mkdirTask);
+  mark('mkdir');
 
   // 4. copy
   const large = toCopy.filter((e) => e.m.size > chunk);
@@ -154,6 +167,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     },
   }));
 
+  mark('copy');
+
   // 5. finish large files: owners learn which files lost a chunk anywhere
   const isKeys = (x: unknown): x is string[] => Array.isArray(x) && x.every((k) => typeof k === 'string');
   const failedEverywhere = new Set((await rt.collectives.allgather<string[]>([...failed], isKeys)).flat());
@@ -183,6 +198,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   });
   await rt.barrier();
 
+  mark('finish');
+
   // 6. hard links
   let linkErrors = 0;
   await forEachLimit(secondaries, IN_FLIGHT, async ({ e, primary: p }) => {
@@ -203,6 +220,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     }
   });
   await rt.barrier();
+
+  mark('links');
 
   // 7. directory metadata, deepest level first
   const isNum = (x: unknown): x is number => typeof x === 'number';
@@ -227,6 +246,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     await rt.barrier();
   }
   progress?.done();
+  mark('dir metadata');
 
   // Summary
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -6,7 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.js';
-import { spawnLocalRanks, watchParent, type LocalRanks } from './self-launch.js';
+import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.js';
 import { formatRanks } from './rendezvous.js';
 
 export interface JobOptions {
@@ -35,9 +35,12 @@ export async function startJob(opts: JobOptions): Promise<Job> {
   let secret: Buffer | undefined;
   let rendezvousDir = opts.rendezvous ?? dirname(resolve(opts.besidePath));
   let rtRef: Runtime | null = null;
+  let exchange: RuntimeConfig['exchange'];
+  const startupTimeoutMs = opts.startupTimeoutMs ?? 60_000;
 
   if (launch.kind === 'none' && opts.np > 1) {
-    local = spawnLocalRanks(opts.np, (rank, pid, code, signal) => {
+    local = takeEarlyRanks(opts.np) ?? spawnLocalRanks(opts.np);
+    local.setDeathHandler((rank, pid, code, signal) => {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       // A rank that fails on its own tells the job first; give that message a moment.
       setTimeout(() => void rtRef?.abort(`rank ${rank} (pid ${pid}) ${how}`, EXIT.ABORTED), signal ? 0 : 300).unref();
@@ -45,12 +48,15 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     secret = local.secret;
     rendezvousDir = local.rendezvousDir;
     launch = { kind: 'self', rank: 0, size: opts.np, jobKey: local.jobKey, allLocal: true };
+    const ranks = local;
+    exchange = (endpoint) => ranks.exchange(endpoint, startupTimeoutMs);
   } else if (launch.kind === 'self') {
     const hex = process.env.FCP_SECRET ?? '';
     if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error('FCP_SECRET is missing or malformed in a self-launched rank');
     secret = Buffer.from(hex, 'hex');
     rendezvousDir = process.env.FCP_RENDEZVOUS ?? rendezvousDir;
     watchParent(() => void rtRef?.abort('the launching process (rank 0) went away', EXIT.ABORTED, false));
+    if (process.send) exchange = (endpoint) => childExchange(launch.rank, endpoint, startupTimeoutMs);
   } else if (launch.kind !== 'none' && opts.np > 1 && opts.np !== launch.size && launch.rank === 0) {
     process.stderr.write(`${opts.tool}: started by ${launch.kind} with ${launch.size} ranks; -np ${opts.np} is ignored\n`);
   }
@@ -64,6 +70,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     startupTimeoutMs: opts.startupTimeoutMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     delayWorkMs: opts.delayWorkMs,
+    exchange,
   };
   try {
     rtRef = await Runtime.start(cfg);
@@ -96,6 +103,7 @@ export async function endJob(job: Job, code: number): Promise<never> {
     const worst = codes.find((c) => c !== 0);
     if (worst !== undefined && code === 0) code = worst;
   }
+  if (process.env.FCP_TRACE_PHASES === '1' && job.rt.rank === 0) process.stderr.write(`[phase] exit at ${performance.now().toFixed(1)} ms\n`);
   process.exit(code);
 }
 

@@ -28,7 +28,28 @@ export interface NativeAddon {
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, followSymlinks: boolean): void;
   /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
   mkfifo(path: Buffer, mode: number): void;
+  /**
+   * Copy whole files in one thread-pool job (see native/src/batch.cc): paths are
+   * [src0, dst0, src1, dst1, ...], nums 8 per file (size, mode, uid, gid, atime s/ns,
+   * mtime s/ns), flags COPY_FLAGS. status has 4 numbers per file: -errno (0 = ok; -1000
+   * shrank, -1001 grew), the failing step (CopyOp), hole bytes, leaf count; leaves holds
+   * the xxh64 of each 1 MiB leaf (u64 little-endian) in file order when hashing.
+   */
+  copyFiles(paths: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; leaves: Buffer }>;
+  /** lstat each name relative to dir (opened O_NOFOLLOW): 14 numbers per name, see STAT_FIELDS. */
+  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
+  readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
+  /** XXH64 of data (same output as xxhash-wasm's h64). */
+  xxh64(data: Uint8Array, seed?: number): bigint;
 }
+
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8 } as const;
+/** Failing step reported by copyFiles, by index. */
+export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
+/** Steps whose error is about the source path (else the destination). */
+export const COPY_OP_ON_SOURCE = new Set([1, 3, 11]);
+export const STAT_FIELDS = 14;
 
 export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
 
@@ -42,6 +63,10 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'fadvise',
   'utimens',
   'mkfifo',
+  'copyFiles',
+  'statAt',
+  'xxh64',
+  'readNames',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

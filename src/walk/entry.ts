@@ -40,11 +40,31 @@ export function kindOf(mode: number): Kind {
   }
 }
 
+/** Identity of an inode for hard-link groups: exact even past 2^53 (Lustre inode numbers). */
+export const inodeKey = (devHi: number, devLo: number, inoHi: number, inoLo: number) => `${devHi}.${devLo}:${inoHi}.${inoLo}`;
+
+const split32 = (x: bigint): [number, number] => [Number(x >> 32n), Number(x & 0xffffffffn)];
+
 export function entryFromStats(r: number, p: Buffer, st: BigIntStats): Entry {
   const m = metaFromBigStats(st);
   const k = kindOf(m.mode);
   const e: Entry = { r, p, k, m };
-  if (k === 'f' && st.nlink > 1n) e.h = `${st.dev}:${st.ino}`;
+  if (k === 'f' && st.nlink > 1n) e.h = inodeKey(...split32(st.dev), ...split32(st.ino));
+  return e;
+}
+
+/** An entry from the native statAt record at `i` (STAT_FIELDS numbers per name). */
+export function entryFromStatAt(r: number, p: Buffer, a: Float64Array, i: number): Entry {
+  const o = i * 14;
+  const mode = a[o + 1]!;
+  const k = kindOf(mode);
+  const m: EntryMeta = {
+    mode, uid: a[o + 2]!, gid: a[o + 3]!, size: a[o + 4]!, nlink: a[o + 5]!,
+    dev: a[o + 6]! * 2 ** 32 + a[o + 7]!, ino: a[o + 8]! * 2 ** 32 + a[o + 9]!,
+    atime: [a[o + 10]!, a[o + 11]!], mtime: [a[o + 12]!, a[o + 13]!],
+  };
+  const e: Entry = { r, p, k, m };
+  if (k === 'f' && m.nlink > 1) e.h = inodeKey(a[o + 6]!, a[o + 7]!, a[o + 8]!, a[o + 9]!);
   return e;
 }
 

@@ -8,18 +8,20 @@
  * Batches are ordinary items, so idle ranks steal them while the directory is still
  * being read.
  */
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, constants as C } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
-import { entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
+import { entryFromStatAt, entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
+import type { NativeAddon } from '../native/loader.js';
+import { systemError } from '../errors.js';
 import type { WalkLists } from './walk-lists.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
   | { t: 's'; r: number; p: Buffer; n: Buffer[] };
 
-const NAMES_PER_BATCH = 256;
+const NAMES_PER_BATCH = 512;
 
 export interface WalkContext {
   roots: Root[];
@@ -27,6 +29,8 @@ export interface WalkContext {
   errors: EntryErrors;
   /** uid of this process; entries owned by others are counted (owner kept only as root) */
   uid: number;
+  /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
+  native: NativeAddon | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -45,6 +49,20 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
     const root = w.roots[item.r]!;
     const dirAbs = joinPath(root.src, item.p);
+    if (w.native) {
+      const a = await w.native.statAt(dirAbs, item.n);
+      item.n.forEach((name, i) => {
+        const err = a[i * 14]!;
+        if (err < 0) {
+          w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
+          return;
+        }
+        const e = entryFromStatAt(item.r, joinPath(item.p, name), a, i);
+        record(e, ctx);
+        if (e.k === 'd') ctx.enqueue({ t: 'd', r: item.r, p: e.p });
+      });
+      return;
+    }
     await Promise.all(item.n.map(async (name) => {
       const rel = joinPath(item.p, name);
       let st;
@@ -63,20 +81,45 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
     const abs = joinPath(w.roots[item.r]!.src, item.p);
     let batch: Buffer[] = [];
+    const flush = (last: boolean) => {
+      if (batch.length === 0) return null;
+      const b = batch;
+      batch = [];
+      if (last) return b;
+      ctx.enqueue({ t: 's', r: item.r, p: item.p, n: b });
+      return null;
+    };
     try {
-      const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
-      for await (const d of dir) {
-        batch.push(d.name as unknown as Buffer);
-        if (batch.length === NAMES_PER_BATCH) {
-          ctx.enqueue({ t: 's', r: item.r, p: item.p, n: batch });
-          batch = [];
+      if (w.native) {
+        // getdents64 batches on a descriptor opened without following a symlink.
+        const fh = await fsp.open(abs, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+        try {
+          for (;;) {
+            const packed = await w.native.readNames(fh.fd, 32768);
+            if (!packed) break;
+            for (let s = 0; s < packed.length; ) {
+              const e = packed.indexOf(0, s);
+              batch.push(packed.subarray(s, e));
+              s = e + 1;
+              if (batch.length === NAMES_PER_BATCH) flush(false);
+            }
+          }
+        } finally {
+          await fh.close();
+        }
+      } else {
+        const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
+        for await (const d of dir) {
+          batch.push(d.name as unknown as Buffer);
+          if (batch.length === NAMES_PER_BATCH) flush(false);
         }
       }
     } catch (err) {
       w.errors.report('read directory', abs, err);
     }
     // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
-    if (batch.length > 0) await statBatch({ r: item.r, p: item.p, n: batch }, ctx);
+    const last = flush(true);
+    if (last) await statBatch({ r: item.r, p: item.p, n: last }, ctx);
   };
 
   return {

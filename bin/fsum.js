@@ -1,0 +1,10 @@
+#!/usr/bin/env node
+// Enough libuv threads to keep many small-file opens and large reads in flight at once;
+// must be set before the first asynchronous file operation.
+process.env.UV_THREADPOOL_SIZE ??= '16';
+// With -np N and no launcher, start the other ranks before loading the rest of fsum, so
+// their startup overlaps ours (as bin/fcp.js does).
+const { spawnEarly } = await import('../dist/launch/self-launch.js');
+const { detectLauncher } = await import('../dist/launch/env.js');
+if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), detectLauncher().kind === 'none');
+await import('../dist/cli/fsum.js');

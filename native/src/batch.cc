@@ -1,0 +1,424 @@
+// Batched per-file work on the libuv thread pool.
+//
+// Why: trees of many small files are decided by per-file overhead. Each Node fs call
+// costs a promise, a thread-pool round trip and several microseconds of main-thread time;
+// a small file needs about ten of them (open, read, write, close, chown, chmod, xattrs,
+// times...). Doing a whole batch of files (or of lstats) in one worker costs one round
+// trip per batch, runs at syscall speed, and several batches run in parallel on the pool.
+//
+//   copyFiles(paths: Buffer[] /* src0, dst0, src1, dst1, ... */, nums: Float64Array /* 8 per file:
+//             size, mode, uid, gid, atimeSec, atimeNsec, mtimeSec, mtimeNsec */, flags: number)
+//     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */, leaves: Buffer }>
+//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks), 8 hash (xxh64 of
+//     every 1 MiB leaf, little-endian u64s appended to `leaves` in file order)
+//   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 14 per name */>
+//     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
+//     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
+//     (fstatat, AT_SYMLINK_NOFOLLOW): a directory swapped for a symlink is not followed.
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#ifndef _FILE_OFFSET_BITS
+#define _FILE_OFFSET_BITS 64
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include <napi.h>
+
+namespace {
+
+// ----- XXH64 (same algorithm and output as xxhash-wasm's h64) -----------------------
+
+constexpr uint64_t P1 = 0x9E3779B185EBCA87ULL, P2 = 0xC2B2AE3D27D4EB4FULL, P3 = 0x165667B19E3779F9ULL,
+                   P4 = 0x85EBCA77C2B2AE63ULL, P5 = 0x27D4EB2F165667C5ULL;
+inline uint64_t rotl(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+inline uint64_t rd64(const unsigned char* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+inline uint32_t rd32(const unsigned char* p) { uint32_t v; memcpy(&v, p, 4); return v; }
+inline uint64_t round1(uint64_t acc, uint64_t in) { acc += in * P2; acc = rotl(acc, 31); return acc * P1; }
+inline uint64_t merge(uint64_t acc, uint64_t v) { acc ^= round1(0, v); return acc * P1 + P4; }
+
+uint64_t xxh64(const unsigned char* p, size_t len, uint64_t seed) {
+  const unsigned char* end = p + len;
+  uint64_t h;
+  if (len >= 32) {
+    uint64_t v1 = seed + P1 + P2, v2 = seed + P2, v3 = seed, v4 = seed - P1;
+    const unsigned char* limit = end - 32;
+    do {
+      v1 = round1(v1, rd64(p)); v2 = round1(v2, rd64(p + 8));
+      v3 = round1(v3, rd64(p + 16)); v4 = round1(v4, rd64(p + 24));
+      p += 32;
+    } while (p <= limit);
+    h = rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18);
+    h = merge(h, v1); h = merge(h, v2); h = merge(h, v3); h = merge(h, v4);
+  } else {
+    h = seed + P5;
+  }
+  h += (uint64_t)len;
+  while (p + 8 <= end) { h ^= round1(0, rd64(p)); h = rotl(h, 27) * P1 + P4; p += 8; }
+  if (p + 4 <= end) { h ^= (uint64_t)rd32(p) * P1; h = rotl(h, 23) * P2 + P3; p += 4; }
+  while (p < end) { h ^= (*p) * P5; h = rotl(h, 11) * P1; p++; }
+  h ^= h >> 33; h *= P2; h ^= h >> 29; h *= P3; h ^= h >> 32;
+  return h;
+}
+
+// ----- copying one file ----------------------------------------------------------------
+
+constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
+constexpr size_t kBlock = 4096;    // hole granularity
+enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED };
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8 };
+
+struct FileJob {
+  std::string src, dst;
+  int64_t size;
+  uint32_t mode, uid, gid;
+  int64_t as, ans, ms, mns;
+  int err = 0;
+  int op = OP_NONE;
+  int64_t holes = 0;
+  std::vector<uint64_t> leaves;
+};
+
+bool allZero(const char* p, size_t n) {
+  static const char zero[kBlock] = {0};
+  return memcmp(p, zero, n) == 0;
+}
+
+int writeAll(int fd, const char* p, size_t n, int64_t off) {
+  while (n > 0) {
+    ssize_t w = pwrite(fd, p, n, off);
+    if (w < 0) { if (errno == EINTR) continue; return -errno; }
+    p += w; n -= (size_t)w; off += w;
+  }
+  return 0;
+}
+
+// Copy extended attributes fd to fd. user.* must succeed; other namespaces (trusted, security)
+// are best effort, as an unprivileged cp -a would do.
+int copyXattrs(int sfd, int dfd) {
+  std::vector<char> names(1024), value(4096);
+  ssize_t n;
+  for (;;) {
+    n = flistxattr(sfd, names.data(), names.size());
+    if (n >= 0) break;
+    if (errno == ERANGE) { names.resize(names.size() * 4); continue; }
+    if (errno == ENOTSUP || errno == EOPNOTSUPP) return 0;
+    return -errno;
+  }
+  for (ssize_t i = 0; i < n;) {
+    const char* name = names.data() + i;
+    size_t len = strlen(name);
+    i += (ssize_t)len + 1;
+    bool user = strncmp(name, "user.", 5) == 0;
+    ssize_t v;
+    for (;;) {
+      v = fgetxattr(sfd, name, value.data(), value.size());
+      if (v >= 0) break;
+      if (errno == ERANGE) { value.resize(value.size() * 4); continue; }
+      break;
+    }
+    if (v < 0) { if (errno == ENODATA || !user) continue; return -errno; }
+    if (fsetxattr(dfd, name, value.data(), (size_t)v, 0) < 0 && user) return -errno;
+  }
+  return 0;
+}
+
+void copyOne(FileJob& j, int flags, std::vector<char>& buf) {
+  int sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (sfd < 0 && errno == EPERM) sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // O_NOATIME needs ownership
+  if (sfd < 0) { j.err = -errno; j.op = OP_OPEN_SRC; return; }
+  int dfd = open(j.dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
+  if (dfd < 0) { j.err = -errno; j.op = OP_OPEN_DST; close(sfd); return; }
+  auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
+
+  int64_t off = 0;
+  bool skipped = false;
+  while (off < j.size && !j.err) {
+    size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, j.size - off);
+    size_t got = 0;
+    while (got < want) {
+      ssize_t r = pread(sfd, buf.data() + got, want - got, off + (int64_t)got);
+      if (r < 0) { if (errno == EINTR) continue; fail(-errno, OP_READ); break; }
+      if (r == 0) { fail(-1000, OP_CHANGED); break; }  // shrank
+      got += (size_t)r;
+    }
+    if (j.err) break;
+    if (flags & F_HASH) j.leaves.push_back(xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
+    if (flags & F_SPARSE) {
+      // Write runs of non-zero 4 KiB blocks; skip all-zero ones (they stay holes).
+      size_t runStart = 0;
+      bool inRun = false;
+      for (size_t b = 0; b < got; b += kBlock) {
+        size_t n = std::min(kBlock, got - b);
+        bool zero = n == kBlock && allZero(buf.data() + b, n);
+        if (zero) {
+          j.holes += (int64_t)n;
+          skipped = true;
+          if (inRun) { int e = writeAll(dfd, buf.data() + runStart, b - runStart, off + (int64_t)runStart); if (e) { fail(e, OP_WRITE); break; } inRun = false; }
+        } else if (!inRun) { runStart = b; inRun = true; }
+      }
+      if (inRun && !j.err) { int e = writeAll(dfd, buf.data() + runStart, got - runStart, off + (int64_t)runStart); if (e) fail(e, OP_WRITE); }
+    } else {
+      int e = writeAll(dfd, buf.data(), got, off);
+      if (e) fail(e, OP_WRITE);
+    }
+    off += (int64_t)got;
+  }
+  if (!j.err) {
+    // Grown since the walk? One more read tells (a file is copied as it was when stat'ed).
+    char c;
+    ssize_t r = pread(sfd, &c, 1, j.size);
+    if (r > 0) fail(-1001, OP_CHANGED);
+  }
+  if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
+  if (!j.err && (flags & F_CHOWN) && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
+  if (!j.err && (flags & F_XATTR)) { int e = copyXattrs(sfd, dfd); if (e) fail(e, OP_XATTR); }
+  if (!j.err && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
+  if (!j.err) {
+    struct timespec ts[2];
+    ts[0].tv_sec = (time_t)j.as; ts[0].tv_nsec = (long)j.ans;
+    ts[1].tv_sec = (time_t)j.ms; ts[1].tv_nsec = (long)j.mns;
+    if (futimens(dfd, ts) < 0) fail(-errno, OP_UTIMES);
+  }
+  if (close(dfd) < 0) fail(-errno, OP_CLOSE);  // NFS reports write errors here
+  close(sfd);
+}
+
+bool bytesOf(Napi::Value v, std::string* out) {
+  if (!v.IsTypedArray()) return false;
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  out->assign(reinterpret_cast<const char*>(a.Data()), a.ByteLength());
+  return out->find('\0') == std::string::npos;
+}
+
+class CopyFilesWorker : public Napi::AsyncWorker {
+ public:
+  CopyFilesWorker(Napi::Env env, std::vector<FileJob>&& jobs, int flags)
+      : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), jobs_(std::move(jobs)), flags_(flags) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::vector<char> buf(kBuf);
+    for (auto& j : jobs_) copyOne(j, flags_, buf);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    size_t n = jobs_.size(), leaves = 0;
+    for (auto& j : jobs_) leaves += j.leaves.size();
+    Napi::Float64Array status = Napi::Float64Array::New(env, n * 4);
+    Napi::Buffer<char> lv = Napi::Buffer<char>::New(env, leaves * 8);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+      auto& j = jobs_[i];
+      status[i * 4] = j.err;
+      status[i * 4 + 1] = j.op;
+      status[i * 4 + 2] = (double)j.holes;
+      status[i * 4 + 3] = (double)j.leaves.size();
+      for (uint64_t h : j.leaves) { memcpy(lv.Data() + k * 8, &h, 8); k++; }
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("leaves", lv);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<FileJob> jobs_;
+  int flags_;
+};
+
+Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "copyFiles(paths: Buffer[], nums: Float64Array, flags: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array paths = info[0].As<Napi::Array>();
+  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
+  if (ta.TypedArrayType() != napi_float64_array || paths.Length() % 2 != 0 || ta.ElementLength() != (paths.Length() / 2) * 8) {
+    Napi::TypeError::New(env, "copyFiles: 2 paths and 8 numbers per file").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Float64Array nums = ta.As<Napi::Float64Array>();
+  size_t n = paths.Length() / 2;
+  std::vector<FileJob> jobs(n);
+  for (size_t i = 0; i < n; i++) {
+    FileJob& j = jobs[i];
+    if (!bytesOf(paths.Get(2 * i), &j.src) || !bytesOf(paths.Get(2 * i + 1), &j.dst)) {
+      Napi::TypeError::New(env, "copyFiles: paths must be Buffers without NUL bytes").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    const double* v = nums.Data() + i * 8;
+    j.size = (int64_t)v[0]; j.mode = (uint32_t)v[1]; j.uid = (uint32_t)v[2]; j.gid = (uint32_t)v[3];
+    j.as = (int64_t)v[4]; j.ans = (int64_t)v[5]; j.ms = (int64_t)v[6]; j.mns = (int64_t)v[7];
+    if (j.size < 0 || j.ans < 0 || j.ans > 999999999 || j.mns < 0 || j.mns > 999999999) {
+      Napi::RangeError::New(env, "copyFiles: size or nanoseconds out of range").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  auto* w = new CopyFilesWorker(env, std::move(jobs), info[2].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ----- statAt ----------------------------------------------------------------------------
+
+constexpr int kStatFields = 14;
+
+class StatAtWorker : public Napi::AsyncWorker {
+ public:
+  StatAtWorker(Napi::Env env, std::string&& dir, std::vector<std::string>&& names)
+      : Napi::AsyncWorker(env, "fcp:statAt"), deferred_(Napi::Promise::Deferred::New(env)), dir_(std::move(dir)), names_(std::move(names)),
+        out_(names_.size() * kStatFields, 0.0) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    for (size_t i = 0; i < names_.size(); i++) {
+      double* o = out_.data() + i * kStatFields;
+      if (dfd < 0) { o[0] = -errno; continue; }
+      struct stat st;
+      if (fstatat(dfd, names_[i].c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) { o[0] = -errno; continue; }
+      uint64_t dev = (uint64_t)st.st_dev, ino = (uint64_t)st.st_ino;
+      o[1] = st.st_mode; o[2] = st.st_uid; o[3] = st.st_gid; o[4] = (double)st.st_size; o[5] = (double)st.st_nlink;
+      o[6] = (double)(dev >> 32); o[7] = (double)(dev & 0xffffffffu); o[8] = (double)(ino >> 32); o[9] = (double)(ino & 0xffffffffu);
+      o[10] = (double)st.st_atim.tv_sec; o[11] = (double)st.st_atim.tv_nsec; o[12] = (double)st.st_mtim.tv_sec; o[13] = (double)st.st_mtim.tv_nsec;
+    }
+    if (dfd >= 0) close(dfd);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Float64Array a = Napi::Float64Array::New(env, out_.size());
+    memcpy(a.Data(), out_.data(), out_.size() * sizeof(double));
+    deferred_.Resolve(a);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string dir_;
+  std::vector<std::string> names_;
+  std::vector<double> out_;
+};
+
+Napi::Value StatAt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string dir;
+  if (info.Length() < 2 || !bytesOf(info[0], &dir) || !info[1].IsArray()) {
+    Napi::TypeError::New(env, "statAt(dir: Buffer, names: Buffer[])").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array arr = info[1].As<Napi::Array>();
+  std::vector<std::string> names(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    if (!bytesOf(arr.Get(i), &names[i]) || names[i].empty() || names[i].find('/') != std::string::npos) {
+      Napi::TypeError::New(env, "statAt: names must be non-empty Buffers without '/' or NUL").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  auto* w = new StatAtWorker(env, std::move(dir), std::move(names));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ----- readNames: stream a directory ------------------------------------------------------
+// readNames(fd, bufBytes) -> Promise<Buffer | null>: the next names of an open directory (one
+// getdents64 call, '.' and '..' left out), NUL-separated; null at the end. A directory of
+// millions of entries is read as a stream of such batches, never as one array.
+
+struct LinuxDirent64 { uint64_t d_ino; int64_t d_off; unsigned short d_reclen; unsigned char d_type; char d_name[]; };
+
+class ReadNamesWorker : public Napi::AsyncWorker {
+ public:
+  ReadNamesWorker(Napi::Env env, int fd, size_t bytes)
+      : Napi::AsyncWorker(env, "fcp:readNames"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), buf_(bytes) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    for (;;) {
+      long n = syscall(SYS_getdents64, fd_, buf_.data(), buf_.size());
+      if (n < 0) { if (errno == EINTR) continue; err_ = -errno; return; }
+      if (n == 0) { end_ = true; return; }
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<LinuxDirent64*>(buf_.data() + off);
+        off += d->d_reclen;
+        if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0) continue;
+        out_.append(d->d_name, strlen(d->d_name) + 1);
+      }
+      if (!out_.empty()) return;  // a batch of only '.' and '..': read on
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (err_) {
+      Napi::Error e = Napi::Error::New(env, std::string("getdents64 failed: ") + strerror(-err_));
+      e.Set("errno", Napi::Number::New(env, err_));
+      e.Set("syscall", Napi::String::New(env, "getdents64"));
+      deferred_.Reject(e.Value());
+    } else if (end_ && out_.empty()) {
+      deferred_.Resolve(env.Null());
+    } else {
+      deferred_.Resolve(Napi::Buffer<char>::Copy(env, out_.data(), out_.size()));
+    }
+  }
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  std::vector<char> buf_;
+  std::string out_;
+  int err_ = 0;
+  bool end_ = false;
+};
+
+Napi::Value ReadNames(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "readNames(fd: number, bufBytes: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int64_t bytes = info[1].As<Napi::Number>().Int64Value();
+  if (bytes < 4096 || bytes > (64 << 20)) bytes = 65536;
+  auto* w = new ReadNamesWorker(env, info[0].As<Napi::Number>().Int32Value(), (size_t)bytes);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value Xxh64(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray()) {
+    Napi::TypeError::New(env, "xxh64(data: Uint8Array, seed?: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+  uint64_t seed = info.Length() > 1 && info[1].IsNumber() ? (uint64_t)info[1].As<Napi::Number>().Int64Value() : 0;
+  return Napi::BigInt::New(env, xxh64(a.Data(), a.ByteLength(), seed));
+}
+
+}  // namespace
+
+void RegisterBatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("copyFiles", Napi::Function::New(env, CopyFiles, "copyFiles"));
+  exports.Set("statAt", Napi::Function::New(env, StatAt, "statAt"));
+  exports.Set("xxh64", Napi::Function::New(env, Xxh64, "xxh64"));
+  exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
+}
