@@ -5,7 +5,8 @@
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
  * 4 stopped by a signal (SIGINT/SIGTERM).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { EXIT } from '../engine/runtime.js';
 import { UsageError } from '../errors.js';
@@ -16,6 +17,10 @@ import { resolveRoots } from '../copy/targets.js';
 import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
+import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
+import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
+
+const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 import { normalizeArgv, positiveInt, seconds } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -40,13 +45,20 @@ function buildCommand(): Command {
     .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
     .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
     .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
+    .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
+    .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
+    .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
+    .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
     .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
     .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
     .version(pkg.version, '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText('after', `
-Exit status: 0 all copied; 1 some entries failed (each named on stderr); 2 usage error
-(nothing written); 3 job aborted (a rank died or became unreachable); 4 stopped by a signal.
+Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
+kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
+died or became unreachable; resumable); 4 stopped by SIGINT/SIGTERM (progress saved;
+resumable with --resume).
 
 Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC DST' or
 'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
@@ -63,7 +75,8 @@ function printSummary(s: CopySummary, json: boolean, quiet: boolean): void {
   process.stdout.write(
     `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
       `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
-      `${s.errors} error${s.errors === 1 ? '' : 's'}\n`,
+      `${s.errors} error${s.errors === 1 ? '' : 's'}` +
+      (s.bytesSkipped > 0 || s.filesSkipped > 0 ? ` (${formatBytes(s.bytesSkipped)} in ${formatCount(s.filesSkipped)} files already done by an earlier run)` : '') + '\n',
   );
 }
 
@@ -78,13 +91,24 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
     throw err;
   }
-  const opts = cmd.opts<{ np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number }>();
+  const opts = cmd.opts<{
+    np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
+    startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
+    keepCheckpoint: boolean; checkpoint: boolean;
+  }>();
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
   let roots: Root[];
   try {
     roots = resolveRoots(paths.slice(0, -1), paths[paths.length - 1]!);
+    if (opts.resume && paths.length === 2 && Buffer.compare(roots[0]!.dst, Buffer.from(resolve(paths[1]!))) !== 0) {
+      // The interrupted run may have created DST itself: then DST is the copy, not its
+      // parent. The checkpoint tells which; without one, DST/basename(SRC) existing does.
+      const asCopy = resolveRoots(paths.slice(0, -1), paths[1]!, true);
+      const matches = (r: Root[]) => checkpointMatches(opts.checkpointDir ?? defaultCheckpointDir(paths[1]!, r), r);
+      if (matches(asCopy) || (!matches(roots) && !existsSync(roots[0]!.dst))) roots = asCopy;
+    }
   } catch (err) {
     if (err instanceof UsageError) {
       if (speaks) process.stderr.write(`fcp: ${err.message}\n`);
@@ -107,7 +131,29 @@ async function main(argv: string[]): Promise<void> {
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
 
-  const { summary, exitCode } = await runCopyJob(job.rt, { roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json });
+  const dstArg = paths[paths.length - 1]!;
+  const resumeArgs = argv.filter((a) => a !== '--resume').map(shellQuote).join(' ');
+  let result;
+  try {
+    result = await runCopyJob(job.rt, {
+      roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json, keepCheckpoint: opts.keepCheckpoint,
+      resumeCommand: `fcp --resume ${resumeArgs}`,
+      checkpoint: {
+        dir: opts.checkpointDir ?? defaultCheckpointDir(dstArg, roots),
+        intervalMs: opts.checkpointInterval * 1000,
+        resume: opts.resume,
+        enabled: opts.checkpoint,
+        roots,
+      },
+    });
+  } catch (err) {
+    if (err instanceof CheckpointRefused) {
+      if (job.rt.rank === 0) process.stderr.write(`fcp: ${err.message}\n`);
+      await endJob(job, EXIT.USAGE);
+    }
+    throw err;
+  }
+  const { summary, exitCode } = result;
   if (job.rt.rank === 0) printSummary(summary, opts.json, opts.quiet);
   await endJob(job, exitCode);
 }

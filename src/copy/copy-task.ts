@@ -12,6 +12,7 @@ import type { Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
 import { isEntry, type Entry, type Root } from '../walk/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
@@ -30,6 +31,8 @@ export interface CopyContext {
   errors: EntryErrors;
   /** Keys (fileKey) of large files one of whose chunks failed on this rank. */
   failed: Set<string>;
+  /** Checkpoint: finished files and chunks are recorded here. */
+  store?: RankStore | null;
   /** Seeding: this rank's work, already cut into items (see copy-job.ts). */
   seedItems: () => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -58,6 +61,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     try {
       const res = await copyWholeSmallFile(src, dst, e.m.size, { native: c.native, copyFileRange: true, sparse: true, mode: e.m.mode });
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.store?.doneWork(e, -1, e.m.size);
       ctx.count('files');
       ctx.count('bytes', e.m.size);
       ctx.count('chunks');
@@ -81,6 +85,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     list.forEach((e, i) => {
       const err = status[i * 4]!;
       if (err === 0) {
+        c.store?.doneWork(e, -1, e.m.size);
         ctx.count('files');
         ctx.count('bytes', e.m.size);
         ctx.count('chunks');
@@ -102,6 +107,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
       dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
       const res = await copyRange(sfd.fd, dfd.fd, off, len, { native: c.native, copyFileRange: true, sparse: true });
+      c.store?.doneWork(e, off, len);
       ctx.count('bytes', len);
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);

@@ -30,7 +30,11 @@ function realish(p: string): string {
 
 const inside = (child: string, parent: string) => child === parent || child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
 
-export function resolveRoots(sources: string[], dest: string): Root[] {
+/**
+ * `asCopy`: treat DST as the copy itself even though it exists now. A resume needs this:
+ * the interrupted run created DST, and must not now be read as "copy into DST".
+ */
+export function resolveRoots(sources: string[], dest: string, asCopy = false): Root[] {
   if (sources.length === 0) throw new UsageError(dest ? `missing destination after '${dest}'` : 'missing source and destination (usage: fcp SRC... DST)');
   let dstStat = null;
   try {
@@ -38,7 +42,7 @@ export function resolveRoots(sources: string[], dest: string): Root[] {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot access '${dest}': ${causeOf(err)}`);
   }
-  const dstIsDir = dstStat?.isDirectory() ?? false;
+  const dstIsDir = (dstStat?.isDirectory() ?? false) && !(asCopy && sources.length === 1);
   if (sources.length > 1 && !dstIsDir) throw new UsageError(`target '${dest}' is not a directory`);
   if (!dstStat) {
     const parent = dirname(resolve(dest));

@@ -56,7 +56,7 @@ export class JobAborted extends Error {
   }
 }
 
-type AbortHook = (reason: string) => void | Promise<void>;
+type AbortHook = (reason: string, code: number) => void | Promise<void>;
 
 export class Runtime {
   readonly rank: number;
@@ -202,7 +202,7 @@ export class Runtime {
     }
     this.collectives.fail(new JobAborted(reason, code));
     this.stopTimers();
-    const hooks = Promise.all(this.hooks.map(async (h) => { try { await h(reason); } catch { /* keep going */ } }));
+    const hooks = Promise.all(this.hooks.map(async (h) => { try { await h(reason, code); } catch { /* keep going */ } }));
     await Promise.race([hooks, new Promise((r) => setTimeout(r, 5000))]);
     if (this.transport) {
       await this.transport.flush(500);

@@ -24,12 +24,18 @@ import { applyMeta } from '../copy/metadata.js';
 import { depthOf, partName } from '../copy/paths.js';
 import type { Task } from '../engine/task.js';
 import { ProgressLine } from '../progress/progress-line.js';
+import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
+import { EXIT } from '../engine/runtime.js';
 
 export interface CopyJobOptions {
   roots: Root[];
   chunkSize?: number;
   quiet: boolean;
   json: boolean;
+  checkpoint: CheckpointOptions;
+  keepCheckpoint: boolean;
+  /** the command that resumes this job, for messages */
+  resumeCommand: string;
 }
 
 export interface CopySummary {
@@ -41,6 +47,11 @@ export interface CopySummary {
   seconds: number;
   bytesPerSecond: number;
   errors: number;
+  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
+  bytesCopied: number;
+  bytesSkipped: number;
+  filesCopied: number;
+  filesSkipped: number;
   chunkSize: number;
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
@@ -78,10 +89,19 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
   }
 
+  // 0. checkpoint: lock, merge earlier runs (resume), open this rank's store
+  const ckpt = await openCheckpoint(rt, opts.checkpoint);
+  const { store, resume } = ckpt;
+  if (rt.rank === 0) {
+    rt.addAbortHook((_reason, code) => {
+      if (code === EXIT.INTERRUPTED || code === EXIT.ABORTED) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+    });
+  }
+
   // 1. walk
   let walkTotals: Counters = {};
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume }));
   walkTotals = walk.total;
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
@@ -89,7 +109,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 2. plan: chunk size and hard links
-  const chunk = chooseChunkSize(walkTotals.bytes ?? 0, rt.size, opts.chunkSize);
+  // A resume cuts files as the first run did, so its recorded chunks line up.
+  const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
+  if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
   type LinkRec = [string, number, Buffer];
   const isLinkRecs = (x: unknown): x is LinkRec[] =>
     Array.isArray(x) && x.every((l) => Array.isArray(l) && l.length === 3 && typeof l[0] === 'string' && Number.isInteger(l[1]) && isBuf(l[2]));
@@ -136,14 +158,29 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const mk = await rt.runPhase(mkdirTask);
   mark('mkdir');
 
-  // 4. copy
-  const large = toCopy.filter((e) => e.m.size > chunk);
-  const whole = toCopy.filter((e) => e.m.size <= chunk);
+  // 4. copy: what an earlier run finished (same source size and mtime) is skipped
   const failed = new Set<string>();
+  let skippedBytes = 0;
+  let skippedFiles = 0;
+  const large: Entry[] = [];
+  const largeDone = new Set<string>();
+  const whole: Entry[] = [];
+  for (const e of toCopy) {
+    const done = resume?.doneFor(e);
+    if (done?.whole) {
+      skippedBytes += e.m.size;
+      skippedFiles++;
+      if (e.m.size > chunk) largeDone.add(fileKey(e));
+      continue;
+    }
+    (e.m.size > chunk ? large : whole).push(e);
+  }
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, walkTotals.files ?? 0));
+  const skipped = await rt.allreduceCounters({ bytes: skippedBytes, files: skippedFiles });
+  rt.onProgress((_p, total) => progress?.copy((total.bytes ?? 0) + (skipped.bytes ?? 0), totalBytes, (total.files ?? 0) + (skipped.files ?? 0), walkTotals.files ?? 0));
+  const copyCtx = { roots, native, chown: asRoot, errors, failed, store };
   const copy = await rt.runPhase(copyTask({
-    roots, native, chown: asRoot, errors, failed,
+    ...copyCtx,
     async *seedItems(): AsyncGenerator<CopyItem> {
       // Others first (cheap), then large files' chunks (the owner creates the part file
       // first, so a thief never gets a chunk of a file that does not exist yet), then
@@ -152,8 +189,15 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       for (const b of batches(lists.others, () => 0, 128)) yield { t: 'o', e: b };
       for (const e of large) {
         const part = partName(dstOf(roots, e));
+        // Chunks done by an earlier run count only if their part file is still there, whole.
+        let doneChunks = resume?.doneFor(e).chunks ?? [];
+        if (doneChunks.length > 0) {
+          const st = await fsp.lstat(part).catch(() => null);
+          if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
+        }
         try {
-          const fh = await fsp.open(part, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
+          const flags = C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | (doneChunks.length > 0 ? 0 : C.O_TRUNC);
+          const fh = await fsp.open(part, flags, 0o600);
           await fh.truncate(e.m.size);
           await fh.close();
         } catch (err) {
@@ -161,7 +205,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
           failed.add(fileKey(e));
           continue;
         }
-        for (const [o, l] of chunksOf(e.m.size, chunk)) yield { t: 'c', f: e, o, l };
+        const have = new Set(doneChunks.map((d) => `${d.off}:${d.len}`));
+        for (const [o, l] of chunksOf(e.m.size, chunk)) {
+          if (have.has(`${o}:${l}`)) {
+            skippedBytes += l;
+            continue;
+          }
+          yield { t: 'c', f: e, o, l };
+        }
       }
       for (const b of batches(whole, (e) => e.m.size)) yield { t: 'b', f: b };
     },
@@ -172,7 +223,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 5. finish large files: owners learn which files lost a chunk anywhere
   const isKeys = (x: unknown): x is string[] => Array.isArray(x) && x.every((k) => typeof k === 'string');
   const failedEverywhere = new Set((await rt.collectives.allgather<string[]>([...failed], isKeys)).flat());
-  let finishErrors = 0;
   let finishedFiles = 0;
   await forEachLimit(large, IN_FLIGHT, async (e) => {
     const src = srcOf(roots, e);
@@ -187,11 +237,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await applyMeta(part, e.m, metaOptions({ roots, native, chown: asRoot, errors, failed, seedItems: () => [] }, src));
+      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
       await fsp.rename(part, dst);
+      store?.doneWork(e, -1, e.m.size);
       finishedFiles++;
     } catch (err) {
-      finishErrors++;
       errors.report('finish', (err as NodeJS.ErrnoException).code === 'ECHANGED' ? src : dst, err);
       await fsp.rm(part, { force: true }).catch(() => {});
     }
@@ -201,7 +251,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('finish');
 
   // 6. hard links
-  let linkErrors = 0;
   await forEachLimit(secondaries, IN_FLIGHT, async ({ e, primary: p }) => {
     const target = dstOf(roots, { ...e, r: p[1], p: p[2] });
     const dst = dstOf(roots, e);
@@ -215,7 +264,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         await fsp.link(target, dst);
       }
     } catch (err) {
-      linkErrors++;
       errors.report('link', dst, err);
     }
   });
@@ -224,22 +272,20 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('links');
 
   // 7. directory metadata, deepest level first
-  const isNum = (x: unknown): x is number => typeof x === 'number';
-  const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
+  const isDepth = (x: unknown): x is number => typeof x === 'number';
+  const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isDepth);
   const byDepth = new Map<number, Entry[]>();
   for (const d of lists.dirs) {
     const k = depthOf(d.p);
     if (!byDepth.has(k)) byDepth.set(k, []);
     byDepth.get(k)!.push(d);
   }
-  let dirMetaErrors = 0;
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(byDepth.get(depth) ?? [], IN_FLIGHT, async (d) => {
       const dst = dstOf(roots, d);
       try {
-        await applyMeta(dst, d.m, metaOptions({ roots, native, chown: asRoot, errors, failed, seedItems: () => [] }, srcOf(roots, d)));
+        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
       } catch (err) {
-        dirMetaErrors++;
         errors.report('set metadata of', dst, err);
       }
     });
@@ -248,21 +294,31 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   progress?.done();
   mark('dir metadata');
 
-  // Summary
+  // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const mineFinal: Counters = { errors: errors.count, finished: finishedFiles, finishErrors, linkErrors, dirMetaErrors };
-  const total = await rt.allreduceCounters(mineFinal);
+  const total = await rt.allreduceCounters({ errors: errors.count, finished: finishedFiles, skippedBytes, skippedFiles });
+  const isNum = (x: unknown): x is number => typeof x === 'number';
+  const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({
-    files: (c.files ?? 0),
+    // whole files count when copied, large files once finished by their owner
+    files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
     bytes: c.bytes ?? 0,
     chunks: c.chunks ?? 0,
     steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0) + (mk.perRank[r]?.steals ?? 0),
   }));
-  // Large files are counted once finished (by their owner), whole files when copied.
-  const isFinished = (x: unknown): x is number[] => Array.isArray(x) && x.every(isNum);
-  const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
-  void isFinished;
-  finishedPerRank.forEach((n, r) => { ranks[r]!.files += n; });
+  const errorsTotal = total.errors ?? 0;
+  ckpt.close();
+  await rt.barrier();
+  if (rt.rank === 0) {
+    if (errorsTotal === 0 && !opts.keepCheckpoint) ckpt.dir.remove();
+    else {
+      ckpt.dir.unlock();
+      if (errorsTotal > 0 && opts.checkpoint.enabled) {
+        process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then ${opts.resumeCommand} copies only what is missing\n`);
+      }
+    }
+  }
+  const copiedBytes = ranks.reduce((a, r) => a + r.bytes, 0);
   const summary: CopySummary = {
     files: walkTotals.files ?? 0,
     dirs: walkTotals.dirs ?? 0,
@@ -270,10 +326,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     specials: walkTotals.specials ?? 0,
     bytes: totalBytes,
     seconds,
-    bytesPerSecond: totalBytes / Math.max(seconds, 1e-9),
-    errors: total.errors ?? 0,
+    bytesPerSecond: copiedBytes / Math.max(seconds, 1e-9),
+    errors: errorsTotal,
+    bytesCopied: copiedBytes,
+    bytesSkipped: total.skippedBytes ?? 0,
+    filesCopied: ranks.reduce((a, r) => a + r.files, 0),
+    filesSkipped: total.skippedFiles ?? 0,
     chunkSize: chunk,
     ranks,
   };
-  return { summary, exitCode: summary.errors > 0 ? 1 : 0 };
+  return { summary, exitCode: errorsTotal > 0 ? 1 : 0 };
 }

@@ -15,6 +15,10 @@ import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
 import type { NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
+import type { ResumeState } from '../checkpoint/resume-state.js';
+import { parentOf } from '../checkpoint/rank-store.js';
+import { baseName } from '../copy/paths.js';
 import type { WalkLists } from './walk-lists.js';
 
 export type WalkItem =
@@ -31,11 +35,16 @@ export interface WalkContext {
   uid: number;
   /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
   native: NativeAddon | null;
+  /** Checkpoint: every entry found and every directory completely read is recorded. */
+  store?: RankStore | null;
+  /** Resume: what earlier runs found (see checkpoint/resume-state.ts). */
+  resume?: ResumeState | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
     w.lists.add(e);
+    w.store?.entry(e);
     ctx.count('entries');
     if (e.k === 'f') {
       ctx.count('files');
@@ -46,49 +55,57 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     if (e.m.uid !== w.uid) ctx.count('foreignOwner');
   };
 
-  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
-    const root = w.roots[item.r]!;
-    const dirAbs = joinPath(root.src, item.p);
+  /** lstat names of one directory: entries, and errors reported. */
+  const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Entry[]> => {
+    const dirAbs = joinPath(w.roots[r]!.src, dirRel);
+    const out: Entry[] = [];
     if (w.native) {
-      const a = await w.native.statAt(dirAbs, item.n);
-      item.n.forEach((name, i) => {
-        const err = a[i * 14]!;
-        if (err < 0) {
-          w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
-          return;
-        }
-        const e = entryFromStatAt(item.r, joinPath(item.p, name), a, i);
-        record(e, ctx);
-        if (e.k === 'd') ctx.enqueue({ t: 'd', r: item.r, p: e.p });
-      });
-      return;
-    }
-    await Promise.all(item.n.map(async (name) => {
-      const rel = joinPath(item.p, name);
-      let st;
+      let a: Float64Array;
       try {
-        st = await fsp.lstat(joinPath(dirAbs, name), { bigint: true });
+        a = await w.native.statAt(dirAbs, names);
+      } catch (err) {
+        w.errors.report('stat entries of', dirAbs, err);
+        return out;
+      }
+      names.forEach((name, i) => {
+        const err = a[i * 14]!;
+        if (err < 0) w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
+        else out.push(entryFromStatAt(r, joinPath(dirRel, name), a, i));
+      });
+      return out;
+    }
+    await Promise.all(names.map(async (name) => {
+      try {
+        out.push(entryFromStats(r, joinPath(dirRel, name), await fsp.lstat(joinPath(dirAbs, name), { bigint: true })));
       } catch (err) {
         w.errors.report('stat', joinPath(dirAbs, name), err);
-        return;
       }
-      const e = entryFromStats(item.r, rel, st);
-      record(e, ctx);
-      if (e.k === 'd') ctx.enqueue({ t: 'd', r: item.r, p: rel });
     }));
+    return out;
+  };
+
+  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
+    for (const e of await statNames(item.r, item.p, item.n)) {
+      record(e, ctx);
+      // A directory an earlier run read completely keeps its children (resume): not read again.
+      if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+    }
   };
 
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
     const abs = joinPath(w.roots[item.r]!.src, item.p);
     let batch: Buffer[] = [];
+    let handedOut = false;
     const flush = (last: boolean) => {
       if (batch.length === 0) return null;
       const b = batch;
       batch = [];
       if (last) return b;
       ctx.enqueue({ t: 's', r: item.r, p: item.p, n: b });
+      handedOut = true;
       return null;
     };
+    let failed = false;
     try {
       if (w.native) {
         // getdents64 batches on a descriptor opened without following a symlink.
@@ -115,24 +132,42 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         }
       }
     } catch (err) {
+      failed = true;
       w.errors.report('read directory', abs, err);
     }
     // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
     const last = flush(true);
     if (last) await statBatch({ r: item.r, p: item.p, n: last }, ctx);
+    // Complete when every child was recorded by this rank, after them (see rank-store.ts);
+    // a directory whose batches went to other ranks is simply read again by a resume.
+    if (!failed && !handedOut) w.store?.dirComplete(item.r, item.p);
   };
 
   return {
     name: 'walk',
     concurrency: 8,
     async seed(ctx) {
+      if (w.resume) {
+        // Kept entries are stat'ed again (a resume copies what changed since), in batches
+        // per directory, as ordinary stealable items.
+        let cur: { r: number; p: Buffer; n: Buffer[] } | null = null;
+        for (const e of w.resume.keptEntries()) {
+          const parent = parentOf(e.p);
+          if (!cur || cur.r !== e.r || !cur.p.equals(parent) || cur.n.length >= NAMES_PER_BATCH) {
+            if (cur) ctx.enqueue({ t: 's', ...cur });
+            cur = { r: e.r, p: Buffer.from(parent), n: [] };
+          }
+          cur.n.push(Buffer.from(baseName(e.p)));
+        }
+        if (cur) ctx.enqueue({ t: 's', ...cur });
+      }
       if (ctx.rank !== 0) return;
       for (let r = 0; r < w.roots.length; r++) {
         const src = w.roots[r]!.src;
         try {
           const e = entryFromStats(r, Buffer.alloc(0), await fsp.lstat(src, { bigint: true }));
           record(e, ctx);
-          if (e.k === 'd') ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
+          if (e.k === 'd' && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
           w.errors.report('stat', src, err);
         }

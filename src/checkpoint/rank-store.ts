@@ -1,0 +1,90 @@
+/**
+ * One rank's checkpoint writer. Progress is buffered in memory and written in one
+ * transaction per interval (and on stop), so a kill loses at most one interval of
+ * records, and a record is only ever written after the work it describes is done.
+ *
+ * Records are appended in the order the work happened: a directory is marked complete
+ * only after the entries of its children were appended, so a committed "complete" row
+ * implies its children's rows are committed too.
+ */
+import type Database from 'better-sqlite3';
+import type { Entry } from '../walk/entry.js';
+import { dirName } from '../copy/paths.js';
+import { openDb } from './schema.js';
+
+type Row = unknown[];
+
+export class RankStore {
+  private readonly db: Database.Database;
+  private readonly insEntry: Database.Statement;
+  private readonly insComplete: Database.Statement;
+  private readonly insDone: Database.Statement;
+  private entries: Row[] = [];
+  private complete: Row[] = [];
+  private done: Row[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+
+  constructor(readonly path: string) {
+    this.db = openDb(path);
+    this.insEntry = this.db.prepare(
+      'INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    this.insComplete = this.db.prepare('INSERT OR IGNORE INTO complete (root, path) VALUES (?, ?)');
+    this.insDone = this.db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns) VALUES (?,?,?,?,?,?,?)');
+  }
+
+  setMeta(k: string, v: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
+  }
+
+  entry(e: Entry): void {
+    const m = e.m;
+    this.entries.push([e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
+      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null]);
+  }
+
+  dirComplete(r: number, p: Buffer): void {
+    this.complete.push([r, p]);
+  }
+
+  /** A whole file (off -1) or one chunk, copied from a source of this size and mtime. */
+  doneWork(e: Entry, off: number, len: number): void {
+    this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1]]);
+  }
+
+  /** Write everything buffered in one transaction. */
+  flush(): void {
+    if (this.closed || (this.entries.length === 0 && this.complete.length === 0 && this.done.length === 0)) return;
+    const [en, co, dn] = [this.entries, this.complete, this.done];
+    this.entries = [];
+    this.complete = [];
+    this.done = [];
+    this.db.transaction(() => {
+      for (const r of en) this.insEntry.run(...r);
+      for (const r of co) this.insComplete.run(...r);
+      for (const r of dn) this.insDone.run(...r);
+    })();
+  }
+
+  /** Flush every `intervalMs` until closed. */
+  startInterval(intervalMs: number): void {
+    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+}
+
+/** Parent of a root-relative path: '' for a top-level name. */
+export function parentOf(p: Buffer): Buffer {
+  const i = p.lastIndexOf(0x2f);
+  return i < 0 ? Buffer.alloc(0) : p.subarray(0, i);
+}
+
+export { dirName };
