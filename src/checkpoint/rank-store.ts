@@ -9,7 +9,8 @@
  */
 import type Database from 'better-sqlite3';
 import type { Entry } from '../walk/entry.js';
-import { dirName } from '../copy/paths.js';
+import { depthOf, dirName } from '../copy/paths.js';
+import { entryFromRow, type EntryRow } from './resume-state.js';
 import { openDb } from './schema.js';
 
 type Row = unknown[];
@@ -28,7 +29,7 @@ export class RankStore {
   constructor(readonly path: string) {
     this.db = openDb(path);
     this.insEntry = this.db.prepare(
-      'INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+      'INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
     this.insComplete = this.db.prepare('INSERT OR IGNORE INTO complete (root, path) VALUES (?, ?)');
     this.insDone = this.db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns) VALUES (?,?,?,?,?,?,?)');
   }
@@ -40,7 +41,22 @@ export class RankStore {
   entry(e: Entry): void {
     const m = e.m;
     this.entries.push([e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
-      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null]);
+      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p)]);
+  }
+
+  /**
+   * Entries recorded here, read back lazily (the walk lists once they spill). A second,
+   * read-only connection: the writer stays free to record progress while a phase iterates.
+   */
+  *read(where: string, orderBy = 'id'): Generator<Entry> {
+    this.flush();
+    const rd = openDb(this.path, true);
+    try {
+      const it = rd.prepare(`SELECT root, path, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM entries WHERE ${where} ORDER BY ${orderBy}`).iterate() as IterableIterator<EntryRow>;
+      for (const row of it) yield entryFromRow(row);
+    } finally {
+      rd.close();
+    }
   }
 
   dirComplete(r: number, p: Buffer): void {

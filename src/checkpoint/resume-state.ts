@@ -12,7 +12,7 @@ import type { EntryMeta } from '../copy/metadata.js';
 import type { Entry, Kind } from '../walk/entry.js';
 import { openDb } from './schema.js';
 
-interface EntryRow {
+export interface EntryRow {
   root: number; path: Buffer; kind: Kind; mode: number; uid: number; gid: number; size: number; nlink: number;
   dev: number; ino: number; atime_s: number; atime_ns: number; mtime_s: number; mtime_ns: number; hkey: string | null;
 }
@@ -46,15 +46,7 @@ export class ResumeState {
         WHERE e.parent IS NOT NULL AND e.id % ? = ?
           AND EXISTS (SELECT 1 FROM complete c WHERE c.root = e.root AND c.path = e.parent)
         ORDER BY e.root, e.parent`).iterate(this.size, this.rank) as IterableIterator<EntryRow>;
-    for (const row of it) {
-      const m: EntryMeta = {
-        mode: row.mode, uid: row.uid, gid: row.gid, size: row.size, nlink: row.nlink, dev: row.dev, ino: row.ino,
-        atime: [row.atime_s, row.atime_ns], mtime: [row.mtime_s, row.mtime_ns],
-      };
-      const e: Entry = { r: row.root, p: row.path, k: row.kind, m };
-      if (row.hkey) e.h = row.hkey;
-      yield e;
-    }
+    for (const row of it) yield entryFromRow(row);
   }
 
   /** Work recorded as done for this file, still valid for its current size and mtime. */
@@ -66,4 +58,14 @@ export class ResumeState {
   close(): void {
     this.db.close();
   }
+}
+
+export function entryFromRow(row: EntryRow): Entry {
+  const m: EntryMeta = {
+    mode: row.mode, uid: row.uid, gid: row.gid, size: row.size, nlink: row.nlink, dev: row.dev, ino: row.ino,
+    atime: [row.atime_s, row.atime_ns], mtime: [row.mtime_s, row.mtime_ns],
+  };
+  const e: Entry = { r: row.root, p: row.path, k: row.kind, m };
+  if (row.hkey) e.h = row.hkey;
+  return e;
 }

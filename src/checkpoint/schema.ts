@@ -15,7 +15,7 @@ export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS entries (
   id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
   mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, nlink INTEGER, dev REAL, ino REAL,
-  atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT,
+  atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT, depth INTEGER,
   UNIQUE (root, path));
 CREATE INDEX IF NOT EXISTS entries_parent ON entries (root, parent);
 CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;

@@ -20,6 +20,14 @@ import { formatBytes, formatCount, formatDuration } from '../progress/format.js'
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
 
+/**
+ * How --mem-limit is shared: half for the walk lists (~400 bytes an entry in memory),
+ * a quarter for queued work items (a batch item holds up to 64 entries, ~16 KiB).
+ */
+function budgets(memLimit: number): { listEntries: number; queueItems: number } {
+  return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 400)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
+}
+
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
 import { normalizeArgv, positiveInt, seconds } from './options.js';
 
@@ -45,6 +53,7 @@ function buildCommand(): Command {
     .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
     .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
     .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)', sizeArg, 256 * 1024 * 1024)
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
@@ -94,7 +103,7 @@ async function main(argv: string[]): Promise<void> {
   const opts = cmd.opts<{
     np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
-    keepCheckpoint: boolean; checkpoint: boolean;
+    keepCheckpoint: boolean; checkpoint: boolean; memLimit: number;
   }>();
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
@@ -126,6 +135,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+    queueInMemory: budgets(opts.memLimit).queueItems,
   });
   // Rank 0's view of the roots is the job's: ranks on other hosts follow it.
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
@@ -137,6 +147,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     result = await runCopyJob(job.rt, {
       roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json, keepCheckpoint: opts.keepCheckpoint,
+      listBudget: budgets(opts.memLimit).listEntries,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
         dir: opts.checkpointDir ?? defaultCheckpointDir(dstArg, roots),

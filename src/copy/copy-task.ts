@@ -8,7 +8,7 @@
  * every chunk is known to be done.
  */
 import { promises as fsp, constants as C } from 'node:fs';
-import type { Task } from '../engine/task.js';
+import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
@@ -33,8 +33,8 @@ export interface CopyContext {
   failed: Set<string>;
   /** Checkpoint: finished files and chunks are recorded here. */
   store?: RankStore | null;
-  /** Seeding: this rank's work, already cut into items (see copy-job.ts). */
-  seedItems: () => AsyncIterable<CopyItem> | Iterable<CopyItem>;
+  /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
+  seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
 
 export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
@@ -174,9 +174,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   return {
     name: 'copy',
     concurrency: 4,
-    async seed(ctx) {
-      for await (const item of c.seedItems()) ctx.enqueue(item);
-    },
+    seed() {},
+    source: (ctx) => c.seedItems(ctx),
     async process(item, ctx) {
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       if (item.t === 'b' && c.native) return copyBatchNative(item.f, c.native, ctx);

@@ -13,19 +13,28 @@
  */
 import type { Counters, Message, StealReplyMsg, StealRequestMsg, TokenMsg } from '../transport/messages.js';
 import { WorkQueue } from './queue.js';
+import type { SpillStore } from './spill.js';
+
+/** A lazy source is read until the queue holds this many items. */
+const SOURCE_HIGH_WATER = 512;
 import type { Task, TaskContext } from './task.js';
 import { SafraTermination, type Token } from './termination.js';
 
 export interface PhaseEnv {
   rank: number;
   size: number;
+  /** Items a queue keeps in memory before spilling the oldest half (see queue.ts). */
+  queueInMemory: number;
+  makeSpill: () => SpillStore;
   send(to: number, msg: Message): void;
   /** A job-level failure: the runtime aborts the job. */
   fail(reason: string): void;
 }
 
 export class PhaseRunner<I> {
-  readonly queue = new WorkQueue<I>();
+  readonly queue: WorkQueue<I>;
+  private source: AsyncIterator<I> | Iterator<I> | null = null;
+  private refilling = false;
   readonly counters: Counters = { items: 0, steals: 0, stolen: 0, given: 0, stealRequests: 0 };
   private inflight = 0;
   private readonly concurrency: number;
@@ -42,6 +51,7 @@ export class PhaseRunner<I> {
 
   constructor(readonly phase: number, private readonly task: Task<I>, private readonly env: PhaseEnv, early: Token | null) {
     this.concurrency = Math.max(1, task.concurrency ?? 1);
+    this.queue = new WorkQueue<I>(env.queueInMemory, env.makeSpill);
     this.termination = new SafraTermination(
       env.rank,
       env.size,
@@ -73,10 +83,38 @@ export class PhaseRunner<I> {
 
   async run(): Promise<Counters> {
     await this.task.seed(this.ctx);
+    if (this.task.source) {
+      const src = this.task.source(this.ctx);
+      this.source = Symbol.asyncIterator in src ? (src as AsyncIterable<I>)[Symbol.asyncIterator]() : (src as Iterable<I>)[Symbol.iterator]();
+    }
     this.seeding = false;
     this.pump();
-    await this.done;
+    try {
+      await this.done;
+    } finally {
+      this.queue.close();
+    }
     return this.counters;
+  }
+
+  /** Pull from the lazy source until the queue is full enough or the source ends. */
+  private async refill(): Promise<void> {
+    this.refilling = true;
+    try {
+      while (this.source && this.queue.length < SOURCE_HIGH_WATER) {
+        const r = await this.source.next();
+        if (r.done) {
+          this.source = null;
+          break;
+        }
+        this.queue.push(r.value);
+      }
+    } catch (err) {
+      this.env.fail(`${this.task.name}: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.refilling = false;
+    this.pump();
   }
 
   onStealRequest(from: number, msg: StealRequestMsg): void {
@@ -185,8 +223,9 @@ export class PhaseRunner<I> {
       this.inflight++;
       this.runItem(item);
     }
-    // While an asynchronous seed is still running the rank is not passive.
-    if (this.inflight > 0 || this.queue.length > 0 || this.seeding) return;
+    if (this.source && !this.refilling && this.queue.length < SOURCE_HIGH_WATER / 2) void this.refill();
+    // While an asynchronous seed or source still has work the rank is not passive.
+    if (this.inflight > 0 || this.queue.length > 0 || this.seeding || this.source || this.refilling) return;
     this.termination.passive();
     if (this.terminated || this.env.size === 1 || this.stealOutstanding || this.stealTimer) return;
     let victim = Math.floor(Math.random() * (this.env.size - 1));

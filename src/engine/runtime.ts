@@ -23,6 +23,7 @@ import { PhaseRunner } from './phase.js';
 import { ProgressReducer, addCounters } from './progress.js';
 import type { PhaseResult, Task } from './task.js';
 import type { Token } from './termination.js';
+import { SqliteSpill } from './spill.js';
 
 export interface RuntimeConfig {
   /** Tool name used in messages ("fcp", "fsum"). */
@@ -40,6 +41,10 @@ export interface RuntimeConfig {
   progressIntervalMs?: number;
   /** Test hook: delay work messages by a random 0..N ms. */
   delayWorkMs?: number;
+  /** Work items a rank's queue keeps in memory before spilling to a temporary SQLite file. */
+  queueInMemory?: number;
+  /** Directory for spill files (default: the system temp dir). */
+  spillDir?: string;
   /**
    * Exchange endpoints some other way than the rendezvous directory (self-launch uses the
    * IPC channel between rank 0 and its children: no polling of files).
@@ -159,6 +164,8 @@ export class Runtime {
       size: this.size,
       send: (to, msg) => this.send(to, msg),
       fail: (reason) => void this.abort(reason, EXIT.ABORTED),
+      queueInMemory: this.cfg.queueInMemory ?? 100_000,
+      makeSpill: () => new SqliteSpill(this.cfg.spillDir),
     }, this.earlyTokens.get(phase) ?? null);
     this.earlyTokens.delete(phase);
     this.current = runner as PhaseRunner<unknown>;

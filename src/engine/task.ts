@@ -23,6 +23,11 @@ export interface Task<I> {
   readonly name: string;
   /** Called once on every rank at the start of the phase (enqueue on rank 0 only, or everywhere). */
   seed(ctx: TaskContext<I>): void | Promise<void>;
+  /**
+   * Optional lazy seed: items are pulled from it only while the queue is short, so a
+   * rank's whole share of a phase (millions of files) never sits in memory at once.
+   */
+  source?(ctx: TaskContext<I>): AsyncIterable<I> | Iterable<I>;
   /** Process one item. A throw is a job-level failure: per-item errors are counted by the task itself. */
   process(item: I, ctx: TaskContext<I>): void | Promise<void>;
   /** Validate an item received from a peer. */

@@ -21,6 +21,8 @@ export interface JobOptions {
   startupTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   delayWorkMs?: number;
+  /** work items a queue keeps in memory before spilling */
+  queueInMemory?: number;
 }
 
 export interface Job {
@@ -70,6 +72,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     startupTimeoutMs: opts.startupTimeoutMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     delayWorkMs: opts.delayWorkMs,
+    queueInMemory: opts.queueInMemory,
     exchange,
   };
   try {

@@ -1,31 +1,80 @@
 /**
  * The entries one rank found in the walk, kept for the phases after it (create
- * directories, copy, links, directory metadata). In memory for now; the scale issue moves
- * them to the rank's SQLite store past a memory budget, behind this same interface.
+ * directories, copy, links, directory metadata).
+ *
+ * In memory up to a budget of entries; past it the lists spill: everything is in the
+ * rank's SQLite store (where a checkpoint records entries anyway) and the phases read it
+ * back lazily, so a rank's memory does not grow with the size of the tree.
  */
 import { depthOf } from '../copy/paths.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
 import type { Entry } from './entry.js';
 
 export class WalkLists {
-  readonly dirs: Entry[] = [];
-  readonly files: Entry[] = [];
+  private dirList: Entry[] = [];
+  private fileList: Entry[] = [];
   /** symlinks, FIFOs, sockets, devices */
-  readonly others: Entry[] = [];
+  private otherList: Entry[] = [];
+  private spilled = false;
+  private deepest = -1;
+  private count = 0;
+
+  /**
+   * @param store where entries go: always when `recordAll` (a checkpoint), else only on spill
+   * @param budget entries kept in memory before spilling
+   */
+  constructor(private readonly store: RankStore | null = null, private readonly recordAll = false, private readonly budget = Infinity) {}
+
+  get isSpilled(): boolean {
+    return this.spilled;
+  }
 
   add(e: Entry): void {
-    if (e.k === 'd') this.dirs.push(e);
-    else if (e.k === 'f') this.files.push(e);
-    else this.others.push(e);
+    this.count++;
+    if (e.k === 'd') this.deepest = Math.max(this.deepest, depthOf(e.p));
+    if (this.recordAll || this.spilled) this.store?.entry(e);
+    if (this.spilled) return;
+    if (e.k === 'd') this.dirList.push(e);
+    else if (e.k === 'f') this.fileList.push(e);
+    else this.otherList.push(e);
+    if (this.store && this.count > this.budget) {
+      if (!this.recordAll) for (const l of [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
+      this.dirList = [];
+      this.fileList = [];
+      this.otherList = [];
+      this.spilled = true;
+    }
+  }
+
+  *files(): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'f'`);
+    else yield* this.fileList;
+  }
+
+  *dirs(): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'd'`);
+    else yield* this.dirList;
+  }
+
+  *others(): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind NOT IN ('f', 'd')`);
+    else yield* this.otherList;
+  }
+
+  /** Regular files with more than one link (hard-link groups). */
+  *hardlinked(): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
+    else for (const e of this.fileList) if (e.h) yield e;
+  }
+
+  /** Directories of one depth (for the bottom-up metadata pass). */
+  *dirsAtDepth(depth: number): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'd' AND depth = ${Math.trunc(depth)}`);
+    else for (const d of this.dirList) if (depthOf(d.p) === depth) yield d;
   }
 
   /** Deepest directory level held here (-1 when none). */
   maxDirDepth(): number {
-    let m = -1;
-    for (const d of this.dirs) m = Math.max(m, depthOf(d.p));
-    return m;
-  }
-
-  dirsAtDepth(depth: number): Entry[] {
-    return this.dirs.filter((d) => depthOf(d.p) === depth);
+    return this.deepest;
   }
 }

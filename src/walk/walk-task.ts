@@ -44,7 +44,6 @@ export interface WalkContext {
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
     w.lists.add(e);
-    w.store?.entry(e);
     ctx.count('entries');
     if (e.k === 'f') {
       ctx.count('files');
