@@ -164,9 +164,9 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const { summary, exitCode } = result;
+  const { summary, exitCode, finalize } = result;
   if (job.rt.rank === 0) printSummary(summary, opts.json, opts.quiet);
-  await endJob(job, exitCode);
+  await endJob(job, exitCode, finalize);
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -87,7 +87,7 @@ function phaseTimer(rt: Runtime): (name: string) => void {
   };
 }
 
-export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number }> {
+export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void }> {
   const t0 = process.hrtime.bigint();
   const mark = phaseTimer(rt);
   const native = loadNative();
@@ -274,8 +274,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   ckpt.close();
   scratch?.store.close();
   if (scratch) rmSync(scratch.dir, { recursive: true, force: true });
-  await rt.barrier();
-  if (rt.rank === 0) {
+  // Removed last of all (after the final barrier, see endJob), so a job killed while it
+  // exits still has its records: a resume then finds everything done.
+  const finalize = () => {
+    if (rt.rank !== 0) return;
     if (errorsTotal === 0 && !opts.keepCheckpoint) ckpt.dir.remove();
     else {
       ckpt.dir.unlock();
@@ -283,7 +285,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
       }
     }
-  }
+  };
   const copiedBytes = ranks.reduce((a, r) => a + r.bytes, 0);
   const summary: CopySummary = {
     files: walkTotals.files ?? 0,
@@ -301,7 +303,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     chunkSize: chunk,
     ranks,
   };
-  return { summary, exitCode: errorsTotal > 0 ? 1 : 0 };
+  return { summary, exitCode: errorsTotal > 0 ? 1 : 0, finalize };
 }
 
 function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {

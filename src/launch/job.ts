@@ -98,8 +98,9 @@ export async function startJob(opts: JobOptions): Promise<Job> {
 }
 
 /** Close the job on every rank and exit with `code` (rank 0 of a self-launch also waits for its ranks). */
-export async function endJob(job: Job, code: number): Promise<never> {
+export async function endJob(job: Job, code: number, finalize?: () => void): Promise<never> {
   await job.rt.finish();
+  finalize?.();
   if (job.local) {
     const codes = await job.local.exited;
     job.local.cleanup();
