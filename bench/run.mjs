@@ -16,6 +16,7 @@ import { repoRoot } from './lib.mjs';
 const MODULES = [
   'copy.mjs',
   'engine.mjs',
+  'fsum.mjs',
 ];
 
 /** Output of a command, or a fallback if it is missing or fails. */

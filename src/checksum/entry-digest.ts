@@ -56,38 +56,41 @@ export function targetDigest(target: Uint8Array): bigint {
   return sha128(LINK_TAG, target);
 }
 
-function u128(d: bigint): Buffer {
-  const b = Buffer.alloc(16);
-  b.writeBigUInt64BE((d >> 64n) & 0xffffffffffffffffn, 0);
-  b.writeBigUInt64BE(d & 0xffffffffffffffffn, 8);
-  return b;
-}
+const M64 = 0xffffffffffffffffn;
+/** Encoding scratch space, reused (grown for long paths). */
+let scratch = Buffer.alloc(4096);
 
 export function entryDigest(e: EntryDigestInput): bigint {
-  const head = Buffer.alloc(1 + 4 + 4);
-  head.writeUInt8(e.meta ? 1 : 0, 0);
-  head.writeUInt32BE(e.root, 1);
-  head.writeUInt32BE(e.path.byteLength, 5);
-  const parts: Uint8Array[] = [TAG, head, e.path, Buffer.from(e.kind, 'latin1')];
+  const len = TAG.length + 1 + 4 + 4 + e.path.byteLength + 1 + 8 + 16 + 24;
+  if (scratch.length < len) scratch = Buffer.alloc(2 * len);
+  const b = scratch;
+  let o = TAG.copy(b, 0);
+  o = b.writeUInt8(e.meta ? 1 : 0, o);
+  o = b.writeUInt32BE(e.root, o);
+  o = b.writeUInt32BE(e.path.byteLength, o);
+  b.set(e.path, o);
+  o += e.path.byteLength;
+  o += b.write(e.kind, o, 'latin1');
+  const u128 = (d: bigint) => {
+    o = b.writeBigUInt64BE((d >> 64n) & M64, o);
+    o = b.writeBigUInt64BE(d & M64, o);
+  };
   if (e.kind === 'f') {
     if (e.size === undefined || e.content === undefined) throw new Error('entryDigest: a file needs size and content');
-    const s = Buffer.alloc(8);
-    s.writeBigUInt64BE(BigInt(e.size));
-    parts.push(s, u128(e.content));
+    o = b.writeBigUInt64BE(BigInt(e.size), o);
+    u128(e.content);
   } else if (e.kind === 'l') {
     if (e.target === undefined) throw new Error('entryDigest: a symlink needs its target digest');
-    parts.push(u128(e.target));
+    u128(e.target);
   }
   if (e.meta) {
-    const m = Buffer.alloc(4 * 3 + 8 + 4);
-    m.writeUInt32BE(e.meta.mode & 0o7777, 0);
-    m.writeUInt32BE(e.meta.uid >>> 0, 4);
-    m.writeUInt32BE(e.meta.gid >>> 0, 8);
-    m.writeBigInt64BE(BigInt(e.meta.mtime[0]), 12);
-    m.writeUInt32BE(e.meta.mtime[1], 20);
-    parts.push(m);
+    o = b.writeUInt32BE(e.meta.mode & 0o7777, o);
+    o = b.writeUInt32BE(e.meta.uid >>> 0, o);
+    o = b.writeUInt32BE(e.meta.gid >>> 0, o);
+    o = b.writeBigInt64BE(BigInt(e.meta.mtime[0]), o);
+    o = b.writeUInt32BE(e.meta.mtime[1], o);
   }
-  return sha128(...parts);
+  return sha128(b.subarray(0, o));
 }
 
 /** Sum of digests mod 2^128 (the signature of a set of entries). */

@@ -46,7 +46,12 @@ export function makeRecord(e: Entry, o: {
     content: content === undefined ? null : toHex(content),
     meta, chunks: o.chunks ?? null, err: o.err ?? false,
   };
-  if (!rec.err) rec.dig = toHex(recordDigest(rec, o.digestRoot));
+  if (!rec.err) {
+    rec.dig = toHex(entryDigest({
+      root: o.digestRoot, path: rec.p, kind: rec.k, size: rec.size ?? undefined,
+      content: e.k === 'f' ? o.content : undefined, target: e.k === 'l' ? o.target : undefined, meta: meta ?? undefined,
+    }));
+  }
   return rec;
 }
 

@@ -26,7 +26,8 @@
  *
  * Path escaping: bytes 0x21-0x7e other than '\' are written as is; every other byte
  * (space, control, '\', 0x7f-0xff: so non-ASCII UTF-8 too) as \xHH, lowercase hex. Any
- * byte string round-trips exactly. A path is never '.' otherwise, so '.' is the root.
+ * byte string round-trips exactly. '.' is the root (empty path); a path that is just a dot
+ * (never seen in a tree) is written \x2e.
  *
  * Reading checks everything: the header, every field, the sort order, that each line's
  * digest matches its fields and that the lines add up to the signature, so a damaged or
@@ -61,6 +62,7 @@ const HEX = Array.from({ length: 256 }, (_, b) => `\\x${b.toString(16).padStart(
 
 export function escapePath(p: Uint8Array): string {
   if (p.length === 0) return '.';
+  if (p.length === 1 && p[0] === 0x2e) return '\\x2e'; // '.' itself stands for the root
   let out = '';
   let run = 0; // start of the current run of plain bytes
   const b = Buffer.from(p.buffer, p.byteOffset, p.byteLength);

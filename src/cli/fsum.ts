@@ -187,6 +187,8 @@ async function main(argv: string[]): Promise<void> {
     roots, chunkSize: plan.chunk, meta: plan.meta, quiet: opts.quiet,
     digestRoot: opts.compare ? () => 0 : undefined,
     gather: Boolean(opts.output || opts.check || opts.compare),
+    // test hook: every file through the thread pool, as on a slow file system
+    syncSmall: !process.env.FSUM_TEST_ASYNC_READS,
   });
   let exitCode = res.exitCode;
   if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));

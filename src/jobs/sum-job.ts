@@ -24,7 +24,7 @@ import type { Entry } from '../walk/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
 import { makeRecord, fromTuple, toTuple, isRecordTuples, type SumRecord, type RecordTuple } from '../checksum/records.js';
-import { isChunkPartials, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
 
 export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
@@ -40,6 +40,8 @@ export interface SumJobOptions {
   /** gather every record at rank 0 */
   gather: boolean;
   quiet: boolean;
+  /** read small files on local file systems synchronously while that is fast (default true; see sum-task.ts) */
+  syncSmall?: boolean;
 }
 
 export interface SumSummary {
@@ -83,16 +85,23 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const totals = walk.total;
 
   // 2. seed
+  // Records are kept only when someone reads them (sum file, --check, --compare); the
+  // signature needs only the per-root sums.
   const records: SumRecord[] = [];
+  const local = new Array<bigint>(opts.roots.length).fill(0n);
+  const record = (x: SumRecord) => {
+    if (!x.err) local[x.r] = (local[x.r]! + fromHex(x.dig)) & MASK128;
+    if (opts.gather) records.push(x);
+  };
   const partials: ChunkPartial[] = [];
-  for (const d of lists.dirs) records.push(makeRecord(d, { digestRoot: digestRoot(d.r), meta: opts.meta }));
+  for (const d of lists.dirs()) record(makeRecord(d, { digestRoot: digestRoot(d.r), meta: opts.meta }));
   const symlinks: Entry[] = [];
-  for (const e of lists.others) {
+  for (const e of lists.others()) {
     if (e.k === 'l') symlinks.push(e);
-    else records.push(makeRecord(e, { digestRoot: digestRoot(e.r), meta: opts.meta }));
+    else record(makeRecord(e, { digestRoot: digestRoot(e.r), meta: opts.meta }));
   }
-  const large = lists.files.filter((e) => e.m.size > chunk);
-  const whole = lists.files.filter((e) => e.m.size <= chunk);
+  const large = [...lists.files()].filter((e) => e.m.size > chunk);
+  const whole = [...lists.files()].filter((e) => e.m.size <= chunk);
   function* seedItems(): Generator<SumItem> {
     // LIFO: this rank starts with whole files; thieves take the oldest items, chunks first.
     for (const b of batches(symlinks, () => 0, 128)) yield { t: 'l', e: b };
@@ -108,7 +117,10 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 3. hash
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
-  const hash = await rt.runPhase(sumTask({ roots: opts.roots, errors, meta: opts.meta, digestRoot, records, partials, seedItems }));
+  const hash = await rt.runPhase(sumTask({
+    roots: opts.roots, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
+    syncRoots: opts.roots.map((r) => opts.syncSmall !== false && isLocalFs(r)),
+  }));
 
   // 4. combine the chunks of large files at their owners
   const all = (await rt.collectives.allgather<ChunkPartial[]>(partials, isChunkPartials)).flat();
@@ -126,18 +138,16 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     const ok = parts.length === spans.length && parts.every((p, i) => p[2] === i && p[3] !== '');
     if (!ok) {
       // the rank that hashed the failing chunk reported it
-      records.push(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, err: true }));
+      record(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, err: true }));
       continue;
     }
     const content = fileDigest(parts.map((p) => fromHex(p[3])), f.m.size);
     const chunks = spans.map(([o, l], i) => [o, l, parts[i]![3]] as [number, number, string]);
-    records.push(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, content, chunks }));
+    record(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, content, chunks }));
     largeDone++;
   }
 
   // 5. signature
-  const local = new Array<bigint>(opts.roots.length).fill(0n);
-  for (const x of records) if (!x.err) local[x.r] = (local[x.r]! + fromHex(x.dig)) & MASK128;
   const rootSums = await allreduceDigests(rt.collectives, local);
   const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
   const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
