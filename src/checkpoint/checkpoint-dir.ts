@@ -124,7 +124,7 @@ export class CheckpointDir {
         db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey)
                    SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM old.entries;
                  INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
-                 INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns FROM old.done;
+                 INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done;
                  INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
       })();
       db.exec('DETACH DATABASE old');

@@ -25,6 +25,8 @@ export interface JobCheckpoint {
   dir: CheckpointDir;
   /** the chunk size an earlier run used (a resume must cut files the same way) */
   earlierChunkSize: number | null;
+  /** this run's store file of any rank (they share the checkpoint directory) */
+  rankFileOf(rank: number): string;
   /** flush and close this rank's store */
   close(): void;
 }
@@ -68,6 +70,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     resume,
     dir,
     earlierChunkSize: earlier ? Number(earlier) : null,
+    rankFileOf: (r) => dir.rankFile(setup.gen, r),
     close() {
       if (lockTimer) clearInterval(lockTimer);
       store?.close();

@@ -31,7 +31,7 @@ export class RankStore {
     this.insEntry = this.db.prepare(
       'INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
     this.insComplete = this.db.prepare('INSERT OR IGNORE INTO complete (root, path) VALUES (?, ?)');
-    this.insDone = this.db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns) VALUES (?,?,?,?,?,?,?)');
+    this.insDone = this.db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns, digest) VALUES (?,?,?,?,?,?,?,?)');
   }
 
   setMeta(k: string, v: string): void {
@@ -63,9 +63,15 @@ export class RankStore {
     this.complete.push([r, p]);
   }
 
-  /** A whole file (off -1) or one chunk, copied from a source of this size and mtime. */
-  doneWork(e: Entry, off: number, len: number): void {
-    this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1]]);
+  /** A whole file (off -1) or one chunk, copied from a source of this size and mtime, with the digest of what was read (hex) when hashing. */
+  doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
+    this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest]);
+  }
+
+  /** Finished work recorded here (after a flush), for verification. */
+  *readDone(): Generator<DoneWork> {
+    this.flush();
+    yield* readDoneRows(this.path);
   }
 
   /** Write everything buffered in one transaction. */
@@ -94,6 +100,18 @@ export class RankStore {
     this.flush();
     this.closed = true;
     this.db.close();
+  }
+}
+
+export interface DoneWork { root: number; path: Buffer; off: number; len: number; size: number; digest: string | null }
+
+/** Every done row of a store file (any rank's, or merged.db), read-only and lazily. */
+export function* readDoneRows(path: string, where = '1'): Generator<DoneWork> {
+  const rd = openDb(path, true);
+  try {
+    yield* rd.prepare(`SELECT root, path, off, len, size, digest FROM done WHERE ${where}`).iterate() as IterableIterator<DoneWork>;
+  } finally {
+    rd.close();
   }
 }
 

@@ -17,7 +17,7 @@ export interface EntryRow {
   dev: number; ino: number; atime_s: number; atime_ns: number; mtime_s: number; mtime_ns: number; hkey: string | null;
 }
 
-export interface DoneRow { off: number; len: number; size: number; mtime_s: number; mtime_ns: number }
+export interface DoneRow { off: number; len: number; size: number; mtime_s: number; mtime_ns: number; digest: string | null }
 
 export class ResumeState {
   private readonly db: Database.Database;
@@ -27,7 +27,7 @@ export class ResumeState {
   constructor(path: string, private readonly rank: number, private readonly size: number) {
     this.db = openDb(path, true);
     this.qComplete = this.db.prepare('SELECT 1 FROM complete WHERE root = ? AND path = ?').pluck();
-    this.qDone = this.db.prepare('SELECT off, len, size, mtime_s, mtime_ns FROM done WHERE root = ? AND path = ? ORDER BY off');
+    this.qDone = this.db.prepare('SELECT off, len, size, mtime_s, mtime_ns, digest FROM done WHERE root = ? AND path = ? ORDER BY off');
   }
 
   meta(k: string): string | undefined {
@@ -50,9 +50,13 @@ export class ResumeState {
   }
 
   /** Work recorded as done for this file, still valid for its current size and mtime. */
-  doneFor(e: Entry): { whole: boolean; chunks: DoneRow[] } {
+  doneFor(e: Entry): { whole: DoneRow | undefined; chunks: DoneRow[] } {
     const rows = (this.qDone.all(e.r, e.p) as DoneRow[]).filter((d) => d.size === e.m.size && d.mtime_s === e.m.mtime[0] && d.mtime_ns === e.m.mtime[1]);
-    return { whole: rows.some((d) => d.off === -1), chunks: rows.filter((d) => d.off >= 0) };
+    return { whole: rows.find((d) => d.off === -1), chunks: rows.filter((d) => d.off >= 0) };
+  }
+
+  get path(): string {
+    return this.db.name;
   }
 
   close(): void {

@@ -6,7 +6,8 @@
  * - complete: directories whose every child is in `entries` of the same database
  * - done:     finished work: off = -1 a whole file (copied, or finished and renamed),
  *             off >= 0 one chunk of a large file; with the source size and mtime it was
- *             copied from, so a resume recopies a file that changed since
+ *             copied from, so a resume recopies a file that changed since, and the
+ *             xxhash-based digest of the bytes read (content digest, or a chunk's partial)
  * - meta:     the job's description (roots, chunk size), to refuse resuming another job
  */
 import Database from 'better-sqlite3';
@@ -21,7 +22,7 @@ CREATE INDEX IF NOT EXISTS entries_parent ON entries (root, parent);
 CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS done (
   root INTEGER NOT NULL, path BLOB NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
-  size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+  size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT,
   PRIMARY KEY (root, path, off)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 `;

@@ -18,6 +18,7 @@ import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
+import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
 
 /**
@@ -53,6 +54,9 @@ function buildCommand(): Command {
     .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
     .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
     .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
+    .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
+    .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
     .option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)', sizeArg, 256 * 1024 * 1024)
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
@@ -103,8 +107,14 @@ async function main(argv: string[]): Promise<void> {
   const opts = cmd.opts<{
     np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
-    keepCheckpoint: boolean; checkpoint: boolean; memLimit: number;
+    keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
   }>();
+  if (!opts.hash && (opts.verify || opts.signature)) {
+    if (speaks) process.stderr.write(`fcp: --${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off\n`);
+    process.exit(EXIT.USAGE);
+  }
+  // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
+  if (opts.chunkSize && opts.hash) opts.chunkSize = Math.ceil(opts.chunkSize / LEAF) * LEAF;
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
@@ -148,6 +158,9 @@ async function main(argv: string[]): Promise<void> {
     result = await runCopyJob(job.rt, {
       roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json, keepCheckpoint: opts.keepCheckpoint,
       listBudget: budgets(opts.memLimit).listEntries,
+      hash: opts.hash,
+      verify: opts.verify,
+      corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
         dir: opts.checkpointDir ?? defaultCheckpointDir(dstArg, roots),
@@ -165,7 +178,14 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const { summary, exitCode, finalize } = result;
-  if (job.rt.rank === 0) printSummary(summary, opts.json, opts.quiet);
+  if (job.rt.rank === 0) {
+    if (opts.signature && !opts.json) {
+      process.stdout.write(summary.signature
+        ? `signature ${summary.signature}\n`
+        : 'fcp: no signature: some entries could not be read (see the errors above), or an earlier run copied them with --no-hash\n');
+    }
+    printSummary(summary, opts.json, opts.quiet);
+  }
   await endJob(job, exitCode, finalize);
 }
 

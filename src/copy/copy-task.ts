@@ -13,6 +13,8 @@ import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
+import { ChunkHasher, fileDigest, leafSumFromXxh, toHex } from '../checksum/hasher.js';
+import type { CopyDigests } from './copy-digests.js';
 import { isEntry, type Entry, type Root } from '../walk/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
@@ -33,6 +35,8 @@ export interface CopyContext {
   failed: Set<string>;
   /** Checkpoint: finished files and chunks are recorded here. */
   store?: RankStore | null;
+  /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
+  digests: CopyDigests | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -59,9 +63,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     try {
-      const res = await copyWholeSmallFile(src, dst, e.m.size, { native: c.native, copyFileRange: true, sparse: true, mode: e.m.mode });
+      const h = c.digests ? new ChunkHasher(0) : null;
+      const res = await copyWholeSmallFile(src, dst, e.m.size, {
+        native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
+      });
       await applyMeta(dst, e.m, metaOptions(c, src));
-      c.store?.doneWork(e, -1, e.m.size);
+      const content = h ? fileDigest([h.digest()], e.m.size) : null;
+      c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+      c.digests?.file(e, content);
       ctx.count('files');
       ctx.count('bytes', e.m.size);
       ctx.count('chunks');
@@ -80,12 +89,18 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       paths.push(srcOf(c.roots, e), dstOf(c.roots, e));
       nums.set([e.m.size, e.m.mode, e.m.uid, e.m.gid, e.m.atime[0], e.m.atime[1], e.m.mtime[0], e.m.mtime[1]], i * 8);
     });
-    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE;
-    const { status } = await native.copyFiles(paths, nums, flags);
+    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0);
+    const { status, leaves } = await native.copyFiles(paths, nums, flags);
+    let leaf = 0;
     list.forEach((e, i) => {
       const err = status[i * 4]!;
+      const n = status[i * 4 + 3]!;
+      const mine = leaves.subarray(leaf * 8, (leaf + n) * 8);
+      leaf += n;
       if (err === 0) {
-        c.store?.doneWork(e, -1, e.m.size);
+        const content = c.digests ? fileDigest([leafSumFromXxh(mine, 0)], e.m.size) : null;
+        c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+        c.digests?.file(e, content);
         ctx.count('files');
         ctx.count('bytes', e.m.size);
         ctx.count('chunks');
@@ -106,8 +121,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     try {
       sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
       dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
-      const res = await copyRange(sfd.fd, dfd.fd, off, len, { native: c.native, copyFileRange: true, sparse: true });
-      c.store?.doneWork(e, off, len);
+      const h = c.digests ? new ChunkHasher(off) : null;
+      const res = await copyRange(sfd.fd, dfd.fd, off, len, {
+        native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
+      });
+      const partial = h ? toHex(h.digest()) : null;
+      c.store?.doneWork(e, off, len, partial);
+      if (c.digests) c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
@@ -127,6 +147,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     try {
       if (e.k === 'l') {
         const target = await fsp.readlink(src, { encoding: 'buffer' });
+        c.digests?.symlink(e, target);
         try {
           await fsp.symlink(target, dst);
         } catch (err) {
@@ -137,6 +158,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         }
         ctx.count('symlinks');
       } else if (e.k === 'p') {
+        c.digests?.plain(e);
         if (!c.native) {
           ctx.count('skipped');
           return;
@@ -149,6 +171,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         }
         ctx.count('specials');
       } else {
+        c.digests?.plain(e);
         throw Object.assign(new Error('sockets and device files are not copied'), { code: 'ENOTSUP' });
       }
       await applyMeta(dst, e.m, metaOptions(c, src));

@@ -187,7 +187,7 @@ export class PhaseRunner<I> {
     this.serveScheduled = false;
     const reqs = this.requesters.splice(0);
     if (reqs.length === 0) return;
-    const n = this.queue.length;
+    const n = this.task.stealable === false ? 0 : this.queue.length;
     // Split the queue among the victim and every requester; a busy victim keeps less.
     const keep = this.inflight > 0 ? Math.floor(n / (reqs.length + 1)) : Math.ceil(n / (reqs.length + 1));
     const give = n - keep;

@@ -34,6 +34,8 @@ export interface Task<I> {
   isItem(x: unknown): x is I;
   /** Items processed at once on one rank (overlaps I/O latency); default 1. */
   readonly concurrency?: number;
+  /** false: items stay on the rank that seeded them (e.g. verification by a chosen rank). */
+  readonly stealable?: boolean;
 }
 
 export interface PhaseResult {

@@ -33,7 +33,10 @@ import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { ProgressLine } from '../progress/progress-line.js';
 import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
-import { RankStore } from '../checkpoint/rank-store.js';
+import { RankStore, readDoneRows, type DoneWork } from '../checkpoint/rank-store.js';
+import { CopyDigests } from '../copy/copy-digests.js';
+import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
+import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -46,6 +49,12 @@ export interface CopyJobOptions {
   resumeCommand: string;
   /** entries a rank keeps in memory before its lists spill to SQLite */
   listBudget: number;
+  /** hash what is read (default on): the signature and --verify need it */
+  hash: boolean;
+  /** re-read DST after the copy and compare it with the source's digests */
+  verify: boolean;
+  /** test hook: flip one byte of DST (root 0, 'rel/path:offset') before verifying */
+  corruptForTest?: string;
 }
 
 export interface CopySummary {
@@ -63,6 +72,10 @@ export interface CopySummary {
   filesCopied: number;
   filesSkipped: number;
   chunkSize: number;
+  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
+  signature: string | null;
+  /** --verify: chunks or files of DST that differ from what was read from SRC */
+  verifyMismatches?: number;
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
@@ -140,7 +153,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const large: Entry[] = [];
   const totalBytes = walkTotals.bytes ?? 0;
   rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0), walkTotals.files ?? 0));
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store };
+  if (opts.hash) await initHashing();
+  const digests = opts.hash ? new CopyDigests() : null;
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: store ?? scratch!.store, digests };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -157,9 +172,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     const whole = function* (): Generator<Entry> {
       for (const e of lists.files()) {
         if (links.isSecondary(e)) continue;
-        if (resume?.doneFor(e).whole) {
+        const done = resume?.doneFor(e).whole;
+        if (done) {
           ctx.count('skippedBytes', e.m.size);
           ctx.count('skippedFiles');
+          digests?.file(e, done.digest ? fromHex(done.digest) : null);
           continue;
         }
         if (e.m.size > chunk) large.push(e);
@@ -187,16 +204,20 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       failed.add(fileKey(e));
       return;
     }
-    const have = new Set(doneChunks.map((d) => `${d.off}:${d.len}`));
+    const have = new Map(doneChunks.map((d) => [`${d.off}:${d.len}`, d]));
     for (const [o, l] of chunksOf(e.m.size, chunk)) {
-      if (have.has(`${o}:${l}`)) ctx.count('skippedBytes', l);
-      else yield { t: 'c', f: e, o, l };
+      const d = have.get(`${o}:${l}`);
+      if (d) {
+        ctx.count('skippedBytes', l);
+        digests?.chunk(fileKey(e), o, d.digest);
+      } else yield { t: 'c', f: e, o, l };
     }
   }
 
   // 5. finish large files: owners learn which files lost a chunk anywhere
   const isKeys = (x: unknown): x is string[] => Array.isArray(x) && x.every((k) => typeof k === 'string');
   const failedEverywhere = new Set((await rt.collectives.allgather<string[]>([...failed], isKeys)).flat());
+  const chunkPartials = digests ? await digests.gatherChunks(rt) : null;
   let finishedFiles = 0;
   await forEachLimit(large, IN_FLIGHT, async (e) => {
     const src = srcOf(roots, e);
@@ -213,7 +234,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       }
       await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
       await fsp.rename(part, dst);
-      store?.doneWork(e, -1, e.m.size);
+      const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
+      store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+      digests?.file(e, content);
       finishedFiles++;
     } catch (err) {
       errors.report('finish', (err as NodeJS.ErrnoException).code === 'ECHANGED' ? src : dst, err);
@@ -224,7 +247,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('finish');
 
   // 6. hard links: link to the primary's copy; replace only a regular file of that name
+  const linkContent = digests ? await digests.gatherLinkContent(rt) : null;
   await forEachLimit(links.secondaries, IN_FLIGHT, async ({ e, primary }) => {
+    digests?.file(e, linkContent?.get(e.h!) ?? null);
     const target = dstOf(roots, { ...e, r: primary.r, p: primary.p });
     const dst = dstOf(roots, e);
     try {
@@ -247,6 +272,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
+      digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
         await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
@@ -258,6 +284,30 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
   progress?.done();
   mark('dir metadata');
+
+  // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
+  // earlier runs did) and compares it with the digests of what was read from SRC
+  let verifyMismatches: number | undefined;
+  if (opts.verify && digests) {
+    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
+    (store ?? scratch!.store).flush();
+    await rt.barrier();
+    const peer = (rt.rank + 1) % rt.size;
+    const rows = function* (): Generator<DoneWork> {
+      const mine = store ? ckpt.rankFileOf(peer) : scratch!.store.path;
+      yield* readDoneRows(mine, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`);
+      if (resume) {
+        // Earlier runs' records: every rank reads them and keeps its share (by a hash of the path).
+        for (const row of readDoneRows(resume.path, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`)) {
+          if ((pathHash(row.path) + row.off) % rt.size === rt.rank) yield row;
+        }
+      }
+    };
+    const v = await rt.runPhase(verifyTask({ roots, errors, rows, writer: peer }));
+    verifyMismatches = v.total.mismatches ?? 0;
+    mark('verify');
+  }
+  const sig = digests ? await digests.signature(rt) : null;
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -301,9 +351,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     filesCopied: ranks.reduce((a, r) => a + r.files, 0),
     filesSkipped: copy.total.skippedFiles ?? 0,
     chunkSize: chunk,
+    signature: sig && sig.missing === 0 && errorsTotal === 0 ? toHex(sig.signature) : null,
+    verifyMismatches,
     ranks,
   };
-  return { summary, exitCode: errorsTotal > 0 ? 1 : 0, finalize };
+  return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
+}
+
+/** FNV-1a of a path: spreads records over ranks. */
+function pathHash(p: Buffer): number {
+  let h = 0x811c9dc5;
+  for (const b of p) h = Math.imul(h ^ b, 16777619) >>> 0;
+  return h;
 }
 
 function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
