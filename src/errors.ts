@@ -57,6 +57,11 @@ export function causeOf(err: unknown): string {
   return e instanceof Error ? e.message : String(err);
 }
 
+/** An Error with just a code (a failure learnt from another rank). */
+export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code });
+}
+
 export interface EntryErrorRecord { op: string; path: string; cause: string; code: string }
 
 /** Per-rank log of entry failures: print once, count, keep going. */

@@ -10,7 +10,8 @@
 //             size, mode, uid, gid, atimeSec, atimeNsec, mtimeSec, mtimeNsec */, flags: number)
 //     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */, leaves: Buffer }>
 //     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks), 8 hash (xxh64 of
-//     every 1 MiB leaf, little-endian u64s appended to `leaves` in file order)
+//     every 1 MiB leaf, little-endian u64s appended to `leaves` in file order), 16 update (skip
+//     a destination that is a regular file of the same size and mtime: status 0, op 12)
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 14 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
@@ -78,8 +79,8 @@ uint64_t xxh64(const unsigned char* p, size_t len, uint64_t seed) {
 
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
-enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8 };
+enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE };
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16 };
 
 struct FileJob {
   std::string src, dst;
@@ -137,6 +138,14 @@ int copyXattrs(int sfd, int dfd) {
 }
 
 void copyOne(FileJob& j, int flags, std::vector<char>& buf) {
+  if (flags & F_UPDATE) {
+    // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
+    struct stat ds;
+    if (lstat(j.dst.c_str(), &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == j.size && ds.st_mtim.tv_sec == j.ms && ds.st_mtim.tv_nsec == j.mns) {
+      j.op = OP_UP_TO_DATE;
+      return;
+    }
+  }
   int sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
   if (sfd < 0 && errno == EPERM) sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // O_NOATIME needs ownership
   if (sfd < 0) { j.err = -errno; j.op = OP_OPEN_SRC; return; }

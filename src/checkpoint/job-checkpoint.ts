@@ -50,6 +50,9 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
   if (setup.error) throw new CheckpointRefused(setup.error);
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
+  if (store) {
+    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
+  }
   if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
   store?.startInterval(o.intervalMs);
   const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;

@@ -25,6 +25,10 @@ export class RankStore {
   private done: Row[] = [];
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Set when a write failed (a full disk beside DST): nothing more is recorded. */
+  broken: Error | null = null;
+  /** Told once, when writing fails. */
+  onBroken: (err: Error) => void = () => {};
 
   constructor(readonly path: string) {
     this.db = openDb(path);
@@ -35,10 +39,17 @@ export class RankStore {
   }
 
   setMeta(k: string, v: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
+    if (this.broken) return;
+    try {
+      this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
+    } catch (err) {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      this.onBroken(this.broken);
+    }
   }
 
   entry(e: Entry): void {
+    if (this.broken) return;
     const m = e.m;
     this.entries.push([e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
       m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p)]);
@@ -60,11 +71,13 @@ export class RankStore {
   }
 
   dirComplete(r: number, p: Buffer): void {
+    if (this.broken) return;
     this.complete.push([r, p]);
   }
 
   /** A whole file (off -1) or one chunk, copied from a source of this size and mtime, with the digest of what was read (hex) when hashing. */
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
+    if (this.broken) return;
     this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest]);
   }
 
@@ -74,18 +87,26 @@ export class RankStore {
     yield* readDoneRows(this.path);
   }
 
-  /** Write everything buffered in one transaction. */
+  /**
+   * Write everything buffered in one transaction. A failed write (no space left where
+   * the checkpoint lives) does not stop the copy: recording stops, once, with a message.
+   */
   flush(): void {
-    if (this.closed || (this.entries.length === 0 && this.complete.length === 0 && this.done.length === 0)) return;
+    if (this.closed || this.broken || (this.entries.length === 0 && this.complete.length === 0 && this.done.length === 0)) return;
     const [en, co, dn] = [this.entries, this.complete, this.done];
     this.entries = [];
     this.complete = [];
     this.done = [];
-    this.db.transaction(() => {
-      for (const r of en) this.insEntry.run(...r);
-      for (const r of co) this.insComplete.run(...r);
-      for (const r of dn) this.insDone.run(...r);
-    })();
+    try {
+      this.db.transaction(() => {
+        for (const r of en) this.insEntry.run(...r);
+        for (const r of co) this.insComplete.run(...r);
+        for (const r of dn) this.insDone.run(...r);
+      })();
+    } catch (err) {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      this.onBroken(this.broken);
+    }
   }
 
   /** Flush every `intervalMs` until closed. */
@@ -99,7 +120,11 @@ export class RankStore {
     if (this.timer) clearInterval(this.timer);
     this.flush();
     this.closed = true;
-    this.db.close();
+    try {
+      this.db.close();
+    } catch {
+      // a full disk may refuse the final WAL checkpoint; the records are in the WAL
+    }
   }
 }
 

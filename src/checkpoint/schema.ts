@@ -34,6 +34,9 @@ export function openDb(path: string, readonly = false): Database.Database {
     // an OS crash may lose the last interval, which resume redoes.
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
+    // Keep the WAL small: the checkpoint often shares the destination's file system.
+    db.pragma('wal_autocheckpoint = 256');
+    db.pragma('journal_size_limit = 1048576');
     db.exec(SCHEMA);
   }
   return db;

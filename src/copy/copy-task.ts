@@ -31,8 +31,12 @@ export interface CopyContext {
   /** chown to the source owner (only root may) */
   chown: boolean;
   errors: EntryErrors;
-  /** Keys (fileKey) of large files one of whose chunks failed on this rank. */
-  failed: Set<string>;
+  /**
+   * Large files one of whose chunks failed on this rank: fileKey -> why (error code, and
+   * whether it was about the destination). Not printed here: the file's owner names the
+   * file once in the finish step, whatever the number of chunks and ranks that failed.
+   */
+  failed: Map<string, ChunkFailure>;
   /** Checkpoint: finished files and chunks are recorded here. */
   store?: RankStore | null;
   /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
@@ -40,6 +44,8 @@ export interface CopyContext {
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
+
+export interface ChunkFailure { code: string; onDst: boolean }
 
 export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
 export const srcOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.src, e.p);
@@ -132,9 +138,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
     } catch (err) {
-      c.failed.add(fileKey(e));
-      c.errors.report('copy', errPath(err, src), err);
-      ctx.count('errors');
+      const p = errPath(err, src);
+      const ex = err as NodeJS.ErrnoException;
+      // About the destination: its path, or a write (fd calls carry no path).
+      const onDst = Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code));
+      if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code: String(ex.code ?? 'EIO'), onDst });
+      ctx.count('chunkErrors');
     } finally {
       await sfd?.close().catch(() => {});
       await dfd?.close().catch(() => {});

@@ -106,7 +106,13 @@ async function setTimes(dst: Buffer, meta: EntryMeta, symlink: boolean, native: 
   }
   // Seconds as a double (libuv keeps microseconds). Node turns a negative *number* into "now",
   // so pre-1970 times go as numeric strings, which Node documents as accepted and keeps as-is.
-  const secs = ([s, ns]: NsTime): number | string => (s < 0 ? String(s + ns / 1e9) : s + ns / 1e9);
+  // libuv truncates to whole microseconds after converting the double, and the double
+  // itself is only good to ~0.24 us at today's dates: aim half a microsecond up so the
+  // result is the source time rounded to the microsecond, never a microsecond short.
+  const secs = ([s, ns]: NsTime): number | string => {
+    const v = s + (ns + 500) / 1e9;
+    return s < 0 ? String(v) : v;
+  };
   const atime = secs(meta.atime);
   const mtime = secs(meta.mtime);
   if (symlink) await fs.promises.lutimes(dst, atime, mtime);

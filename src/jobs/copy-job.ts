@@ -21,13 +21,13 @@ import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
-import { EntryErrors } from '../errors.js';
+import { EntryErrors, systemErrorFromCode } from '../errors.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
-import { copyTask, dstOf, fileKey, metaOptions, srcOf, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
 import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
@@ -149,7 +149,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('mkdir');
 
   // 4. copy
-  const failed = new Set<string>();
+  const failed = new Map<string, ChunkFailure>();
   const large: Entry[] = [];
   const totalBytes = walkTotals.bytes ?? 0;
   rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0), walkTotals.files ?? 0));
@@ -201,7 +201,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       await fh.close();
     } catch (err) {
       errors.report('create', part, err);
-      failed.add(fileKey(e));
+      failed.set(fileKey(e), { code: 'REPORTED', onDst: true });
       return;
     }
     const have = new Map(doneChunks.map((d) => [`${d.off}:${d.len}`, d]));
@@ -215,20 +215,28 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 5. finish large files: owners learn which files lost a chunk anywhere
-  const isKeys = (x: unknown): x is string[] => Array.isArray(x) && x.every((k) => typeof k === 'string');
-  const failedEverywhere = new Set((await rt.collectives.allgather<string[]>([...failed], isKeys)).flat());
+  type Failure = [string, string, boolean];
+  const isFailures = (x: unknown): x is Failure[] => Array.isArray(x) && x.every((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string' && typeof f[2] === 'boolean');
+  const failedEverywhere = new Map<string, Failure>();
+  for (const f of (await rt.collectives.allgather<Failure[]>([...failed].map(([k, v]) => [k, v.code, v.onDst]), isFailures)).flat()) {
+    if (!failedEverywhere.has(f[0])) failedEverywhere.set(f[0], f);
+  }
   const chunkPartials = digests ? await digests.gatherChunks(rt) : null;
   let finishedFiles = 0;
   await forEachLimit(large, IN_FLIGHT, async (e) => {
     const src = srcOf(roots, e);
     const dst = dstOf(roots, e);
     const part = partName(dst);
-    if (failedEverywhere.has(fileKey(e))) {
+    const why = failedEverywhere.get(fileKey(e));
+    if (why) {
+      // One line per file, from its owner, however many chunks failed where.
+      if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
       await fsp.rm(part, { force: true }).catch(() => {});
       return;
     }
     try {
       const st = await fsp.lstat(src, { bigint: true });
+      if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
       if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
@@ -239,7 +247,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.file(e, content);
       finishedFiles++;
     } catch (err) {
-      errors.report('finish', (err as NodeJS.ErrnoException).code === 'ECHANGED' ? src : dst, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      errors.report('finish', code === 'ECHANGED' || code === 'ESHRUNK' ? src : dst, err);
       await fsp.rm(part, { force: true }).catch(() => {});
     }
   });
@@ -311,7 +320,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const total = await rt.allreduceCounters({ errors: errors.count });
+  const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
+  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
@@ -342,7 +352,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     dirs: walkTotals.dirs ?? 0,
     symlinks: walkTotals.symlinks ?? 0,
     specials: walkTotals.specials ?? 0,
-    bytes: totalBytes,
+    // data bytes: a hard-linked file's data counts once, however many names it has
+    bytes: totalBytes - (total.secondaryBytes ?? 0),
     seconds,
     bytesPerSecond: copiedBytes / Math.max(seconds, 1e-9),
     errors: errorsTotal,

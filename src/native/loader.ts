@@ -44,7 +44,9 @@ export interface NativeAddon {
   xxh64(data: Uint8Array, seed?: number): bigint;
 }
 
-export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8 } as const;
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
+/** copyFiles' op when --update found the destination up to date (nothing read or written). */
+export const OP_UP_TO_DATE = 12;
 /** Failing step reported by copyFiles, by index. */
 export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
 /** Steps whose error is about the source path (else the destination). */

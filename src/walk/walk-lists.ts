@@ -33,7 +33,11 @@ export class WalkLists {
     this.count++;
     if (e.k === 'd') this.deepest = Math.max(this.deepest, depthOf(e.p));
     if (this.recordAll || this.spilled) this.store?.entry(e);
-    if (this.spilled) return;
+    if (this.spilled) {
+      // Spilled lists live only in the store: if it cannot be written, entries would be lost.
+      if (this.store?.broken) throw new Error(`the file lists no longer fit in memory and cannot be written to ${this.store.path}: ${this.store.broken.message}`);
+      return;
+    }
     if (e.k === 'd') this.dirList.push(e);
     else if (e.k === 'f') this.fileList.push(e);
     else this.otherList.push(e);
@@ -46,17 +50,24 @@ export class WalkLists {
     }
   }
 
+  private check(): void {
+    if (this.spilled && this.store?.broken) throw new Error(`the spilled file lists in ${this.store.path} are incomplete: ${this.store.broken.message}`);
+  }
+
   *files(): Iterable<Entry> {
+    this.check();
     if (this.spilled) yield* this.store!.read(`kind = 'f'`);
     else yield* this.fileList;
   }
 
   *dirs(): Iterable<Entry> {
+    this.check();
     if (this.spilled) yield* this.store!.read(`kind = 'd'`);
     else yield* this.dirList;
   }
 
   *others(): Iterable<Entry> {
+    this.check();
     if (this.spilled) yield* this.store!.read(`kind NOT IN ('f', 'd')`);
     else yield* this.otherList;
   }

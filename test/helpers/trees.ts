@@ -1,13 +1,13 @@
 /**
  * Source trees for the copy tests, and the checks run on copies of them.
  *
- * tree(profile, opts) makes a tree with the shared mktree tool once per test run and
- * returns its path: /dev/shm/fcp-test-trees/<profile>-<opts>. Copy sources are only read
- * (by fcp and treecmp), so every test file of the run shares them. Test files run in
- * parallel workers: the first to need a tree takes a lock (an atomic mkdir), generates
- * into a temporary name and renames it into place, so nobody ever sees half a tree.
- * A stamp beside the tree records the test run (the vitest main process) and the mktree
- * script's hash; a tree from an earlier run or an older mktree is made again.
+ * tree(profile, opts) makes a tree with the shared mktree tool at most once per test run
+ * and returns its path: /dev/shm/fcp-test-trees/<profile>-<opts>. Copy sources are only
+ * read (by fcp and treecmp), so every test file shares them. Test files run in parallel
+ * workers: whoever needs a tree takes a lock (an atomic mkdir), generates into a temporary
+ * name and renames it into place, so nobody ever sees half a tree. A stamp beside the tree
+ * (mktree's hash, the arguments, a digest of every entry's metadata) lets later runs reuse
+ * it only while it is exactly as made; rm -rf /dev/shm/fcp-test-trees to start afresh.
  *
  * Suite time matters (the whole `npm test` on 2 cores): the tests use reduced sizes, see
  * PROFILES below.
@@ -103,27 +103,48 @@ function withLock<T>(lock: string, fn: () => T): T {
   }
 }
 
-/** The shared, read-only source tree of `profile` with `opts`, made once per test run. */
+/** A digest of every entry's name, type, mode, size, links and mtime: a tree that was changed after it was made no longer matches. */
+function signature(dir: string): string {
+  const h = createHash('sha1');
+  const lines = walk(dir).map(({ rel, st }) => `${rel.toString('hex')} ${st.mode} ${st.size} ${st.nlink} ${st.mtimeNs} ${st.uid}:${st.gid}`);
+  for (const l of lines.sort()) h.update(`${l}\n`);
+  return h.digest('hex');
+}
+
+const verified = new Map<string, string>();
+
+/**
+ * The shared, read-only source tree of `profile` with `opts`. Made at most once per test
+ * run; a tree left by an earlier run is reused only when its stamp matches: same mktree
+ * script, same arguments, and every entry as it was made (names, types, modes, sizes,
+ * links, mtimes). Reuse (rather than remaking it every run) keeps concurrent test runs of
+ * different people from pulling a tree from under each other.
+ */
 export function tree(profile: string, opts: TreeOpts = PROFILES[profile] ?? {}): string {
   const tag = [profile, ...(opts.files !== undefined ? [`f${opts.files}`] : []), ...(opts.size !== undefined ? [`s${opts.size}`] : []), ...(opts.seed !== undefined ? [`r${opts.seed}`] : [])];
   const name = tag.length === 1 ? `${profile}-default` : tag.join('-');
   const path = join(TREES_DIR, name);
+  if (verified.has(path)) return path;
   const stampPath = `${path}.stamp`;
   const mktreeHash = createHash('sha1').update(readFileSync(mktreePath())).digest('hex');
-  // The vitest main process is the parent of every test worker of this run.
-  const stamp = JSON.stringify({ run: process.ppid, mktree: mktreeHash, args: [profile, ...mktreeArgs(opts)] });
+  const recipe = JSON.stringify({ mktree: mktreeHash, args: [profile, ...mktreeArgs(opts)] });
   mkdirSync(TREES_DIR, { recursive: true, mode: 0o755 });
-  const fresh = () => existsSync(path) && existsSync(stampPath) && readFileSync(stampPath, 'utf8').split('\n')[0] === stamp;
-  if (fresh()) return path;
+  const fresh = () => {
+    if (!existsSync(path) || !existsSync(stampPath)) return false;
+    const [r, sig] = readFileSync(stampPath, 'utf8').split('\n');
+    return r === recipe && sig === signature(path);
+  };
   return withLock(`${path}.lock`, () => {
-    if (fresh()) return path;
-    rmSync(stampPath, { force: true });
-    removeTree(path);
-    const tmp = `${path}.tmp-${process.pid}`;
-    removeTree(tmp);
-    const summary = makeTree(profile, tmp, opts);
-    renameSync(tmp, path);
-    writeFileSync(stampPath, `${stamp}\n${summary}\n`);
+    if (!fresh()) {
+      rmSync(stampPath, { force: true });
+      removeTree(path);
+      const tmp = `${path}.tmp-${process.pid}`;
+      removeTree(tmp);
+      const summary = makeTree(profile, tmp, opts);
+      renameSync(tmp, path);
+      writeFileSync(stampPath, `${recipe}\n${signature(path)}\n${summary}\n`);
+    }
+    verified.set(path, recipe);
     return path;
   });
 }
@@ -260,3 +281,6 @@ export function entryDiffs(src: string, dst: string, mtimeTolNs = 0n): string[] 
   }
   return out;
 }
+
+/** stderr lines that report a failure (an entry, or the job itself); informational lines are not. */
+export const failureLines = (s: string) => stderrLines(s).filter((l) => /^fcp: (cannot |internal error)/.test(l) || /^error:/.test(l));

@@ -11,7 +11,7 @@ import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, 
 import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { isRoot, lastJson, repoRoot, run, scratch } from '../helpers/run.js';
-import { PROFILES, countTree, entryDiffs, entryErrors, envWith, fcp, fcpBin, mtimeMismatchesMicro, stderrLines, tree, treecmp, walk } from '../helpers/trees.js';
+import { PROFILES, countTree, entryDiffs, envWith, failureLines, fcp, fcpBin, mtimeMismatchesMicro, stderrLines, tree, treecmp, walk } from '../helpers/trees.js';
 
 interface Summary {
   files: number; dirs: number; symlinks: number; specials: number; bytes: number; seconds: number;
@@ -27,7 +27,7 @@ async function copyExact(src: string, dst: string, args: string[]): Promise<Summ
   const r = await fcp([src, dst, ...args, '--json'], { env: envWith() });
   expect(r.code, r.stderr).toBe(0);
   expect(r.stderr).not.toContain('native addon not loaded');
-  expect(entryErrors(r.stderr), r.stderr).toEqual([]);
+  expect(failureLines(r.stderr), r.stderr).toEqual([]);
   const cmp = await treecmp(src, dst);
   expect(cmp.lines, cmp.output).toEqual([]);
   expect(cmp.differences).toBe(0);
@@ -73,7 +73,8 @@ describe('copy: pure-Node fallback (FCP_NO_NATIVE=1)', () => {
           const dst = join(s.dir, 'out');
           const r = await fcp([src, dst, '-np', String(np), '--json'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
           expect(r.code, r.stderr).toBe(0);
-          const lines = stderrLines(r.stderr);
+          expect(failureLines(r.stderr), r.stderr).toEqual([]);
+          const lines = stderrLines(r.stderr).filter((l) => l.includes('native addon'));
           expect(lines, r.stderr).toHaveLength(1);
           expect(lines[0]).toMatch(/^fcp: native addon not loaded: /);
           expect(lines[0]).toMatch(/extended attributes/);
@@ -83,8 +84,8 @@ describe('copy: pure-Node fallback (FCP_NO_NATIVE=1)', () => {
           const cmp = await treecmp(src, dst, ['--no-xattr', '--no-mtime']);
           expect(cmp.lines, cmp.output).toEqual([]);
           expect(cmp.differences).toBe(0);
-          expect(mtimeMismatchesMicro(src, dst)).toEqual([]);
-          expect(entryDiffs(src, dst, 999n), 'root directory metadata').toEqual([]);
+          expect.soft(mtimeMismatchesMicro(src, dst), 'mtimes within 1 µs').toEqual([]);
+          expect.soft(entryDiffs(src, dst, 999n), 'root directory metadata').toEqual([]);
           expect(lastJson<Summary>(r.stdout).ranks).toHaveLength(np);
         } finally {
           s.cleanup();
@@ -106,7 +107,7 @@ describe('copy: under a launcher', () => {
         const args = ['--oversubscribe', ...(isRoot ? ['--allow-run-as-root'] : []), '-np', '4', process.execPath, fcpBin, src, dst, '--rendezvous', rdv, '--json'];
         const r = await run('mpirun', args, { timeoutMs: 110_000, env: envWith(), cwd: repoRoot });
         expect(r.code, r.stderr).toBe(0);
-        expect(entryErrors(r.stderr), r.stderr).toEqual([]);
+        expect(failureLines(r.stderr), r.stderr).toEqual([]);
         const out = lastJson<Summary>(r.stdout);
         expect(out.ranks).toHaveLength(4); // the launcher's 4 ranks formed one job
         const cmp = await treecmp(src, dst);
@@ -194,7 +195,7 @@ describe('copy: targets (cp -r semantics)', () => {
       for (let i = 0; i < 2; i++) {
         const r = await fcp([src, parent, '-np', '3'], { env: envWith() });
         expect(r.code, `run ${i + 1}: ${r.stderr}`).toBe(0);
-        expect(entryErrors(r.stderr), r.stderr).toEqual([]);
+        expect(failureLines(r.stderr), r.stderr).toEqual([]);
         expect(readdirSync(parent)).toEqual([basename(src)]);
         const cmp = await treecmp(src, copy);
         expect(cmp.lines, `run ${i + 1}: ${cmp.output}`).toEqual([]);
@@ -326,7 +327,7 @@ describe('copy: content and names', () => {
       const dst = join(s.dir, 'dst');
       const r = await fcp([src, dst, '--json'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
       expect(r.code, r.stderr).toBe(0);
-      expect(entryErrors(r.stderr), r.stderr).toEqual([]);
+      expect(failureLines(r.stderr), r.stderr).toEqual([]);
       expect(stderrLines(r.stderr).filter((l) => l.startsWith('fcp: native addon not loaded:') && l.includes('named pipes'))).toHaveLength(1);
       expect(readdirSync(dst).filter((n) => n !== 'pipe')).toEqual(['file']);
       expect(existsSync(join(dst, 'pipe')) && !lstatSync(join(dst, 'pipe')).isFIFO()).toBe(false); // no impostor
@@ -349,14 +350,14 @@ describe('copy: --json summary', () => {
         expect(out.errors).toBe(0);
         expect(out.seconds).toBeGreaterThan(0);
         expect(out.chunkSize).toBeGreaterThanOrEqual(4 * 1024 * 1024); // adaptive default: at least 4 MiB
-        expect(Math.abs(out.bytesPerSecond - out.bytes / out.seconds) / (out.bytes / out.seconds)).toBeLessThan(1e-9);
         expect(out.ranks).toHaveLength(np);
         for (const r of out.ranks) {
           for (const k of ['files', 'bytes', 'chunks', 'steals'] as const) {
             expect(Number.isInteger(r[k]) && r[k] >= 0, `${k} = ${r[k]}`).toBe(true);
           }
         }
-        expect(out.ranks.reduce((n, r) => n + r.bytes, 0)).toBe(out.bytes);
+        expect.soft(out.ranks.reduce((n, r) => n + r.bytes, 0), 'sum of ranks[].bytes').toBe(out.bytes);
+        expect.soft(Math.abs(out.bytesPerSecond - out.bytes / out.seconds) / (out.bytes / out.seconds), 'bytesPerSecond vs bytes / seconds').toBeLessThan(1e-9);
         if (profile !== 'features') {
           // No hard links here: every file is copied once, by one rank.
           expect(out.ranks.reduce((n, r) => n + r.files, 0)).toBe(out.files);

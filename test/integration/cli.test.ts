@@ -1,0 +1,91 @@
+/** fcp's command line: help, version, and the spellings of the rank count. */
+import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { lastJson, repoRoot, scratch } from '../helpers/run.js';
+import { envWith, fcp, stderrLines, treecmp } from '../helpers/trees.js';
+
+const OPTIONS = ['--np', '--chunk-size', '--json', '--quiet', '--rendezvous', '--bind', '--job-id', '--startup-timeout', '--heartbeat-timeout', '--version', '--help'];
+
+describe('fcp --help and --version', () => {
+  it('--help prints usage with every option on stdout, exit 0', async () => {
+    const r = await fcp(['--help']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^Usage: fcp /);
+    expect(r.stdout).toContain('SRC... DST');
+    for (const o of OPTIONS) expect(r.stdout, o).toMatch(new RegExp(`(^|[\\s,])${o}(?![\\w-])`, 'm'));
+    expect(r.stdout).toContain('-np N'); // the MPI spelling is documented
+    expect(r.stdout).toMatch(/Exit status/);
+  });
+
+  it('-h is --help', async () => {
+    const [a, b] = await Promise.all([fcp(['-h']), fcp(['--help'])]);
+    expect(a.code).toBe(0);
+    expect(a.stdout).toBe(b.stdout);
+  });
+
+  it('--version and -V print the package.json version, exit 0', async () => {
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const r = await fcp([flag]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe(version);
+    }
+  });
+});
+
+describe('fcp: spellings of the rank count', () => {
+  for (const spelling of [['-np', '2'], ['--np', '2'], ['-np=2'], ['--np=2'], ['-n', '2']]) {
+    it(`${spelling.join(' ')} starts 2 ranks and copies`, async () => {
+      const s = scratch('np-spelling');
+      try {
+        const src = join(s.dir, 'src');
+        mkdirSync(join(src, 'sub'), { recursive: true });
+        for (let i = 0; i < 50; i++) writeFileSync(join(src, i % 2 ? 'sub' : '', `f${i}`), `file ${i}\n`.repeat(i + 1));
+        const dst = join(s.dir, 'dst');
+        const r = await fcp([src, dst, ...spelling, '--json'], { env: envWith() });
+        expect(r.code, r.stderr).toBe(0);
+        const out = lastJson<{ files: number; ranks: unknown[] }>(r.stdout);
+        expect(out.ranks).toHaveLength(2);
+        expect(out.files).toBe(50);
+        const cmp = await treecmp(src, dst);
+        expect(cmp.lines, cmp.output).toEqual([]);
+      } finally {
+        s.cleanup();
+      }
+    });
+  }
+
+  it('options may come before, between and after the paths', async () => {
+    const s = scratch('opt-order');
+    try {
+      const src = join(s.dir, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'f'), 'x');
+      const r = await fcp(['--json', src, '-np', '3', join(s.dir, 'dst'), '--chunk-size', '8M'], { env: envWith() });
+      expect(r.code, r.stderr).toBe(0);
+      const out = lastJson<{ ranks: unknown[]; chunkSize: number }>(r.stdout);
+      expect(out.ranks).toHaveLength(3);
+      expect(out.chunkSize).toBe(8 * 1024 * 1024);
+    } finally {
+      s.cleanup();
+    }
+  });
+
+  it('--quiet prints nothing on success', async () => {
+    const s = scratch('quiet');
+    try {
+      const src = join(s.dir, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'f'), 'x');
+      const r = await fcp([src, join(s.dir, 'dst'), '--quiet', '-np', '2'], { env: envWith() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe('');
+      expect(stderrLines(r.stderr)).toEqual([]);
+      expect(readFileSync(join(s.dir, 'dst', 'f'), 'utf8')).toBe('x');
+    } finally {
+      s.cleanup();
+    }
+  });
+});
