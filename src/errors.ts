@@ -6,6 +6,8 @@
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
 import { getSystemErrorName } from 'node:util';
+import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
 
 /** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
@@ -44,6 +46,7 @@ const STRERROR: Record<string, string> = {
   ENOTEMPTY: 'Directory not empty',
   EXDEV: 'Invalid cross-device link',
   EFBIG: 'File too large',
+  ENOTSUP: 'Operation not supported',
   ESTALE: 'Stale file handle',
   ESHRUNK: 'file shrank while it was being copied',
   ECHANGED: 'file changed while it was being copied (it grew, or its mtime moved)',
@@ -67,12 +70,24 @@ export interface EntryErrorRecord { op: string; path: string; cause: string; cod
 /** Per-rank log of entry failures: print once, count, keep going. */
 export class EntryErrors {
   count = 0;
+  private logFd: number | null = null;
+
   constructor(private readonly tool: string, private readonly sink: (line: string) => void = (l) => process.stderr.write(l)) {}
+
+  /**
+   * --log-dir: also append every failure to DIR/<tool>-rank<R>.log, one tab-separated
+   * line each: path, operation, errno code, cause.
+   */
+  logTo(dir: string, rank: number): void {
+    mkdirSync(dir, { recursive: true });
+    this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
+  }
 
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
     const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
     this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
+    if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);
     return rec;
   }
 }

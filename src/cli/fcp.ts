@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../engine/runtime.js';
 import { UsageError } from '../errors.js';
 import { detectLauncher } from '../launch/env.js';
@@ -30,7 +30,9 @@ function budgets(memLimit: number): { listEntries: number; queueItems: number } 
 }
 
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-import { normalizeArgv, positiveInt, seconds } from './options.js';
+import { collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
+import { runDryRun } from '../jobs/dry-run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -54,6 +56,15 @@ function buildCommand(): Command {
     .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
     .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
     .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
+    .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())
+    .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept)', false)
+    .option('--exclude <pattern>', 'leave out entries matching PATTERN (repeatable; rsync-like rules, see README: first matching rule wins; no \'/\' matches the name, \'/\' anchors at SRC; trailing \'/\' directories only; * ? [..] **)', collect, [])
+    .option('--include <pattern>', 'keep entries matching PATTERN even if a later --exclude matches (repeatable; order on the command line decides)', collect, [])
+    .option('--exclude-from <file>', 'read exclude patterns from FILE, one per line (# comments)', collect, [])
+    .option('--dry-run', 'walk and decide: print what would be copied, updated and deleted, with totals; write nothing', false)
+    .addOption(new Option('--progress <mode>', 'progress display: auto (a line on a terminal), line, json (one JSON object per line and second, for batch logs), none').choices(['auto', 'line', 'json', 'none']).default('auto'))
+    .option('--log-dir <dir>', 'also log failed entries, one line each (path, operation, errno), to DIR/fcp-rank<R>.log')
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
@@ -108,7 +119,21 @@ async function main(argv: string[]): Promise<void> {
     np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
+    update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
   }>();
+  const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
+  let filter: PathFilter | null = null;
+  try {
+    const rules: FilterRule[] = [];
+    for (const f of filterArgs(normalizeArgv(argv))) {
+      if (f.pattern !== undefined) rules.push(makeRule(f.include, f.pattern));
+      else for (const p of patternsFromFile(readFileSync(f.file!, 'utf8'))) rules.push(makeRule(false, p));
+    }
+    if (rules.length > 0) filter = new PathFilter(rules);
+  } catch (err) {
+    if (speaks) process.stderr.write(`fcp: bad --exclude/--include: ${(err as Error).message}\n`);
+    process.exit(EXIT.USAGE);
+  }
   if (!opts.hash && (opts.verify || opts.signature)) {
     if (speaks) process.stderr.write(`fcp: --${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off\n`);
     process.exit(EXIT.USAGE);
@@ -121,9 +146,10 @@ async function main(argv: string[]): Promise<void> {
   let roots: Root[];
   try {
     roots = resolveRoots(paths.slice(0, -1), paths[paths.length - 1]!);
-    if (opts.resume && paths.length === 2 && Buffer.compare(roots[0]!.dst, Buffer.from(resolve(paths[1]!))) !== 0) {
-      // The interrupted run may have created DST itself: then DST is the copy, not its
-      // parent. The checkpoint tells which; without one, DST/basename(SRC) existing does.
+    if ((opts.resume || opts.update || opts.updateMode || opts.delete) && paths.length === 2 && Buffer.compare(roots[0]!.dst, Buffer.from(resolve(paths[1]!))) !== 0) {
+      // Re-running into an existing DST (resume, --update, --delete): DST is usually the
+      // copy an earlier run made, not a directory to copy into. A checkpoint tells which;
+      // without one, DST/basename(SRC) existing does (then the earlier run copied into DST).
       const asCopy = resolveRoots(paths.slice(0, -1), paths[1]!, true);
       const matches = (r: Root[]) => checkpointMatches(opts.checkpointDir ?? defaultCheckpointDir(paths[1]!, r), r);
       if (matches(asCopy) || (!matches(roots) && !existsSync(roots[0]!.dst))) roots = asCopy;
@@ -151,6 +177,11 @@ async function main(argv: string[]): Promise<void> {
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
 
+  if (opts.dryRun) {
+    const { summary, exitCode } = await runDryRun(job.rt, { roots, update, filter, deleteExtras: opts.delete, json: opts.json });
+    if (job.rt.rank === 0 && opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+    await endJob(job, exitCode);
+  }
   const dstArg = paths[paths.length - 1]!;
   const resumeArgs = argv.filter((a) => a !== '--resume').map(shellQuote).join(' ');
   let result;
@@ -160,6 +191,11 @@ async function main(argv: string[]): Promise<void> {
       listBudget: budgets(opts.memLimit).listEntries,
       hash: opts.hash,
       verify: opts.verify,
+      update,
+      filter,
+      deleteExtras: opts.delete,
+      progress: opts.progress,
+      logDir: opts.logDir,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {

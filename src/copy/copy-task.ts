@@ -15,6 +15,8 @@ import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import { ChunkHasher, fileDigest, leafSumFromXxh, toHex } from '../checksum/hasher.js';
 import type { CopyDigests } from './copy-digests.js';
+import { hashRange } from '../checksum/sum-task.js';
+import { OP_UP_TO_DATE } from '../native/loader.js';
 import { isEntry, type Entry, type Root } from '../walk/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
@@ -41,6 +43,12 @@ export interface CopyContext {
   store?: RankStore | null;
   /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
   digests: CopyDigests | null;
+  /**
+   * --update: 'time' leaves a destination file of the same size and ns mtime alone without
+   * reading it (dsync's rule); 'checksum' reads both sides and copies only when the content
+   * differs (then only the metadata is set). false: every file is copied.
+   */
+  update: false | 'time' | 'checksum';
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -65,10 +73,34 @@ function errPath(err: unknown, fallback: Buffer): Buffer | string {
 }
 
 export function copyTask(c: CopyContext): Task<CopyItem> {
+  /** --update: is DST's copy of e already there? Records it as done when it is. */
+  const upToDate = async (e: Entry, src: Buffer, dst: Buffer, ctx: Parameters<Task<CopyItem>['process']>[1]): Promise<boolean> => {
+    if (!c.update) return false;
+    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
+    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    let content: bigint | null = null;
+    if (c.update === 'time') {
+      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+    } else {
+      const [a, b] = await Promise.all([hashFile(src, e.m.size), hashFile(dst, e.m.size)]);
+      ctx.count('filesRead', 2);
+      if (a !== b) return false;
+      content = a;
+      await applyMeta(dst, e.m, metaOptions(c, src));
+    }
+    ctx.count('upToDate');
+    ctx.count('upToDateBytes', e.m.size);
+    c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+    c.digests?.file(e, content);
+    return true;
+  };
+
   const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     try {
+      if (await upToDate(e, src, dst, ctx)) return;
+      ctx.count('filesRead');
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
@@ -95,7 +127,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       paths.push(srcOf(c.roots, e), dstOf(c.roots, e));
       nums.set([e.m.size, e.m.mode, e.m.uid, e.m.gid, e.m.atime[0], e.m.atime[1], e.m.mtime[0], e.m.mtime[1]], i * 8);
     });
-    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0);
+    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
     const { status, leaves } = await native.copyFiles(paths, nums, flags);
     let leaf = 0;
     list.forEach((e, i) => {
@@ -103,6 +136,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const n = status[i * 4 + 3]!;
       const mine = leaves.subarray(leaf * 8, (leaf + n) * 8);
       leaf += n;
+      if (err === 0 && status[i * 4 + 1] === OP_UP_TO_DATE) {
+        ctx.count('upToDate');
+        ctx.count('upToDateBytes', e.m.size);
+        c.store?.doneWork(e, -1, e.m.size, null);
+        c.digests?.file(e, null);
+        return;
+      }
+      ctx.count('filesRead');
       if (err === 0) {
         const content = c.digests ? fileDigest([leafSumFromXxh(mine, 0)], e.m.size) : null;
         c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
@@ -210,7 +251,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     source: (ctx) => c.seedItems(ctx),
     async process(item, ctx) {
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
-      if (item.t === 'b' && c.native) return copyBatchNative(item.f, c.native, ctx);
+      // --update=checksum compares file by file in JS; everything else goes native in batches.
+      if (item.t === 'b' && c.native && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
@@ -219,4 +261,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     },
     isItem,
   };
+}
+
+/** Content digest of a whole file (for --update=checksum). */
+export async function hashFile(path: Buffer, size: number): Promise<bigint> {
+  const fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    return fileDigest([await hashRange(fh.fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
+  } finally {
+    await fh.close();
+  }
 }

@@ -31,7 +31,10 @@ import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type C
 import { applyMeta } from '../copy/metadata.js';
 import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
-import { ProgressLine } from '../progress/progress-line.js';
+import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
+import type { PathFilter } from '../walk/filter.js';
+import { deleteExtras } from '../copy/delete-extras.js';
+import { hashFile } from '../copy/copy-task.js';
 import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
 import { RankStore, readDoneRows, type DoneWork } from '../checkpoint/rank-store.js';
 import { CopyDigests } from '../copy/copy-digests.js';
@@ -55,6 +58,16 @@ export interface CopyJobOptions {
   verify: boolean;
   /** test hook: flip one byte of DST (root 0, 'rel/path:offset') before verifying */
   corruptForTest?: string;
+  /** --update: skip what DST already has (see copy-task.ts) */
+  update: false | 'time' | 'checksum';
+  /** --exclude/--include rules */
+  filter: PathFilter | null;
+  /** --delete: remove what is in DST but not in SRC, after the copy */
+  deleteExtras: boolean;
+  /** progress display: auto (a line on a terminal), line, json, none */
+  progress: 'auto' | 'line' | 'json' | 'none';
+  /** --log-dir: per-rank logs of failed entries */
+  logDir?: string;
 }
 
 export interface CopySummary {
@@ -76,6 +89,14 @@ export interface CopySummary {
   signature: string | null;
   /** --verify: chunks or files of DST that differ from what was read from SRC */
   verifyMismatches?: number;
+  /** --update: files DST already had (not read, with --update=time) */
+  filesUpToDate: number;
+  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
+  filesRead: number;
+  /** --delete: entries removed from DST */
+  deleted: number;
+  /** entries left out by --exclude/--include */
+  excluded: number;
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
@@ -108,7 +129,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const uid = process.getuid?.() ?? 0;
   const asRoot = uid === 0;
   const roots = opts.roots;
-  const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
+  const progress = rt.rank === 0 ? progressReporter(opts) : null;
+  if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
 
   // 0. checkpoint
@@ -131,8 +153,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 1. walk
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
   const walkTotals = walk.total;
+  progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${walkTotals.foreignOwner} entries owned by other users will be owned by uid ${uid}\n`);
@@ -151,15 +174,21 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 4. copy
   const failed = new Map<string, ChunkFailure>();
   const large: Entry[] = [];
+  /** large files --update left alone: not finished (renamed) either */
+  const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0), walkTotals.files ?? 0));
+  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests() : null;
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: store ?? scratch!.store, digests };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: store ?? scratch!.store, digests, update: opts.update };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
   }));
+  {
+    const t = copy.total;
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0);
+  }
   mark('copy');
 
   /**
@@ -184,7 +213,33 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       }
     };
     for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
-    for (const e of large) yield* largeFileItems(e, ctx);
+    for (const e of large) {
+      if (opts.update && (await largeUpToDate(e, ctx))) continue;
+      yield* largeFileItems(e, ctx);
+    }
+  }
+
+  /** --update for a large file: same size and mtime (or content) in DST: leave it. */
+  async function largeUpToDate(e: Entry, ctx: TaskContext<CopyItem>): Promise<boolean> {
+    const dst = dstOf(roots, e);
+    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
+    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    let content: bigint | null = null;
+    if (opts.update === 'time') {
+      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+    } else {
+      const [a, b] = await Promise.all([hashFile(srcOf(roots, e), e.m.size), hashFile(dst, e.m.size)]);
+      ctx.count('filesRead', 2);
+      if (a !== b) return false;
+      content = a;
+      await applyMeta(dst, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, e)));
+    }
+    ctx.count('upToDate');
+    ctx.count('upToDateBytes', e.m.size);
+    store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+    digests?.file(e, content);
+    largeUpToDateSet.add(e);
+    return true;
   }
 
   async function* largeFileItems(e: Entry, ctx: TaskContext<CopyItem>): AsyncGenerator<CopyItem> {
@@ -223,7 +278,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
   const chunkPartials = digests ? await digests.gatherChunks(rt) : null;
   let finishedFiles = 0;
-  await forEachLimit(large, IN_FLIGHT, async (e) => {
+  await forEachLimit(large.filter((e) => !largeUpToDateSet.has(e)), IN_FLIGHT, async (e) => {
     const src = srcOf(roots, e);
     const dst = dstOf(roots, e);
     const part = partName(dst);
@@ -276,6 +331,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   await rt.barrier();
   mark('links');
 
+  // 6b. --delete: what DST has and SRC has not (before directory metadata: removing
+  // entries changes their directories' mtimes)
+  const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
+  if (opts.deleteExtras) mark('delete');
+
   // 7. directory metadata, deepest level first, a barrier between levels
   const isNum = (x: unknown): x is number => typeof x === 'number';
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
@@ -321,7 +381,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
-  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes });
+  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
@@ -364,6 +424,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     chunkSize: chunk,
     signature: sig && sig.missing === 0 && errorsTotal === 0 ? toHex(sig.signature) : null,
     verifyMismatches,
+    filesUpToDate: copy.total.upToDate ?? 0,
+    filesRead: copy.total.filesRead ?? 0,
+    deleted: total.deleted ?? 0,
+    excluded: walkTotals.excluded ?? 0,
     ranks,
   };
   return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
@@ -374,6 +438,13 @@ function pathHash(p: Buffer): number {
   let h = 0x811c9dc5;
   for (const b of p) h = Math.imul(h ^ b, 16777619) >>> 0;
   return h;
+}
+
+function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
+  const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY ? 'line' : 'none') : opts.progress;
+  if (mode === 'line') return new ProgressLine(process.stdout);
+  if (mode === 'json') return new JsonProgress(process.stdout);
+  return null;
 }
 
 function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {

@@ -4,7 +4,43 @@
  */
 import { formatBytes, formatCount, formatDuration } from './format.js';
 
-export class ProgressLine {
+/** What rank 0 shows while a copy runs: a redrawn line (terminal) or JSON lines (batch logs). */
+export interface ProgressReporter {
+  walk(entries: number): void;
+  copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void;
+  done(): void;
+}
+
+/**
+ * --progress=json: one JSON object per line and interval on stdout, so a batch job's log
+ * can be followed with `tail -f` and parsed: {"progress":phase, bytes, totalBytes, files,
+ * totalFiles, rate (bytes/s), eta (s, null before a rate is known), elapsed (s)}.
+ */
+export class JsonProgress implements ProgressReporter {
+  private readonly t0 = Date.now();
+  private copyStart = 0;
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  walk(entries: number): void {
+    this.emit({ phase: 'walk', entries });
+  }
+
+  copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void {
+    if (!this.copyStart) this.copyStart = Date.now();
+    const el = (Date.now() - this.copyStart) / 1000;
+    const rate = el > 0 ? bytes / el : 0;
+    this.emit({ phase: 'copy', bytes, totalBytes, files, totalFiles, rate: Math.round(rate), eta: rate > 0 ? Math.round((totalBytes - bytes) / rate) : null });
+  }
+
+  done(): void {}
+
+  private emit(o: Record<string, unknown>): void {
+    this.out.write(`${JSON.stringify({ progress: o.phase, ...o, phase: undefined, elapsed: Math.round((Date.now() - this.t0) / 100) / 10 })}\n`);
+  }
+}
+
+export class ProgressLine implements ProgressReporter {
   private readonly t0 = Date.now();
   private copyStart = 0;
   private shown = false;

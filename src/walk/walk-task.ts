@@ -19,6 +19,7 @@ import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
 import { parentOf } from '../checkpoint/rank-store.js';
 import { baseName } from '../copy/paths.js';
+import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 
 export type WalkItem =
@@ -39,6 +40,10 @@ export interface WalkContext {
   store?: RankStore | null;
   /** Resume: what earlier runs found (see checkpoint/resume-state.ts). */
   resume?: ResumeState | null;
+  /** --exclude/--include: excluded entries are not recorded, excluded directories not read. */
+  filter?: PathFilter | null;
+  /** A missing root is no error (walking DST for --delete before anything was copied). */
+  optionalRoots?: boolean;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -85,6 +90,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
 
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
     for (const e of await statNames(item.r, item.p, item.n)) {
+      if (w.filter?.excludes(e.p, e.k === 'd')) {
+        ctx.count('excluded');
+        continue;
+      }
       record(e, ctx);
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
@@ -168,7 +177,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           record(e, ctx);
           if (e.k === 'd' && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
-          w.errors.report('stat', src, err);
+          if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);
         }
       }
     },
