@@ -1,18 +1,28 @@
 // Copy benchmark: fcp against `cp -a` and a raw read+write floor, on tmpfs.
 //
-//   node bench/copy.mjs [--reps N] [--warmup N] [--only small,large,mixed] [--np N]
+//   node bench/copy.mjs [--reps N] [--warmup N] [--only small,large,mixed,wide] [--np N]
 //                       [--extra-args "..."] [--fcp-cmd "..."] [--no-verify]
 //                       [--small-files N] [--large-size BYTES]
-//                       [--mixed-files N] [--mixed-size BYTES] [--clean]
+//                       [--mixed-files N] [--mixed-size BYTES] [--wide-files N] [--clean]
+//
+// Profiles (mktree): small (many small files, 100 per directory), large (2 big
+// files), mixed (a research-like mix), wide (N small files in ONE directory).
 //
 // Cases, per profile:
-//   fcp    node bin/fcp.js SRC DST -np N --quiet [extra args]
-//   cp -a  cp -a SRC DST  (the single-process tool fcp has to beat)
+//   fcp            node bin/fcp.js SRC DST -np N --quiet [extra args]   (hashing on, the default)
+//   fcp --no-hash  the same with --no-hash (no xxhash of what is read; lets
+//                  copy_file_range move the data in the kernel): the two side
+//                  by side show what hashing costs
+//   cp -a          cp -a SRC DST  (the single-process tool fcp has to beat)
 //   cat    find SRC -type f -print0 | xargs -0 cat > OUT
 //          reads and writes the same bytes with no per-file creates,
 //          metadata or parallelism: roughly the data-movement floor on one
 //          core. Ratio to it is shown for `large`, where data dominates; for
 //          small trees metadata dominates and the ratio would mislead.
+//
+// After each profile's table: the peak RSS of the largest fcp process (any
+// rank) over one extra, untimed run of the default fcp case (lib.mjs
+// peakRssTree: /proc VmHWM of every process of the job, plus GNU time).
 //
 // Everything lives on tmpfs (/dev/shm/fcp-bench), so the numbers measure the
 // tools (syscalls, CPU, coordination) and not a disk, and there is no page
@@ -26,7 +36,7 @@ import { pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
   repoRoot, toolsDir, benchDir, timeIt, compare, ratioTable, makeTree, dropDir,
-  parseOpts, shQuote, fmtBytes,
+  parseOpts, shQuote, fmtBytes, peakRssTree, describeRss,
 } from './lib.mjs';
 
 const GiB = 1024 ** 3;
@@ -44,6 +54,7 @@ const SPEC = {
   'large-size': 'number',
   'mixed-files': 'number',
   'mixed-size': 'number',
+  'wide-files': 'number',
   clean: 'boolean',
   help: 'boolean',
 };
@@ -51,16 +62,18 @@ const SPEC = {
 const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [options])
   --reps N             rounds per case (default 5)
   --warmup N           untimed rounds first (default 1; first writes to fresh tmpfs are slow)
-  --only LIST          profiles to run, comma-separated: small,large,mixed (default all)
+  --only LIST          profiles to run, comma-separated: small,large,mixed,wide (default all)
   --np N               fcp ranks (default 2)
   --extra-args "..."   more arguments for fcp, split on whitespace
   --fcp-cmd "..."      replace "node bin/fcp.js" (harness testing, e.g. "cp -a");
                        runs as: CMD SRC DST [extra args], without -np/--quiet
-  --no-verify          skip the treecmp check of fcp's first copy of each profile
+                       (and without the --no-hash case)
+  --no-verify          skip the treecmp check of each fcp case's first copy of each profile
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
   --mixed-files N      files in the mixed tree (default 5000)
   --mixed-size BYTES   total size of the mixed tree (default 2 GiB)
+  --wide-files N       files in the wide tree, all in one directory (default 50000)
   --clean              remove the cached source trees at the end
 Trees are cached in ${benchDir}.`;
 
@@ -76,12 +89,15 @@ function profiles(o) {
   const small = { files: o['small-files'] ?? 20000 };
   const large = { files: 2, size: o['large-size'] ?? GiB };
   const mixed = { files: o['mixed-files'] ?? 5000, size: o['mixed-size'] ?? 2 * GiB };
+  const wide = { files: o['wide-files'] ?? 50000 };
   return {
     // 0-64 KiB, Pareto-skewed: a few KiB on average; 12 KiB/file is an overestimate.
     small: { mk: small, estimate: small.files * 12 * KiB },
     large: { mk: large, estimate: large.files * (large.size + 4 * KiB) },
     // "total about BYTES": allow 10 % over plus page rounding.
     mixed: { mk: mixed, estimate: mixed.size * 1.1 + mixed.files * 4 * KiB },
+    // 0-2 KiB each, one 4 KiB page apiece plus inode and dentry: 6 KiB/file is generous.
+    wide: { mk: wide, estimate: wide.files * 6 * KiB },
   };
 }
 
@@ -128,18 +144,26 @@ export async function main(argv = process.argv.slice(2)) {
 
   // The command under test. The default uses this node binary directly, so
   // the run does not depend on PATH.
+  // fcpVariants: the default (hashing on) first, then --no-hash unless
+  // --fcp-cmd replaced fcp or --extra-args already turns hashing off.
   let fcpName, fcpCmd, fcpArgs;
+  const fcpVariants = [];
   if (opts['fcp-cmd']) {
     const [cmd, ...pre] = words(opts['fcp-cmd']);
     fcpCmd = cmd;
     fcpName = `fcp-cmd "${opts['fcp-cmd']}"`;
     fcpArgs = (src, dst) => [...pre, src, dst, ...extra];
+    fcpVariants.push({ name: fcpName, args: fcpArgs });
   } else {
     const bin = path.join(repoRoot, 'bin/fcp.js');
     if (!fs.existsSync(bin)) throw new Error(`${bin} not found: build first (npm run build), or pass --fcp-cmd`);
     fcpCmd = process.execPath;
     fcpName = `fcp -np ${np}`;
     fcpArgs = (src, dst) => [bin, src, dst, '-np', String(np), '--quiet', ...extra];
+    fcpVariants.push({ name: fcpName, args: fcpArgs });
+    if (!extra.includes('--no-hash')) {
+      fcpVariants.push({ name: `${fcpName} --no-hash`, args: (src, dst) => [...fcpArgs(src, dst), '--no-hash'] });
+    }
   }
 
   const dst = path.join(benchDir, 'dst');
@@ -169,25 +193,25 @@ export async function main(argv = process.argv.slice(2)) {
     const tree = makeTree(name, src, prof.mk);
     used.push(src);
 
-    // Check fcp's first copy once per profile (outside the timing): a fast
-    // but wrong copy is not a result.
-    let verify = opts['no-verify'] ? 'skipped (--no-verify)' : null;
-    const checkCopy = () => {
+    // Check each fcp case's first copy once per profile (outside the
+    // timing): a fast but wrong copy is not a result.
+    const verify = new Map(); // case name -> result text
+    const checkCopy = (caseName) => {
       const r = spawnSync(path.join(toolsDir, 'treecmp'), ['-q', src, dst], { encoding: 'utf8' });
       const last = (r.stdout || r.stderr || '').trim().split('\n').pop();
-      verify = r.status === 0 ? `ok (${last})` : `**FAILED** (exit ${r.status}: ${last})`;
-      if (r.status !== 0) console.error(`copy: ${name}: treecmp found differences:\n${r.stdout}${r.stderr}`);
+      verify.set(caseName, r.status === 0 ? `ok (${last})` : `**FAILED** (exit ${r.status}: ${last})`);
+      if (r.status !== 0) console.error(`copy: ${name}: ${caseName}: treecmp found differences:\n${r.stdout}${r.stderr}`);
     };
 
     const cases = [
-      {
-        name: fcpName,
+      ...fcpVariants.map((v) => ({
+        name: v.name,
         run: async () => {
-          const t = await timeIt(fcpCmd, fcpArgs(src, dst));
-          if (verify === null) checkCopy();
+          const t = await timeIt(fcpCmd, v.args(src, dst));
+          if (!opts['no-verify'] && !verify.has(v.name)) checkCopy(v.name);
           return t;
         },
-      },
+      })),
       { name: 'cp -a', run: () => timeIt('cp', ['-a', src, dst]) },
       {
         name: 'cat',
@@ -213,7 +237,24 @@ export async function main(argv = process.argv.slice(2)) {
 
     const baselines = name === 'large' ? ['cp -a', 'cat'] : ['cp -a'];
     console.log(ratioTable(`${name}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)}`, results, baselines));
-    console.log(`Untimed warm-up rounds: ${warmup}. fcp copy check (treecmp): ${verify ?? 'not run'}\n`);
+    const checks = opts['no-verify']
+      ? 'skipped (--no-verify)'
+      : fcpVariants.map((v) => `${v.name}: ${verify.get(v.name) ?? 'not run'}`).join('; ');
+    console.log(`Untimed warm-up rounds: ${warmup}. fcp copy check (treecmp): ${checks}`);
+    const on = results.find((r) => r.name === fcpVariants[0].name);
+    const off = fcpVariants[1] && results.find((r) => r.name === fcpVariants[1].name);
+    if (on && off) {
+      const pct = ((on.median / off.median - 1) * 100).toFixed(0);
+      console.log(`Hashing cost: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): hashing on takes ${pct >= 0 ? '+' : ''}${pct} %.`);
+    }
+
+    // Peak memory: one more, untimed run of the default fcp case, watching
+    // every process of the job (rank 0 and the ranks it spawns).
+    dropDir(dst);
+    console.error(`copy: ${name}: peak RSS run: ${fcpVariants[0].name}`);
+    const rss = await peakRssTree(fcpCmd, fcpVariants[0].args(src, dst));
+    dropDir(dst);
+    console.log(`${fcpVariants[0].name}, one run: ${describeRss(rss)}\n`);
   }
 
   if (opts.clean) {

@@ -290,3 +290,212 @@ export function fmtBytes(n) {
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
   return `${n.toFixed(i ? 1 : 0)} ${units[i]}`;
 }
+
+// ---------------------------------------------------------------------------
+// Additions for engine.mjs, scale.mjs, update.mjs and copy.mjs's peak RSS.
+
+/**
+ * Cache directory for a mktree tree, encoding the options in the name (the
+ * same naming copy.mjs and fsum.mjs use, so all modules share trees):
+ * benchDir/src-PROFILE[-fFILES][-sSIZE].
+ */
+export function srcDirFor(profile, mk = {}) {
+  const parts = [`src-${profile}`];
+  if (mk.files != null) parts.push(`f${mk.files}`);
+  if (mk.size != null) parts.push(`s${mk.size}`);
+  return path.join(benchDir, parts.join('-'));
+}
+
+/**
+ * Room left in benchDir's file system: { bytes, inodes }. For tmpfs, bytes is
+ * the smaller of statfs and MemAvailable (tmpfs lives in RAM, and its size
+ * limit is often larger than the memory actually free). inodes is statfs's
+ * free count (tmpfs has an inode limit too, which a million-file tree and its
+ * copy can reach).
+ */
+export function room() {
+  fs.mkdirSync(benchDir, { recursive: true });
+  const st = fs.statfsSync(benchDir);
+  let bytes = st.bavail * st.bsize;
+  const TMPFS_MAGIC = 0x01021994;
+  if (st.type === TMPFS_MAGIC) {
+    const m = /^MemAvailable:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/meminfo', 'utf8'));
+    if (m) bytes = Math.min(bytes, Number(m[1]) * 1024);
+  }
+  return { bytes, inodes: st.ffree };
+}
+
+/**
+ * Like timeIt, but keeps stdout: resolves { seconds, stdout, stderr (tail) }.
+ * For commands whose output is part of the result (fcp --json, the synthetic
+ * job). Throws on a non-zero exit or a signal.
+ */
+export function runCapture(cmd, args = [], { env, cwd } = {}) {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let errTail = '';
+    const t0 = process.hrtime.bigint();
+    const child = spawn(cmd, args, {
+      cwd: cwd ?? repoRoot,
+      env: env ? { ...process.env, ...env } : process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => { errTail = tail(errTail + d); });
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code === 0) return resolve({ seconds, stdout: out, stderr: errTail });
+      const why = signal ? `signal ${signal}` : `exit status ${code}`;
+      reject(new Error(`${[cmd, ...args].join(' ')} failed (${why})\n${errTail.trimEnd()}`));
+    });
+  });
+}
+
+/** The JSON object on the last non-empty line of `text` (fcp --json, synthetic-job --json). */
+export function lastJson(text) {
+  const lines = text.trim().split('\n');
+  const last = lines[lines.length - 1] ?? '';
+  try {
+    return JSON.parse(last);
+  } catch {
+    throw new Error(`expected a JSON object on the last line of output, got: ${last.slice(0, 300)}`);
+  }
+}
+
+/** KiB (as /proc and GNU time report them) to a MiB string with one decimal. */
+export function kibToMiB(kib) {
+  return kib == null ? '–' : (kib / 1024).toFixed(1);
+}
+
+/** Fields of /proc/PID/stat after the "(comm)" part: [state, ppid, pgrp, ...] (field 3 onwards). */
+function procStat(pid) {
+  const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return s.slice(s.lastIndexOf(')') + 2).split(' ');
+}
+
+/**
+ * Peak RSS of a command and of every process it starts, in KiB.
+ *
+ * Why not peakRss(): GNU time reports one number, the largest ru_maxrss of
+ * the waited-for process tree, and says nothing about which process it was;
+ * processes that are reparented to init and never reaped by the subtree are
+ * missed altogether. Here the command is started in a process group of its
+ * own (detached) and, every `intervalMs` (default 50), /proc is scanned for
+ * processes of that group or descendants of processes already seen; each
+ * one's VmHWM (the kernel's per-process RSS high-water mark, monotonic) is
+ * read from /proc/PID/status and the last value seen is kept. A process
+ * that grows in its last < intervalMs before exiting would be under-read,
+ * so the command also runs under GNU time when it is installed: its %M
+ * (max RSS over the command and every descendant it waited for, i.e. every
+ * fcp rank under -np, since rank 0 reaps its children) closes that gap for
+ * the overall maximum.
+ *
+ * Resolves {
+ *   maxKiB:  max(largest VmHWM polled, GNU time's %M): the largest single process
+ *   timeKiB: GNU time's %M, or null without /usr/bin/time
+ *   procs:   [{ pid, ppid, name, rank, hwmKiB }] one per process seen (not the
+ *            GNU time wrapper), in start order; rank is FCP_RANK from the
+ *            process's environment (fcp's -np children), 0 for a node process
+ *            without it whose parent is the wrapper (rank 0), else null
+ *   seconds: wall time (including the wrapper, which costs ~1 ms)
+ *   stdout:  the command's stdout (so --json summaries can be checked)
+ * }. Throws if the command fails.
+ */
+export function peakRssTree(cmd, args = [], { env, cwd, intervalMs = 50 } = {}) {
+  const gnuTime = '/usr/bin/time';
+  const haveTime = fs.existsSync(gnuTime);
+  const timeOut = path.join(os.tmpdir(), `fcp-bench-rsstree-${process.pid}-${Date.now()}.txt`);
+  const argv = haveTime ? [gnuTime, ['-f', '%M', '-o', timeOut, cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let errTail = '';
+    const t0 = process.hrtime.bigint();
+    const child = spawn(argv[0], argv[1], {
+      cwd: cwd ?? repoRoot,
+      env: env ? { ...process.env, ...env } : process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // own process group: pgid = child.pid
+    });
+    const pgid = child.pid;
+    /** pid -> record; `skip` holds pids known not to belong (a pid's group and parent do not change). */
+    const seen = new Map();
+    const skip = new Set();
+    const poll = () => {
+      let pids;
+      try { pids = fs.readdirSync('/proc'); } catch { return; }
+      for (const name of pids) {
+        if (name.charCodeAt(0) > 57 || skip.has(name)) continue; // not a digit, or known outsider
+        let rec = seen.get(name);
+        try {
+          if (!rec) {
+            const f = procStat(name);
+            const ppid = Number(f[1]);
+            const pgrp = Number(f[2]);
+            if (pgrp !== pgid && !seen.has(String(ppid))) { skip.add(name); continue; }
+            rec = { pid: Number(name), ppid, name: '', rank: null, hwmKiB: 0 };
+            seen.set(name, rec);
+          }
+          const st = fs.readFileSync(`/proc/${name}/status`, 'utf8');
+          const hwm = /^VmHWM:\s+(\d+) kB/m.exec(st);
+          if (hwm) rec.hwmKiB = Math.max(rec.hwmKiB, Number(hwm[1]));
+          const nm = /^Name:\s+(.*)$/m.exec(st);
+          if (nm) rec.name = nm[1];
+          if (rec.rank === null && rec.name === 'node') {
+            // After exec the environment is the rank's own (before exec it is the parent's).
+            const m = /(?:^|\0)FCP_RANK=(\d+)(?:\0|$)/.exec(fs.readFileSync(`/proc/${name}/environ`, 'latin1'));
+            if (m) rec.rank = Number(m[1]);
+          }
+        } catch { /* exited between readdir and read: keep what we have */ }
+      }
+    };
+    const timer = setInterval(poll, intervalMs);
+    poll();
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (d) => { errTail = tail(errTail + d); });
+    const done = (err, value) => {
+      clearInterval(timer);
+      fs.rmSync(timeOut, { force: true });
+      if (err) reject(err); else resolve(value);
+    };
+    child.on('error', (e) => done(e));
+    child.on('close', (code, signal) => {
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) {
+        const why = signal ? `signal ${signal}` : `exit status ${code}`;
+        return done(new Error(`${[cmd, ...args].join(' ')} failed (${why})\n${errTail.trimEnd()}`));
+      }
+      let timeKiB = null;
+      if (haveTime) {
+        const lines = fs.readFileSync(timeOut, 'utf8').trim().split('\n');
+        const n = Number(lines[lines.length - 1]);
+        if (Number.isFinite(n)) timeKiB = n;
+      }
+      // The command itself: the group leader, or the wrapper's child under GNU time.
+      const isTop = (p) => (haveTime ? p.ppid === pgid : p.pid === pgid);
+      const procs = [...seen.values()]
+        .filter((p) => !(haveTime && p.pid === pgid)) // the GNU time wrapper itself
+        .map((p) => ({ ...p, rank: p.rank ?? (p.name === 'node' && isTop(p) ? 0 : null) }));
+      const polled = Math.max(0, ...procs.map((p) => p.hwmKiB));
+      done(null, { maxKiB: Math.max(polled, timeKiB ?? 0), timeKiB, procs, seconds, stdout: out });
+    });
+  });
+}
+
+/**
+ * One line describing a peakRssTree result, e.g.
+ * "peak RSS 92.4 MiB (largest process; rank 0 88.1, rank 1 92.4 MiB polled VmHWM; GNU time 92.4)".
+ */
+export function describeRss(r) {
+  const label = (p) => (p.rank !== null ? `rank ${p.rank}` : `${p.name || '?'} ${p.pid}`);
+  const per = r.procs
+    .filter((p) => p.hwmKiB > 0)
+    .sort((a, b) => (a.rank ?? 1e9) - (b.rank ?? 1e9) || a.pid - b.pid)
+    .map((p) => `${label(p)} ${kibToMiB(p.hwmKiB)}`);
+  const time = r.timeKiB != null ? `; GNU time %M ${kibToMiB(r.timeKiB)}` : '';
+  return `peak RSS ${kibToMiB(r.maxKiB)} MiB (largest single process; per process VmHWM MiB: ${per.join(', ') || 'none seen'}${time})`;
+}

@@ -17,6 +17,9 @@ const MODULES = [
   'copy.mjs',
   'engine.mjs',
   'fsum.mjs',
+  'startup.mjs',
+  'update.mjs',
+  'scale.mjs', // last, slowest; skipped unless --scale or --only ...scale...
 ];
 
 /** Output of a command, or a fallback if it is missing or fails. */

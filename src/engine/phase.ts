@@ -92,6 +92,7 @@ export class PhaseRunner<I> {
     try {
       await this.done;
     } finally {
+      if (this.queue.spilledTotal > 0) this.counters.spilledItems = this.queue.spilledTotal;
       this.queue.close();
     }
     return this.counters;

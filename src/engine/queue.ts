@@ -16,6 +16,8 @@ const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: tr
 export class WorkQueue<I> {
   private items: I[] = [];
   private spilledCount = 0;
+  /** Items ever written to the spill store (for reports). */
+  spilledTotal = 0;
   private spill: SpillStore | null = null;
 
   /** `makeSpill` is called on the first spill only: most phases never need one. */
@@ -36,6 +38,7 @@ export class WorkQueue<I> {
       const out = this.items.splice(0, Math.floor(this.items.length / 2));
       this.spill.push(packr.pack(out), out.length);
       this.spilledCount += out.length;
+      this.spilledTotal += out.length;
     }
   }
 

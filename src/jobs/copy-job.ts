@@ -97,6 +97,8 @@ export interface CopySummary {
   deleted: number;
   /** entries left out by --exclude/--include */
   excluded: number;
+  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
+  spilled: { listRanks: number; queueItems: number };
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
@@ -198,25 +200,27 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
    */
   async function* copyItems(ctx: TaskContext<CopyItem>): AsyncGenerator<CopyItem> {
     for (const b of batches(lists.others(), () => 0, 128)) yield { t: 'o', e: b };
-    const whole = function* (): Generator<Entry> {
-      for (const e of lists.files()) {
-        if (links.isSecondary(e)) continue;
-        const done = resume?.doneFor(e).whole;
-        if (done) {
-          ctx.count('skippedBytes', e.m.size);
-          ctx.count('skippedFiles');
-          digests?.file(e, done.digest ? fromHex(done.digest) : null);
-          continue;
-        }
-        if (e.m.size > chunk) large.push(e);
-        else yield e;
-      }
+    // Large files' chunks go in first: the queue is LIFO, so this rank starts on whole
+    // files while thieves take chunks from the bottom, and on a filling disk the many
+    // small files are written before the big ones take the space.
+    const done = (e: Entry): boolean => {
+      const d = resume?.doneFor(e).whole;
+      if (!d) return false;
+      ctx.count('skippedBytes', e.m.size);
+      ctx.count('skippedFiles');
+      digests?.file(e, d.digest ? fromHex(d.digest) : null);
+      return true;
     };
-    for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
-    for (const e of large) {
+    for (const e of lists.files()) {
+      if (e.m.size <= chunk || links.isSecondary(e) || done(e)) continue;
+      large.push(e);
       if (opts.update && (await largeUpToDate(e, ctx))) continue;
       yield* largeFileItems(e, ctx);
     }
+    const whole = function* (): Generator<Entry> {
+      for (const e of lists.files()) if (e.m.size <= chunk && !links.isSecondary(e) && !done(e)) yield e;
+    };
+    for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
   }
 
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */
@@ -381,7 +385,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
-  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted });
+  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
@@ -428,6 +432,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     filesRead: copy.total.filesRead ?? 0,
     deleted: total.deleted ?? 0,
     excluded: walkTotals.excluded ?? 0,
+    spilled: {
+      listRanks: total.listSpilled ?? 0,
+      queueItems: (walk.total.spilledItems ?? 0) + (mk.total.spilledItems ?? 0) + (copy.total.spilledItems ?? 0),
+    },
     ranks,
   };
   return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
@@ -441,7 +449,9 @@ function pathHash(p: Buffer): number {
 }
 
 function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
-  const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY ? 'line' : 'none') : opts.progress;
+  // auto: a line on a terminal, unless stdout carries --json (launchers like mpirun give
+  // ranks a pseudo-terminal, and the JSON must stay a clean last line).
+  const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY && !opts.json ? 'line' : 'none') : opts.progress;
   if (mode === 'line') return new ProgressLine(process.stdout);
   if (mode === 'json') return new JsonProgress(process.stdout);
   return null;

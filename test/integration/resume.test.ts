@@ -124,7 +124,9 @@ describe('stop and change', () => {
   it('SIGTERM mid-copy exits 4 (stopped, resumable) naming the resume command; --resume finishes it', async () => {
     const dst = join(work.dir, 'term');
     const job = startCopy([src, dst, '-np', '2', '--checkpoint-interval', '0.3']);
-    await sleep(Math.max(600, fullSeconds * 500));
+    // SIGTERM once the copy is under way (files are landing in DST), whatever the load.
+    for (let i = 0; i < 600 && !(existsSync(join(dst, 'small', 'd000')) && readdirSync(join(dst, 'small', 'd000')).length > 5); i++) await sleep(10);
+    await sleep(150);
     process.kill(job.pid, 'SIGTERM');
     const first = await job.done;
     expect(first.code, first.stderr).toBe(4);
@@ -165,11 +167,16 @@ describe('stop and change', () => {
   it('a second fcp on the same DST is refused while the first runs; a stale lock does not block --resume', async () => {
     const dst = join(work.dir, 'locked');
     const job = startCopy([src, dst, '-np', '2', '--checkpoint-interval', '0.3']);
-    await sleep(500);
+    // Hold the first job still once it holds the lock (SIGSTOP: alive, but not finishing).
+    const lock = () => readdirSync(work.dir).filter((n) => n.startsWith('.fcp-checkpoint')).map((n) => join(work.dir, n, 'lock')).find((p) => existsSync(p));
+    for (let i = 0; i < 1000 && !lock(); i++) await sleep(10);
+    expect(lock()).toBeDefined();
+    process.kill(-job.pid, 'SIGSTOP');
     const second = await run(process.execPath, [fcp, '--resume', src, dst, '-np', '2'], { timeoutMs: 60_000 });
     expect(second.code).toBe(2);
     expect(second.stderr).toMatch(/another fcp \(pid \d+ on .*\) is copying to this destination/);
     process.kill(-job.pid, 'SIGKILL');
+    try { process.kill(-job.pid, 'SIGCONT'); } catch { /* gone already */ }
     await job.done;
     await sleep(100);
     const plain = await run(process.execPath, [fcp, src, dst, '-np', '2'], { timeoutMs: 60_000 });

@@ -1,0 +1,59 @@
+/**
+ * Scale: a memory budget so small that queues and file lists must spill to SQLite, and
+ * 64 ranks on a 2-core machine. Nothing may be lost either way.
+ */
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lastJson, repoRoot, run, scratch, toolsDir } from '../helpers/run.js';
+
+const fcp = join(repoRoot, 'bin/fcp.js');
+let work: { dir: string; cleanup: () => void };
+
+interface Summary { files: number; errors: number; spilled: { listRanks: number; queueItems: number }; ranks: unknown[] }
+
+const mktree = (profile: string, dir: string, ...extra: string[]) => {
+  const r = spawnSync('python3', [join(toolsDir, 'mktree'), profile, dir, ...extra], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+};
+const treecmp = (a: string, b: string) => spawnSync('python3', [join(toolsDir, 'treecmp'), a, b], { encoding: 'utf8' });
+
+beforeAll(() => {
+  work = scratch('scale');
+});
+afterAll(() => work?.cleanup());
+
+describe('bounded memory', () => {
+  it('50,000 files with a memory budget that forces queues and lists to spill: nothing lost', async () => {
+    const src = join(work.dir, 'spill-src');
+    // 50,000 files in one directory (a streamed directory read, batches in the queue) ...
+    mktree('wide', join(src, 'wide'), '--files', '40000');
+    // ... and 10,000 in a tree
+    mktree('small', join(src, 'tree'), '--files', '10000');
+    for (const [np, ckpt] of [['2', []], ['3', ['--no-checkpoint']]] as const) {
+      const dst = join(work.dir, `spill-dst-${np}`);
+      const r = await run(process.execPath, [fcp, src, dst, '-np', np, '--mem-limit', '2M', '--json', ...ckpt], { timeoutMs: 180_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const s = lastJson<Summary>(r.stdout);
+      expect(s.files).toBe(50_000);
+      expect(s.spilled.listRanks).toBe(Number(np)); // every rank's lists went to SQLite
+      expect(s.spilled.queueItems).toBeGreaterThan(0); // and some queued work too
+      const cmp = treecmp(src, dst);
+      expect(cmp.status, cmp.stdout.slice(-2000)).toBe(0);
+    }
+  }, 300_000);
+});
+
+describe('many ranks', () => {
+  it('64 ranks on a 2-core machine copy a small tree and terminate correctly', async () => {
+    const src = join(work.dir, 'np64-src');
+    mktree('small', src, '--files', '3000');
+    const dst = join(work.dir, 'np64-dst');
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '64', '--json'], { timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson<Summary>(r.stdout);
+    expect(s.ranks).toHaveLength(64);
+    expect(s.files).toBe(3000);
+    expect(treecmp(src, dst).status).toBe(0);
+  }, 240_000);
+});
