@@ -137,6 +137,71 @@ int copyXattrs(int sfd, int dfd) {
   return 0;
 }
 
+/** XXH64 of `n` zero bytes (a hole leaf), for the two sizes that occur: a full leaf, or the last one. */
+uint64_t zeroLeafHash(size_t n) {
+  static const std::vector<unsigned char> zeros(kBuf, 0);
+  static const uint64_t full = xxh64(zeros.data(), kBuf, 0);
+  return n == kBuf ? full : xxh64(zeros.data(), n, 0);
+}
+
+/**
+ * Copy [off, off+len) of sfd to the same offsets of dfd in leaf-sized pieces: read, hash
+ * the leaf (F_HASH), write runs of non-zero 4 KiB blocks (F_SPARSE: zero blocks and
+ * whole-leaf holes found with SEEK_DATA are not written, so they stay holes; the caller
+ * gives the destination its size). Holes are hashed as the zeros they read as.
+ */
+void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vector<char>& buf, std::vector<uint64_t>& leaves,
+              int64_t& holes, bool& skipped, int& err, int& op) {
+  auto fail = [&](int e, int o) { if (!err) { err = e; op = o; } };
+  int64_t end = off0 + len;
+  int64_t nextData = -1;  // where SEEK_DATA said data resumes (sparse sources)
+  for (int64_t off = off0; off < end && !err;) {
+    size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
+    if (flags & F_SPARSE) {
+      if (nextData < off) {
+        off_t d = lseek(sfd, off, SEEK_DATA);
+        nextData = d >= 0 ? (int64_t)d : (errno == ENXIO ? end : off);  // EINVAL etc.: treat as data
+      }
+      if (nextData >= off + (int64_t)want) {
+        // A whole leaf of hole: nothing to read or write.
+        if (flags & F_HASH) leaves.push_back(zeroLeafHash(want));
+        holes += (int64_t)want;
+        skipped = true;
+        off += (int64_t)want;
+        continue;
+      }
+    }
+    size_t got = 0;
+    while (got < want) {
+      ssize_t r = pread(sfd, buf.data() + got, want - got, off + (int64_t)got);
+      if (r < 0) { if (errno == EINTR) continue; fail(-errno, OP_READ); break; }
+      if (r == 0) { fail(-1000, OP_CHANGED); break; }  // shrank
+      got += (size_t)r;
+    }
+    if (err) break;
+    if (flags & F_HASH) leaves.push_back(xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
+    if (flags & F_SPARSE) {
+      // Write runs of non-zero 4 KiB blocks; skip all-zero ones (they stay holes).
+      size_t runStart = 0;
+      bool inRun = false;
+      for (size_t b = 0; b < got; b += kBlock) {
+        size_t n = std::min(kBlock, got - b);
+        bool zero = n == kBlock && allZero(buf.data() + b, n);
+        if (zero) {
+          holes += (int64_t)n;
+          skipped = true;
+          if (inRun) { int e = writeAll(dfd, buf.data() + runStart, b - runStart, off + (int64_t)runStart); if (e) { fail(e, OP_WRITE); break; } inRun = false; }
+        } else if (!inRun) { runStart = b; inRun = true; }
+      }
+      if (inRun && !err) { int e = writeAll(dfd, buf.data() + runStart, got - runStart, off + (int64_t)runStart); if (e) fail(e, OP_WRITE); }
+    } else {
+      int e = writeAll(dfd, buf.data(), got, off);
+      if (e) fail(e, OP_WRITE);
+    }
+    off += (int64_t)got;
+  }
+}
+
 void copyOne(FileJob& j, int flags, std::vector<char>& buf) {
   if (flags & F_UPDATE) {
     // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
@@ -152,40 +217,8 @@ void copyOne(FileJob& j, int flags, std::vector<char>& buf) {
   int dfd = open(j.dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
   if (dfd < 0) { j.err = -errno; j.op = OP_OPEN_DST; close(sfd); return; }
   auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
-
-  int64_t off = 0;
   bool skipped = false;
-  while (off < j.size && !j.err) {
-    size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, j.size - off);
-    size_t got = 0;
-    while (got < want) {
-      ssize_t r = pread(sfd, buf.data() + got, want - got, off + (int64_t)got);
-      if (r < 0) { if (errno == EINTR) continue; fail(-errno, OP_READ); break; }
-      if (r == 0) { fail(-1000, OP_CHANGED); break; }  // shrank
-      got += (size_t)r;
-    }
-    if (j.err) break;
-    if (flags & F_HASH) j.leaves.push_back(xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
-    if (flags & F_SPARSE) {
-      // Write runs of non-zero 4 KiB blocks; skip all-zero ones (they stay holes).
-      size_t runStart = 0;
-      bool inRun = false;
-      for (size_t b = 0; b < got; b += kBlock) {
-        size_t n = std::min(kBlock, got - b);
-        bool zero = n == kBlock && allZero(buf.data() + b, n);
-        if (zero) {
-          j.holes += (int64_t)n;
-          skipped = true;
-          if (inRun) { int e = writeAll(dfd, buf.data() + runStart, b - runStart, off + (int64_t)runStart); if (e) { fail(e, OP_WRITE); break; } inRun = false; }
-        } else if (!inRun) { runStart = b; inRun = true; }
-      }
-      if (inRun && !j.err) { int e = writeAll(dfd, buf.data() + runStart, got - runStart, off + (int64_t)runStart); if (e) fail(e, OP_WRITE); }
-    } else {
-      int e = writeAll(dfd, buf.data(), got, off);
-      if (e) fail(e, OP_WRITE);
-    }
-    off += (int64_t)got;
-  }
+  copyData(sfd, dfd, 0, j.size, flags, buf, j.leaves, j.holes, skipped, j.err, j.op);
   if (!j.err) {
     // Grown since the walk? One more read tells (a file is copied as it was when stat'ed).
     char c;
@@ -282,6 +315,76 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     }
   }
   auto* w = new CopyFilesWorker(env, std::move(jobs), info[2].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ----- copyChunk: one chunk of a large file, into its part file ---------------------------
+// copyChunk(src: Buffer, dst: Buffer, off, len, flags) -> Promise<{ status: Float64Array [err, op, holes],
+// leaves: Buffer }>. The destination exists (its owner created it with its final size).
+
+class CopyChunkWorker : public Napi::AsyncWorker {
+ public:
+  CopyChunkWorker(Napi::Env env, std::string&& src, std::string&& dst, int64_t off, int64_t len, int flags)
+      : Napi::AsyncWorker(env, "fcp:copyChunk"), deferred_(Napi::Promise::Deferred::New(env)), src_(std::move(src)), dst_(std::move(dst)),
+        off_(off), len_(len), flags_(flags) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int sfd = open(src_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+    if (sfd < 0 && errno == EPERM) sfd = open(src_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (sfd < 0) { err_ = -errno; op_ = OP_OPEN_SRC; return; }
+    int dfd = open(dst_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0) { err_ = -errno; op_ = OP_OPEN_DST; close(sfd); return; }
+    posix_fadvise(sfd, off_, len_, POSIX_FADV_SEQUENTIAL);
+    std::vector<char> buf(kBuf);
+    bool skipped = false;
+    copyData(sfd, dfd, off_, len_, flags_, buf, leaves_, holes_, skipped, err_, op_);
+    // Huge copies: do not let the source's pages crowd out everything else in the cache.
+    if (len_ >= (64 << 20)) posix_fadvise(sfd, off_, len_, POSIX_FADV_DONTNEED);
+    if (close(dfd) < 0 && !err_) { err_ = -errno; op_ = OP_CLOSE; }
+    close(sfd);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Float64Array status = Napi::Float64Array::New(env, 3);
+    status[0] = err_;
+    status[1] = op_;
+    status[2] = (double)holes_;
+    Napi::Buffer<char> lv = Napi::Buffer<char>::New(env, leaves_.size() * 8);
+    if (!leaves_.empty()) memcpy(lv.Data(), leaves_.data(), leaves_.size() * 8);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("leaves", lv);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string src_, dst_;
+  int64_t off_, len_;
+  int flags_;
+  int err_ = 0, op_ = OP_NONE;
+  int64_t holes_ = 0;
+  std::vector<uint64_t> leaves_;
+};
+
+Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string src, dst;
+  if (info.Length() < 5 || !bytesOf(info[0], &src) || !bytesOf(info[1], &dst) || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
+    Napi::TypeError::New(env, "copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int64_t off = info[2].As<Napi::Number>().Int64Value(), len = info[3].As<Napi::Number>().Int64Value();
+  if (off < 0 || len < 0) {
+    Napi::RangeError::New(env, "copyChunk: negative offset or length").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new CopyChunkWorker(env, std::move(src), std::move(dst), off, len, info[4].As<Napi::Number>().Int32Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -430,4 +533,5 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("statAt", Napi::Function::New(env, StatAt, "statAt"));
   exports.Set("xxh64", Napi::Function::New(env, Xxh64, "xxh64"));
   exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
+  exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
 }

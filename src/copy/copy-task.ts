@@ -13,7 +13,7 @@ import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
-import { ChunkHasher, fileDigest, leafSumFromXxh, toHex } from '../checksum/hasher.js';
+import { ChunkHasher, fileDigest, LEAF, leafSumFromXxh, toHex } from '../checksum/hasher.js';
 import type { CopyDigests } from './copy-digests.js';
 import { hashRange } from '../checksum/sum-task.js';
 import { OP_UP_TO_DATE } from '../native/loader.js';
@@ -163,6 +163,26 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
     const src = srcOf(c.roots, e);
     const part = partName(dstOf(c.roots, e));
+    const failed = (code: string, onDst: boolean) => {
+      if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code, onDst });
+      ctx.count('chunkErrors');
+    };
+    // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf.
+    if (c.native && c.digests) {
+      const { status, leaves } = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      if (status[0] !== 0) {
+        const op = status[1]!;
+        failed(systemError(status[0]!, COPY_OPS[op] || 'copy').code!, !COPY_OP_ON_SOURCE.has(op));
+        return;
+      }
+      const partial = toHex(leafSumFromXxh(leaves, off / LEAF));
+      c.store?.doneWork(e, off, len, partial);
+      c.digests.chunk(fileKey(e), off, partial);
+      ctx.count('bytes', len);
+      ctx.count('chunks');
+      ctx.count('holeBytes', status[2]!);
+      return;
+    }
     let sfd: fsp.FileHandle | null = null;
     let dfd: fsp.FileHandle | null = null;
     try {
@@ -182,9 +202,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const p = errPath(err, src);
       const ex = err as NodeJS.ErrnoException;
       // About the destination: its path, or a write (fd calls carry no path).
-      const onDst = Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code));
-      if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code: String(ex.code ?? 'EIO'), onDst });
-      ctx.count('chunkErrors');
+      failed(String(ex.code ?? 'EIO'), Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code)));
     } finally {
       await sfd?.close().catch(() => {});
       await dfd?.close().catch(() => {});

@@ -36,6 +36,11 @@ export interface NativeAddon {
    * the xxh64 of each 1 MiB leaf (u64 little-endian) in file order when hashing.
    */
   copyFiles(paths: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; leaves: Buffer }>;
+  /**
+   * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
+   * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes], leaves as copyFiles.
+   */
+  copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; leaves: Buffer }>;
   /** lstat each name relative to dir (opened O_NOFOLLOW): 14 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
@@ -69,6 +74,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'statAt',
   'xxh64',
   'readNames',
+  'copyChunk',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */
