@@ -121,12 +121,17 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
 
   /** A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times, close. */
   const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
-    const paths: Buffer[] = [];
+    const paths: Buffer[] = new Array(list.length * 2);
     const nums = new Float64Array(list.length * 8);
-    list.forEach((e, i) => {
-      paths.push(srcOf(c.roots, e), dstOf(c.roots, e));
-      nums.set([e.m.size, e.m.mode, e.m.uid, e.m.gid, e.m.atime[0], e.m.atime[1], e.m.mtime[0], e.m.mtime[1]], i * 8);
-    });
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const m = e.m;
+      paths[2 * i] = srcOf(c.roots, e);
+      paths[2 * i + 1] = dstOf(c.roots, e);
+      const o = i * 8;
+      nums[o] = m.size; nums[o + 1] = m.mode; nums[o + 2] = m.uid; nums[o + 3] = m.gid;
+      nums[o + 4] = m.atime[0]; nums[o + 5] = m.atime[1]; nums[o + 6] = m.mtime[0]; nums[o + 7] = m.mtime[1];
+    }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
     const { status, leaves } = await native.copyFiles(paths, nums, flags);

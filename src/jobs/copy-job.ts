@@ -182,7 +182,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests() : null;
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: store ?? scratch!.store, digests, update: opts.update };
+  // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
+  // records back); with neither, nothing is recorded.
+  const doneStore = store ?? (opts.verify ? scratch!.store : null);
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -302,7 +305,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
       await fsp.rename(part, dst);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
-      store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+      doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
       finishedFiles++;
     } catch (err) {
