@@ -18,7 +18,7 @@ import { chooseBindAddress, formatRanks, removeJobDir, rendezvous, type PeerInfo
 import type { Envelope } from '../transport/codec.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';
-import { Collectives } from './collectives.js';
+import { Collectives, treeChildren, treeParent } from './collectives.js';
 import { PhaseRunner } from './phase.js';
 import { ProgressReducer, addCounters } from './progress.js';
 import type { PhaseResult, Task } from './task.js';
@@ -82,6 +82,7 @@ export class Runtime {
   private lastCheck = Date.now();
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
+  private readonly byes = new Set<number>();
 
   private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
     this.rank = cfg.launch.rank;
@@ -189,10 +190,19 @@ export class Runtime {
   /** End of job: a last barrier so nobody closes sockets a peer still needs, then close. */
   async finish(): Promise<void> {
     await this.barrier();
+    // The barrier's last messages may still sit in ZeroMQ's queues, and process.exit does
+    // not wait for them: a rank leaves only once its tree children said they got theirs
+    // (bounded wait: a child that is gone does not hold its parent).
+    const children = treeChildren(this.rank, this.size);
+    if (this.rank !== 0) this.send(treeParent(this.rank), { type: 'bye' });
+    const deadline = Date.now() + 3000;
+    while (children.some((c) => !this.byes.has(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
     this.stopTimers();
     if (this.transport) {
       await this.transport.flush(2000);
       this.transport.close(1000);
+      // let the I/O thread put the last 'bye' on the wire before the process exits
+      if (this.rank !== 0) await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -228,6 +238,9 @@ export class Runtime {
     switch (msg.type) {
       case 'hello':
       case 'hb':
+        return;
+      case 'bye':
+        this.byes.add(from);
         return;
       case 'coll':
         return this.collectives.onMessage(from, msg);

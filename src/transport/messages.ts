@@ -30,6 +30,8 @@ export interface TerminateMsg { type: 'term'; phase: number }
 export interface CollectiveMsg { type: 'coll'; id: number; dir: 'up' | 'down'; value: unknown }
 /** Periodic asynchronous progress reduction: the sum of the counters of the sender's subtree. */
 export interface ProgressMsg { type: 'progress'; phase: number; seq: number; counters: Counters }
+/** End of job: a rank received the last barrier's message and is leaving (sent to its tree parent). */
+export interface ByeMsg { type: 'bye' }
 /** Any rank may stop the whole job; receivers stop at once and exit non-zero. */
 export interface AbortMsg { type: 'abort'; reason: string; code: number }
 
@@ -42,6 +44,7 @@ export type Message =
   | TerminateMsg
   | CollectiveMsg
   | ProgressMsg
+  | ByeMsg
   | AbortMsg;
 
 export type MessageType = Message['type'];
@@ -67,6 +70,7 @@ export function validateBody(type: unknown, body: unknown): Message | null {
     case 'hello':
       return isNat(b.pid) && typeof b.host === 'string' ? { type, pid: b.pid, host: b.host } : null;
     case 'hb':
+    case 'bye':
       return { type };
     case 'steal-req':
       return isNat(b.phase) ? { type, phase: b.phase } : null;
