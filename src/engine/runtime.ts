@@ -83,6 +83,7 @@ export class Runtime {
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private readonly byes = new Set<number>();
+  private finishing = false;
 
   private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
     this.rank = cfg.launch.rank;
@@ -194,6 +195,8 @@ export class Runtime {
     // not wait for them: a rank leaves only once its tree children said they got theirs
     // (bounded wait: a child that is gone does not hold its parent).
     const children = treeChildren(this.rank, this.size);
+    // From here on a silent peer is one that has finished, not one that died.
+    this.finishing = true;
     if (this.rank !== 0) this.send(treeParent(this.rank), { type: 'bye' });
     const deadline = Date.now() + 3000;
     while (children.some((c) => !this.byes.has(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
@@ -280,7 +283,7 @@ export class Runtime {
       if (now - this.lastCheck > 3 * every) this.lastSeenPred = now;
       this.lastCheck = now;
       this.send(succ, { type: 'hb' });
-      if (now - this.lastSeenPred > timeout) {
+      if (now - this.lastSeenPred > timeout && !this.finishing) {
         void this.abort(`${this.describe(pred)} stopped responding (no message for ${Math.round((now - this.lastSeenPred) / 1000)} s, noticed by rank ${this.rank}): it died or its host is unreachable`, EXIT.ABORTED);
       }
     }, every);

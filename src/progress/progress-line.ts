@@ -43,6 +43,8 @@ export class JsonProgress implements ProgressReporter {
 export class ProgressLine implements ProgressReporter {
   private readonly t0 = Date.now();
   private copyStart = 0;
+  /** bytes already done when the copy phase started (a resume's skipped work): not part of the rate */
+  private baseline = 0;
   private shown = false;
 
   constructor(private readonly out: NodeJS.WriteStream) {}
@@ -52,9 +54,12 @@ export class ProgressLine implements ProgressReporter {
   }
 
   copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void {
-    if (!this.copyStart) this.copyStart = Date.now();
+    if (!this.copyStart) {
+      this.copyStart = Date.now();
+      this.baseline = bytes;
+    }
     const el = (Date.now() - this.copyStart) / 1000;
-    const rate = bytes / Math.max(el, 1e-3);
+    const rate = (bytes - this.baseline) / Math.max(el, 1e-3);
     const pct = totalBytes > 0 ? (100 * bytes) / totalBytes : 100;
     const eta = rate > 0 ? (totalBytes - bytes) / rate : Infinity;
     this.draw(`${pct.toFixed(1)}% ${formatBytes(bytes)}/${formatBytes(totalBytes)}, ${formatCount(files)}/${formatCount(totalFiles)} files, ${formatBytes(rate)}/s, elapsed ${formatDuration((Date.now() - this.t0) / 1000)}, ETA ${formatDuration(eta)}`);
