@@ -30,7 +30,7 @@ function budgets(memLimit: number): { listEntries: number; queueItems: number } 
 }
 
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-import { collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
 
@@ -45,7 +45,7 @@ function sizeArg(v: string): number {
 }
 
 function buildCommand(): Command {
-  return new Command('fcp')
+  const cmd = new Command('fcp')
     .description('Copy SRC to DST (or several SRC into directory DST) with N cooperating ranks, keeping content, holes, modes, owners, ns times, links and xattrs (cp -a semantics).')
     .usage('[options] SRC... DST')
     .argument('<paths...>', 'sources, then the destination')
@@ -53,9 +53,6 @@ function buildCommand(): Command {
     .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeArg)
     .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
-    .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the destination\'s parent directory)')
-    .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
-    .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
     .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())
     .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept)', false)
@@ -68,16 +65,12 @@ function buildCommand(): Command {
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
-    .option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)', sizeArg, 256 * 1024 * 1024)
+    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeArg).default(256 * 1024 * 1024, '256M'))
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
-    .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
-    .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
-    .version(pkg.version, '-V, --version')
-    .helpOption('-h, --help', 'show this help')
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
@@ -88,6 +81,7 @@ Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC D
 'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
     .showHelpAfterError('(run fcp --help for usage)')
     .exitOverride();
+  return addLaunchOptions(cmd, "the destination's parent directory", pkg.version);
 }
 
 function printSummary(s: CopySummary, json: boolean, quiet: boolean): void {

@@ -30,7 +30,7 @@ import { parseSumFile, writeSumFile, SumFileError, type SumFile } from '../check
 import type { SumRecord } from '../checksum/records.js';
 import { diffRecords, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
-import { normalizeArgv, positiveInt, seconds } from './options.js';
+import { addLaunchOptions, normalizeArgv, positiveInt, seconds } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -44,7 +44,7 @@ function chunkArg(v: string): number {
 }
 
 function buildCommand(): Command {
-  return new Command('fsum')
+  const cmd = new Command('fsum')
     .description('Checksum one or more trees with N cooperating ranks: a 128-bit signature independent of -np, chunking and order, equal for a faithful copy.')
     .usage('[options] PATH...')
     .argument('<paths...>', 'trees (or files) to checksum; with --compare, the two trees A B')
@@ -56,13 +56,6 @@ function buildCommand(): Command {
     .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
     .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
     .option('-q, --quiet', 'no progress line, no summary: only the signature or the differences', false)
-    .option('--rendezvous <dir>', 'directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: the first PATH\'s parent directory)')
-    .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
-    .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
-    .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
-    .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
-    .version(pkg.version, '-V, --version')
-    .helpOption('-h, --help', 'show this help')
     .addHelpText('after', `
 Output: the signature (32 hex digits) and the PATHs, then a summary line. --check and
 --compare print one line per difference on stdout:
@@ -76,6 +69,7 @@ Exit status: 0 done (nothing differs); 1 something differs, or some entries coul
 be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a signal.`)
     .showHelpAfterError('(run fsum --help for usage)')
     .exitOverride();
+  return addLaunchOptions(cmd, "the first PATH's parent directory", pkg.version);
 }
 
 interface Opts {

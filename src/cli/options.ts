@@ -1,5 +1,5 @@
 /** Command-line helpers shared by fcp and fsum. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 
 /**
  * Accept the MPI-style `-np N` (and `-np=N`) that HPC users type, as `--np N`, and
@@ -49,4 +49,19 @@ export function seconds(name: string) {
     if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number of seconds, not '${v}'`);
     return n;
   };
+}
+
+/**
+ * The options every tool has for its ranks to find each other (after the tool's own):
+ * rendezvous, bind, job id, timeouts, version, help.
+ */
+export function addLaunchOptions(cmd: Command, rendezvousDefault: string, version: string): Command {
+  return cmd
+    .option('--rendezvous <dir>', `directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: ${rendezvousDefault})`)
+    .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
+    .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
+    .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
+    .version(version, '-V, --version')
+    .helpOption('-h, --help', 'show this help');
 }

@@ -8,6 +8,7 @@
  * SRC (lstat: absent means extra) and removes the extras: files and links are unlinked,
  * directories removed with what is in them (every child is extra too).
  */
+import { forEachLimit } from '../util/for-each-limit.js';
 import { promises as fsp } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
 import type { EntryErrors } from '../errors.js';
@@ -29,12 +30,6 @@ export interface DeleteOptions {
   verbose: boolean;
 }
 
-async function forEachLimit<T>(items: Iterable<T>, n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let r = it.next(); !r.done; r = it.next()) await fn(r.value);
-  }));
-}
 
 /** Returns this rank's count of entries deleted (or, dry run, to delete). */
 export async function deleteExtras(rt: Runtime, o: DeleteOptions): Promise<number> {

@@ -15,6 +15,7 @@
  * Every per-file list is read lazily from the walk lists, which spill to the rank's
  * SQLite store past the memory budget.
  */
+import { forEachLimit } from '../util/for-each-limit.js';
 import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,13 +105,6 @@ export interface CopySummary {
 
 const IN_FLIGHT = 16;
 
-/** Run `fn` over items with at most `n` in flight, pulling items lazily. */
-async function forEachLimit<T>(items: Iterable<T>, n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  await Promise.all(Array.from({ length: n }, async () => {
-    for (let r = it.next(); !r.done; r = it.next()) await fn(r.value);
-  }));
-}
 
 function phaseTimer(rt: Runtime): (name: string) => void {
   if (process.env.FCP_TRACE_PHASES !== '1' || rt.rank !== 0) return () => {};
