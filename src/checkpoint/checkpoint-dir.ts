@@ -119,15 +119,28 @@ export class CheckpointDir {
     const db = openDb(mergedPath);
     const gen = (f: string) => Number(/g(\d+)-r/.exec(f)![1]);
     for (const f of ranks.sort((a, b) => gen(a) - gen(b))) {
-      db.prepare('ATTACH DATABASE ? AS old').run(f);
-      db.transaction(() => {
-        db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey)
-                   SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM old.entries;
-                 INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
-                 INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done;
-                 INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
-      })();
-      db.exec('DETACH DATABASE old');
+      // A rank killed while creating its file leaves it without tables, and a damaged
+      // file cannot be read: either holds nothing usable, and skipping it only means that
+      // rank's work is done again.
+      let attached = false;
+      try {
+        db.prepare('ATTACH DATABASE ? AS old').run(f);
+        attached = true;
+        const tables = new Set(db.prepare("SELECT name FROM old.sqlite_master WHERE type = 'table'").pluck().all() as string[]);
+        if (['entries', 'complete', 'done', 'meta'].every((t) => tables.has(t))) {
+          db.transaction(() => {
+            db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth)
+                       SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth FROM old.entries;
+                     INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
+                     INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done;
+                     INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
+          })();
+        }
+      } catch (err) {
+        process.stderr.write(`fcp: ignoring unreadable checkpoint file ${f} (${(err as Error).message}); its work will be done again\n`);
+      } finally {
+        if (attached) db.exec('DETACH DATABASE old');
+      }
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();

@@ -191,4 +191,23 @@ describe('stop and change', () => {
     expect(treecmp(src, dst).code).toBe(0);
     rmSync(dst, { recursive: true, force: true });
   }, 180_000);
+
+  it('a rank file left empty (killed while creating it) or damaged does not stop --resume', async () => {
+    const own = scratch('resume-damaged');
+    try {
+      const s2 = join(own.dir, 'src');
+      spawnSync('python3', [join(toolsDir, 'mktree'), 'small', s2, '--files', '300']);
+      const ck = join(own.dir, 'ck');
+      spawnSync('mkdir', ['-p', ck]);
+      writeFileSync(join(ck, 'g1-r0.db'), '');
+      writeFileSync(join(ck, 'g1-r1.db'), 'not a database at all');
+      const dst = join(own.dir, 'dst');
+      const r = await run(process.execPath, [fcp, '--resume', s2, dst, '-np', '2', '--checkpoint-dir', ck, '--json'], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr).toMatch(/ignoring unreadable checkpoint file .*g1-r1\.db/);
+      expect(treecmp(s2, dst).code).toBe(0);
+    } finally {
+      own.cleanup();
+    }
+  });
 });
