@@ -118,7 +118,6 @@ function phaseTimer(rt: Runtime): (name: string) => void {
 }
 
 export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void }> {
-  const t0 = process.hrtime.bigint();
   const mark = phaseTimer(rt);
   const native = loadNative();
   const errors = new EntryErrors('fcp');
@@ -380,7 +379,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const sig = digests ? await digests.signature(rt) : null;
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // wall time as the user sees it: from the start of this process (rank 0 started the job)
+  const seconds = performance.now() / 1000;
   const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
