@@ -15,6 +15,9 @@ import { openDb } from './schema.js';
 
 type Row = unknown[];
 
+/** Buffered rows past which a flush happens at once: the buffer, too, must not grow with the tree. */
+const FLUSH_ROWS = 8192;
+
 export class RankStore {
   private readonly db: Database.Database;
   private readonly insEntry: Database.Statement;
@@ -53,6 +56,7 @@ export class RankStore {
     const m = e.m;
     this.entries.push([e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
       m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p)]);
+    if (this.entries.length >= FLUSH_ROWS) this.flush();
   }
 
   /**
@@ -79,6 +83,7 @@ export class RankStore {
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
     if (this.broken) return;
     this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest]);
+    if (this.done.length >= FLUSH_ROWS) this.flush();
   }
 
   /** Finished work recorded here (after a flush), for verification. */

@@ -22,11 +22,13 @@ import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
 
 /**
- * How --mem-limit is shared: half for the walk lists (~400 bytes an entry in memory),
- * a quarter for queued work items (a batch item holds up to 64 entries, ~16 KiB).
+ * How --mem-limit is shared: half for the walk lists, a quarter for queued work items (a
+ * batch item holds up to 64 entries, ~16 KiB). An entry in memory costs about 1.5 KiB all
+ * told (its objects and path, and the rows waiting for the checkpoint): measured with
+ * `node bench/scale.mjs`, 291 MiB of peak RSS for 150,000 entries a rank.
  */
 function budgets(memLimit: number): { listEntries: number; queueItems: number } {
-  return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 400)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
+  return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 1536)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
 }
 
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
@@ -65,7 +67,7 @@ function buildCommand(): Command {
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
-    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeArg).default(256 * 1024 * 1024, '256M'))
+    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeArg).default(128 * 1024 * 1024, '128M'))
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
