@@ -210,6 +210,7 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const { summary, exitCode, finalize } = result;
+  job.rt.markFinishing();
   if (job.rt.rank === 0) {
     if (opts.signature && !opts.json) {
       process.stdout.write(summary.signature

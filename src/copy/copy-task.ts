@@ -59,6 +59,8 @@ export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
 export const srcOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.src, e.p);
 export const dstOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.dst, e.p);
 
+const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
+
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
 
@@ -273,6 +275,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     seed() {},
     source: (ctx) => c.seedItems(ctx),
     async process(item, ctx) {
+      // Test hook: slow every item down, so a test can stop a copy while it surely runs.
+      if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
       if (item.t === 'b' && c.native && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);

@@ -189,7 +189,16 @@ export class Runtime {
   }
 
   /** End of job: a last barrier so nobody closes sockets a peer still needs, then close. */
+  /**
+   * The job's work is done (its summary may be printed): a signal from now on does not
+   * turn a finished job into a stopped one; the teardown below is bounded.
+   */
+  markFinishing(): void {
+    this.finishing = true;
+  }
+
   async finish(): Promise<void> {
+    this.finishing = true;
     await this.barrier();
     // The barrier's last messages may still sit in ZeroMQ's queues, and process.exit does
     // not wait for them: a rank leaves only once its tree children said they got theirs
@@ -293,6 +302,7 @@ export class Runtime {
   private installSignalHandlers(): void {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
       const h = () => {
+        if (this.finishing) return;
         // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
         // speak for the job; another rank speaks only if no abort came from rank 0.
         const go = () => void this.abort(`stopped by ${sig}${this.rank === 0 ? '' : ` on ${this.describe(this.rank)}`}`, EXIT.INTERRUPTED);
