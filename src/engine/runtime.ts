@@ -302,7 +302,7 @@ export class Runtime {
   private installSignalHandlers(): void {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
       const h = () => {
-        if (this.finishing) return;
+        if (this.finishing || this.aborting) return;
         // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
         // speak for the job; another rank speaks only if no abort came from rank 0.
         const go = () => void this.abort(`stopped by ${sig}${this.rank === 0 ? '' : ` on ${this.describe(this.rank)}`}`, EXIT.INTERRUPTED);
@@ -318,7 +318,9 @@ export class Runtime {
     this.progress.stop();
     if (this.hbTimer) clearInterval(this.hbTimer);
     this.hbTimer = null;
-    for (const [sig, h] of this.signalHandlers.splice(0)) process.off(sig, h);
+    // The signal handlers stay: a rank stopping (abort) or leaving (finish) must not be
+    // killed outright by a SIGTERM that arrives a moment after its peers' (Slurm signals
+    // the tasks one by one); the handlers ignore signals once the job is ending.
   }
 }
 
