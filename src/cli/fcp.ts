@@ -9,7 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { EXIT } from '../engine/runtime.js';
-import { UsageError } from '../errors.js';
+import { UsageError, causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.js';
 import { endJob, startJob } from '../launch/job.js';
 import { parseSize } from '../copy/plan.js';
@@ -122,12 +122,21 @@ async function main(argv: string[]): Promise<void> {
   try {
     const rules: FilterRule[] = [];
     for (const f of filterArgs(normalizeArgv(argv))) {
-      if (f.pattern !== undefined) rules.push(makeRule(f.include, f.pattern));
-      else for (const p of patternsFromFile(readFileSync(f.file!, 'utf8'))) rules.push(makeRule(false, p));
+      if (f.pattern !== undefined) {
+        rules.push(makeRule(f.include, f.pattern));
+        continue;
+      }
+      let text: string;
+      try {
+        text = readFileSync(f.file!, 'utf8');
+      } catch (err) {
+        throw new UsageError(`cannot read --exclude-from '${f.file}': ${causeOf(err)}`);
+      }
+      for (const p of patternsFromFile(text)) rules.push(makeRule(false, p));
     }
     if (rules.length > 0) filter = new PathFilter(rules);
   } catch (err) {
-    if (speaks) process.stderr.write(`fcp: bad --exclude/--include: ${(err as Error).message}\n`);
+    if (speaks) process.stderr.write(`fcp: ${err instanceof UsageError ? err.message : `bad --exclude/--include pattern: ${(err as Error).message}`}\n`);
     process.exit(EXIT.USAGE);
   }
   if (!opts.hash && (opts.verify || opts.signature)) {

@@ -56,6 +56,8 @@ export function seconds(name: string) {
  * rendezvous, bind, job id, timeouts, version, help.
  */
 export function addLaunchOptions(cmd: Command, rendezvousDefault: string, version: string): Command {
+  // Usage errors in the tools' own shape: "fcp: unknown option '--bogus'".
+  cmd.configureOutput({ outputError: (str, write) => write(`${cmd.name()}: ${str.replace(/^error: /, '')}`) });
   return cmd
     .option('--rendezvous <dir>', `directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: ${rendezvousDefault})`)
     .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')

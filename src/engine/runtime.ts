@@ -12,9 +12,8 @@
  * hooks (tools flush checkpoints there) and exits with the given code; ranks that
  * receive an abort do the same silently.
  */
-import { hostname } from 'node:os';
 import type { LaunchInfo } from '../launch/env.js';
-import { chooseBindAddress, formatRanks, removeJobDir, rendezvous, type PeerInfo } from '../launch/rendezvous.js';
+import { chooseBindAddress, removeJobDir, rendezvous, type PeerInfo } from '../launch/rendezvous.js';
 import type { Envelope } from '../transport/codec.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';
@@ -81,7 +80,6 @@ export class Runtime {
   private lastSeenPred = Date.now();
   private lastCheck = Date.now();
   private hbTimer: NodeJS.Timeout | null = null;
-  private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private readonly byes = new Set<number>();
   private finishing = false;
 
@@ -310,7 +308,6 @@ export class Runtime {
         else setTimeout(go, 300).unref();
       };
       process.on(sig, h);
-      this.signalHandlers.push([sig, h]);
     }
   }
 
@@ -324,4 +321,3 @@ export class Runtime {
   }
 }
 
-export { formatRanks, hostname };

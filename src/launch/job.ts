@@ -7,7 +7,6 @@ import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.js';
 import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.js';
-import { formatRanks } from './rendezvous.js';
 
 export interface JobOptions {
   tool: string;
@@ -111,4 +110,3 @@ export async function endJob(job: Job, code: number, finalize?: () => void): Pro
   process.exit(code);
 }
 
-export { formatRanks };

@@ -20,7 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { isRoot, sleep, start, type RunResult } from './run.js';
+import { isRoot, sleep, start, type RunResult, pidAlive } from './run.js';
 
 export const SUBNET = '10.231.77';
 export const IFACE = 'fcpt0';
@@ -62,14 +62,6 @@ export function netnsUnavailable(): string | null {
   return null;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 async function lock(): Promise<void> {
   const deadline = Date.now() + 300_000;
@@ -90,7 +82,7 @@ async function lock(): Promise<void> {
       age = Date.now() - statSync(LOCK).mtimeMs;
     } catch { /* released meanwhile */ }
     // The lock of a run that is gone is taken over; a live holder is waited for.
-    if ((holder > 0 && !alive(holder)) || (holder === 0 && age > 10_000)) rmSync(LOCK, { recursive: true, force: true });
+    if ((holder > 0 && !pidAlive(holder)) || (holder === 0 && age > 10_000)) rmSync(LOCK, { recursive: true, force: true });
     else if (Date.now() > deadline) throw new Error(`the netns lab is still held by pid ${holder} (${LOCK})`);
     else await sleep(250);
   }

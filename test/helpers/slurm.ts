@@ -31,7 +31,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rea
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isRoot, sleep, start, type RunResult } from './run.js';
+import { isRoot, sleep, start, type RunResult, pidAlive } from './run.js';
 
 const PREFIX = 'fcp-slurm-';
 const DAEMONS = ['munged', 'slurmctld', 'slurmd'] as const;
@@ -100,14 +100,6 @@ function freePort(): Promise<number> {
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function cmdline(pid: number): string {
   try {
@@ -122,7 +114,7 @@ export function reapStaleClusters(base = tmpdir()): string[] {
   const reaped: string[] = [];
   for (const name of readdirSync(base)) {
     const m = new RegExp(`^${PREFIX}(\\d+)-`).exec(name);
-    if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+    if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     const dir = join(base, name);
     for (const d of DAEMONS) {
       let pid = 0;

@@ -16,7 +16,7 @@ import { spawnSync, type SpawnOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { join } from 'node:path';
-import { isRoot, repoRoot, run, toolsDir, type RunResult } from './run.js';
+import { isRoot, repoRoot, run, toolsDir, type RunResult, pidAlive } from './run.js';
 
 export const TREES_DIR = existsSync('/dev/shm') ? '/dev/shm/fcp-test-trees' : '/tmp/fcp-test-trees';
 
@@ -57,14 +57,6 @@ export function makeTree(profile: string, dir: string, opts: TreeOpts = {}): str
 
 const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Remove a tree even when it holds read-only directories (and we are not root). */
 export function removeTree(dir: string): void {
@@ -91,7 +83,7 @@ function withLock<T>(lock: string, fn: () => T): T {
         age = Date.now() - statSync(lock).mtimeMs;
       } catch { /* just released */ }
       // A holder that died (a killed test run) leaves its lock behind: take it over.
-      if ((holder > 0 && !alive(holder)) || (holder === 0 && age > 30_000)) rmSync(lock, { recursive: true, force: true });
+      if ((holder > 0 && !pidAlive(holder)) || (holder === 0 && age > 30_000)) rmSync(lock, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock} (held by pid ${holder})`);
       else sleepSync(100);
     }

@@ -20,7 +20,7 @@ import { mkdirSync, readdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { scratch, sleep, start, type RunResult } from '../helpers/run.js';
+import { pidAlive, scratch, sleep, start, type RunResult } from '../helpers/run.js';
 import { IFACE, SUBNET, netnsUnavailable, procSockets, setupNetLab, sockets, type NetLab, type SocketRow } from '../helpers/netns.js';
 import { cleanEnv } from '../helpers/slurm.js';
 import { PROFILES, entryErrors, fcpBin, tree, treecmp } from '../helpers/trees.js';
@@ -59,14 +59,6 @@ function someFileIn(dir: string, depth = 4): boolean {
   return entries.some((e) => e.isFile() || (depth > 1 && e.isDirectory() && someFileIn(join(dir, e.name), depth - 1)));
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Once the copy is under way, pause every rank (SIGSTOP), read each one's TCP sockets
@@ -84,7 +76,7 @@ async function socketsMidCopy(ranks: Rank[], dst: string): Promise<SocketRow[][]
   }
   for (const r of ranks) process.kill(r.pid, 'SIGSTOP');
   try {
-    if (!ranks.every((r) => alive(r.pid)) || exited > 0) throw new Error('the job ended before the ranks could be paused: make the copy longer');
+    if (!ranks.every((r) => pidAlive(r.pid)) || exited > 0) throw new Error('the job ended before the ranks could be paused: make the copy longer');
     return ranks.map((r) => procSockets(r.pid));
   } finally {
     for (const r of ranks) process.kill(r.pid, 'SIGCONT');
@@ -156,7 +148,7 @@ describe.skipIf(why !== null)('netns: ranks on three network hosts', () => {
       try {
         seen = await socketsMidCopy(ranks, dst);
       } catch (err) {
-        for (const r of ranks) if (alive(r.pid)) process.kill(r.pid, 'SIGKILL');
+        for (const r of ranks) if (pidAlive(r.pid)) process.kill(r.pid, 'SIGKILL');
         await Promise.all(ranks.map((r) => r.done));
         throw err;
       }
