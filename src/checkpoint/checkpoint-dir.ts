@@ -130,9 +130,9 @@ export class CheckpointDir {
         if (['entries', 'complete', 'done', 'meta'].every((t) => tables.has(t))) {
           db.transaction(() => {
             db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth)
-                       SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth FROM old.entries;
+                       SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth FROM old.entries ORDER BY rowid;
                      INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
-                     INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done;
+                     INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done ORDER BY rowid;
                      INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
           })();
         }

@@ -34,11 +34,11 @@ export class RankStore {
   onBroken: (err: Error) => void = () => {};
 
   constructor(readonly path: string) {
-    this.db = openDb(path);
+    this.db = openDb(path, false, 'log');
     this.insEntry = this.db.prepare(
-      'INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
-    this.insComplete = this.db.prepare('INSERT OR IGNORE INTO complete (root, path) VALUES (?, ?)');
-    this.insDone = this.db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns, digest) VALUES (?,?,?,?,?,?,?,?)');
+      'INSERT INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
+    this.insComplete = this.db.prepare('INSERT INTO complete (root, path) VALUES (?, ?)');
+    this.insDone = this.db.prepare('INSERT INTO done (root, path, off, len, size, mtime_s, mtime_ns, digest) VALUES (?,?,?,?,?,?,?,?)');
   }
 
   setMeta(k: string, v: string): void {
@@ -65,6 +65,15 @@ export class RankStore {
    */
   *read(where: string, orderBy = 'id'): Generator<Entry> {
     this.flush();
+    // The log has no indexes (appends stay cheap); the bottom-up pass reads directories
+    // one depth at a time, so it gets one, built once when first needed.
+    if (/\bdepth\b/.test(where) && !this.broken) {
+      try {
+        this.db.exec('CREATE INDEX IF NOT EXISTS entries_dirs ON entries (kind, depth)');
+      } catch {
+        // without it the reads are scans: slower, still right
+      }
+    }
     const rd = openDb(this.path, true);
     try {
       const it = rd.prepare(`SELECT root, path, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM entries WHERE ${where} ORDER BY ${orderBy}`).iterate() as IterableIterator<EntryRow>;

@@ -9,9 +9,16 @@
  *             copied from, so a resume recopies a file that changed since, and the
  *             xxhash-based digest of the bytes read (content digest, or a chunk's partial)
  * - meta:     the job's description (roots, chunk size), to refuse resuming another job
+ *
+ * Two shapes. A rank's own file is an append-only log: no unique keys and no secondary
+ * indexes, so recording a file costs one append (a rank records each entry and each
+ * finished file once per run; keeping three b-trees up to date for every small file cost
+ * more than copying it). merged.db, built by a resume from those logs, has the keys and
+ * indexes its lookups need; merging in rowid order lets later records win.
  */
 import Database from 'better-sqlite3';
 
+/** merged.db: keyed and indexed for a resume's lookups. */
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS entries (
   id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
@@ -27,7 +34,24 @@ CREATE TABLE IF NOT EXISTS done (
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 `;
 
-export function openDb(path: string, readonly = false): Database.Database {
+/** A rank's own file: the same columns, append-only. */
+export const LOG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
+  mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, nlink INTEGER, dev REAL, ino REAL,
+  atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT, depth INTEGER);
+CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS done (
+  root INTEGER NOT NULL, path BLOB NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
+  size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+/**
+ * Open (or create) a checkpoint database. `shape` matters only when creating: 'merged'
+ * (keyed, indexed) or 'log' (a rank's append-only file).
+ */
+export function openDb(path: string, readonly = false, shape: 'merged' | 'log' = 'merged'): Database.Database {
   const db = new Database(path, { readonly, fileMustExist: readonly });
   if (!readonly) {
     // WAL + NORMAL: a commit is durable against a process kill (what we must survive);
@@ -37,7 +61,7 @@ export function openDb(path: string, readonly = false): Database.Database {
     // Keep the WAL small: the checkpoint often shares the destination's file system.
     db.pragma('wal_autocheckpoint = 256');
     db.pragma('journal_size_limit = 1048576');
-    db.exec(SCHEMA);
+    db.exec(shape === 'log' ? LOG_SCHEMA : SCHEMA);
   }
   return db;
 }

@@ -45,6 +45,13 @@ export interface NativeAddon {
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
+  /**
+   * Open a directory (O_NOFOLLOW), read whole getdents64 batches until at least maxNames
+   * names or the end, and lstat them, in one thread-pool job: names NUL-separated, stats
+   * STAT_FIELDS per name (as statAt). fd is -1 when the directory was read to the end;
+   * else it is open after the returned names (continue with readNames, then close it).
+   */
+  scanDir(dir: Buffer, maxNames: number): Promise<{ names: Buffer; stats: Float64Array; fd: number }>;
   /** XXH64 of data (same output as xxhash-wasm's h64). */
   xxh64(data: Uint8Array, seed?: number): bigint;
 }
@@ -75,6 +82,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'xxh64',
   'readNames',
   'copyChunk',
+  'scanDir',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

@@ -8,12 +8,12 @@
  * Batches are ordinary items, so idle ranks steal them while the directory is still
  * being read.
  */
-import { promises as fsp, constants as C } from 'node:fs';
+import { promises as fsp, close } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
-import type { NativeAddon } from '../native/loader.js';
+import { STAT_FIELDS, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
@@ -46,6 +46,17 @@ export interface WalkContext {
   optionalRoots?: boolean;
 }
 
+/** NUL-separated names (readNames, scanDir) as Buffers (views, no copies). */
+function splitNames(packed: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let s = 0; s < packed.length; ) {
+    const e = packed.indexOf(0, s);
+    out.push(packed.subarray(s, e));
+    s = e + 1;
+  }
+  return out;
+}
+
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
     w.lists.add(e);
@@ -57,6 +68,17 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     else if (e.k === 'l') ctx.count('symlinks');
     else ctx.count('specials');
     if (e.m.uid !== w.uid) ctx.count('foreignOwner');
+  };
+
+  /** Entries from the addon's lstat results (statAt, scanDir); failures reported. */
+  const entriesFromStats = (r: number, dirRel: Buffer, dirAbs: Buffer, names: Buffer[], a: Float64Array): Entry[] => {
+    const out: Entry[] = [];
+    names.forEach((name, i) => {
+      const err = a[i * STAT_FIELDS]!;
+      if (err < 0) w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
+      else out.push(entryFromStatAt(r, joinPath(dirRel, name), a, i));
+    });
+    return out;
   };
 
   /** lstat names of one directory: entries, and errors reported. */
@@ -71,12 +93,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         w.errors.report('stat entries of', dirAbs, err);
         return out;
       }
-      names.forEach((name, i) => {
-        const err = a[i * 14]!;
-        if (err < 0) w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
-        else out.push(entryFromStatAt(r, joinPath(dirRel, name), a, i));
-      });
-      return out;
+      return entriesFromStats(r, dirRel, dirAbs, names, a);
     }
     await Promise.all(names.map(async (name) => {
       try {
@@ -88,8 +105,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     return out;
   };
 
-  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
-    for (const e of await statNames(item.r, item.p, item.n)) {
+  /** Record entries of one directory (exclusions apply); subdirectories become 'd' items. */
+  const recordAll = (entries: Entry[], ctx: TaskContext<WalkItem>) => {
+    for (const e of entries) {
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
         continue;
@@ -98,6 +116,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
+  };
+
+  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
+    recordAll(await statNames(item.r, item.p, item.n), ctx);
   };
 
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
@@ -116,11 +138,23 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     let failed = false;
     try {
       if (w.native) {
-        // getdents64 batches on a descriptor opened without following a symlink.
-        const fh = await fsp.open(abs, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+        // One job opens the directory (without following a symlink), reads its first
+        // names and lstats them: all of a small directory. A big one goes on streaming
+        // from the same descriptor, in batches that other ranks may steal.
+        const first = await w.native.scanDir(abs, NAMES_PER_BATCH).catch((err: { errno?: number; syscall?: string }) => {
+          throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
+        });
+        const names = splitNames(first.names);
+        if (first.fd < 0) {
+          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
+          w.store?.dirComplete(item.r, item.p);
+          return;
+        }
+        const fh = first.fd;
         try {
+          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
           for (;;) {
-            const packed = await w.native.readNames(fh.fd, 32768);
+            const packed = await w.native.readNames(fh, 32768);
             if (!packed) break;
             for (let s = 0; s < packed.length; ) {
               const e = packed.indexOf(0, s);
@@ -130,7 +164,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
             }
           }
         } finally {
-          await fh.close();
+          await new Promise<void>((resolve) => close(fh, () => resolve()));
         }
       } else {
         const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
