@@ -2,6 +2,10 @@
 // Enough libuv threads to keep many small-file opens and large reads in flight at once;
 // must be set before the first asynchronous file operation.
 process.env.UV_THREADPOOL_SIZE ??= '16';
+// msgpackr's optional native string extractor speeds up decoding long strings; fcp's
+// messages are numbers and short Buffers, and loading it (with its libc detection) costs
+// each rank several milliseconds of startup.
+process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
 // With -np N and no launcher, start the other ranks before loading the rest of fsum, so
 // their startup overlaps ours (as bin/fcp.js does).
 const { spawnEarly } = await import('../dist/launch/self-launch.js');

@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { SECRET_BYTES } from '../transport/codec.js';
+import { SECRET_BYTES } from '../transport/secret.js';
 
 export interface RendezvousOptions {
   /** Directory that holds the per-job rendezvous folder. */

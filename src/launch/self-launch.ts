@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SECRET_BYTES } from '../transport/codec.js';
+import { SECRET_BYTES } from '../transport/secret.js';
 import { RendezvousTimeout, type PeerInfo } from './rendezvous.js';
 import { hostname } from 'node:os';
 

@@ -14,7 +14,9 @@ import { PROTOCOL_VERSION, bodyOf, validateBody, type Message } from './messages
 // us build class instances, and every decoded value is data.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
-export const SECRET_BYTES = 16;
+import { SECRET_BYTES } from './secret.js';
+
+export { SECRET_BYTES };
 
 export interface Envelope { from: number; msg: Message }
 
