@@ -16,6 +16,7 @@
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
 //     (fstatat, AT_SYMLINK_NOFOLLOW): a directory swapped for a symlink is not followed.
+//   sha256(data: Uint8Array) -> Buffer: the SHA-256 of sha256.cc, exported for tests.
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -39,7 +40,11 @@
 
 #include <napi.h>
 
+#include "sha256.h"
+
 namespace {
+
+using fcp::Sha256;
 
 // ----- XXH64 (same algorithm and output as xxhash-wasm's h64) -----------------------
 
@@ -526,6 +531,20 @@ Napi::Value Xxh64(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, xxh64(a.Data(), a.ByteLength(), seed));
 }
 
+Napi::Value Sha256Export(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "sha256(data: Uint8Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+  Sha256 h;
+  h.Update(a.Data(), a.ByteLength());
+  unsigned char d[32];
+  h.Final(d);
+  return Napi::Buffer<unsigned char>::Copy(env, d, sizeof d);
+}
+
 }  // namespace
 
 void RegisterBatch(Napi::Env env, Napi::Object exports) {
@@ -534,4 +553,5 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("xxh64", Napi::Function::New(env, Xxh64, "xxh64"));
   exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
   exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
+  exports.Set("sha256", Napi::Function::New(env, Sha256Export, "sha256"));
 }

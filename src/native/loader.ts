@@ -47,6 +47,8 @@ export interface NativeAddon {
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /** XXH64 of data (same output as xxhash-wasm's h64). */
   xxh64(data: Uint8Array, seed?: number): bigint;
+  /** SHA-256 of data (the addon's own, behind its digests; exported for tests). */
+  sha256(data: Uint8Array): Buffer;
 }
 
 export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
@@ -75,6 +77,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'xxh64',
   'readNames',
   'copyChunk',
+  'sha256',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -184,5 +185,20 @@ describe.skipIf(!native)('addon', () => {
     } finally {
       fs.closeSync(fd);
     }
+  });
+
+  it('sha256 (used for the batch digests) equals node:crypto, across block and padding boundaries', () => {
+    const ref = (b: Uint8Array) => createHash('sha256').update(b).digest();
+    expect(n.sha256(Buffer.alloc(0)).toString('hex')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(n.sha256(Buffer.from('abc')).toString('hex')).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    // every length around the 55/56/64-byte padding cases, then 1000 random lengths
+    const lengths = [...Array.from({ length: 200 }, (_, i) => i), ...Array.from({ length: 1000 }, () => Math.floor(Math.random() * 5000))];
+    for (const len of lengths) {
+      const b = randomBytes(len);
+      expect(n.sha256(b).equals(ref(b)), `length ${len}`).toBe(true);
+    }
+    const big = randomBytes(3 * 1024 * 1024 + 7);
+    expect(n.sha256(big.subarray(3)).equals(ref(big.subarray(3)))).toBe(true); // unaligned view
+    expect(() => n.sha256('abc' as unknown as Uint8Array)).toThrow(TypeError);
   });
 });
