@@ -5,19 +5,35 @@
 // a small file needs about ten of them (open, read, write, close, chown, chmod, xattrs,
 // times...). Doing a whole batch of files (or of lstats) in one worker costs one round
 // trip per batch, runs at syscall speed, and several batches run in parallel on the pool.
+// For the same reason the batch computes fsum's digests itself (hashing on): per file,
+// three SHA-256s and 128-bit sums cost ~10 us of main-thread JS (BigInt, node:crypto, GC)
+// but well under 1 us here, off the main thread.
 //
-//   copyFiles(paths: Buffer[] /* src0, dst0, src1, dst1, ... */, nums: Float64Array /* 8 per file:
-//             size, mode, uid, gid, atimeSec, atimeNsec, mtimeSec, mtimeNsec */, flags: number)
-//     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */, leaves: Buffer }>
-//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks), 8 hash (xxh64 of
-//     every 1 MiB leaf, little-endian u64s appended to `leaves` in file order), 16 update (skip
-//     a destination that is a regular file of the same size and mtime: status 0, op 12)
+//   copyFiles(roots: Buffer[] /* src0, dst0, src1, dst1, ...: one pair per root */,
+//             rels: Buffer[] /* per file: path relative to its root, '' for the root itself */,
+//             nums: Float64Array /* 9 per file: root index, size, mode, uid, gid, atimeSec,
+//             atimeNsec, mtimeSec, mtimeNsec */, flags: number)
+//     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */,
+//                  digests: Buffer /* 16 per file */, entrySum: Buffer /* 16 */ }>
+//     Paths are joined here as src/paths.ts joinPath does (root + '/' + rel, just the root
+//     when rel is empty), so JS builds no path Buffers for files that copy fine.
+//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks), 8 hash,
+//     16 update (skip a destination that is a regular file of the same size and mtime:
+//     status 0, op 12).
+//     Hashing: digests holds each file's content digest (src/checksum/hasher.ts: sizeTerm
+//     plus the sum of its leaf terms, 128-bit big-endian), zeros for files that failed or
+//     were up to date; entrySum is the sum mod 2^128 of the entry digests
+//     (src/checksum/entry-digest.ts: kind 'f', no metadata, root index, rel, size,
+//     content) of the files copied, up-to-date ones left out. Without hashing both are zeros.
+//   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
+//             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 14 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
 //     (fstatat, AT_SYMLINK_NOFOLLOW): a directory swapped for a symlink is not followed.
 //   scanDir(dir: Buffer, maxNames) -> Promise<{ names, stats, fd }>: open + getdents64 + lstat
 //     of a directory's first names in one job (see ScanDirWorker)
+//   sha256(data: Uint8Array) -> Buffer: the SHA-256 used above, exported for tests.
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -36,12 +52,21 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
 #include <napi.h>
 
+#include "sha256.h"
+
 namespace {
+
+using fcp::PutU32BE;
+using fcp::PutU64BE;
+using fcp::Sha256;
+using fcp::U128;
 
 // ----- XXH64 (same algorithm and output as xxhash-wasm's h64) -----------------------
 
@@ -77,6 +102,50 @@ uint64_t xxh64(const unsigned char* p, size_t len, uint64_t seed) {
   return h;
 }
 
+// ----- fsum's digests (src/checksum/hasher.ts and entry-digest.ts are the spec) -----------
+
+/** leafTerm(i, leaf) = first 16 bytes of sha256(u64be(i) || u64be(xxh64(leaf))). */
+U128 leafTerm(uint64_t index, uint64_t xxh) {
+  unsigned char b[16];
+  PutU64BE(b, index);
+  PutU64BE(b + 8, xxh);
+  Sha256 h;
+  h.Update(b, sizeof b);
+  return fcp::First128(h);
+}
+
+/** sizeTerm(size) = first 16 bytes of sha256("fsum-size" || u64be(size)). */
+U128 sizeTerm(uint64_t size) {
+  unsigned char b[8];
+  PutU64BE(b, size);
+  Sha256 h;
+  h.Update("fsum-size", 9);
+  h.Update(b, sizeof b);
+  return fcp::First128(h);
+}
+
+/**
+ * A regular file's entry digest without --meta: sha256 over "fsum-entry-1\0", u8 flags 0,
+ * u32 root, u32 length + the path relative to the root, 'f', u64 size, 16 bytes content.
+ */
+U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const U128& content) {
+  static const char kTag[] = "fsum-entry-1";  // + its terminating NUL, part of the tag
+  unsigned char head[1 + 4 + 4];
+  head[0] = 0;
+  PutU32BE(head + 1, root);
+  PutU32BE(head + 5, (uint32_t)rel.size());
+  unsigned char tail[1 + 8 + 16];
+  tail[0] = 'f';
+  PutU64BE(tail + 1, size);
+  content.Store(tail + 9);
+  Sha256 h;
+  h.Update(kTag, sizeof kTag);
+  h.Update(head, sizeof head);
+  h.Update(rel.data(), rel.size());
+  h.Update(tail, sizeof tail);
+  return fcp::First128(h);
+}
+
 // ----- copying one file ----------------------------------------------------------------
 
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
@@ -85,15 +154,25 @@ enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE,
 enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16 };
 
 struct FileJob {
-  std::string src, dst;
+  uint32_t root;
+  std::string rel;  // relative to the root; '' is the root itself
   int64_t size;
   uint32_t mode, uid, gid;
   int64_t as, ans, ms, mns;
   int err = 0;
   int op = OP_NONE;
   int64_t holes = 0;
-  std::vector<uint64_t> leaves;
+  U128 content;  // F_HASH: the sum of its leaf terms while copying, then + sizeTerm
 };
+
+/** src/paths.ts joinPath: parent + '/' + name, without a doubled slash; either may be empty. */
+void joinPath(std::string& out, const std::string& parent, const std::string& name) {
+  if (parent.empty()) { out = name; return; }
+  out = parent;
+  if (name.empty()) return;
+  if (parent.back() != '/') out += '/';
+  out += name;
+}
 
 bool allZero(const char* p, size_t n) {
   static const char zero[kBlock] = {0};
@@ -148,11 +227,13 @@ uint64_t zeroLeafHash(size_t n) {
 
 /**
  * Copy [off, off+len) of sfd to the same offsets of dfd in leaf-sized pieces: read, hash
- * the leaf (F_HASH), write runs of non-zero 4 KiB blocks (F_SPARSE: zero blocks and
- * whole-leaf holes found with SEEK_DATA are not written, so they stay holes; the caller
- * gives the destination its size). Holes are hashed as the zeros they read as.
+ * the leaf (F_HASH: its term is added to `sum`), write runs of non-zero 4 KiB blocks
+ * (F_SPARSE: zero blocks and whole-leaf holes found with SEEK_DATA are not written, so
+ * they stay holes; the caller gives the destination its size). Holes are hashed as the
+ * zeros they read as. With F_HASH off0 must be a multiple of kBuf: pieces are then leaves,
+ * piece k being leaf off0 / kBuf + k.
  */
-void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vector<char>& buf, std::vector<uint64_t>& leaves,
+void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vector<char>& buf, U128& sum,
               int64_t& holes, bool& skipped, int& err, int& op) {
   auto fail = [&](int e, int o) { if (!err) { err = e; op = o; } };
   int64_t end = off0 + len;
@@ -166,7 +247,7 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
       }
       if (nextData >= off + (int64_t)want) {
         // A whole leaf of hole: nothing to read or write.
-        if (flags & F_HASH) leaves.push_back(zeroLeafHash(want));
+        if (flags & F_HASH) sum += leafTerm((uint64_t)off / kBuf, zeroLeafHash(want));
         holes += (int64_t)want;
         skipped = true;
         off += (int64_t)want;
@@ -181,7 +262,7 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
       got += (size_t)r;
     }
     if (err) break;
-    if (flags & F_HASH) leaves.push_back(xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
+    if (flags & F_HASH) sum += leafTerm((uint64_t)off / kBuf, xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
     if (flags & F_SPARSE) {
       // Write runs of non-zero 4 KiB blocks; skip all-zero ones (they stay holes).
       size_t runStart = 0;
@@ -204,23 +285,23 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
   }
 }
 
-void copyOne(FileJob& j, int flags, std::vector<char>& buf) {
+void copyOne(FileJob& j, const std::string& src, const std::string& dst, int flags, std::vector<char>& buf) {
   if (flags & F_UPDATE) {
     // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
     struct stat ds;
-    if (lstat(j.dst.c_str(), &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == j.size && ds.st_mtim.tv_sec == j.ms && ds.st_mtim.tv_nsec == j.mns) {
+    if (lstat(dst.c_str(), &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == j.size && ds.st_mtim.tv_sec == j.ms && ds.st_mtim.tv_nsec == j.mns) {
       j.op = OP_UP_TO_DATE;
       return;
     }
   }
-  int sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (sfd < 0 && errno == EPERM) sfd = open(j.src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // O_NOATIME needs ownership
+  int sfd = open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+  if (sfd < 0 && errno == EPERM) sfd = open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // O_NOATIME needs ownership
   if (sfd < 0) { j.err = -errno; j.op = OP_OPEN_SRC; return; }
-  int dfd = open(j.dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
+  int dfd = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
   if (dfd < 0) { j.err = -errno; j.op = OP_OPEN_DST; close(sfd); return; }
   auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
   bool skipped = false;
-  copyData(sfd, dfd, 0, j.size, flags, buf, j.leaves, j.holes, skipped, j.err, j.op);
+  copyData(sfd, dfd, 0, j.size, flags, buf, j.content, j.holes, skipped, j.err, j.op);
   if (!j.err) {
     // Grown since the walk? One more read tells (a file is copied as it was when stat'ed).
     char c;
@@ -248,75 +329,112 @@ bool bytesOf(Napi::Value v, std::string* out) {
   return out->find('\0') == std::string::npos;
 }
 
+/** Has a '..' component (src/walk/entry.ts hasDotDot without the leading-slash test). */
+bool hasDotDot(const std::string& p) {
+  for (size_t k = 0; k < p.size();) {
+    size_t e = p.find('/', k);
+    if (e == std::string::npos) e = p.size();
+    if (e - k == 2 && p[k] == '.' && p[k + 1] == '.') return true;
+    k = e + 1;
+  }
+  return false;
+}
+
+/** An integer in [lo, hi] (NaN and fractions fail), safe to cast to int64_t. */
+bool isInt(double d, double lo, double hi) { return d >= lo && d <= hi && d == std::trunc(d); }
+
 class CopyFilesWorker : public Napi::AsyncWorker {
  public:
-  CopyFilesWorker(Napi::Env env, std::vector<FileJob>&& jobs, int flags)
-      : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), jobs_(std::move(jobs)), flags_(flags) {}
+  CopyFilesWorker(Napi::Env env, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags)
+      : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), roots_(std::move(roots)), jobs_(std::move(jobs)),
+        flags_(flags) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
     std::vector<char> buf(kBuf);
-    for (auto& j : jobs_) copyOne(j, flags_, buf);
+    std::string src, dst;
+    for (auto& j : jobs_) {
+      joinPath(src, roots_[2 * j.root], j.rel);
+      joinPath(dst, roots_[2 * j.root + 1], j.rel);
+      copyOne(j, src, dst, flags_, buf);
+      if (!(flags_ & F_HASH)) continue;
+      if (j.err || j.op == OP_UP_TO_DATE) { j.content = U128(); continue; }  // not read: no digest
+      j.content += sizeTerm((uint64_t)j.size);
+      entrySum_ += fileEntryDigest(j.root, j.rel, (uint64_t)j.size, j.content);
+    }
   }
 
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    size_t n = jobs_.size(), leaves = 0;
-    for (auto& j : jobs_) leaves += j.leaves.size();
-    Napi::Float64Array status = Napi::Float64Array::New(env, n * 4);
-    Napi::Buffer<char> lv = Napi::Buffer<char>::New(env, leaves * 8);
-    size_t k = 0;
+    size_t n = jobs_.size();
+    Napi::Float64Array status = Napi::Float64Array::New(env, n * 3);
+    Napi::Buffer<unsigned char> digests = Napi::Buffer<unsigned char>::New(env, n * 16);
     for (size_t i = 0; i < n; i++) {
       auto& j = jobs_[i];
-      status[i * 4] = j.err;
-      status[i * 4 + 1] = j.op;
-      status[i * 4 + 2] = (double)j.holes;
-      status[i * 4 + 3] = (double)j.leaves.size();
-      for (uint64_t h : j.leaves) { memcpy(lv.Data() + k * 8, &h, 8); k++; }
+      status[i * 3] = j.err;
+      status[i * 3 + 1] = j.op;
+      status[i * 3 + 2] = (double)j.holes;
+      j.content.Store(digests.Data() + i * 16);
     }
+    Napi::Buffer<unsigned char> entrySum = Napi::Buffer<unsigned char>::New(env, 16);
+    entrySum_.Store(entrySum.Data());
     Napi::Object out = Napi::Object::New(env);
     out.Set("status", status);
-    out.Set("leaves", lv);
+    out.Set("digests", digests);
+    out.Set("entrySum", entrySum);
     deferred_.Resolve(out);
   }
 
  private:
   Napi::Promise::Deferred deferred_;
+  std::vector<std::string> roots_;  // src0, dst0, src1, dst1, ...
   std::vector<FileJob> jobs_;
   int flags_;
+  U128 entrySum_;
 };
 
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 3 || !info[0].IsArray() || !info[1].IsTypedArray() || !info[2].IsNumber()) {
-    Napi::TypeError::New(env, "copyFiles(paths: Buffer[], nums: Float64Array, flags: number)").ThrowAsJavaScriptException();
+  auto fail = [&](const char* msg, bool range = false) {
+    if (range) Napi::RangeError::New(env, msg).ThrowAsJavaScriptException();
+    else Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
     return env.Undefined();
+  };
+  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsTypedArray() || !info[3].IsNumber()) {
+    return fail("copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number)");
   }
-  Napi::Array paths = info[0].As<Napi::Array>();
-  Napi::TypedArray ta = info[1].As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_float64_array || paths.Length() % 2 != 0 || ta.ElementLength() != (paths.Length() / 2) * 8) {
-    Napi::TypeError::New(env, "copyFiles: 2 paths and 8 numbers per file").ThrowAsJavaScriptException();
-    return env.Undefined();
+  Napi::Array rootArr = info[0].As<Napi::Array>();
+  Napi::Array rels = info[1].As<Napi::Array>();
+  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+  size_t n = rels.Length();
+  if (rootArr.Length() % 2 != 0) return fail("copyFiles: roots come in pairs (src, dst)");
+  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * 9) return fail("copyFiles: 9 numbers per file");
+  size_t nRoots = rootArr.Length() / 2;
+  std::vector<std::string> roots(rootArr.Length());
+  for (uint32_t i = 0; i < rootArr.Length(); i++) {
+    if (!bytesOf(rootArr.Get(i), &roots[i])) return fail("copyFiles: roots must be Buffers without NUL bytes");
   }
   Napi::Float64Array nums = ta.As<Napi::Float64Array>();
-  size_t n = paths.Length() / 2;
   std::vector<FileJob> jobs(n);
   for (size_t i = 0; i < n; i++) {
     FileJob& j = jobs[i];
-    if (!bytesOf(paths.Get(2 * i), &j.src) || !bytesOf(paths.Get(2 * i + 1), &j.dst)) {
-      Napi::TypeError::New(env, "copyFiles: paths must be Buffers without NUL bytes").ThrowAsJavaScriptException();
-      return env.Undefined();
+    if (!bytesOf(rels.Get(i), &j.rel)) return fail("copyFiles: relative paths must be Buffers without NUL bytes");
+    // What the walk produces and isEntry() accepts from peers: never absolute, no '..'.
+    if (!j.rel.empty() && j.rel[0] == '/') return fail("copyFiles: relative paths must not start with '/'");
+    if (hasDotDot(j.rel)) return fail("copyFiles: relative paths must not have '..' components");
+    const double* v = nums.Data() + i * 9;
+    constexpr double kMaxSafe = 9007199254740991.0, kU32 = 4294967295.0;
+    if (!isInt(v[0], 0, (double)nRoots - 1)) return fail("copyFiles: root index out of range", true);
+    if (!isInt(v[1], 0, kMaxSafe) || !isInt(v[2], 0, kU32) || !isInt(v[3], 0, kU32) || !isInt(v[4], 0, kU32) ||
+        !isInt(v[5], -kMaxSafe, kMaxSafe) || !isInt(v[6], 0, 999999999) || !isInt(v[7], -kMaxSafe, kMaxSafe) || !isInt(v[8], 0, 999999999)) {
+      return fail("copyFiles: size, mode, ids, seconds or nanoseconds out of range", true);
     }
-    const double* v = nums.Data() + i * 8;
-    j.size = (int64_t)v[0]; j.mode = (uint32_t)v[1]; j.uid = (uint32_t)v[2]; j.gid = (uint32_t)v[3];
-    j.as = (int64_t)v[4]; j.ans = (int64_t)v[5]; j.ms = (int64_t)v[6]; j.mns = (int64_t)v[7];
-    if (j.size < 0 || j.ans < 0 || j.ans > 999999999 || j.mns < 0 || j.mns > 999999999) {
-      Napi::RangeError::New(env, "copyFiles: size or nanoseconds out of range").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
+    j.root = (uint32_t)v[0];
+    j.size = (int64_t)v[1]; j.mode = (uint32_t)v[2]; j.uid = (uint32_t)v[3]; j.gid = (uint32_t)v[4];
+    j.as = (int64_t)v[5]; j.ans = (int64_t)v[6]; j.ms = (int64_t)v[7]; j.mns = (int64_t)v[8];
   }
-  auto* w = new CopyFilesWorker(env, std::move(jobs), info[2].As<Napi::Number>().Int32Value());
+  auto* w = new CopyFilesWorker(env, std::move(roots), std::move(jobs), info[3].As<Napi::Number>().Int32Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -324,7 +442,10 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
 
 // ----- copyChunk: one chunk of a large file, into its part file ---------------------------
 // copyChunk(src: Buffer, dst: Buffer, off, len, flags) -> Promise<{ status: Float64Array [err, op, holes],
-// leaves: Buffer }>. The destination exists (its owner created it with its final size).
+// partial: Buffer }>. The destination exists (its owner created it with its final size). With
+// F_HASH, partial is the sum of the terms of the chunk's leaves (16 bytes big-endian), which
+// the file's owner adds up with the other chunks' and the size term; off must then be a
+// multiple of the leaf size.
 
 class CopyChunkWorker : public Napi::AsyncWorker {
  public:
@@ -342,7 +463,7 @@ class CopyChunkWorker : public Napi::AsyncWorker {
     posix_fadvise(sfd, off_, len_, POSIX_FADV_SEQUENTIAL);
     std::vector<char> buf(kBuf);
     bool skipped = false;
-    copyData(sfd, dfd, off_, len_, flags_, buf, leaves_, holes_, skipped, err_, op_);
+    copyData(sfd, dfd, off_, len_, flags_, buf, partial_, holes_, skipped, err_, op_);
     // Huge copies: do not let the source's pages crowd out everything else in the cache.
     if (len_ >= (64 << 20)) posix_fadvise(sfd, off_, len_, POSIX_FADV_DONTNEED);
     if (close(dfd) < 0 && !err_) { err_ = -errno; op_ = OP_CLOSE; }
@@ -356,11 +477,11 @@ class CopyChunkWorker : public Napi::AsyncWorker {
     status[0] = err_;
     status[1] = op_;
     status[2] = (double)holes_;
-    Napi::Buffer<char> lv = Napi::Buffer<char>::New(env, leaves_.size() * 8);
-    if (!leaves_.empty()) memcpy(lv.Data(), leaves_.data(), leaves_.size() * 8);
+    Napi::Buffer<unsigned char> partial = Napi::Buffer<unsigned char>::New(env, 16);
+    partial_.Store(partial.Data());
     Napi::Object out = Napi::Object::New(env);
     out.Set("status", status);
-    out.Set("leaves", lv);
+    out.Set("partial", partial);
     deferred_.Resolve(out);
   }
 
@@ -371,7 +492,7 @@ class CopyChunkWorker : public Napi::AsyncWorker {
   int flags_;
   int err_ = 0, op_ = OP_NONE;
   int64_t holes_ = 0;
-  std::vector<uint64_t> leaves_;
+  U128 partial_;
 };
 
 Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
@@ -386,7 +507,13 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "copyChunk: negative offset or length").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* w = new CopyChunkWorker(env, std::move(src), std::move(dst), off, len, info[4].As<Napi::Number>().Int32Value());
+  int flags = info[4].As<Napi::Number>().Int32Value();
+  if ((flags & F_HASH) && off % (int64_t)kBuf != 0) {
+    // Leaf terms are numbered from the file's start: a chunk must start on a leaf.
+    Napi::RangeError::New(env, "copyChunk: hashing needs an offset that is a multiple of 1 MiB").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new CopyChunkWorker(env, std::move(src), std::move(dst), off, len, flags);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -624,6 +751,20 @@ Napi::Value Xxh64(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, xxh64(a.Data(), a.ByteLength(), seed));
 }
 
+Napi::Value Sha256Export(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(env, "sha256(data: Uint8Array)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array a = info[0].As<Napi::Uint8Array>();
+  Sha256 h;
+  h.Update(a.Data(), a.ByteLength());
+  unsigned char d[32];
+  h.Final(d);
+  return Napi::Buffer<unsigned char>::Copy(env, d, sizeof d);
+}
+
 }  // namespace
 
 void RegisterBatch(Napi::Env env, Napi::Object exports) {
@@ -633,4 +774,5 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
   exports.Set("scanDir", Napi::Function::New(env, ScanDir, "scanDir"));
   exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
+  exports.Set("sha256", Napi::Function::New(env, Sha256Export, "sha256"));
 }

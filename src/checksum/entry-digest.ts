@@ -20,6 +20,9 @@
  * The dataset signature is the sum of the entry digests mod 2^128: independent of the
  * order entries are found in, of the number of ranks and of the chunking, and equal for
  * a faithful copy (relative paths, so the roots' own names do not matter).
+ *
+ * The native batch copy (native/src/batch.cc) encodes regular files' digests (no --meta)
+ * itself: a change here must be made there too (test/unit/native.test.ts compares them).
  */
 import type { Kind } from '../walk/entry.js';
 import { MASK128, sha128 } from './hasher.js';

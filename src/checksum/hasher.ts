@@ -24,6 +24,10 @@
  * xxh64 comes from the native addon when it is loaded (hashes Buffers in place) or
  * xxhash-wasm (copies each leaf into wasm memory); both give the same values. Call
  * `await initHashing()` once before any other function here.
+ *
+ * The native batch copy (native/src/batch.cc) computes leaf, size and file digests itself,
+ * off the main thread: a change here must be made there too (test/unit/native.test.ts
+ * compares the two).
  */
 import { createHash } from 'node:crypto';
 import xxhash from 'xxhash-wasm';
@@ -82,6 +86,12 @@ function fromBytes(d: Buffer): bigint {
   return (d.readBigUInt64BE(0) << 64n) | d.readBigUInt64BE(8);
 }
 
+/** A digest stored as 16 bytes big-endian (as the native batch copy returns them). */
+export function digestFromBytes(b: Uint8Array, offset = 0): bigint {
+  if (b.byteLength < offset + 16) throw new Error('a digest is 16 bytes');
+  return fromBytes(Buffer.from(b.buffer, b.byteOffset + offset, 16));
+}
+
 const termBuf = Buffer.alloc(16);
 
 /** The term of leaf `index` whose bytes have XXH64 `leafXxh`. */
@@ -94,18 +104,6 @@ export function leafTermOf(index: number, leafXxh: bigint): bigint {
 /** leafTerm(i, bytes): the term of leaf i with these bytes (at most LEAF of them). */
 export function leafTerm(index: number, bytes: Uint8Array): bigint {
   return leafTermOf(index, xxh64(bytes));
-}
-
-/**
- * Partial digest from per-leaf XXH64 values (u64 little-endian, in file order, the first
- * being leaf `firstLeaf`), as the native copyFiles returns them when hashing.
- */
-export function leafSumFromXxh(leaves: Uint8Array, firstLeaf = 0): bigint {
-  if (leaves.byteLength % 8 !== 0) throw new Error('leaf hashes must be 8 bytes each');
-  const b = Buffer.from(leaves.buffer, leaves.byteOffset, leaves.byteLength);
-  let sum = 0n;
-  for (let k = 0; k < b.length / 8; k++) sum += leafTermOf(firstLeaf + k, b.readBigUInt64LE(k * 8));
-  return sum & MASK128;
 }
 
 export function addDigests(a: bigint, b: bigint): bigint {

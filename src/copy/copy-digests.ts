@@ -9,7 +9,7 @@
  */
 import type { Runtime } from '../engine/runtime.js';
 import { entryDigest, targetDigest } from '../checksum/entry-digest.js';
-import { addDigests, fileDigest, fromHex, isHex128, toHex } from '../checksum/hasher.js';
+import { addDigests, digestFromBytes, fileDigest, fromHex, isHex128, toHex } from '../checksum/hasher.js';
 import { allreduceDigests } from '../checksum/signature.js';
 import type { Entry } from '../walk/entry.js';
 
@@ -30,6 +30,19 @@ export class CopyDigests {
     }
     this.sum = addDigests(this.sum, entryDigest({ root: e.r, path: e.p, kind: 'f', size: e.m.size, content }));
     if (e.h) this.linkContent.push([e.h, toHex(content)]);
+  }
+
+  /**
+   * The files a native batch copied: the sum of their entry digests, computed there
+   * (16 bytes big-endian, see native/src/batch.cc), in place of one file() call each.
+   */
+  addEntrySum(sum: Uint8Array): void {
+    this.sum = addDigests(this.sum, digestFromBytes(sum));
+  }
+
+  /** A hard-linked primary a native batch copied: its content digest (hex), which its other names need. */
+  linkPrimary(h: string, contentHex: string): void {
+    this.linkContent.push([h, contentHex]);
   }
 
   symlink(e: Entry, target: Buffer): void {

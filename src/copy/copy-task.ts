@@ -13,7 +13,7 @@ import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
-import { ChunkHasher, fileDigest, LEAF, leafSumFromXxh, toHex } from '../checksum/hasher.js';
+import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
 import type { CopyDigests } from './copy-digests.js';
 import { hashRange } from '../checksum/sum-task.js';
 import { OP_UP_TO_DATE } from '../native/loader.js';
@@ -121,50 +121,70 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
-  /** A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times, close. */
+  /** copyFiles' roots argument: [src, dst] of each root, flattened (the same for every batch). */
+  const rootPairs = c.roots.flatMap((r) => [r.src, r.dst]);
+
+  /**
+   * A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times,
+   * close, and with hashing the files' content and entry digests. Per file, JS only fills
+   * the arguments and reads back the results: no path Buffers (the addon joins root and
+   * relative path; full paths are built here only for files that failed), no BigInt and
+   * no crypto (entry digests come back summed, one BigInt addition per batch).
+   */
   const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
-    const paths: Buffer[] = new Array(list.length * 2);
-    const nums = new Float64Array(list.length * 8);
+    const rels: Buffer[] = new Array(list.length);
+    const nums = new Float64Array(list.length * 9);
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       const m = e.m;
-      paths[2 * i] = srcOf(c.roots, e);
-      paths[2 * i + 1] = dstOf(c.roots, e);
-      const o = i * 8;
-      nums[o] = m.size; nums[o + 1] = m.mode; nums[o + 2] = m.uid; nums[o + 3] = m.gid;
-      nums[o + 4] = m.atime[0]; nums[o + 5] = m.atime[1]; nums[o + 6] = m.mtime[0]; nums[o + 7] = m.mtime[1];
+      rels[i] = e.p;
+      const o = i * 9;
+      nums[o] = e.r;
+      nums[o + 1] = m.size; nums[o + 2] = m.mode; nums[o + 3] = m.uid; nums[o + 4] = m.gid;
+      nums[o + 5] = m.atime[0]; nums[o + 6] = m.atime[1]; nums[o + 7] = m.mtime[0]; nums[o + 8] = m.mtime[1];
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
-    const { status, leaves } = await native.copyFiles(paths, nums, flags);
-    let leaf = 0;
-    list.forEach((e, i) => {
-      const err = status[i * 4]!;
-      const n = status[i * 4 + 3]!;
-      const mine = leaves.subarray(leaf * 8, (leaf + n) * 8);
-      leaf += n;
-      if (err === 0 && status[i * 4 + 1] === OP_UP_TO_DATE) {
-        ctx.count('upToDate');
-        ctx.count('upToDateBytes', e.m.size);
+    const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
+    c.digests?.addEntrySum(entrySum);
+    // Counted once per batch; keys appear when they did before (holeBytes with the files).
+    let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const err = status[i * 3]!;
+      const op = status[i * 3 + 1]!;
+      if (err === 0 && op === OP_UP_TO_DATE) {
+        upToDate++;
+        upToDateBytes += e.m.size;
         c.store?.doneWork(e, -1, e.m.size, null);
-        c.digests?.file(e, null);
-        return;
+        c.digests?.file(e, null); // not read: its digest is missing from the signature
+        continue;
       }
-      ctx.count('filesRead');
       if (err === 0) {
-        const content = c.digests ? fileDigest([leafSumFromXxh(mine, 0)], e.m.size) : null;
-        c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
-        c.digests?.file(e, content);
-        ctx.count('files');
-        ctx.count('bytes', e.m.size);
-        ctx.count('chunks');
-        ctx.count('holeBytes', status[i * 4 + 2]!);
-        return;
+        // The hex only where it is kept: the checkpoint row, and a hard-linked primary's content for its other names.
+        const hex = c.digests && (c.store || e.h) ? digests.toString('hex', 16 * i, 16 * i + 16) : null;
+        c.store?.doneWork(e, -1, e.m.size, hex);
+        if (e.h && hex !== null) c.digests!.linkPrimary(e.h, hex);
+        files++;
+        bytes += e.m.size;
+        holeBytes += status[i * 3 + 2]!;
+        continue;
       }
-      const op = status[i * 4 + 1]!;
-      c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? paths[i * 2]! : paths[i * 2 + 1]!, systemError(err, COPY_OPS[op] || 'copy'));
-      ctx.count('errors');
-    });
+      c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? srcOf(c.roots, e) : dstOf(c.roots, e), systemError(err, COPY_OPS[op] || 'copy'));
+      errors++;
+    }
+    if (upToDate > 0) {
+      ctx.count('upToDate', upToDate);
+      ctx.count('upToDateBytes', upToDateBytes);
+    }
+    if (list.length > upToDate) ctx.count('filesRead', list.length - upToDate);
+    if (files > 0) {
+      ctx.count('files', files);
+      ctx.count('bytes', bytes);
+      ctx.count('chunks', files);
+      ctx.count('holeBytes', holeBytes);
+    }
+    if (errors > 0) ctx.count('errors', errors);
   };
 
   const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
@@ -174,15 +194,17 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code, onDst });
       ctx.count('chunkErrors');
     };
-    // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf.
+    // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
+    // (chunks start on leaf boundaries: see fcp.ts).
     if (c.native && c.digests) {
-      const { status, leaves } = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
         failed(systemError(status[0]!, COPY_OPS[op] || 'copy').code!, !COPY_OP_ON_SOURCE.has(op));
         return;
       }
-      const partial = toHex(leafSumFromXxh(leaves, off / LEAF));
+      const partial = res.partial.toString('hex'); // the sum of this chunk's leaf terms, as toHex writes it
       c.store?.doneWork(e, off, len, partial);
       c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);

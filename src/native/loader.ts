@@ -29,18 +29,26 @@ export interface NativeAddon {
   /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
   mkfifo(path: Buffer, mode: number): void;
   /**
-   * Copy whole files in one thread-pool job (see native/src/batch.cc): paths are
-   * [src0, dst0, src1, dst1, ...], nums 8 per file (size, mode, uid, gid, atime s/ns,
-   * mtime s/ns), flags COPY_FLAGS. status has 4 numbers per file: -errno (0 = ok; -1000
-   * shrank, -1001 grew), the failing step (CopyOp), hole bytes, leaf count; leaves holds
-   * the xxh64 of each 1 MiB leaf (u64 little-endian) in file order when hashing.
+   * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
+   * [src, dst] pair per root, flattened; rels one path per file relative to its root
+   * ('' for the root itself), joined to the root natively as joinPath does; nums 9 per
+   * file (root index, size, mode, uid, gid, atime s/ns, mtime s/ns); flags COPY_FLAGS.
+   * status has 3 numbers per file: -errno (0 = ok; -1000 shrank, -1001 grew), the failing
+   * step (CopyOp), hole bytes.
+   * With HASH the batch computes what checksum/ would, so JS does no per-file hashing:
+   * digests holds each file's content digest (16 bytes big-endian, in file order; zeros
+   * for files that failed or were up to date), entrySum the sum mod 2^128 of the entry
+   * digests (kind 'f', no metadata, root index, rel) of the files copied (16 bytes
+   * big-endian). Without HASH both are zeros.
    */
-  copyFiles(paths: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; leaves: Buffer }>;
+  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
   /**
    * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
-   * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes], leaves as copyFiles.
+   * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes]; with HASH
+   * (off a multiple of LEAF) partial is the sum of the chunk's leaf terms, 16 bytes
+   * big-endian (the file's digest is the sum of its chunks' partials and its size term).
    */
-  copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; leaves: Buffer }>;
+  copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** lstat each name relative to dir (opened O_NOFOLLOW): 14 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
@@ -54,6 +62,8 @@ export interface NativeAddon {
   scanDir(dir: Buffer, maxNames: number): Promise<{ names: Buffer; stats: Float64Array; fd: number }>;
   /** XXH64 of data (same output as xxhash-wasm's h64). */
   xxh64(data: Uint8Array, seed?: number): bigint;
+  /** SHA-256 of data (the addon's own, behind its digests; exported for tests). */
+  sha256(data: Uint8Array): Buffer;
 }
 
 export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
@@ -83,6 +93,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'readNames',
   'copyChunk',
   'scanDir',
+  'sha256',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */
