@@ -15,6 +15,7 @@ import { repoRoot } from './lib.mjs';
 /** Bench modules, run in this order. Listed files that do not exist yet are skipped. */
 const MODULES = [
   'copy.mjs',
+  'cpu.mjs',
   'engine.mjs',
   'fsum.mjs',
   'startup.mjs',

@@ -13,19 +13,62 @@ import { depthOf, dirName } from '../copy/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
 import { openDb } from './schema.js';
 
-type Row = unknown[];
-
 /** Buffered rows past which a flush happens at once: the buffer, too, must not grow with the tree. */
 const FLUSH_ROWS = 8192;
 
+/** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
+const ROWS_PER_INSERT = 64;
+
+/**
+ * Rows of one table, buffered as one flat array of values and written with multi-row
+ * INSERTs: per row, a push of its values instead of an array, a statement step and a
+ * crossing into the binding (which together cost more than the b-tree append).
+ */
+class RowBuffer {
+  private values: unknown[] = [];
+  rows = 0;
+  private readonly stmts = new Map<number, Database.Statement>();
+
+  constructor(private readonly db: Database.Database, private readonly table: string, private readonly columns: string[]) {}
+
+  push(...v: unknown[]): void {
+    for (const x of v) this.values.push(x);
+    this.rows++;
+  }
+
+  private stmt(rows: number): Database.Statement {
+    let st = this.stmts.get(rows);
+    if (!st) {
+      const one = `(${this.columns.map(() => '?').join(',')})`;
+      st = this.db.prepare(`INSERT INTO ${this.table} (${this.columns.join(', ')}) VALUES ${Array(rows).fill(one).join(',')}`);
+      this.stmts.set(rows, st);
+    }
+    return st;
+  }
+
+  /** Hand the buffered rows over (the buffer is empty afterwards). */
+  take(): { values: unknown[]; rows: number } {
+    const t = { values: this.values, rows: this.rows };
+    this.values = [];
+    this.rows = 0;
+    return t;
+  }
+
+  /** Insert rows taken earlier; call inside a transaction. */
+  write({ values, rows }: { values: unknown[]; rows: number }): void {
+    const n = this.columns.length;
+    for (let r = 0; r < rows; r += ROWS_PER_INSERT) {
+      const k = Math.min(ROWS_PER_INSERT, rows - r);
+      this.stmt(k).run(values.slice(r * n, (r + k) * n));
+    }
+  }
+}
+
 export class RankStore {
   private readonly db: Database.Database;
-  private readonly insEntry: Database.Statement;
-  private readonly insComplete: Database.Statement;
-  private readonly insDone: Database.Statement;
-  private entries: Row[] = [];
-  private complete: Row[] = [];
-  private done: Row[] = [];
+  private readonly entries: RowBuffer;
+  private readonly complete: RowBuffer;
+  private readonly done: RowBuffer;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Set when a write failed (a full disk beside DST): nothing more is recorded. */
@@ -35,10 +78,10 @@ export class RankStore {
 
   constructor(readonly path: string) {
     this.db = openDb(path, false, 'log');
-    this.insEntry = this.db.prepare(
-      'INSERT INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)');
-    this.insComplete = this.db.prepare('INSERT INTO complete (root, path) VALUES (?, ?)');
-    this.insDone = this.db.prepare('INSERT INTO done (root, path, off, len, size, mtime_s, mtime_ns, digest) VALUES (?,?,?,?,?,?,?,?)');
+    this.entries = new RowBuffer(this.db, 'entries', ['root', 'path', 'parent', 'kind', 'mode', 'uid', 'gid', 'size', 'nlink', 'dev', 'ino',
+      'atime_s', 'atime_ns', 'mtime_s', 'mtime_ns', 'hkey', 'depth']);
+    this.complete = new RowBuffer(this.db, 'complete', ['root', 'path']);
+    this.done = new RowBuffer(this.db, 'done', ['root', 'path', 'off', 'len', 'size', 'mtime_s', 'mtime_ns', 'digest']);
   }
 
   setMeta(k: string, v: string): void {
@@ -54,9 +97,9 @@ export class RankStore {
   entry(e: Entry): void {
     if (this.broken) return;
     const m = e.m;
-    this.entries.push([e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
-      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p)]);
-    if (this.entries.length >= FLUSH_ROWS) this.flush();
+    this.entries.push(e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
+      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p));
+    if (this.entries.rows >= FLUSH_ROWS) this.flush();
   }
 
   /**
@@ -85,14 +128,14 @@ export class RankStore {
 
   dirComplete(r: number, p: Buffer): void {
     if (this.broken) return;
-    this.complete.push([r, p]);
+    this.complete.push(r, p);
   }
 
   /** A whole file (off -1) or one chunk, copied from a source of this size and mtime, with the digest of what was read (hex) when hashing. */
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
     if (this.broken) return;
-    this.done.push([e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest]);
-    if (this.done.length >= FLUSH_ROWS) this.flush();
+    this.done.push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
+    if (this.done.rows >= FLUSH_ROWS) this.flush();
   }
 
   /** Finished work recorded here (after a flush), for verification. */
@@ -106,16 +149,14 @@ export class RankStore {
    * the checkpoint lives) does not stop the copy: recording stops, once, with a message.
    */
   flush(): void {
-    if (this.closed || this.broken || (this.entries.length === 0 && this.complete.length === 0 && this.done.length === 0)) return;
-    const [en, co, dn] = [this.entries, this.complete, this.done];
-    this.entries = [];
-    this.complete = [];
-    this.done = [];
+    if (this.closed || this.broken || (this.entries.rows === 0 && this.complete.rows === 0 && this.done.rows === 0)) return;
+    // Order matters (see the header): entries before the completeness marks that rely on them.
+    const [en, co, dn] = [this.entries.take(), this.complete.take(), this.done.take()];
     try {
       this.db.transaction(() => {
-        for (const r of en) this.insEntry.run(...r);
-        for (const r of co) this.insComplete.run(...r);
-        for (const r of dn) this.insDone.run(...r);
+        this.entries.write(en);
+        this.complete.write(co);
+        this.done.write(dn);
       })();
     } catch (err) {
       this.broken = err instanceof Error ? err : new Error(String(err));
