@@ -16,7 +16,8 @@
  * more than copying it). merged.db, built by a resume from those logs, has the keys and
  * indexes its lookups need; merging in rowid order lets later records win.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../util/cjs-deps.js';
 
 /** merged.db: keyed and indexed for a resume's lookups. */
 export const SCHEMA = `
@@ -52,7 +53,7 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
  * (keyed, indexed) or 'log' (a rank's append-only file).
  */
 export function openDb(path: string, readonly = false, shape: 'merged' | 'log' = 'merged'): Database.Database {
-  const db = new Database(path, { readonly, fileMustExist: readonly });
+  const db = new Sqlite(path, { readonly, fileMustExist: readonly });
   if (!readonly) {
     // WAL + NORMAL: a commit is durable against a process kill (what we must survive);
     // an OS crash may lose the last interval, which resume redoes.

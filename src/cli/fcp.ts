@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { EXIT } from '../engine/runtime.js';
 import { UsageError, causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.js';

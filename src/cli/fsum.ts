@@ -16,7 +16,7 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.js';
 import { EXIT } from '../engine/runtime.js';
 import { causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.js';

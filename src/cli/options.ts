@@ -1,5 +1,5 @@
 /** Command-line helpers shared by fcp and fsum. */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
 
 /**
  * Accept the MPI-style `-np N` (and `-np=N`) that HPC users type, as `--np N`, and

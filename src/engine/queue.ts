@@ -8,7 +8,7 @@
  * time when the in-memory part runs dry. Order is kept: spilled batches are older than
  * anything in memory, and newer batches have higher ids.
  */
-import { Packr } from 'msgpackr';
+import { Packr } from '../util/cjs-deps.js';
 import type { SpillStore } from './spill.js';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true });

@@ -81,6 +81,7 @@ export class Runtime {
   private lastCheck = Date.now();
   private hbTimer: NodeJS.Timeout | null = null;
   private readonly byes = new Set<number>();
+  private byeAcked = false;
   private finishing = false;
 
   private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
@@ -206,13 +207,16 @@ export class Runtime {
     this.finishing = true;
     if (this.rank !== 0) this.send(treeParent(this.rank), { type: 'bye' });
     const deadline = Date.now() + 3000;
-    while (children.some((c) => !this.byes.has(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    while (children.some((c) => !this.byes.has(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    // Leave once the parent answered our 'bye' (it is then on the wire and read): exiting
+    // earlier could drop it with the process. Bounded: a parent that already left (its
+    // answer lost at its own exit) does not hold us long.
+    const until = Date.now() + 200;
+    while (this.transport && this.rank !== 0 && !this.byeAcked && Date.now() < until) await new Promise((r) => setTimeout(r, 1));
     this.stopTimers();
     if (this.transport) {
       await this.transport.flush(2000);
       this.transport.close(1000);
-      // let the I/O thread put the last 'bye' on the wire before the process exits
-      if (this.rank !== 0) await new Promise((r) => setTimeout(r, 20));
     }
   }
 
@@ -250,7 +254,13 @@ export class Runtime {
       case 'hb':
         return;
       case 'bye':
-        this.byes.add(from);
+        // From a tree child: it is leaving; answer, so it need not guess when its word
+        // reached us. From the tree parent: that answer.
+        if (this.rank !== 0 && from === treeParent(this.rank)) this.byeAcked = true;
+        else {
+          this.byes.add(from);
+          this.send(from, { type: 'bye' });
+        }
         return;
       case 'coll':
         return this.collectives.onMessage(from, msg);

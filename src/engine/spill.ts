@@ -3,7 +3,8 @@
  * items as rows of a SQLite table, in a private temporary file removed at exit.
  * Nothing here is durable on purpose: a queue's contents are recreated by a resume.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../util/cjs-deps.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,7 @@ export class SqliteSpill implements SpillStore {
 
   constructor(parent = tmpdir()) {
     this.dir = mkdtempSync(join(parent, 'fcp-spill-'));
-    this.db = new Database(join(this.dir, 'queue.db'));
+    this.db = new Sqlite(join(this.dir, 'queue.db'));
     // Scratch data: no journal durability needed, only bounded memory.
     this.db.pragma('journal_mode = OFF');
     this.db.pragma('synchronous = OFF');

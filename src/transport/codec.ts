@@ -7,7 +7,7 @@
  * constant-time so the secret cannot be guessed byte by byte.
  */
 import { timingSafeEqual } from 'node:crypto';
-import { Packr } from 'msgpackr';
+import { Packr } from '../util/cjs-deps.js';
 import { PROTOCOL_VERSION, bodyOf, validateBody, type Message } from './messages.js';
 
 // Plain structures only: no records/structured clone extensions, so a peer cannot make

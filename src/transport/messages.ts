@@ -30,7 +30,7 @@ export interface TerminateMsg { type: 'term'; phase: number }
 export interface CollectiveMsg { type: 'coll'; id: number; dir: 'up' | 'down'; value: unknown }
 /** Periodic asynchronous progress reduction: the sum of the counters of the sender's subtree. */
 export interface ProgressMsg { type: 'progress'; phase: number; seq: number; counters: Counters }
-/** End of job: a rank received the last barrier's message and is leaving (sent to its tree parent). */
+/** End of job: a rank received the last barrier's message and is leaving (to its tree parent); the parent answers with the same. */
 export interface ByeMsg { type: 'bye' }
 /** Any rank may stop the whole job; receivers stop at once and exit non-zero. */
 export interface AbortMsg { type: 'abort'; reason: string; code: number }

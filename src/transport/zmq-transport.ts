@@ -9,7 +9,7 @@
  * Every arriving message is authenticated and validated by the codec; anything else is
  * dropped and counted in `dropped` (never thrown, never dispatched).
  */
-import { Pull, Push } from 'zeromq';
+import { Pull, Push } from '../util/cjs-deps.js';
 import { Codec, type DropReason, type Envelope } from './codec.js';
 import type { Message } from './messages.js';
 
