@@ -13,6 +13,7 @@
 #endif
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
@@ -362,6 +363,14 @@ static Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
 void RegisterBatch(Napi::Env env, Napi::Object exports);  // batch.cc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // Each libuv worker that allocates gets its own glibc malloc arena, and an arena keeps
+  // what was freed in it: with 16 workers copying batches that is tens of MiB of RSS per
+  // rank doing nothing (300,000 files, -np 2: peak 267 -> 226 MiB with MALLOC_ARENA_MAX=2).
+  // Workers allocate little and briefly (buffers per batch), so sharing a few arenas costs
+  // nothing measurable. Caps arenas created from now on (the addon loads early).
+#ifdef M_ARENA_MAX
+  mallopt(M_ARENA_MAX, 2);
+#endif
   RegisterBatch(env, exports);
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("seekData", Napi::Function::New(env, SeekData, "seekData"));
