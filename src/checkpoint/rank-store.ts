@@ -31,9 +31,10 @@ class RowBuffer {
 
   constructor(private readonly db: Database.Database, private readonly table: string, private readonly columns: string[]) {}
 
-  push(...v: unknown[]): void {
-    for (const x of v) this.values.push(x);
+  /** The array to push one row's values onto, in column order (no per-row array). */
+  next(): unknown[] {
     this.rows++;
+    return this.values;
   }
 
   private stmt(rows: number): Database.Statement {
@@ -97,7 +98,7 @@ export class RankStore {
   entry(e: Entry): void {
     if (this.broken) return;
     const m = e.m;
-    this.entries.push(e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
+    this.entries.next().push(e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
       m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p));
     if (this.entries.rows >= FLUSH_ROWS) this.flush();
   }
@@ -128,13 +129,13 @@ export class RankStore {
 
   dirComplete(r: number, p: Buffer): void {
     if (this.broken) return;
-    this.complete.push(r, p);
+    this.complete.next().push(r, p);
   }
 
   /** A whole file (off -1) or one chunk, copied from a source of this size and mtime, with the digest of what was read (hex) when hashing. */
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
     if (this.broken) return;
-    this.done.push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
+    this.done.next().push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
     if (this.done.rows >= FLUSH_ROWS) this.flush();
   }
 
