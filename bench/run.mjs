@@ -20,6 +20,7 @@ const MODULES = [
   'fsum.mjs',
   'startup.mjs',
   'update.mjs',
+  'store.mjs',
   'scale.mjs', // last, slowest; skipped unless --scale or --only ...scale...
 ];
 
