@@ -7,7 +7,8 @@
  * hands what it received to `deliver`. A rank whose stream is exhausted still takes part
  * (it sends empty shares) until every stream is: each share says whether its sender has
  * records left, so after a round every rank has seen the same flags and all stop after
- * the same round, with no collective of their own.
+ * the same round, with no collective of their own. (When no rank has any record at all,
+ * one allreduce settles it and there is no round.)
  *
  * Memory per round: the records this rank sends (at most roundSize) and those it receives
  * (at most roundSize from each rank; about roundSize when destinations are spread by a
@@ -63,6 +64,10 @@ export async function exchange<R>(
   let next = it.next();
   const stats: ExchangeStats = { rounds: 0, sent: 0, received: 0 };
   try {
+    // Nothing to send anywhere (say, a tree without hard links): one allreduce along the
+    // tree tells every rank so, instead of a round of size x size empty messages.
+    const isBool = (x: unknown): x is boolean => typeof x === 'boolean';
+    if (!(await coll.allreduce<boolean>(!next.done, (a, b) => a || b, isBool))) return stats;
     for (;;) {
       const out: R[][] = Array.from({ length: size }, () => []);
       let taken = 0;

@@ -70,10 +70,10 @@ describe('engine: routed exchange in bounded rounds', () => {
     check(out, 5, 5);
   });
 
-  it('nothing to send anywhere: one empty round, and the round size comes from FCP_TEST_EXCHANGE_ROUND', async () => {
+  it('nothing to send anywhere: no round at all, and the round size comes from FCP_TEST_EXCHANGE_ROUND', async () => {
     const none = await node(exch, ['--np', '3', '--counts', '0,0,0', '--json'], { timeoutMs: 60_000 });
     expect(none.code, none.stderr).toBe(0);
-    check(lastJson<ExchangeOut>(none.stdout), 3, 1);
+    check(lastJson<ExchangeOut>(none.stdout), 3, 0);
     const env = { ...process.env, FCP_TEST_EXCHANGE_ROUND: '10' };
     const hook = await node(exch, ['--np', '3', '--counts', '0,95', '--json'], { timeoutMs: 60_000, env });
     expect(hook.code, hook.stderr).toBe(0);
