@@ -12,14 +12,15 @@
  *   2. an owner keeps the names it receives in a temporary database (link-groups.ts)
  *      and picks each group's primary;
  *   3. it sends each rank back that rank's names that are secondaries, with their
- *      primary, which the rank keeps in its own temporary database (link-names.ts).
+ *      primary, and those that are primaries of groups of several names; the rank keeps
+ *      them in its own temporary database (link-names.ts).
  * Both exchanges go in bounded rounds (engine/exchange.ts). The owners keep the names:
  * the signature needs them after the copy (link-digests.ts).
  */
 import type { Runtime } from '../engine/runtime.js';
 import { exchange } from '../engine/exchange.js';
 import { hasDotDot, isBuf, type Entry } from '../walk/entry.js';
-import { LinkGroups, type NameRec, type SecondaryRec } from './link-groups.js';
+import { LinkGroups, type NameRec, type RoleRec } from './link-groups.js';
 import { LinkNames, type Secondary } from './link-names.js';
 
 /** The rank that owns the group of link key `key` (FNV-1a: the same on every rank and every run). */
@@ -36,13 +37,24 @@ export class HardLinks {
   constructor(
     /** the groups this rank owns */
     readonly groups: LinkGroups,
-    /** this rank's own names: its secondaries, its primaries' digests */
+    /** this rank's own names' roles, and the digests of the primaries it read */
     readonly names: LinkNames,
   ) {}
 
-  /** Is e one of this rank's names that become links rather than copies? */
-  isSecondary(e: Entry): boolean {
-    return e.h !== undefined && this.names.has(e.r, e.p);
+  /**
+   * How this rank copies a file it found: null for a secondary (not copied: linked to its
+   * primary's copy later); without its link key when no other name of it is in the copy
+   * (a plain file then: nobody needs its digest); as it is otherwise (a primary: whichever
+   * rank copies it, a thief included, records its content digest for the group's owner).
+   * A point query for hard-linked files only.
+   */
+  copyAs(e: Entry): Entry | null {
+    if (e.h === undefined) return e;
+    const role = this.names.role(e.r, e.p);
+    if (role === 'secondary') return null;
+    if (role === 'primary') return e;
+    const { h: _h, ...plain } = e;
+    return plain;
   }
 
   /** This rank's secondaries, lazily. */
@@ -55,7 +67,7 @@ export class HardLinks {
     return this.names.secondaryBytes();
   }
 
-  /** A hard-linked file this rank read, with its content digest (hex): its group's owner will need it. */
+  /** A primary this rank read, with its content digest (hex): its group's owner needs it. */
   primaryContent(key: string, digest: string): void {
     this.names.primaryContent(key, digest);
   }
@@ -73,8 +85,8 @@ export async function planHardLinks(rt: Runtime, mine: Iterable<Entry>, roots: n
   const isSize = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
   const isName = (x: unknown): x is NameRec =>
     Array.isArray(x) && x.length === 4 && typeof x[0] === 'string' && x[0].length <= MAX_KEY && isRoot(x[1]) && isPath(x[2]) && isSize(x[3]);
-  const isSecondary = (x: unknown): x is SecondaryRec =>
-    Array.isArray(x) && x.length === 5 && isRoot(x[0]) && isPath(x[1]) && isSize(x[2]) && isRoot(x[3]) && isPath(x[4]);
+  const isRole = (x: unknown): x is RoleRec =>
+    Array.isArray(x) && isRoot(x[0]) && isPath(x[1]) && (x.length === 2 || (x.length === 5 && isSize(x[2]) && isRoot(x[3]) && isPath(x[4])));
 
   const groups = new LinkGroups();
   const names = new LinkNames();
@@ -84,7 +96,7 @@ export async function planHardLinks(rt: Runtime, mine: Iterable<Entry>, roots: n
     };
     await exchange(rt.collectives, toOwners(), isName, (from, recs) => groups.addNames(from, recs));
     groups.seal();
-    await exchange(rt.collectives, groups.secondaries(), isSecondary, (_from, recs) => names.addSecondaries(recs));
+    await exchange(rt.collectives, groups.roles(), isRole, (_from, recs) => names.addRoles(recs));
   } catch (err) {
     groups.close();
     names.close();

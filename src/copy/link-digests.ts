@@ -5,10 +5,11 @@
  * it as a file with its own path and the primary's content: its entry digest needs the
  * primary's content digest, which only the rank that copied the primary knows. Rather
  * than every rank learning every primary's digest, each rank sends the digests of the
- * hard-linked files it read to their groups' owners (bounded rounds), and each owner,
- * which holds every name of its groups with root, path and size (link-groups.ts), adds
- * the secondaries' entry digests itself. A secondary whose primary's digest is unknown
- * (not read, or failed) is counted missing: the signature would lack it.
+ * primaries it read (of groups of several names: link-names.ts keeps only those) to
+ * their groups' owners (bounded rounds), and each owner, which holds every name of its
+ * groups with root, path and size (link-groups.ts), adds the secondaries' entry digests
+ * itself. A secondary whose primary's digest is unknown (not read, or failed) is counted
+ * missing: the signature would lack it.
  *
  * The ranks that found the secondaries add nothing for them.
  */

@@ -14,6 +14,10 @@ import { Sqlite } from '../util/cjs-deps.js';
 export type NameRec = [key: string, root: number, path: Buffer, size: number];
 /** A secondary name for the rank that found it, with its primary's root and path. */
 export type SecondaryRec = [root: number, path: Buffer, size: number, proot: number, ppath: Buffer];
+/** A primary with other names, for the rank that found it: its content digest will be needed. */
+export type PrimaryRec = [root: number, path: Buffer];
+/** What the owner tells a rank about one of its names in a group of several. */
+export type RoleRec = SecondaryRec | PrimaryRec;
 /** A primary's content digest (hex) for its group's owner. */
 export type ContentRec = [key: string, digest: string];
 
@@ -36,7 +40,7 @@ export class LinkGroups {
     this.db.exec(`
       CREATE TABLE names (key TEXT NOT NULL, root INTEGER NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL, src INTEGER NOT NULL,
         PRIMARY KEY (key, root, path)) WITHOUT ROWID;
-      CREATE TABLE prim (key TEXT PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL) WITHOUT ROWID;
+      CREATE TABLE prim (key TEXT PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, names INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE content (key TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;`);
     this.insName = this.db.prepare('INSERT OR IGNORE INTO names (key, root, path, size, src) VALUES (?, ?, ?, ?, ?)');
     this.insContent = this.db.prepare('INSERT OR REPLACE INTO content (key, digest) VALUES (?, ?)');
@@ -51,19 +55,23 @@ export class LinkGroups {
 
   /** Every name is in: each group's primary is its smallest (root, path). */
   seal(): void {
-    this.db.exec(`INSERT INTO prim (key, root, path)
-      SELECT key, root, path FROM names n
+    this.db.exec(`INSERT INTO prim (key, root, path, names)
+      SELECT key, root, path, (SELECT count(*) FROM names m WHERE m.key = n.key) FROM names n
       WHERE NOT EXISTS (SELECT 1 FROM names m WHERE m.key = n.key AND (m.root, m.path) < (n.root, n.path))`);
     this.sealed = true;
   }
 
-  /** Lazily: each name that is not its group's primary, for the rank that found it. */
-  *secondaries(): Generator<[src: number, rec: SecondaryRec]> {
-    if (!this.sealed) throw new Error('LinkGroups.secondaries before seal');
-    const rows = this.db.prepare(`SELECT n.src, n.root, n.path, n.size, p.root AS proot, p.path AS ppath
-      FROM names n JOIN prim p ON p.key = n.key WHERE NOT (n.root = p.root AND n.path = p.path)`).raw()
-      .iterate() as IterableIterator<[number, number, Buffer, number, number, Buffer]>;
-    for (const [src, root, path, size, proot, ppath] of rows) yield [src, [root, path, size, proot, ppath]];
+  /**
+   * Lazily, for the rank that found each: the names of groups of several names, each a
+   * secondary (with its primary) or the primary. A group of one name (a file whose other
+   * names are outside the copy) is a plain file: nothing is sent.
+   */
+  *roles(): Generator<[src: number, rec: RoleRec]> {
+    if (!this.sealed) throw new Error('LinkGroups.roles before seal');
+    const rows = this.db.prepare(`SELECT n.src, n.root, n.path, n.size, p.root AS proot, p.path AS ppath, (n.root = p.root AND n.path = p.path) AS isPrimary
+      FROM names n JOIN prim p ON p.key = n.key WHERE p.names > 1`).raw()
+      .iterate() as IterableIterator<[number, number, Buffer, number, number, Buffer, number]>;
+    for (const [src, root, path, size, proot, ppath, isPrimary] of rows) yield [src, isPrimary ? [root, path] : [root, path, size, proot, ppath]];
   }
 
   /** Primaries' content digests, from the ranks that copied them. */

@@ -209,14 +209,21 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.file(e, d.digest ? fromHex(d.digest) : null);
       return true;
     };
-    for (const e of lists.files()) {
-      if (e.m.size <= chunk || links.isSecondary(e) || done(e)) continue;
+    // Hard-linked files as the link plan says: secondaries are not copied (see copyAs).
+    for (const found of lists.files()) {
+      if (found.m.size <= chunk) continue;
+      const e = links.copyAs(found);
+      if (!e || done(e)) continue;
       large.push(e);
       if (opts.update && (await largeUpToDate(e, ctx))) continue;
       yield* largeFileItems(e, ctx);
     }
     const whole = function* (): Generator<Entry> {
-      for (const e of lists.files()) if (e.m.size <= chunk && !links.isSecondary(e) && !done(e)) yield e;
+      for (const found of lists.files()) {
+        if (found.m.size > chunk) continue;
+        const e = links.copyAs(found);
+        if (e && !done(e)) yield e;
+      }
     };
     for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
   }

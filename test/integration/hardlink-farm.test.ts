@@ -130,6 +130,21 @@ describe('hard-link farm', () => {
     expect(out.filesSkipped).toBeGreaterThan(0); // the first run's files were not copied again
   });
 
+  it('a subtree whose files have their other names outside it: plain copies, signature equals fsum of the subtree', async () => {
+    const sub = join(src, 'd03');
+    const ref = await run(process.execPath, [fsum, sub, '--json'], { timeoutMs: 60_000 });
+    expect(ref.code, ref.stderr).toBe(0);
+    const dst = join(work.dir, 'sub');
+    const r = await fcp([sub, dst, '-np', '3', '--signature', '--json'], { env: envWith({ FCP_TEST_EXCHANGE_ROUND: '16' }) });
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson<Summary>(r.stdout);
+    expect(out.signature).toBe(lastJson<{ signature: string }>(ref.stdout).signature);
+    expect(out.files).toBe(readdirSync(sub).length);
+    const cmp = await treecmp(sub, dst);
+    expect(cmp.lines, cmp.output).toEqual([]);
+    expect(cmp.code).toBe(0);
+  });
+
   it('--update=checksum over a finished copy: nothing rewritten, signature from both runs equals fsum', async () => {
     const dst = join(work.dir, 'update');
     await copyAndCheck(dst, ['-np', '3']);
