@@ -3,9 +3,10 @@
  * digests fsum computes (checksum/), so `fcp --signature` equals `fsum SRC` without a
  * second read, and `--verify` can compare the destination with what was read.
  *
- * Per rank: the sum of the entry digests it is responsible for, the partial digests of
- * the chunks it copied (combined by each large file's owner), and the content digests of
- * hard-linked primaries (their other names need them).
+ * Per rank: the sum of the entry digests it is responsible for and the partial digests
+ * of the chunks it copied (combined by each large file's owner). The content digests of
+ * hard-linked files it read go to `onLinkContent`: the other names of their groups need
+ * them, and are summed by their groups' owners (link-digests.ts).
  */
 import type { Runtime } from '../engine/runtime.js';
 import { entryDigest, targetDigest } from '../checksum/entry-digest.js';
@@ -14,14 +15,15 @@ import { allreduceDigests } from '../checksum/signature.js';
 import type { Entry } from '../walk/entry.js';
 
 export type ChunkPartial = [key: string, off: number, digest: string];
-type LinkContent = [h: string, digest: string];
 
 export class CopyDigests {
   private sum = 0n;
   /** entries whose digest this rank could not know (unreadable, or done by a run without hashing) */
   missing = 0;
   readonly chunkPartials: ChunkPartial[] = [];
-  private readonly linkContent: LinkContent[] = [];
+
+  /** @param onLinkContent told the content digest (hex) of every hard-linked file read, by link key */
+  constructor(private readonly onLinkContent: (h: string, digest: string) => void = () => {}) {}
 
   file(e: Entry, content: bigint | null): void {
     if (content === null) {
@@ -29,7 +31,7 @@ export class CopyDigests {
       return;
     }
     this.sum = addDigests(this.sum, entryDigest({ root: e.r, path: e.p, kind: 'f', size: e.m.size, content }));
-    if (e.h) this.linkContent.push([e.h, toHex(content)]);
+    if (e.h) this.onLinkContent(e.h, toHex(content));
   }
 
   /**
@@ -42,7 +44,19 @@ export class CopyDigests {
 
   /** A hard-linked primary a native batch copied: its content digest (hex), which its other names need. */
   linkPrimary(h: string, contentHex: string): void {
-    this.linkContent.push([h, contentHex]);
+    this.onLinkContent(h, contentHex);
+  }
+
+  /**
+   * Another name of a hard-linked file (not read: linked to its primary's copy), summed
+   * by its group's owner with the primary's content digest (null: unknown, missing).
+   */
+  secondary(root: number, path: Buffer, size: number, content: bigint | null): void {
+    if (content === null) {
+      this.missing++;
+      return;
+    }
+    this.sum = addDigests(this.sum, entryDigest({ root, path, kind: 'f', size, content }));
   }
 
   symlink(e: Entry, target: Buffer): void {
@@ -76,13 +90,6 @@ export class CopyDigests {
   static combine(partials: Map<number, bigint> | undefined, size: number, chunks: [number, number][]): bigint | null {
     if (!partials || chunks.some(([o]) => !partials.has(o))) return null;
     return fileDigest(chunks.map(([o]) => partials.get(o)!), size);
-  }
-
-  /** Content digests of hard-linked primaries, from every rank. */
-  async gatherLinkContent(rt: Runtime): Promise<Map<string, bigint>> {
-    const isList = (x: unknown): x is LinkContent[] => Array.isArray(x) && x.every((c) => Array.isArray(c) && typeof c[0] === 'string' && isHex128(c[1]));
-    const all = (await rt.collectives.allgather<LinkContent[]>(this.linkContent, isList)).flat();
-    return new Map(all.map(([h, d]) => [h, fromHex(d)]));
   }
 
   /** The dataset signature (every rank gets it) and how many entries it lacks. */

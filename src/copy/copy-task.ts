@@ -56,8 +56,8 @@ export interface CopyContext {
 export interface ChunkFailure { code: string; onDst: boolean }
 
 export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
-export const srcOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.src, e.p);
-export const dstOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.dst, e.p);
+export const srcOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.src, e.p);
+export const dstOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.dst, e.p);
 
 const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
 

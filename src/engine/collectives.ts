@@ -4,6 +4,10 @@
  * from those (allreduce, gather, allgather, barrier). Depth is log2(size), so rank 0
  * receives from two children, never from every rank.
  *
+ * One collective is not a tree: alltoall, where each rank hands every other rank its own
+ * value directly. It is what lets data be partitioned over the ranks (each record sent to
+ * the rank that owns it) instead of replicated on every rank as allgather does.
+ *
  * Every rank calls the collectives in the same order; each call takes the next id, so
  * messages of different calls never mix even when they arrive early.
  */
@@ -12,7 +16,7 @@ import type { CollectiveMsg, Message } from '../transport/messages.js';
 export const treeParent = (r: number) => (r - 1) >> 1;
 export const treeChildren = (r: number, size: number) => [2 * r + 1, 2 * r + 2].filter((c) => c < size);
 
-interface Slot { up: Map<number, unknown>; down?: { value: unknown } }
+interface Slot { up: Map<number, unknown>; down?: { value: unknown }; peer: Map<number, unknown> }
 
 export class Collectives {
   private nextId = 0;
@@ -21,14 +25,15 @@ export class Collectives {
   private failed: Error | null = null;
 
   constructor(
-    private readonly rank: number,
-    private readonly size: number,
+    readonly rank: number,
+    readonly size: number,
     private readonly send: (to: number, msg: Message) => void,
   ) {}
 
   onMessage(from: number, msg: CollectiveMsg): void {
     const slot = this.slot(msg.id);
     if (msg.dir === 'up') slot.up.set(from, msg.value);
+    else if (msg.dir === 'peer') slot.peer.set(from, msg.value);
     else slot.down = { value: msg.value };
     this.wakers.get(msg.id)?.();
   }
@@ -42,7 +47,7 @@ export class Collectives {
   private slot(id: number): Slot {
     let s = this.slots.get(id);
     if (!s) {
-      s = { up: new Map() };
+      s = { up: new Map(), peer: new Map() };
       this.slots.set(id, s);
     }
     return s;
@@ -110,6 +115,33 @@ export class Collectives {
     const g = await this.gather(value, validate);
     const isArr = (x: unknown): x is T[] => Array.isArray(x) && x.length === this.size && x.every(validate);
     return this.bcast(g, isArr);
+  }
+
+  /**
+   * All-to-all: `perDest[r]` goes to rank r (this rank's own share is kept, not sent);
+   * returns what every rank sent to this one, indexed by source rank. Each value travels
+   * once, point to point: memory is what this rank sends plus what it is sent.
+   */
+  async alltoall<T>(perDest: T[], validate: (x: unknown) => x is T): Promise<T[]> {
+    if (perDest.length !== this.size) throw new Error(`alltoall needs one value per rank (${this.size}), got ${perDest.length}`);
+    const id = this.nextId++;
+    for (let r = 0; r < this.size; r++) if (r !== this.rank) this.send(r, { type: 'coll', id, dir: 'peer', value: perDest[r] });
+    const others = (sl: Slot) => {
+      for (let r = 0; r < this.size; r++) if (r !== this.rank && !sl.peer.has(r)) return false;
+      return true;
+    };
+    const s = await this.until(id, others);
+    const out = new Array<T>(this.size);
+    for (let r = 0; r < this.size; r++) {
+      if (r === this.rank) {
+        out[r] = perDest[r]!;
+        continue;
+      }
+      const v = s.peer.get(r);
+      if (!validate(v)) throw new Error(`rank ${r} sent a malformed value in an all-to-all exchange`);
+      out[r] = v;
+    }
+    return out;
   }
 
   async barrier(): Promise<void> {

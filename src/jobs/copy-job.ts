@@ -32,6 +32,7 @@ import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type C
 import { applyMeta } from '../copy/metadata.js';
 import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
+import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
 import type { PathFilter } from '../walk/filter.js';
 import { deleteExtras } from '../copy/delete-extras.js';
@@ -159,7 +160,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
-  const links = await planHardLinks(rt, lists.hardlinked());
+  const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
+  rt.addAbortHook(() => links.close());
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
@@ -174,7 +176,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const totalBytes = walkTotals.bytes ?? 0;
   rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
   if (opts.hash) await initHashing();
-  const digests = opts.hash ? new CopyDigests() : null;
+  const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
@@ -207,14 +209,21 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.file(e, d.digest ? fromHex(d.digest) : null);
       return true;
     };
-    for (const e of lists.files()) {
-      if (e.m.size <= chunk || links.isSecondary(e) || done(e)) continue;
+    // Hard-linked files as the link plan says: secondaries are not copied (see copyAs).
+    for (const found of lists.files()) {
+      if (found.m.size <= chunk) continue;
+      const e = links.copyAs(found);
+      if (!e || done(e)) continue;
       large.push(e);
       if (opts.update && (await largeUpToDate(e, ctx))) continue;
       yield* largeFileItems(e, ctx);
     }
     const whole = function* (): Generator<Entry> {
-      for (const e of lists.files()) if (e.m.size <= chunk && !links.isSecondary(e) && !done(e)) yield e;
+      for (const found of lists.files()) {
+        if (found.m.size > chunk) continue;
+        const e = links.copyAs(found);
+        if (e && !done(e)) yield e;
+      }
     };
     for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
   }
@@ -310,11 +319,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   await rt.barrier();
   mark('finish');
 
+  // The signature's share of the secondaries, from their groups' owners (every primary's digest is known now).
+  if (digests) await sumSecondaries(rt, links, digests);
+
   // 6. hard links: link to the primary's copy; replace only a regular file of that name
-  const linkContent = digests ? await digests.gatherLinkContent(rt) : null;
-  await forEachLimit(links.secondaries, IN_FLIGHT, async ({ e, primary }) => {
-    digests?.file(e, linkContent?.get(e.h!) ?? null);
-    const target = dstOf(roots, { ...e, r: primary.r, p: primary.p });
+  await forEachLimit(links.secondaries(), IN_FLIGHT, async (e) => {
+    const target = dstOf(roots, e.primary);
     const dst = dstOf(roots, e);
     try {
       try {
@@ -381,7 +391,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)
   const seconds = performance.now() / 1000;
-  const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
+  const secondaryBytes = links.secondaryBytes();
+  links.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({

@@ -10,7 +10,7 @@
  * Bump PROTOCOL_VERSION whenever a body changes shape; ranks of different versions
  * drop each other's messages (and count them) instead of misreading them.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Items and counters are task-defined plain data; the task validates items itself. */
 export type Counters = Record<string, number>;
@@ -26,8 +26,11 @@ export interface StealReplyMsg { type: 'steal-reply'; phase: number; items: unkn
 export interface TokenMsg { type: 'token'; phase: number; round: number; black: boolean; count: number }
 /** Rank 0 concluded that phase `phase` is over. */
 export interface TerminateMsg { type: 'term'; phase: number }
-/** One step of a tree collective: `up` towards rank 0 (reduce), `down` from rank 0 (broadcast). */
-export interface CollectiveMsg { type: 'coll'; id: number; dir: 'up' | 'down'; value: unknown }
+/**
+ * One step of a collective: `up` towards rank 0 (reduce), `down` from rank 0 (broadcast)
+ * along the tree, or `peer` straight from one rank to another (all-to-all exchange).
+ */
+export interface CollectiveMsg { type: 'coll'; id: number; dir: 'up' | 'down' | 'peer'; value: unknown }
 /** Periodic asynchronous progress reduction: the sum of the counters of the sender's subtree. */
 export interface ProgressMsg { type: 'progress'; phase: number; seq: number; counters: Counters }
 /** End of job: a rank received the last barrier's message and is leaving (to its tree parent); the parent answers with the same. */
@@ -83,7 +86,7 @@ export function validateBody(type: unknown, body: unknown): Message | null {
     case 'term':
       return isNat(b.phase) ? { type, phase: b.phase } : null;
     case 'coll':
-      return isNat(b.id) && (b.dir === 'up' || b.dir === 'down') && 'value' in b
+      return isNat(b.id) && (b.dir === 'up' || b.dir === 'down' || b.dir === 'peer') && 'value' in b
         ? { type, id: b.id, dir: b.dir, value: b.value }
         : null;
     case 'progress':

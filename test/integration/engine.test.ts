@@ -35,6 +35,52 @@ describe('engine: every item exactly once', () => {
   }
 });
 
+interface ExchangeOut {
+  received: number; sent: number; expected: number; hash: number; expectedHash: number;
+  misrouted: number; duplicates: number; corrupt: number; oversized: number; rounds: number[];
+}
+
+describe('engine: routed exchange in bounded rounds', () => {
+  const exch = 'testing/exchange-job.js';
+  const check = (out: ExchangeOut, np: number, rounds: number) => {
+    expect(out.received).toBe(out.expected);
+    expect(out.sent).toBe(out.expected);
+    expect(out.hash).toBe(out.expectedHash);
+    expect({ misrouted: out.misrouted, duplicates: out.duplicates, corrupt: out.corrupt, oversized: out.oversized })
+      .toEqual({ misrouted: 0, duplicates: 0, corrupt: 0, oversized: 0 });
+    // every rank took part in every round, the ones with nothing to send included
+    expect(out.rounds).toEqual(Array(np).fill(rounds));
+  };
+
+  for (const np of [1, 3, 5]) {
+    it(`every record exactly once at its rank with ${np} rank(s), one rank sending 25 rounds, the others few or none`, async () => {
+      const r = await node(exch, ['--np', String(np), '--counts', '2500,0,7', '--round', '100', '--json'], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const out = lastJson<ExchangeOut>(r.stdout);
+      expect(out.expected).toBe(np >= 3 ? 2507 : 2500);
+      check(out, np, 25);
+    });
+  }
+
+  it('every rank sending to one rank (-np 5): rounds bound what each sends, nothing lost', async () => {
+    const r = await node(exch, ['--np', '5', '--counts', '300,0,150,1,40', '--round', '64', '--to-last', '--json'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson<ExchangeOut>(r.stdout);
+    expect(out.expected).toBe(491);
+    check(out, 5, 5);
+  });
+
+  it('nothing to send anywhere: no round at all, and the round size comes from FCP_TEST_EXCHANGE_ROUND', async () => {
+    const none = await node(exch, ['--np', '3', '--counts', '0,0,0', '--json'], { timeoutMs: 60_000 });
+    expect(none.code, none.stderr).toBe(0);
+    check(lastJson<ExchangeOut>(none.stdout), 3, 0);
+    const env = { ...process.env, FCP_TEST_EXCHANGE_ROUND: '10' };
+    const hook = await node(exch, ['--np', '3', '--counts', '0,95', '--json'], { timeoutMs: 60_000, env });
+    expect(hook.code, hook.stderr).toBe(0);
+    check(lastJson<ExchangeOut>(hook.stdout), 3, 10);
+  });
+});
+
 describe('engine: work stealing balances load', () => {
   it('8 ranks, all work seeded on rank 0, >=10,000 items of ~100 us: every rank does at least a quarter of the mean', async () => {
     const r = await node(synth, ['--np', '8', '--depth', '12', '--work-us', '100', '--json'], { timeoutMs: 90_000 });
