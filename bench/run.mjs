@@ -21,6 +21,7 @@ const MODULES = [
   'startup.mjs',
   'update.mjs',
   'store.mjs',
+  'native.mjs',
   'scale.mjs', // last, slowest; skipped unless --scale or --only ...scale...
 ];
 

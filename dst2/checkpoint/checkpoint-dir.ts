@@ -1,0 +1,176 @@
+/**
+ * Where a job's checkpoint lives and who owns it.
+ *
+ * Layout of the checkpoint directory (default: hidden beside DST, `--checkpoint-dir`):
+ *   lock            the running job: {host, pid, started}; its mtime is touched every interval
+ *   g<G>-r<R>.db    rank R's records of run (generation) G
+ *   merged.db       everything earlier runs recorded, merged by the resume that followed them
+ *
+ * Every rank of any later run can read every file, whatever the rank counts were: a
+ * resume merges all earlier files into merged.db first, and ranks then share its rows.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import type { Root } from '../walk/entry.js';
+import { openDb } from './schema.js';
+
+export function defaultCheckpointDir(dstArg: string, roots: Root[]): string {
+  const h = createHash('sha256');
+  for (const r of roots) h.update(r.src).update('\0').update(r.dst).update('\0');
+  return join(dirname(resolve(dstArg)), `.fcp-checkpoint-${h.digest('hex').slice(0, 16)}`);
+}
+
+/** The roots, as the checkpoint's identity: a resume of another job is refused. */
+export function describeRoots(roots: Root[]): string {
+  return JSON.stringify(roots.map((r) => [r.src.toString('hex'), r.dst.toString('hex')]));
+}
+
+interface LockInfo { host: string; pid: number; started: string }
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  // A killed process stays a zombie until its parent reaps it: that is not a live job.
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
+  }
+}
+
+export class CheckpointDir {
+  constructor(readonly dir: string, private readonly staleAfterMs: number) {}
+
+  private get lockPath(): string {
+    return join(this.dir, 'lock');
+  }
+
+  /** Rank files and merged.db of earlier runs. */
+  earlierFiles(): { ranks: string[]; merged: string | null; maxGen: number } {
+    if (!existsSync(this.dir)) return { ranks: [], merged: null, maxGen: 0 };
+    const ranks: string[] = [];
+    let maxGen = 0;
+    for (const name of readdirSync(this.dir)) {
+      const m = /^g(\d+)-r(\d+)\.db$/.exec(name);
+      if (m) {
+        ranks.push(join(this.dir, name));
+        maxGen = Math.max(maxGen, Number(m[1]));
+      }
+    }
+    const merged = join(this.dir, 'merged.db');
+    return { ranks, merged: existsSync(merged) ? merged : null, maxGen };
+  }
+
+  hasProgress(): boolean {
+    const f = this.earlierFiles();
+    return f.ranks.length > 0 || f.merged !== null;
+  }
+
+  /**
+   * Take the lock, or say why not. A lock held by a live process (same host), or touched
+   * recently (another host), belongs to a running job; anything else is stale and taken over.
+   */
+  lock(): string | null {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (existsSync(this.lockPath)) {
+      let info: LockInfo | null = null;
+      try {
+        info = JSON.parse(readFileSync(this.lockPath, 'utf8')) as LockInfo;
+      } catch {
+        info = null;
+      }
+      const age = Date.now() - statSync(this.lockPath).mtimeMs;
+      const alive = info && (info.host === hostname() ? pidAlive(info.pid) && age < 10 * this.staleAfterMs : age < this.staleAfterMs);
+      if (alive && info) return `another fcp (pid ${info.pid} on ${info.host}, started ${info.started}) is copying to this destination (checkpoint ${this.dir})`;
+    }
+    const tmp = `${this.lockPath}.${process.pid}`;
+    writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo));
+    renameSync(tmp, this.lockPath);
+    return null;
+  }
+
+  touchLock(): void {
+    try {
+      const now = new Date();
+      utimesSync(this.lockPath, now, now);
+    } catch {
+      // the directory was removed under us; nothing to keep alive
+    }
+  }
+
+  unlock(): void {
+    rmSync(this.lockPath, { force: true });
+  }
+
+  /**
+   * Fold every earlier run's rank files into merged.db (later runs override earlier
+   * ones), then delete them. Crash-safe: rows are keyed, so merging the same file twice
+   * changes nothing, and a file is deleted only after the merge committed.
+   */
+  merge(): string {
+    const { ranks } = this.earlierFiles();
+    const mergedPath = join(this.dir, 'merged.db');
+    const db = openDb(mergedPath);
+    const gen = (f: string) => Number(/g(\d+)-r/.exec(f)![1]);
+    for (const f of ranks.sort((a, b) => gen(a) - gen(b))) {
+      // A rank killed while creating its file leaves it without tables, and a damaged
+      // file cannot be read: either holds nothing usable, and skipping it only means that
+      // rank's work is done again.
+      let attached = false;
+      try {
+        db.prepare('ATTACH DATABASE ? AS old').run(f);
+        attached = true;
+        const tables = new Set(db.prepare("SELECT name FROM old.sqlite_master WHERE type = 'table'").pluck().all() as string[]);
+        if (['entries', 'complete', 'done', 'meta'].every((t) => tables.has(t))) {
+          db.transaction(() => {
+            db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth)
+                       SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth FROM old.entries ORDER BY rowid;
+                     INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
+                     INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done ORDER BY rowid;
+                     INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
+          })();
+        }
+      } catch (err) {
+        process.stderr.write(`fcp: ignoring unreadable checkpoint file ${f} (${(err as Error).message}); its work will be done again\n`);
+      } finally {
+        if (attached) db.exec('DETACH DATABASE old');
+      }
+    }
+    db.pragma('wal_checkpoint(TRUNCATE)');
+    db.close();
+    for (const f of ranks) for (const suffix of ['', '-wal', '-shm']) rmSync(f + suffix, { force: true });
+    return mergedPath;
+  }
+
+  rankFile(gen: number, rank: number): string {
+    return join(this.dir, `g${gen}-r${rank}.db`);
+  }
+
+  remove(): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Does `dir` hold a checkpoint of a copy of exactly these roots? */
+export function checkpointMatches(dir: string, roots: Root[]): boolean {
+  const cd = new CheckpointDir(dir, 0);
+  const { ranks, merged } = cd.earlierFiles();
+  const want = describeRoots(roots);
+  for (const f of merged ? [merged, ...ranks] : ranks) {
+    try {
+      const db = openDb(f, true);
+      const v = db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get();
+      db.close();
+      if (v === want) return true;
+    } catch {
+      // unreadable or still empty: look at the next
+    }
+  }
+  return false;
+}

@@ -1,0 +1,107 @@
+/**
+ * The checkpoint's life in a job: rank 0 takes the lock and (on --resume) merges earlier
+ * runs' records; every rank then opens its own store and, on resume, the merged view.
+ * Rank 0 keeps the lock fresh; the stores flush every interval and when the job stops.
+ */
+import type { Runtime } from '../engine/runtime.js';
+import type { Root } from '../walk/entry.js';
+import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
+import { RankStore } from './rank-store.js';
+import { ResumeState } from './resume-state.js';
+import { openDb } from './schema.js';
+
+export interface CheckpointOptions {
+  dir: string;
+  intervalMs: number;
+  resume: boolean;
+  /** false: no records (and so nothing to resume), but the lock is still taken */
+  enabled: boolean;
+  roots: Root[];
+}
+
+export interface JobCheckpoint {
+  store: RankStore | null;
+  resume: ResumeState | null;
+  dir: CheckpointDir;
+  /** the chunk size an earlier run used (a resume must cut files the same way) */
+  earlierChunkSize: number | null;
+  /** this run's store file of any rank (they share the checkpoint directory) */
+  rankFileOf(rank: number): string;
+  /** flush and close this rank's store */
+  close(): void;
+}
+
+export class CheckpointRefused extends Error {}
+
+interface Setup { error: string | null; merged: string | null; gen: number }
+
+export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise<JobCheckpoint> {
+  const dir = new CheckpointDir(o.dir, 3 * o.intervalMs + 30_000);
+  let setup: Setup = { error: null, merged: null, gen: 1 };
+  if (rt.rank === 0) {
+    try {
+      setup = prepare(dir, o);
+    } catch (err) {
+      setup = { error: `cannot use checkpoint directory '${o.dir}': ${(err as Error).message}`, merged: null, gen: 0 };
+    }
+  }
+  const isSetup = (x: unknown): x is Setup => typeof x === 'object' && x !== null && 'gen' in x;
+  setup = await rt.collectives.bcast<Setup>(rt.rank === 0 ? setup : null, isSetup);
+  if (setup.error) throw new CheckpointRefused(setup.error);
+
+  const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
+  if (store) {
+    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
+  }
+  if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
+  store?.startInterval(o.intervalMs);
+  const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;
+  const earlier = resume?.meta('chunkSize');
+  let lockTimer: NodeJS.Timeout | null = null;
+  if (rt.rank === 0) {
+    lockTimer = setInterval(() => dir.touchLock(), o.intervalMs);
+    lockTimer.unref();
+  }
+  rt.addAbortHook(() => {
+    if (lockTimer) clearInterval(lockTimer);
+    store?.close();
+    resume?.close();
+    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
+  });
+  return {
+    store,
+    resume,
+    dir,
+    earlierChunkSize: earlier ? Number(earlier) : null,
+    rankFileOf: (r) => dir.rankFile(setup.gen, r),
+    close() {
+      if (lockTimer) clearInterval(lockTimer);
+      store?.close();
+      resume?.close();
+    },
+  };
+}
+
+function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
+  const busy = dir.lock();
+  if (busy) return { error: busy, merged: null, gen: 0 };
+  const earlier = dir.earlierFiles();
+  const has = earlier.ranks.length > 0 || earlier.merged !== null;
+  if (has && !o.resume) {
+    dir.unlock();
+    return {
+      error: `an unfinished job left a checkpoint in '${o.dir}': add --resume to finish it, or remove that directory to start over`,
+      merged: null, gen: 0,
+    };
+  }
+  if (!has) return { error: null, merged: null, gen: earlier.maxGen + 1 };
+  const merged = dir.merge();
+  const db = openDb(merged, true);
+  const roots = db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get() as string | undefined;
+  db.close();
+  if (roots !== undefined && roots !== describeRoots(o.roots)) {
+    dir.unlock();
+    return { error: `the checkpoint in '${o.dir}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };
+  }
+  return { error: null, merged, gen: earlier.maxGen + 1 };
+}

@@ -1,0 +1,205 @@
+/**
+ * One rank's checkpoint writer. Progress is buffered in memory and written in one
+ * transaction per interval (and on stop), so a kill loses at most one interval of
+ * records, and a record is only ever written after the work it describes is done.
+ *
+ * Records are appended in the order the work happened: a directory is marked complete
+ * only after the entries of its children were appended, so a committed "complete" row
+ * implies its children's rows are committed too.
+ */
+import type Database from 'better-sqlite3';
+import type { Entry } from '../walk/entry.js';
+import { depthOf, dirName } from '../copy/paths.js';
+import { entryFromRow, type EntryRow } from './resume-state.js';
+import { openDb } from './schema.js';
+
+/** Buffered rows past which a flush happens at once: the buffer, too, must not grow with the tree. */
+const FLUSH_ROWS = 8192;
+
+/** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
+const ROWS_PER_INSERT = 64;
+
+/**
+ * Rows of one table, buffered as one flat array of values and written with multi-row
+ * INSERTs: per row, a push of its values instead of an array, a statement step and a
+ * crossing into the binding (which together cost more than the b-tree append).
+ */
+class RowBuffer {
+  private values: unknown[] = [];
+  rows = 0;
+  private readonly stmts = new Map<number, Database.Statement>();
+
+  constructor(private readonly db: Database.Database, private readonly table: string, private readonly columns: string[]) {}
+
+  /** The array to push one row's values onto, in column order (no per-row array). */
+  next(): unknown[] {
+    this.rows++;
+    return this.values;
+  }
+
+  private stmt(rows: number): Database.Statement {
+    let st = this.stmts.get(rows);
+    if (!st) {
+      const one = `(${this.columns.map(() => '?').join(',')})`;
+      st = this.db.prepare(`INSERT INTO ${this.table} (${this.columns.join(', ')}) VALUES ${Array(rows).fill(one).join(',')}`);
+      this.stmts.set(rows, st);
+    }
+    return st;
+  }
+
+  /** Hand the buffered rows over (the buffer is empty afterwards). */
+  take(): { values: unknown[]; rows: number } {
+    const t = { values: this.values, rows: this.rows };
+    this.values = [];
+    this.rows = 0;
+    return t;
+  }
+
+  /** Insert rows taken earlier; call inside a transaction. */
+  write({ values, rows }: { values: unknown[]; rows: number }): void {
+    const n = this.columns.length;
+    for (let r = 0; r < rows; r += ROWS_PER_INSERT) {
+      const k = Math.min(ROWS_PER_INSERT, rows - r);
+      this.stmt(k).run(values.slice(r * n, (r + k) * n));
+    }
+  }
+}
+
+export class RankStore {
+  private readonly db: Database.Database;
+  private readonly entries: RowBuffer;
+  private readonly complete: RowBuffer;
+  private readonly done: RowBuffer;
+  private timer: NodeJS.Timeout | null = null;
+  private closed = false;
+  /** Set when a write failed (a full disk beside DST): nothing more is recorded. */
+  broken: Error | null = null;
+  /** Told once, when writing fails. */
+  onBroken: (err: Error) => void = () => {};
+
+  constructor(readonly path: string) {
+    this.db = openDb(path, false, 'log');
+    this.entries = new RowBuffer(this.db, 'entries', ['root', 'path', 'parent', 'kind', 'mode', 'uid', 'gid', 'size', 'nlink', 'dev', 'ino',
+      'atime_s', 'atime_ns', 'mtime_s', 'mtime_ns', 'hkey', 'depth']);
+    this.complete = new RowBuffer(this.db, 'complete', ['root', 'path']);
+    this.done = new RowBuffer(this.db, 'done', ['root', 'path', 'off', 'len', 'size', 'mtime_s', 'mtime_ns', 'digest']);
+  }
+
+  setMeta(k: string, v: string): void {
+    if (this.broken) return;
+    try {
+      this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
+    } catch (err) {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      this.onBroken(this.broken);
+    }
+  }
+
+  entry(e: Entry): void {
+    if (this.broken) return;
+    const m = e.m;
+    this.entries.next().push(e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
+      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p));
+    if (this.entries.rows >= FLUSH_ROWS) this.flush();
+  }
+
+  /**
+   * Entries recorded here, read back lazily (the walk lists once they spill). A second,
+   * read-only connection: the writer stays free to record progress while a phase iterates.
+   */
+  *read(where: string, orderBy = 'id'): Generator<Entry> {
+    this.flush();
+    // The log has no indexes (appends stay cheap); the bottom-up pass reads directories
+    // one depth at a time, so it gets one, built once when first needed.
+    if (/\bdepth\b/.test(where) && !this.broken) {
+      try {
+        this.db.exec('CREATE INDEX IF NOT EXISTS entries_dirs ON entries (kind, depth)');
+      } catch {
+        // without it the reads are scans: slower, still right
+      }
+    }
+    const rd = openDb(this.path, true);
+    try {
+      const it = rd.prepare(`SELECT root, path, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM entries WHERE ${where} ORDER BY ${orderBy}`).iterate() as IterableIterator<EntryRow>;
+      for (const row of it) yield entryFromRow(row);
+    } finally {
+      rd.close();
+    }
+  }
+
+  dirComplete(r: number, p: Buffer): void {
+    if (this.broken) return;
+    this.complete.next().push(r, p);
+  }
+
+  /** A whole file (off -1) or one chunk, copied from a source of this size and mtime, with the digest of what was read (hex) when hashing. */
+  doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
+    if (this.broken) return;
+    this.done.next().push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
+    if (this.done.rows >= FLUSH_ROWS) this.flush();
+  }
+
+  /** Finished work recorded here (after a flush), for verification. */
+  *readDone(): Generator<DoneWork> {
+    this.flush();
+    yield* readDoneRows(this.path);
+  }
+
+  /**
+   * Write everything buffered in one transaction. A failed write (no space left where
+   * the checkpoint lives) does not stop the copy: recording stops, once, with a message.
+   */
+  flush(): void {
+    if (this.closed || this.broken || (this.entries.rows === 0 && this.complete.rows === 0 && this.done.rows === 0)) return;
+    // Order matters (see the header): entries before the completeness marks that rely on them.
+    const [en, co, dn] = [this.entries.take(), this.complete.take(), this.done.take()];
+    try {
+      this.db.transaction(() => {
+        this.entries.write(en);
+        this.complete.write(co);
+        this.done.write(dn);
+      })();
+    } catch (err) {
+      this.broken = err instanceof Error ? err : new Error(String(err));
+      this.onBroken(this.broken);
+    }
+  }
+
+  /** Flush every `intervalMs` until closed. */
+  startInterval(intervalMs: number): void {
+    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer.unref();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    this.flush();
+    this.closed = true;
+    try {
+      this.db.close();
+    } catch {
+      // a full disk may refuse the final WAL checkpoint; the records are in the WAL
+    }
+  }
+}
+
+export interface DoneWork { root: number; path: Buffer; off: number; len: number; size: number; digest: string | null }
+
+/** Every done row of a store file (any rank's, or merged.db), read-only and lazily. */
+export function* readDoneRows(path: string, where = '1'): Generator<DoneWork> {
+  const rd = openDb(path, true);
+  try {
+    yield* rd.prepare(`SELECT root, path, off, len, size, digest FROM done WHERE ${where}`).iterate() as IterableIterator<DoneWork>;
+  } finally {
+    rd.close();
+  }
+}
+
+/** Parent of a root-relative path: '' for a top-level name. */
+export function parentOf(p: Buffer): Buffer {
+  const i = p.lastIndexOf(0x2f);
+  return i < 0 ? Buffer.alloc(0) : p.subarray(0, i);
+}
+
+export { dirName };

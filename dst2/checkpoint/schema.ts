@@ -1,0 +1,68 @@
+/**
+ * The checkpoint's SQLite schema, shared by every rank's own database and by the merged
+ * database a resume builds from them.
+ *
+ * - entries:  what the walk found (one row per source entry, keyed by root and path)
+ * - complete: directories whose every child is in `entries` of the same database
+ * - done:     finished work: off = -1 a whole file (copied, or finished and renamed),
+ *             off >= 0 one chunk of a large file; with the source size and mtime it was
+ *             copied from, so a resume recopies a file that changed since, and the
+ *             xxhash-based digest of the bytes read (content digest, or a chunk's partial)
+ * - meta:     the job's description (roots, chunk size), to refuse resuming another job
+ *
+ * Two shapes. A rank's own file is an append-only log: no unique keys and no secondary
+ * indexes, so recording a file costs one append (a rank records each entry and each
+ * finished file once per run; keeping three b-trees up to date for every small file cost
+ * more than copying it). merged.db, built by a resume from those logs, has the keys and
+ * indexes its lookups need; merging in rowid order lets later records win.
+ */
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../util/cjs-deps.js';
+
+/** merged.db: keyed and indexed for a resume's lookups. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
+  mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, nlink INTEGER, dev REAL, ino REAL,
+  atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT, depth INTEGER,
+  UNIQUE (root, path));
+CREATE INDEX IF NOT EXISTS entries_parent ON entries (root, parent);
+CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL, PRIMARY KEY (root, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS done (
+  root INTEGER NOT NULL, path BLOB NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
+  size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT,
+  PRIMARY KEY (root, path, off)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+/** A rank's own file: the same columns, append-only. */
+export const LOG_SCHEMA = `
+CREATE TABLE IF NOT EXISTS entries (
+  id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
+  mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, nlink INTEGER, dev REAL, ino REAL,
+  atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT, depth INTEGER);
+CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS done (
+  root INTEGER NOT NULL, path BLOB NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
+  size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+`;
+
+/**
+ * Open (or create) a checkpoint database. `shape` matters only when creating: 'merged'
+ * (keyed, indexed) or 'log' (a rank's append-only file).
+ */
+export function openDb(path: string, readonly = false, shape: 'merged' | 'log' = 'merged'): Database.Database {
+  const db = new Sqlite(path, { readonly, fileMustExist: readonly });
+  if (!readonly) {
+    // WAL + NORMAL: a commit is durable against a process kill (what we must survive);
+    // an OS crash may lose the last interval, which resume redoes.
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    // Keep the WAL small: the checkpoint often shares the destination's file system.
+    db.pragma('wal_autocheckpoint = 256');
+    db.pragma('journal_size_limit = 1048576');
+    db.exec(shape === 'log' ? LOG_SCHEMA : SCHEMA);
+  }
+  return db;
+}

@@ -1,0 +1,330 @@
+/**
+ * The hashing phase's task. Items are plain data and may be stolen by any rank:
+ *
+ *   'b'  a batch of whole files (size <= chunk size): hashed completely by whoever
+ *        processes the batch, which also makes their records;
+ *   'c'  chunk i of a large file, [o, o + l): hashed with a ChunkHasher; the partial
+ *        digest is kept as [w, n, i, digest] (w: owner rank, n: the file's index in the
+ *        owner's list) and the owner combines the partials after the phase;
+ *   'l'  a batch of symlinks: readlink, target digest, records.
+ *
+ * Reads use fs.read into a 4 MiB buffer reused for the whole item (no allocation per
+ * read); a buffer hashes in well under a millisecond, so the event loop (and the
+ * runtime's heartbeats) keeps running.
+ *
+ * Small files (<= 1 MiB) on local file systems (tmpfs, ext4, xfs, btrfs...: see
+ * LOCAL_FS) are read synchronously while that is cheap: there open+read+close takes a few
+ * microseconds and a round trip through the libuv thread pool costs several times that
+ * (measured 4-8x on tmpfs). Each rank watches how long those synchronous reads take (the
+ * median of each window of 32 files); once it exceeds SYNC_MAX_US (a cold disk) the rank
+ * reads every file through the thread pool for the rest of the job. Network and parallel
+ * file systems (Lustre, GPFS, NFS...) always go through the thread pool: many opens in
+ * flight matter there, and a synchronous call stuck on a server would stop this rank's
+ * heartbeats. The synchronous loop yields to the event loop every YIELD_MS.
+ */
+import fs, { constants as C, promises as fsp } from 'node:fs';
+import type { Task, TaskContext } from '../engine/task.js';
+import type { EntryErrors } from '../errors.js';
+import { joinPath } from '../copy/paths.js';
+import { isEntry, type Entry } from '../walk/entry.js';
+import { targetDigest } from './entry-digest.js';
+import { ChunkHasher, LEAF, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
+import { makeRecord, type SumRecord } from './records.js';
+
+export type SumItem =
+  | { t: 'b'; f: Entry[] }
+  | { t: 'c'; f: Entry; o: number; l: number; i: number; w: number; n: number }
+  | { t: 'l'; e: Entry[] };
+
+/** [owner rank, owner's file index, chunk index, partial digest hex ('' when the chunk failed)] */
+export type ChunkPartial = [number, number, number, string];
+
+export const isChunkPartials = (x: unknown): x is ChunkPartial[] =>
+  Array.isArray(x) && x.every((c) => Array.isArray(c) && c.length === 4 && c.slice(0, 3).every((v) => Number.isSafeInteger(v) && v >= 0) && (c[3] === '' || isHex128(c[3])));
+
+export const BUFFER_SIZE = 4 * 1024 * 1024;
+/** Files of at most this size are hashed this many at a time within a batch, each in a quarter of the item's buffer. */
+const SMALL = LEAF;
+const SMALL_IN_FLIGHT = BUFFER_SIZE / SMALL;
+/** statfs f_type of file systems whose small files may be read synchronously. */
+export const LOCAL_FS = new Set([
+  0x01021994, // tmpfs
+  0x858458f6, // ramfs
+  0xef53, // ext2/3/4
+  0x58465342, // xfs
+  0x9123683e, // btrfs
+  0x794c7630, // overlayfs
+  0x2fc12fc1, // zfs
+  0xf2f52010, // f2fs
+]);
+
+/** Whether `path` is on a local file system (see LOCAL_FS); false when it cannot be told. */
+export function isLocalFs(path: Buffer | string): boolean {
+  try {
+    return LOCAL_FS.has(Number(fs.statfsSync(path).type));
+  } catch {
+    return false;
+  }
+}
+
+/** Median synchronous open+read+close time above which a rank switches to the thread pool. */
+export const SYNC_MAX_US = 300;
+const YIELD_MS = 5;
+
+/**
+ * How this rank reads small files: synchronously while that stays fast (see above). The
+ * decision uses the median of each window of 32 files, so a slow first file (JIT warm-up)
+ * or a GC pause does not count.
+ */
+export class ReadMode {
+  sync: boolean;
+  private window: number[] = [];
+  constructor(sync = true) {
+    this.sync = sync;
+  }
+  note(us: number): void {
+    this.window.push(us);
+    if (this.window.length < 32) return;
+    const median = this.window.sort((a, b) => a - b)[16]!;
+    this.window = [];
+    if (median > SYNC_MAX_US) this.sync = false;
+  }
+}
+
+export interface SumContext {
+  /** root paths (absolute), by root index */
+  roots: Buffer[];
+  errors: EntryErrors;
+  meta: boolean;
+  /** root index used in the entry digests */
+  digestRoot: (r: number) => number;
+  /** receives the record of every entry this rank finishes */
+  record: (rec: SumRecord) => void;
+  /** partial digests of the chunks this rank hashed */
+  partials: ChunkPartial[];
+  seedItems: () => Iterable<SumItem>;
+  /** items processed at once per rank (default 4) */
+  concurrency?: number;
+  /** by root index: small files may be read synchronously while fast (default: none) */
+  syncRoots?: boolean[];
+}
+
+export const pathOf = (roots: Buffer[], e: { r: number; p: Buffer }) => joinPath(roots[e.r]!, Buffer.from(e.p));
+
+class Shrank extends Error {
+  constructor() {
+    super('file shrank while it was being read');
+  }
+}
+
+function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => fs.read(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+/** Partial digest of [off, off + len) of an open file, read through `buf`. */
+export async function hashRange(fd: number, off: number, len: number, buf: Buffer, onBytes?: (n: number) => void): Promise<bigint> {
+  const h = new ChunkHasher(off);
+  const end = off + len;
+  let pos = off;
+  while (pos < end) {
+    const n = await readAt(fd, buf, Math.min(buf.length, end - pos), pos);
+    if (n === 0) throw new Shrank();
+    h.update(buf.subarray(0, n), pos);
+    pos += n;
+    onBytes?.(n);
+  }
+  return h.digest();
+}
+
+/** Content digest of a whole small file, synchronously (the caller bounds how long it runs). */
+function hashWholeSync(path: Buffer, size: number, buf: Buffer, onBytes: (n: number) => void): bigint {
+  const fd = fs.openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    if (size <= buf.length) {
+      // the usual case: the whole file in one read, hashed in one go
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, size, 0);
+      } catch (err) {
+        throw Object.assign(err as Error, { fsumOp: 'read' });
+      }
+      if (n === size) {
+        onBytes(n);
+        return digestOfBuffer(buf.subarray(0, n));
+      }
+    }
+    const h = new ChunkHasher(0);
+    let pos = 0;
+    while (pos < size) {
+      let n: number;
+      try {
+        n = fs.readSync(fd, buf, 0, Math.min(buf.length, size - pos), pos);
+      } catch (err) {
+        throw Object.assign(err as Error, { fsumOp: 'read' });
+      }
+      if (n === 0) throw Object.assign(new Shrank(), { fsumOp: 'read' });
+      h.update(buf.subarray(0, n), pos);
+      pos += n;
+      onBytes(n);
+    }
+    return fileDigest([h.digest()], size);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function openRead(path: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => fs.open(path, C.O_RDONLY | C.O_NOFOLLOW, (err, fd) => (err ? reject(err) : resolve(fd))));
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve) => fs.close(fd, () => resolve()));
+}
+
+/** 4 MiB buffers, one per item in flight, reused. */
+class BufferPool {
+  private free: Buffer[] = [];
+  take(): Buffer {
+    return this.free.pop() ?? Buffer.allocUnsafe(BUFFER_SIZE);
+  }
+  give(b: Buffer): void {
+    this.free.push(b);
+  }
+}
+
+export function sumTask(s: SumContext): Task<SumItem> {
+  const pool = new BufferPool();
+  const mode = new ReadMode((s.syncRoots ?? []).some(Boolean));
+  type Ctx = TaskContext<SumItem>;
+
+  /** Hash [off, off + len) of the file of `e`; null after reporting an error. */
+  const hashPart = async (e: Entry, off: number, len: number, buf: Buffer, ctx: Ctx): Promise<bigint | null> => {
+    const path = pathOf(s.roots, e);
+    let fd: number;
+    try {
+      fd = await openRead(path);
+    } catch (err) {
+      s.errors.report('open', path, err);
+      ctx.count('errors');
+      return null;
+    }
+    try {
+      return await hashRange(fd, off, len, buf, (n) => ctx.count('bytes', n));
+    } catch (err) {
+      s.errors.report('read', path, err);
+      ctx.count('errors');
+      return null;
+    } finally {
+      await closeFd(fd);
+    }
+  };
+
+  const wholeFile = async (e: Entry, buf: Buffer, ctx: Ctx) => {
+    const d = await hashPart(e, 0, e.m.size, buf, ctx);
+    const rec = d === null
+      ? makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true })
+      : makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: fileDigest([d], e.m.size) });
+    s.record(rec);
+    if (d !== null) ctx.count('files');
+  };
+
+  /** Small files synchronously while that stays fast; returns how many were done. */
+  const smallSync = async (small: Entry[], buf: Buffer, ctx: Ctx): Promise<number> => {
+    let i = 0;
+    let slice = process.hrtime.bigint();
+    while (i < small.length && mode.sync) {
+      const e = small[i++]!;
+      const path = pathOf(s.roots, e);
+      const t0 = process.hrtime.bigint();
+      try {
+        const content = hashWholeSync(path, e.m.size, buf.subarray(0, SMALL), (n) => ctx.count('bytes', n));
+        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content }));
+        ctx.count('files');
+      } catch (err) {
+        s.errors.report((err as { fsumOp?: string }).fsumOp ?? 'open', path, err);
+        ctx.count('errors');
+        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true }));
+      }
+      const t1 = process.hrtime.bigint();
+      mode.note(Number(t1 - t0) / 1000);
+      if (t1 - slice > BigInt(YIELD_MS * 1e6)) {
+        await new Promise((r) => setImmediate(r));
+        slice = process.hrtime.bigint();
+      }
+    }
+    return i;
+  };
+
+  const batch = async (files: Entry[], ctx: Ctx) => {
+    const buf = pool.take();
+    try {
+      let small = files.filter((e) => e.m.size <= SMALL);
+      const big = files.filter((e) => e.m.size > SMALL);
+      if (mode.sync) {
+        const local = small.filter((e) => s.syncRoots?.[e.r]);
+        small = small.filter((e) => !s.syncRoots?.[e.r]);
+        const done = await smallSync(local, buf, ctx);
+        small.push(...local.slice(done));
+      }
+      let next = 0;
+      await Promise.all(Array.from({ length: Math.min(SMALL_IN_FLIGHT, small.length) }, async (_, k) => {
+        const slot = buf.subarray(k * SMALL, (k + 1) * SMALL);
+        while (next < small.length) await wholeFile(small[next++]!, slot, ctx);
+      }));
+      for (const e of big) await wholeFile(e, buf, ctx);
+    } finally {
+      pool.give(buf);
+    }
+  };
+
+  const chunk = async (item: Extract<SumItem, { t: 'c' }>, ctx: Ctx) => {
+    const buf = pool.take();
+    try {
+      const d = await hashPart(item.f, item.o, item.l, buf, ctx);
+      s.partials.push([item.w, item.n, item.i, d === null ? '' : toHex(d)]);
+      ctx.count('chunks');
+    } finally {
+      pool.give(buf);
+    }
+  };
+
+  const links = async (list: Entry[], ctx: Ctx) => {
+    await Promise.all(list.map(async (e) => {
+      const path = pathOf(s.roots, e);
+      try {
+        const t = (await fsp.readlink(path, { encoding: 'buffer' })) as Buffer;
+        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, target: targetDigest(t), targetLength: t.length }));
+      } catch (err) {
+        s.errors.report('read link', path, err);
+        ctx.count('errors');
+        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true }));
+      }
+    }));
+  };
+
+  const roots = s.roots.length;
+  const isFile = (x: unknown): x is Entry => isEntry(x, roots) && (x as Entry).k === 'f';
+  const nat = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
+
+  return {
+    name: 'sum',
+    concurrency: s.concurrency ?? 4,
+    seed(ctx) {
+      for (const it of s.seedItems()) ctx.enqueue(it);
+    },
+    async process(item, ctx) {
+      if (item.t === 'b') await batch(item.f, ctx);
+      else if (item.t === 'c') await chunk(item, ctx);
+      else await links(item.e, ctx);
+    },
+    isItem(x): x is SumItem {
+      if (typeof x !== 'object' || x === null) return false;
+      const i = x as Record<string, unknown>;
+      if (i.t === 'b') return Array.isArray(i.f) && i.f.every(isFile);
+      if (i.t === 'l') return Array.isArray(i.e) && i.e.every((e) => isEntry(e, roots) && (e as Entry).k === 'l');
+      if (i.t !== 'c' || !isFile(i.f) || ![i.o, i.l, i.i, i.w, i.n].every(nat)) return false;
+      const f = i.f as Entry;
+      return (i.o as number) % LEAF === 0 && (i.l as number) > 0 && (i.o as number) + (i.l as number) <= f.m.size;
+    },
+  };
+}

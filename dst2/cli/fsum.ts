@@ -1,0 +1,252 @@
+/**
+ * fsum PATH...: a content signature of one or more trees, computed by N cooperating ranks.
+ *
+ *   fsum PATH... [-o SUMFILE]        print the signature (and write a sum file)
+ *   fsum --check SUMFILE PATH...     recompute and name what differs from the sum file
+ *   fsum --compare A B               hash two trees in one job and name what differs
+ *
+ * The signature depends only on the data (relative paths, types, sizes, contents,
+ * symlink targets; with --meta also permission bits, owner and mtime): not on -np, the
+ * chunk size or the order of anything. With several PATHs each is a root and its
+ * position is part of every entry's digest: `fsum A B` equals `fsum DST/A DST/B` after
+ * `fcp A B DST`, and `fsum SRC` equals `fsum DST` after `fcp SRC DST`.
+ *
+ * Exit codes: 0 done (check/compare: nothing differs); 1 some entries could not be read
+ * (each named on stderr) or something differs; 2 usage; 3 job aborted; 4 signal.
+ */
+import { lstatSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.js';
+import { EXIT } from '../engine/runtime.js';
+import { causeOf } from '../errors.js';
+import { detectLauncher } from '../launch/env.js';
+import { endJob, startJob } from '../launch/job.js';
+import { parseSize } from '../copy/plan.js';
+import { joinPath, showPath } from '../copy/paths.js';
+import { isBuf } from '../walk/entry.js';
+import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
+import { LEAF, initHashing } from '../checksum/hasher.js';
+import { parseSumFile, writeSumFile, SumFileError, type SumFile } from '../checksum/sumfile.js';
+import type { SumRecord } from '../checksum/records.js';
+import { diffRecords, formatDifference, type Difference } from '../checksum/diff.js';
+import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
+import { addLaunchOptions, normalizeArgv, positiveInt, seconds } from './options.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Sizes are rounded up to a whole number of 1 MiB leaves. */
+function chunkArg(v: string): number {
+  try {
+    return Math.ceil(parseSize(v) / LEAF) * LEAF;
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function buildCommand(): Command {
+  const cmd = new Command('fsum')
+    .description('Checksum one or more trees with N cooperating ranks: a 128-bit signature independent of -np, chunking and order, equal for a faithful copy.')
+    .usage('[options] PATH...')
+    .argument('<paths...>', 'trees (or files) to checksum; with --compare, the two trees A B')
+    .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fsum; -np N works too', positiveInt('--np'), 1)
+    .option('--meta', 'include permission bits, owner (uid:gid) and mtime (ns) of every entry', false)
+    .option('--chunk-size <size>', `hash files larger than this in chunks of this size, a multiple of 1 MiB (rounded up); default ${DEFAULT_SUM_CHUNK / LEAF}M. Changes the sum file's chunk lines, never the signature`, chunkArg)
+    .option('-o, --output <sumfile>', 'write a sum file: one line per entry, sorted, with chunk digests of large files')
+    .option('--check <sumfile>', 'recompute PATH... with the sum file\'s chunk size and name every missing, extra and differing entry; exit 1 if anything differs')
+    .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('-q, --quiet', 'no progress line, no summary: only the signature or the differences', false)
+    .addHelpText('after', `
+Output: the signature (32 hex digits) and the PATHs, then a summary line. --check and
+--compare print one line per difference on stdout:
+  missing 'PATH/x'     in the sum file (or A), not in PATH (or B)
+  extra 'PATH/y'       in PATH (or B) only
+  differs 'PATH/z': content: bytes 67108864-134217727 differ
+  differs 'PATH/w': type f -> l; size 3 -> 9; target; mode 0644 -> 0600; owner 0:0 -> 1:1; mtime ...
+  unreadable 'PATH/u'  could not be read now (the error is on stderr)
+
+Exit status: 0 done (nothing differs); 1 something differs, or some entries could not
+be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a signal.`)
+    .showHelpAfterError('(run fsum --help for usage)')
+    .exitOverride();
+  return addLaunchOptions(cmd, "the first PATH's parent directory", pkg.version);
+}
+
+interface Opts {
+  np: number; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
+}
+
+class Usage extends Error {}
+
+function summaryLine(s: SumSummary): string {
+  return `fsum: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
+    `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
+    `${s.errors} error${s.errors === 1 ? '' : 's'}\n`;
+}
+
+function validate(opts: Opts, paths: string[]): { sum: SumFile | null } {
+  if (opts.check && opts.compare) throw new Usage('--check and --compare cannot be used together');
+  if (opts.compare && paths.length !== 2) throw new Usage(`--compare takes exactly two trees, A and B (got ${paths.length})`);
+  if (opts.compare && opts.output) throw new Usage('-o cannot be used with --compare');
+  for (const p of paths) {
+    try {
+      lstatSync(p);
+    } catch (err) {
+      throw new Usage(`cannot stat '${p}': ${causeOf(err)}`);
+    }
+  }
+  if (opts.output) {
+    const parent = dirname(resolve(opts.output));
+    let ok = false;
+    try {
+      ok = statSync(parent).isDirectory();
+    } catch { /* reported below */ }
+    if (!ok) throw new Usage(`cannot write '${opts.output}': directory '${parent}' does not exist`);
+  }
+  let sum: SumFile | null = null;
+  if (opts.check) {
+    if (opts.chunkSize) throw new Usage('--chunk-size cannot be used with --check (the sum file\'s chunk size is used)');
+    let text: string;
+    try {
+      text = readFileSync(opts.check, 'latin1');
+    } catch (err) {
+      throw new Usage(`cannot read '${opts.check}': ${causeOf(err)}`);
+    }
+    try {
+      sum = parseSumFile(text);
+    } catch (err) {
+      if (err instanceof SumFileError) throw new Usage(`'${opts.check}' is not a valid sum file: ${err.message}`);
+      throw err;
+    }
+    if (sum.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.roots} root${sum.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
+    if (opts.meta && !sum.meta) throw new Usage(`'${opts.check}' was made without --meta`);
+  }
+  return { sum };
+}
+
+async function main(argv: string[]): Promise<void> {
+  const launch = detectLauncher();
+  const speaks = launch.rank === 0; // only one rank prints usage errors
+  const cmd = buildCommand();
+  if (!speaks) cmd.configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(normalizeArgv(argv), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    throw err;
+  }
+  const opts = cmd.opts<Opts>();
+  const paths = cmd.processedArgs[0] as string[];
+  if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
+
+  let sum: SumFile | null;
+  try {
+    ({ sum } = validate(opts, paths));
+  } catch (err) {
+    if (err instanceof Usage) {
+      if (speaks) process.stderr.write(`fsum: ${err.message}\n`);
+      process.exit(EXIT.USAGE);
+    }
+    throw err;
+  }
+  await initHashing();
+
+  const job = await startJob({
+    tool: 'fsum',
+    np: opts.np,
+    rendezvous: opts.rendezvous,
+    besidePath: resolve(paths[0]!),
+    bind: opts.bind,
+    startupTimeoutMs: opts.startupTimeout * 1000,
+    heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
+    delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+  });
+  const { rt } = job;
+  // Rank 0's view of the roots and settings is the job's.
+  type Plan = { roots: Buffer[]; chunk: number; meta: boolean };
+  const isPlan = (x: unknown): x is Plan => {
+    const p = x as Plan;
+    return typeof x === 'object' && x !== null && Array.isArray(p.roots) && p.roots.every(isBuf) && Number.isSafeInteger(p.chunk) && p.chunk > 0 && p.chunk % LEAF === 0 && typeof p.meta === 'boolean';
+  };
+  const mine: Plan = {
+    roots: paths.map((p) => Buffer.from(resolve(p))),
+    chunk: sum ? sum.chunk : opts.chunkSize ?? DEFAULT_SUM_CHUNK,
+    meta: sum ? sum.meta : opts.meta,
+  };
+  const plan = await rt.collectives.bcast<Plan>(rt.rank === 0 ? mine : null, isPlan);
+  const roots = plan.roots.map((r) => Buffer.from(r));
+
+  const res = await runSumJob(rt, {
+    roots, chunkSize: plan.chunk, meta: plan.meta, quiet: opts.quiet,
+    digestRoot: opts.compare ? () => 0 : undefined,
+    gather: Boolean(opts.output || opts.check || opts.compare),
+    // test hook: every file through the thread pool, as on a slow file system
+    syncSmall: !process.env.FSUM_TEST_ASYNC_READS,
+  });
+  let exitCode = res.exitCode;
+  if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));
+  await endJob(job, exitCode);
+}
+
+/** Rank 0: write the sum file, compare, print. Returns the exit code it adds. */
+async function report(opts: Opts, paths: string[], s: SumSummary, records: SumRecord[] | null, sum: SumFile | null): Promise<number> {
+  const out = (line: string) => process.stdout.write(line);
+  const given = paths.map((p) => Buffer.from(p));
+  let code = 0;
+  const json: Record<string, unknown> = { ...s, paths };
+
+  if (opts.output && records) {
+    try {
+      const n = await writeSumFile(opts.output, { chunk: s.chunkSize, meta: s.meta, rootPaths: given, signature: s.signature, records });
+      json.sumFile = opts.output;
+      json.sumFileEntries = n;
+    } catch (err) {
+      process.stderr.write(`fsum: cannot write '${opts.output}': ${causeOf(err)}\n`);
+      json.errors = s.errors + 1;
+      code = 1;
+    }
+  }
+
+  let diffs: Difference[] | null = null;
+  let shown: (r: number, p: Buffer) => Buffer = (r, p) => joinPath(given[r]!, p);
+  if (opts.check && sum && records) {
+    diffs = diffRecords(sum.records, records);
+    json.check = opts.check;
+    json.expectedSignature = sum.signature;
+  } else if (opts.compare && records) {
+    const a = records.filter((x) => x.r === 0);
+    const b = records.filter((x) => x.r === 1).map((x) => ({ ...x, r: 0 }));
+    diffs = diffRecords(a, b);
+    shown = (_r, p) => joinPath(given[1]!, p);
+    json.signature = s.rootSignatures[0];
+    json.signatures = s.rootSignatures;
+  }
+
+  if (diffs) {
+    if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${paths[0]}' (reference) with '${paths[1]}'\n`);
+    for (const d of diffs) out(`${formatDifference(d, shown)}\n`);
+    const n = { missing: 0, extra: 0, differs: 0, unreadable: 0 };
+    for (const d of diffs) n[d.kind]++;
+    json.differences = diffs.length;
+    Object.assign(json, n);
+    json.diffs = diffs.slice(0, 1000).map((d) => ({ kind: d.kind, path: showPath(shown(d.r, d.p)), what: d.what, ranges: d.ranges }));
+    if (diffs.length > 0) code = 1;
+    if (!opts.json && !opts.quiet) {
+      out(summaryLine(s));
+      const what = opts.check ? `'${paths.join(' ')}' against '${opts.check}'` : `'${paths[0]}' and '${paths[1]}'`;
+      if (diffs.length === 0) out(`fsum: ${what}: no differences (signature ${opts.compare ? s.rootSignatures[0] : s.signature})\n`);
+      else out(`fsum: ${what}: ${diffs.length} difference${diffs.length === 1 ? '' : 's'} (${n.missing} missing, ${n.extra} extra, ${n.differs} differing, ${n.unreadable} unreadable)\n`);
+    }
+  } else if (!opts.json) {
+    out(`${s.signature}  ${paths.join(' ')}\n`);
+    if (!opts.quiet) out(summaryLine(s));
+  }
+  if (opts.json) out(`${JSON.stringify(json)}\n`);
+  return code;
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  process.stderr.write(`fsum: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(EXIT.ABORTED);
+});

@@ -1,0 +1,69 @@
+/** Command-line helpers shared by fcp and fsum. */
+import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
+
+/**
+ * Accept the MPI-style `-np N` (and `-np=N`) that HPC users type, as `--np N`, and
+ * `--update=MODE` as `--update --update-mode MODE` (a plain `--update` must not take the
+ * next argument, SRC, as its value).
+ */
+export function normalizeArgv(argv: string[]): string[] {
+  const out: string[] = [];
+  for (const a of argv) {
+    if (a === '-np') out.push('--np');
+    else if (a.startsWith('-np=')) out.push(`--np=${a.slice(4)}`);
+    else if (a.startsWith('--update=')) out.push('--update', '--update-mode', a.slice('--update='.length));
+    else out.push(a);
+  }
+  return out;
+}
+
+/** Repeatable option: collect every value. */
+export const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** --exclude / --include / --exclude-from in command-line order (the order decides, see walk/filter.ts). */
+export function filterArgs(argv: string[]): { include: boolean; pattern?: string; file?: string }[] {
+  const out: { include: boolean; pattern?: string; file?: string }[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    for (const [flag, include, isFile] of [['--exclude', false, false], ['--include', true, false], ['--exclude-from', false, true]] as const) {
+      let v: string | undefined;
+      if (a === flag) v = argv[++i];
+      else if (a.startsWith(`${flag}=`)) v = a.slice(flag.length + 1);
+      if (v !== undefined) out.push(isFile ? { include, file: v } : { include, pattern: v });
+    }
+  }
+  return out;
+}
+
+export function positiveInt(name: string) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new InvalidArgumentError(`${name} must be a positive integer, not '${v}'`);
+    return Number(v);
+  };
+}
+
+export function seconds(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number of seconds, not '${v}'`);
+    return n;
+  };
+}
+
+/**
+ * The options every tool has for its ranks to find each other (after the tool's own):
+ * rendezvous, bind, job id, timeouts, version, help.
+ */
+export function addLaunchOptions(cmd: Command, rendezvousDefault: string, version: string): Command {
+  // Usage errors in the tools' own shape: "fcp: unknown option '--bogus'".
+  cmd.configureOutput({ outputError: (str, write) => write(`${cmd.name()}: ${str.replace(/^error: /, '')}`) });
+  return cmd
+    .option('--rendezvous <dir>', `directory where ranks started by a launcher publish their endpoints; must be reachable from every node (default: ${rendezvousDefault})`)
+    .option('--bind <addr>', 'address or interface name ranks listen on (default: loopback when all ranks are on one host, else the first non-loopback IPv4 address)')
+    .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
+    .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
+    .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
+    .version(version, '-V, --version')
+    .helpOption('-h, --help', 'show this help');
+}

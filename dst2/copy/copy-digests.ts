@@ -1,0 +1,94 @@
+/**
+ * What the copy learns about the source's content from the bytes it reads: the same
+ * digests fsum computes (checksum/), so `fcp --signature` equals `fsum SRC` without a
+ * second read, and `--verify` can compare the destination with what was read.
+ *
+ * Per rank: the sum of the entry digests it is responsible for, the partial digests of
+ * the chunks it copied (combined by each large file's owner), and the content digests of
+ * hard-linked primaries (their other names need them).
+ */
+import type { Runtime } from '../engine/runtime.js';
+import { entryDigest, targetDigest } from '../checksum/entry-digest.js';
+import { addDigests, digestFromBytes, fileDigest, fromHex, isHex128, toHex } from '../checksum/hasher.js';
+import { allreduceDigests } from '../checksum/signature.js';
+import type { Entry } from '../walk/entry.js';
+
+export type ChunkPartial = [key: string, off: number, digest: string];
+type LinkContent = [h: string, digest: string];
+
+export class CopyDigests {
+  private sum = 0n;
+  /** entries whose digest this rank could not know (unreadable, or done by a run without hashing) */
+  missing = 0;
+  readonly chunkPartials: ChunkPartial[] = [];
+  private readonly linkContent: LinkContent[] = [];
+
+  file(e: Entry, content: bigint | null): void {
+    if (content === null) {
+      this.missing++;
+      return;
+    }
+    this.sum = addDigests(this.sum, entryDigest({ root: e.r, path: e.p, kind: 'f', size: e.m.size, content }));
+    if (e.h) this.linkContent.push([e.h, toHex(content)]);
+  }
+
+  /**
+   * The files a native batch copied: the sum of their entry digests, computed there
+   * (16 bytes big-endian, see native/src/batch.cc), in place of one file() call each.
+   */
+  addEntrySum(sum: Uint8Array): void {
+    this.sum = addDigests(this.sum, digestFromBytes(sum));
+  }
+
+  /** A hard-linked primary a native batch copied: its content digest (hex), which its other names need. */
+  linkPrimary(h: string, contentHex: string): void {
+    this.linkContent.push([h, contentHex]);
+  }
+
+  symlink(e: Entry, target: Buffer): void {
+    this.sum = addDigests(this.sum, entryDigest({ root: e.r, path: e.p, kind: 'l', target: targetDigest(target) }));
+  }
+
+  /** Directories, FIFOs, sockets, devices: path and type only. */
+  plain(e: Entry): void {
+    this.sum = addDigests(this.sum, entryDigest({ root: e.r, path: e.p, kind: e.k }));
+  }
+
+  chunk(key: string, off: number, partial: string | null): void {
+    if (partial === null) this.missing++;
+    else this.chunkPartials.push([key, off, partial]);
+  }
+
+  /** Every rank's chunk partials by file key (large files are few: one entry per chunk). */
+  async gatherChunks(rt: Runtime): Promise<Map<string, Map<number, bigint>>> {
+    const isList = (x: unknown): x is ChunkPartial[] =>
+      Array.isArray(x) && x.every((c) => Array.isArray(c) && typeof c[0] === 'string' && Number.isSafeInteger(c[1]) && isHex128(c[2]));
+    const all = (await rt.collectives.allgather<ChunkPartial[]>(this.chunkPartials, isList)).flat();
+    const byFile = new Map<string, Map<number, bigint>>();
+    for (const [k, off, d] of all) {
+      if (!byFile.has(k)) byFile.set(k, new Map());
+      byFile.get(k)!.set(off, fromHex(d));
+    }
+    return byFile;
+  }
+
+  /** A large file's content digest from its chunks' partials, or null if one is missing. */
+  static combine(partials: Map<number, bigint> | undefined, size: number, chunks: [number, number][]): bigint | null {
+    if (!partials || chunks.some(([o]) => !partials.has(o))) return null;
+    return fileDigest(chunks.map(([o]) => partials.get(o)!), size);
+  }
+
+  /** Content digests of hard-linked primaries, from every rank. */
+  async gatherLinkContent(rt: Runtime): Promise<Map<string, bigint>> {
+    const isList = (x: unknown): x is LinkContent[] => Array.isArray(x) && x.every((c) => Array.isArray(c) && typeof c[0] === 'string' && isHex128(c[1]));
+    const all = (await rt.collectives.allgather<LinkContent[]>(this.linkContent, isList)).flat();
+    return new Map(all.map(([h, d]) => [h, fromHex(d)]));
+  }
+
+  /** The dataset signature (every rank gets it) and how many entries it lacks. */
+  async signature(rt: Runtime): Promise<{ signature: bigint; missing: number }> {
+    const [signature] = await allreduceDigests(rt.collectives, [this.sum]);
+    const m = await rt.allreduceCounters({ missing: this.missing });
+    return { signature: signature!, missing: m.missing ?? 0 };
+  }
+}

@@ -1,0 +1,323 @@
+/**
+ * The copy phase's task: whole files in batches, chunks of large files, and the other
+ * non-directory entries (symlinks, FIFOs). Directories exist already (mkdir phase);
+ * large files' `.part` files were created by their owners when seeding.
+ *
+ * A whole file gets its metadata right after its content. A chunk only writes bytes: its
+ * file is finished (metadata, rename into place) by the owner in the finish step, after
+ * every chunk is known to be done.
+ */
+import { promises as fsp, constants as C } from 'node:fs';
+import type { Task, TaskContext } from '../engine/task.js';
+import type { EntryErrors } from '../errors.js';
+import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
+import { systemError } from '../errors.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
+import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
+import type { CopyDigests } from './copy-digests.js';
+import { hashRange } from '../checksum/sum-task.js';
+import { OP_UP_TO_DATE } from '../native/loader.js';
+import { isEntry, type Entry, type Root } from '../walk/entry.js';
+import { copyRange, copyWholeSmallFile } from './data-copy.js';
+import { applyMeta, type MetaOptions } from './metadata.js';
+import { joinPath, partName } from './paths.js';
+
+export type CopyItem =
+  | { t: 'b'; f: Entry[] }
+  | { t: 'c'; f: Entry; o: number; l: number }
+  | { t: 'o'; e: Entry[] };
+
+export interface CopyContext {
+  roots: Root[];
+  native: NativeAddon | null;
+  /** chown to the source owner (only root may) */
+  chown: boolean;
+  errors: EntryErrors;
+  /**
+   * Large files one of whose chunks failed on this rank: fileKey -> why (error code, and
+   * whether it was about the destination). Not printed here: the file's owner names the
+   * file once in the finish step, whatever the number of chunks and ranks that failed.
+   */
+  failed: Map<string, ChunkFailure>;
+  /** Checkpoint: finished files and chunks are recorded here. */
+  store?: RankStore | null;
+  /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
+  digests: CopyDigests | null;
+  /**
+   * --update: 'time' leaves a destination file of the same size and ns mtime alone without
+   * reading it (dsync's rule); 'checksum' reads both sides and copies only when the content
+   * differs (then only the metadata is set). false: every file is copied.
+   */
+  update: false | 'time' | 'checksum';
+  /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
+  seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
+}
+
+export interface ChunkFailure { code: string; onDst: boolean }
+
+export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
+export const srcOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.src, e.p);
+export const dstOf = (roots: Root[], e: Entry) => joinPath(roots[e.r]!.dst, e.p);
+
+const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
+
+/** Files copied at once within one batch item (overlaps per-file syscall latency). */
+const FILES_IN_FLIGHT = 8;
+
+export function metaOptions(c: CopyContext, src: Buffer): MetaOptions {
+  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src };
+}
+
+/** The path an error is about: the one the failing syscall named, else the given one. */
+function errPath(err: unknown, fallback: Buffer): Buffer | string {
+  const p = (err as NodeJS.ErrnoException)?.path as unknown;
+  return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
+}
+
+export function copyTask(c: CopyContext): Task<CopyItem> {
+  /** --update: is DST's copy of e already there? Records it as done when it is. */
+  const upToDate = async (e: Entry, src: Buffer, dst: Buffer, ctx: Parameters<Task<CopyItem>['process']>[1]): Promise<boolean> => {
+    if (!c.update) return false;
+    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
+    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    let content: bigint | null = null;
+    if (c.update === 'time') {
+      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+    } else {
+      const [a, b] = await Promise.all([hashFile(src, e.m.size), hashFile(dst, e.m.size)]);
+      ctx.count('filesRead', 2);
+      if (a !== b) return false;
+      content = a;
+      await applyMeta(dst, e.m, metaOptions(c, src));
+    }
+    ctx.count('upToDate');
+    ctx.count('upToDateBytes', e.m.size);
+    c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+    c.digests?.file(e, content);
+    return true;
+  };
+
+  const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const dst = dstOf(c.roots, e);
+    try {
+      if (await upToDate(e, src, dst, ctx)) return;
+      ctx.count('filesRead');
+      const h = c.digests ? new ChunkHasher(0) : null;
+      const res = await copyWholeSmallFile(src, dst, e.m.size, {
+        native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
+      });
+      await applyMeta(dst, e.m, metaOptions(c, src));
+      const content = h ? fileDigest([h.digest()], e.m.size) : null;
+      c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+      c.digests?.file(e, content);
+      ctx.count('files');
+      ctx.count('bytes', e.m.size);
+      ctx.count('chunks');
+      ctx.count('holeBytes', res.holeBytes);
+    } catch (err) {
+      c.errors.report('copy', errPath(err, src), err);
+      ctx.count('errors');
+    }
+  };
+
+  /** copyFiles' roots argument: [src, dst] of each root, flattened (the same for every batch). */
+  const rootPairs = c.roots.flatMap((r) => [r.src, r.dst]);
+
+  /**
+   * A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times,
+   * close, and with hashing the files' content and entry digests. Per file, JS only fills
+   * the arguments and reads back the results: no path Buffers (the addon joins root and
+   * relative path; full paths are built here only for files that failed), no BigInt and
+   * no crypto (entry digests come back summed, one BigInt addition per batch).
+   */
+  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const rels: Buffer[] = new Array(list.length);
+    const nums = new Float64Array(list.length * 9);
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const m = e.m;
+      rels[i] = e.p;
+      const o = i * 9;
+      nums[o] = e.r;
+      nums[o + 1] = m.size; nums[o + 2] = m.mode; nums[o + 3] = m.uid; nums[o + 4] = m.gid;
+      nums[o + 5] = m.atime[0]; nums[o + 6] = m.atime[1]; nums[o + 7] = m.mtime[0]; nums[o + 8] = m.mtime[1];
+    }
+    const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
+    const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
+    c.digests?.addEntrySum(entrySum);
+    // Counted once per batch; keys appear when they did before (holeBytes with the files).
+    let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
+    for (let i = 0; i < list.length; i++) {
+      const e = list[i]!;
+      const err = status[i * 3]!;
+      const op = status[i * 3 + 1]!;
+      if (err === 0 && op === OP_UP_TO_DATE) {
+        upToDate++;
+        upToDateBytes += e.m.size;
+        c.store?.doneWork(e, -1, e.m.size, null);
+        c.digests?.file(e, null); // not read: its digest is missing from the signature
+        continue;
+      }
+      if (err === 0) {
+        // The hex only where it is kept: the checkpoint row, and a hard-linked primary's content for its other names.
+        const hex = c.digests && (c.store || e.h) ? digests.toString('hex', 16 * i, 16 * i + 16) : null;
+        c.store?.doneWork(e, -1, e.m.size, hex);
+        if (e.h && hex !== null) c.digests!.linkPrimary(e.h, hex);
+        files++;
+        bytes += e.m.size;
+        holeBytes += status[i * 3 + 2]!;
+        continue;
+      }
+      c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? srcOf(c.roots, e) : dstOf(c.roots, e), systemError(err, COPY_OPS[op] || 'copy'));
+      errors++;
+    }
+    if (upToDate > 0) {
+      ctx.count('upToDate', upToDate);
+      ctx.count('upToDateBytes', upToDateBytes);
+    }
+    if (list.length > upToDate) ctx.count('filesRead', list.length - upToDate);
+    if (files > 0) {
+      ctx.count('files', files);
+      ctx.count('bytes', bytes);
+      ctx.count('chunks', files);
+      ctx.count('holeBytes', holeBytes);
+    }
+    if (errors > 0) ctx.count('errors', errors);
+  };
+
+  const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const part = partName(dstOf(c.roots, e));
+    const failed = (code: string, onDst: boolean) => {
+      if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code, onDst });
+      ctx.count('chunkErrors');
+    };
+    // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
+    // (chunks start on leaf boundaries: see fcp.ts).
+    if (c.native && c.digests) {
+      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const status = res.status;
+      if (status[0] !== 0) {
+        const op = status[1]!;
+        failed(systemError(status[0]!, COPY_OPS[op] || 'copy').code!, !COPY_OP_ON_SOURCE.has(op));
+        return;
+      }
+      const partial = res.partial.toString('hex'); // the sum of this chunk's leaf terms, as toHex writes it
+      c.store?.doneWork(e, off, len, partial);
+      c.digests.chunk(fileKey(e), off, partial);
+      ctx.count('bytes', len);
+      ctx.count('chunks');
+      ctx.count('holeBytes', status[2]!);
+      return;
+    }
+    let sfd: fsp.FileHandle | null = null;
+    let dfd: fsp.FileHandle | null = null;
+    try {
+      sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
+      dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
+      const h = c.digests ? new ChunkHasher(off) : null;
+      const res = await copyRange(sfd.fd, dfd.fd, off, len, {
+        native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
+      });
+      const partial = h ? toHex(h.digest()) : null;
+      c.store?.doneWork(e, off, len, partial);
+      if (c.digests) c.digests.chunk(fileKey(e), off, partial);
+      ctx.count('bytes', len);
+      ctx.count('chunks');
+      ctx.count('holeBytes', res.holeBytes);
+    } catch (err) {
+      const p = errPath(err, src);
+      const ex = err as NodeJS.ErrnoException;
+      // About the destination: its path, or a write (fd calls carry no path).
+      failed(String(ex.code ?? 'EIO'), Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code)));
+    } finally {
+      await sfd?.close().catch(() => {});
+      await dfd?.close().catch(() => {});
+    }
+  };
+
+  const createOther = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+    const src = srcOf(c.roots, e);
+    const dst = dstOf(c.roots, e);
+    try {
+      if (e.k === 'l') {
+        const target = await fsp.readlink(src, { encoding: 'buffer' });
+        c.digests?.symlink(e, target);
+        try {
+          await fsp.symlink(target, dst);
+        } catch (err) {
+          // Re-copy onto an earlier copy: the same link is fine; anything else is not ours to replace.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+          const st = await fsp.lstat(dst);
+          if (!st.isSymbolicLink() || !(await fsp.readlink(dst, { encoding: 'buffer' })).equals(target)) throw err;
+        }
+        ctx.count('symlinks');
+      } else if (e.k === 'p') {
+        c.digests?.plain(e);
+        if (!c.native) {
+          ctx.count('skipped');
+          return;
+        }
+        try {
+          c.native.mkfifo(dst, e.m.mode & 0o7777);
+        } catch (err) {
+          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await fsp.lstat(dst) : null;
+          if (!st?.isFIFO()) throw err;
+        }
+        ctx.count('specials');
+      } else {
+        c.digests?.plain(e);
+        throw Object.assign(new Error('sockets and device files are not copied'), { code: 'ENOTSUP' });
+      }
+      await applyMeta(dst, e.m, metaOptions(c, src));
+    } catch (err) {
+      c.errors.report('create', errPath(err, dst), err);
+      ctx.count('errors');
+    }
+  };
+
+  const isItem = (x: unknown): x is CopyItem => {
+    if (typeof x !== 'object' || x === null) return false;
+    const i = x as Record<string, unknown>;
+    const n = c.roots.length;
+    if (i.t === 'b') return Array.isArray(i.f) && i.f.every((e) => isEntry(e, n) && (e as Entry).k === 'f');
+    if (i.t === 'o') return Array.isArray(i.e) && i.e.every((e) => isEntry(e, n) && (e as Entry).k !== 'f' && (e as Entry).k !== 'd');
+    if (i.t === 'c') {
+      return isEntry(i.f, n) && Number.isSafeInteger(i.o) && Number.isSafeInteger(i.l) && (i.o as number) >= 0 && (i.l as number) > 0
+        && (i.o as number) + (i.l as number) <= (i.f as Entry).m.size;
+    }
+    return false;
+  };
+
+  return {
+    name: 'copy',
+    concurrency: 4,
+    seed() {},
+    source: (ctx) => c.seedItems(ctx),
+    async process(item, ctx) {
+      // Test hook: slow every item down, so a test can stop a copy while it surely runs.
+      if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
+      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
+      // --update=checksum compares file by file in JS; everything else goes native in batches.
+      if (item.t === 'b' && c.native && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      const list = item.t === 'b' ? item.f : item.e;
+      const one = item.t === 'b' ? copyWhole : createOther;
+      for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
+        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx)));
+      }
+    },
+    isItem,
+  };
+}
+
+/** Content digest of a whole file (for --update=checksum). */
+export async function hashFile(path: Buffer, size: number): Promise<bigint> {
+  const fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW);
+  try {
+    return fileDigest([await hashRange(fh.fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Reading and applying inode metadata: owner, mode, times, extended attributes.
+ *
+ * Without the native addon: times are set through fs.utimes/lutimes with seconds as a double
+ * (precision ~1 µs for current dates), and extended attributes are not copied.
+ */
+import fs from 'node:fs';
+import type { NativeAddon } from '../native/loader.js';
+
+export type NsTime = [sec: number, nsec: number];
+
+export interface EntryMeta {
+  /** full st_mode including the file type bits */
+  mode: number;
+  uid: number;
+  gid: number;
+  atime: NsTime;
+  mtime: NsTime;
+  size: number;
+  /** note: a Number, exact only up to 2^53 */
+  ino: number;
+  dev: number;
+  nlink: number;
+}
+
+export interface MetaOptions {
+  native: NativeAddon | null;
+  /** chown to meta.uid/gid (true when running as root) */
+  chown: boolean;
+  /** copy extended attributes from xattrSrc (needs native and xattrSrc) */
+  xattrs: boolean;
+  /**
+   * Source path to copy extended attributes from when `xattrs` is set. They are applied after
+   * chown (which clears security.capability) and before chmod (a read-only mode would refuse
+   * user.* xattrs to non-root). Without it, call copyXattrs yourself after applyMeta.
+   */
+  xattrSrc?: Buffer;
+}
+
+const NS_PER_SEC = 1_000_000_000n;
+
+/** Split a bigint nanosecond timestamp into [sec, nsec] with nsec in [0, 1e9) (floor division). */
+export function splitNs(ns: bigint): NsTime {
+  let sec = ns / NS_PER_SEC;
+  let nsec = ns % NS_PER_SEC;
+  if (nsec < 0n) {
+    nsec += NS_PER_SEC;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+export function metaFromBigStats(st: fs.BigIntStats): EntryMeta {
+  return {
+    mode: Number(st.mode),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    atime: splitNs(st.atimeNs),
+    mtime: splitNs(st.mtimeNs),
+    size: Number(st.size),
+    ino: Number(st.ino),
+    dev: Number(st.dev),
+    nlink: Number(st.nlink),
+  };
+}
+
+/** lstat (never follows a final symlink). */
+export async function readMeta(path: Buffer): Promise<EntryMeta> {
+  return metaFromBigStats(await fs.promises.lstat(path, { bigint: true }));
+}
+
+export function isSymlinkMode(mode: number): boolean {
+  return (mode & fs.constants.S_IFMT) === fs.constants.S_IFLNK;
+}
+
+function withPath(e: unknown, path: Buffer): unknown {
+  if (e && typeof e === 'object' && (e as NodeJS.ErrnoException).path === undefined) {
+    (e as NodeJS.ErrnoException).path = path.toString();
+  }
+  return e;
+}
+
+/**
+ * Apply owner (when opts.chown), extended attributes (when opts.xattrs and opts.xattrSrc), mode
+ * (not for symlinks), then times (last, so nothing moves them). Never follows a symlink at dst.
+ * Throws the first failure (an Error with code, syscall and path).
+ */
+export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions): Promise<void> {
+  const symlink = isSymlinkMode(meta.mode);
+  try {
+    // chown first: it clears setuid/setgid bits and security.capability.
+    if (opts.chown) await fs.promises.lchown(dst, meta.uid, meta.gid);
+    if (opts.xattrs && opts.xattrSrc) copyXattrs(opts.xattrSrc, dst, opts.native, symlink);
+    if (!symlink) await fs.promises.chmod(dst, meta.mode & 0o7777);
+    await setTimes(dst, meta, symlink, opts.native);
+  } catch (e) {
+    throw withPath(e, dst);
+  }
+}
+
+async function setTimes(dst: Buffer, meta: EntryMeta, symlink: boolean, native: NativeAddon | null): Promise<void> {
+  if (native) {
+    // AT_SYMLINK_NOFOLLOW always: a regular dst is unaffected, a symlink gets its own times.
+    native.utimens(dst, meta.atime[0], meta.atime[1], meta.mtime[0], meta.mtime[1], false);
+    return;
+  }
+  // Seconds as a double (libuv keeps microseconds). Node turns a negative *number* into "now",
+  // so pre-1970 times go as numeric strings, which Node documents as accepted and keeps as-is.
+  // libuv truncates to whole microseconds after converting the double, and the double
+  // itself is only good to ~0.24 us at today's dates: aim half a microsecond up so the
+  // result is the source time rounded to the microsecond, never a microsecond short.
+  const secs = ([s, ns]: NsTime): number | string => {
+    const v = s + (ns + 500) / 1e9;
+    return s < 0 ? String(v) : v;
+  };
+  const atime = secs(meta.atime);
+  const mtime = secs(meta.mtime);
+  if (symlink) await fs.promises.lutimes(dst, atime, mtime);
+  else await fs.promises.utimes(dst, atime, mtime);
+}
+
+/** Errors ignored (silently) when reading or setting xattrs outside the user.* namespace. */
+const IGNORABLE_XATTR_ERRORS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES', 'EINVAL']);
+const USER_PREFIX = Buffer.from('user.');
+
+/**
+ * Copy all extended attributes of src to dst (never following symlinks). user.* errors are
+ * thrown; other namespaces (trusted.*, security.*, system.*, lustre.*...) are tried and
+ * EPERM/ENOTSUP/EOPNOTSUPP/EACCES/EINVAL are ignored. No-op without native. For symlinks
+ * user.* is skipped (Linux refuses user.* on symlinks). A src file system without xattr
+ * support (ENOTSUP on list) copies nothing; an attribute removed meanwhile (ENODATA) is skipped.
+ */
+export function copyXattrs(src: Buffer, dst: Buffer, native: NativeAddon | null, isSymlink: boolean): void {
+  if (!native) return;
+  let names: Buffer[];
+  try {
+    names = native.listXattrs(src);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return;
+    throw e;
+  }
+  for (const name of names) {
+    const user = name.subarray(0, USER_PREFIX.length).equals(USER_PREFIX);
+    if (user && isSymlink) continue;
+    try {
+      const value = native.getXattr(src, name);
+      native.setXattr(dst, name, value);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (code === 'ENODATA') continue;
+      if (!user && IGNORABLE_XATTR_ERRORS.has(code)) continue;
+      throw e;
+    }
+  }
+}

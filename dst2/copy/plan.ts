@@ -1,0 +1,61 @@
+/**
+ * How the copy is cut into work items. Pure functions, the same on every rank.
+ *
+ * Chunk size (unless --chunk-size is given):
+ *     chunk = clamp(pow2floor(totalBytes / (ranks * 8)), 4 MiB, 1 GiB)
+ * i.e. about eight chunks per rank over the whole job, so every rank gets a share of even
+ * a single huge file and stealing has pieces to move, without making chunks so small that
+ * per-item overhead shows. A file larger than the chunk size is split into chunks written
+ * into a hidden `.fcp-part.*` file and renamed into place once every chunk is done; any
+ * other file is copied in one go, straight to its name, and small files are batched
+ * (up to BATCH_FILES files or BATCH_BYTES bytes per item) so per-item overhead does not
+ * dominate trees of many small files.
+ */
+export const MiB = 1024 * 1024;
+export const MIN_CHUNK = 4 * MiB;
+export const MAX_CHUNK = 1024 * MiB;
+export const BATCH_FILES = 64;
+export const BATCH_BYTES = 8 * MiB;
+
+export function pow2floor(n: number): number {
+  if (n < 1) return 1;
+  return 2 ** Math.floor(Math.log2(n));
+}
+
+export function chooseChunkSize(totalBytes: number, ranks: number, override?: number): number {
+  if (override && override > 0) return override;
+  return Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, pow2floor(totalBytes / (Math.max(1, ranks) * 8))));
+}
+
+/** [offset, length] of each chunk of a file of `size` bytes. */
+export function chunksOf(size: number, chunk: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let off = 0; off < size; off += chunk) out.push([off, Math.min(chunk, size - off)]);
+  return out;
+}
+
+/** Group items into batches bounded in count and bytes. */
+export function* batches<T>(items: Iterable<T>, sizeOf: (t: T) => number, maxCount = BATCH_FILES, maxBytes = BATCH_BYTES): Generator<T[]> {
+  let cur: T[] = [];
+  let bytes = 0;
+  for (const it of items) {
+    cur.push(it);
+    bytes += sizeOf(it);
+    if (cur.length >= maxCount || bytes >= maxBytes) {
+      yield cur;
+      cur = [];
+      bytes = 0;
+    }
+  }
+  if (cur.length > 0) yield cur;
+}
+
+/** Parse "64M", "1G", "4096", "1.5GiB" into bytes. */
+export function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?$/i.exec(s.trim());
+  if (!m) throw new Error(`not a size: '${s}' (use e.g. 64M, 1G, 4096)`);
+  const mult = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 }[m[2]!.toLowerCase() as '' | 'k'];
+  const v = Math.round(Number(m[1]) * mult);
+  if (!(v > 0)) throw new Error(`size must be positive: '${s}'`);
+  return v;
+}

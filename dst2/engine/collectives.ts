@@ -1,0 +1,119 @@
+/**
+ * Collectives on the runtime's own transport, along a binary tree rooted at rank 0
+ * (parent of r is (r-1)/2): reduce to rank 0, broadcast from rank 0, and what is built
+ * from those (allreduce, gather, allgather, barrier). Depth is log2(size), so rank 0
+ * receives from two children, never from every rank.
+ *
+ * Every rank calls the collectives in the same order; each call takes the next id, so
+ * messages of different calls never mix even when they arrive early.
+ */
+import type { CollectiveMsg, Message } from '../transport/messages.js';
+
+export const treeParent = (r: number) => (r - 1) >> 1;
+export const treeChildren = (r: number, size: number) => [2 * r + 1, 2 * r + 2].filter((c) => c < size);
+
+interface Slot { up: Map<number, unknown>; down?: { value: unknown } }
+
+export class Collectives {
+  private nextId = 0;
+  private readonly slots = new Map<number, Slot>();
+  private readonly wakers = new Map<number, () => void>();
+  private failed: Error | null = null;
+
+  constructor(
+    private readonly rank: number,
+    private readonly size: number,
+    private readonly send: (to: number, msg: Message) => void,
+  ) {}
+
+  onMessage(from: number, msg: CollectiveMsg): void {
+    const slot = this.slot(msg.id);
+    if (msg.dir === 'up') slot.up.set(from, msg.value);
+    else slot.down = { value: msg.value };
+    this.wakers.get(msg.id)?.();
+  }
+
+  /** Reject every pending and future collective (the job is aborting). */
+  fail(err: Error): void {
+    this.failed = err;
+    for (const wake of this.wakers.values()) wake();
+  }
+
+  private slot(id: number): Slot {
+    let s = this.slots.get(id);
+    if (!s) {
+      s = { up: new Map() };
+      this.slots.set(id, s);
+    }
+    return s;
+  }
+
+  private async until(id: number, ready: (s: Slot) => boolean): Promise<Slot> {
+    const s = this.slot(id);
+    while (!ready(s)) {
+      if (this.failed) throw this.failed;
+      await new Promise<void>((resolve) => this.wakers.set(id, resolve));
+    }
+    this.wakers.delete(id);
+    this.slots.delete(id);
+    if (this.failed) throw this.failed;
+    return s;
+  }
+
+  /** Combine every rank's value at rank 0 (children in rank order); null elsewhere. */
+  async reduce<T>(value: T, combine: (a: T, b: T) => T, validate: (x: unknown) => x is T): Promise<T | null> {
+    const id = this.nextId++;
+    const children = treeChildren(this.rank, this.size);
+    const s = await this.until(id, (sl) => children.every((c) => sl.up.has(c)));
+    let acc = value;
+    for (const c of children) {
+      const v = s.up.get(c);
+      if (!validate(v)) throw new Error(`rank ${c} sent a malformed value in a collective`);
+      acc = combine(acc, v);
+    }
+    if (this.rank === 0) return acc;
+    this.send(treeParent(this.rank), { type: 'coll', id, dir: 'up', value: acc });
+    return null;
+  }
+
+  /** Rank 0's value, on every rank. */
+  async bcast<T>(value: T | null, validate: (x: unknown) => x is T): Promise<T> {
+    const id = this.nextId++;
+    let v: unknown = value;
+    if (this.rank !== 0) {
+      const s = await this.until(id, (sl) => sl.down !== undefined);
+      v = s.down!.value;
+      if (!validate(v)) throw new Error('rank 0 broadcast a malformed value');
+    }
+    for (const c of treeChildren(this.rank, this.size)) this.send(c, { type: 'coll', id, dir: 'down', value: v });
+    return v as T;
+  }
+
+  async allreduce<T>(value: T, combine: (a: T, b: T) => T, validate: (x: unknown) => x is T): Promise<T> {
+    const r = await this.reduce(value, combine, validate);
+    return this.bcast(r, validate);
+  }
+
+  /** Every rank's value, by rank, at rank 0; null elsewhere. */
+  async gather<T>(value: T, validate: (x: unknown) => x is T): Promise<T[] | null> {
+    type Pairs = [number, T][];
+    const isPairs = (x: unknown): x is Pairs =>
+      Array.isArray(x) && x.every((p) => Array.isArray(p) && p.length === 2 && Number.isInteger(p[0]) && validate(p[1]));
+    const all = await this.reduce<Pairs>([[this.rank, value]], (a, b) => a.concat(b), isPairs);
+    if (!all) return null;
+    const out = new Array<T>(this.size);
+    for (const [r, v] of all) out[r] = v;
+    return out;
+  }
+
+  async allgather<T>(value: T, validate: (x: unknown) => x is T): Promise<T[]> {
+    const g = await this.gather(value, validate);
+    const isArr = (x: unknown): x is T[] => Array.isArray(x) && x.length === this.size && x.every(validate);
+    return this.bcast(g, isArr);
+  }
+
+  async barrier(): Promise<void> {
+    const isNull = (x: unknown): x is null => x === null;
+    await this.allreduce<null>(null, () => null, isNull);
+  }
+}

@@ -1,0 +1,265 @@
+/**
+ * One phase of work on one rank: the work loop, work stealing and the rank's part in
+ * termination detection.
+ *
+ * - The owner processes its queue LIFO, up to `task.concurrency` items at once.
+ * - An idle rank asks a random peer for work; after a full round of refusals it backs off
+ *   (1 ms doubling to 50 ms) so idle ranks do not flood the network at the end of a phase.
+ * - A victim answers all requests that arrived in the same turn of the event loop
+ *   together: it splits its queue among itself and every requester, giving away its
+ *   oldest items. Items leave the victim's queue in the same step as the reply is queued
+ *   for sending, so handed-over work is never lost and never duplicated.
+ * - Steal replies that carry work are Safra's basic messages (see termination.ts).
+ */
+import type { Counters, Message, StealReplyMsg, StealRequestMsg, TokenMsg } from '../transport/messages.js';
+import { WorkQueue } from './queue.js';
+import type { SpillStore } from './spill.js';
+
+/** A lazy source is read until the queue holds this many items. */
+const SOURCE_HIGH_WATER = 512;
+import type { Task, TaskContext } from './task.js';
+import { SafraTermination, type Token } from './termination.js';
+
+export interface PhaseEnv {
+  rank: number;
+  size: number;
+  /** Items a queue keeps in memory before spilling the oldest half (see queue.ts). */
+  queueInMemory: number;
+  makeSpill: () => SpillStore;
+  send(to: number, msg: Message): void;
+  /** A job-level failure: the runtime aborts the job. */
+  fail(reason: string): void;
+}
+
+export class PhaseRunner<I> {
+  readonly queue: WorkQueue<I>;
+  private source: AsyncIterator<I> | Iterator<I> | null = null;
+  private refilling = false;
+  readonly counters: Counters = { items: 0, steals: 0, stolen: 0, given: 0, stealRequests: 0 };
+  private inflight = 0;
+  private readonly concurrency: number;
+  private stealOutstanding = false;
+  private stealTimer: NodeJS.Timeout | null = null;
+  private refusals = 0;
+  private requesters: number[] = [];
+  private serveScheduled = false;
+  private pumpScheduled = false;
+  private readonly termination: SafraTermination;
+  private resolveDone!: () => void;
+  private readonly done = new Promise<void>((r) => (this.resolveDone = r));
+  private readonly ctx: TaskContext<I>;
+
+  constructor(readonly phase: number, private readonly task: Task<I>, private readonly env: PhaseEnv, early: Token | null) {
+    this.concurrency = Math.max(1, task.concurrency ?? 1);
+    this.queue = new WorkQueue<I>(env.queueInMemory, env.makeSpill);
+    this.termination = new SafraTermination(
+      env.rank,
+      env.size,
+      (to, t) => env.send(to, { type: 'token', phase, ...t }),
+      () => this.concluded(),
+    );
+    if (early) this.termination.tokenArrived(early);
+    const counters = this.counters;
+    this.ctx = {
+      rank: env.rank,
+      size: env.size,
+      enqueue: (item: I) => {
+        this.queue.push(item);
+        this.schedulePump();
+      },
+      count: (name: string, n = 1) => {
+        counters[name] = (counters[name] ?? 0) + n;
+      },
+      counters,
+    };
+  }
+
+  private finished = false;
+  private seeding = true;
+
+  get terminated(): boolean {
+    return this.finished;
+  }
+
+  async run(): Promise<Counters> {
+    await this.task.seed(this.ctx);
+    if (this.task.source) {
+      const src = this.task.source(this.ctx);
+      this.source = Symbol.asyncIterator in src ? (src as AsyncIterable<I>)[Symbol.asyncIterator]() : (src as Iterable<I>)[Symbol.iterator]();
+    }
+    this.seeding = false;
+    this.pump();
+    try {
+      await this.done;
+    } finally {
+      if (this.queue.spilledTotal > 0) this.counters.spilledItems = this.queue.spilledTotal;
+      this.queue.close();
+    }
+    return this.counters;
+  }
+
+  /** Pull from the lazy source until the queue is full enough or the source ends. */
+  private async refill(): Promise<void> {
+    this.refilling = true;
+    try {
+      while (this.source && this.queue.length < SOURCE_HIGH_WATER) {
+        const r = await this.source.next();
+        if (r.done) {
+          this.source = null;
+          break;
+        }
+        this.queue.push(r.value);
+      }
+    } catch (err) {
+      this.env.fail(`${this.task.name}: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.refilling = false;
+    this.pump();
+  }
+
+  onStealRequest(from: number, msg: StealRequestMsg): void {
+    if (msg.phase !== this.phase || this.terminated) {
+      this.env.send(from, { type: 'steal-reply', phase: msg.phase, items: [] });
+      return;
+    }
+    this.requesters.push(from);
+    if (!this.serveScheduled) {
+      this.serveScheduled = true;
+      setImmediate(() => this.serveRequests());
+    }
+  }
+
+  onStealReply(from: number, msg: StealReplyMsg): void {
+    if (msg.phase !== this.phase) {
+      if (msg.items.length > 0) this.env.fail(`rank ${from} sent work of phase ${msg.phase} during phase ${this.phase}`);
+      return;
+    }
+    this.stealOutstanding = false;
+    if (msg.items.length === 0) {
+      this.refusals++;
+      if (this.refusals % Math.max(1, this.env.size - 1) === 0) {
+        const backoff = Math.min(50, 2 ** Math.min(6, this.refusals / Math.max(1, this.env.size - 1) - 1));
+        this.stealTimer = setTimeout(() => {
+          this.stealTimer = null;
+          this.pump();
+        }, backoff);
+        return;
+      }
+      this.pump();
+      return;
+    }
+    this.termination.workReceived();
+    for (const item of msg.items) {
+      if (!this.task.isItem(item)) {
+        this.env.fail(`rank ${from} sent a malformed ${this.task.name} work item`);
+        return;
+      }
+    }
+    for (const item of msg.items as I[]) this.queue.push(item);
+    this.counters.steals!++;
+    this.counters.stolen! += msg.items.length;
+    this.refusals = 0;
+    this.pump();
+  }
+
+  onToken(msg: TokenMsg): void {
+    this.termination.tokenArrived({ round: msg.round, black: msg.black, count: msg.count });
+    this.pump();
+  }
+
+  /** Rank 0 announced the end of this phase. */
+  onTerminate(): void {
+    this.concluded();
+  }
+
+  private concluded(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.stealTimer) clearTimeout(this.stealTimer);
+    this.stealTimer = null;
+    // Termination is only ever concluded with no work anywhere; answer late requests empty.
+    for (const r of this.requesters.splice(0)) this.env.send(r, { type: 'steal-reply', phase: this.phase, items: [] });
+    if (this.env.rank === 0) for (let r = 1; r < this.env.size; r++) this.env.send(r, { type: 'term', phase: this.phase });
+    this.resolveDone();
+  }
+
+  private serveRequests(): void {
+    this.serveScheduled = false;
+    const reqs = this.requesters.splice(0);
+    if (reqs.length === 0) return;
+    const n = this.task.stealable === false ? 0 : this.queue.length;
+    // Split the queue among the victim and every requester; a busy victim keeps less.
+    const keep = this.inflight > 0 ? Math.floor(n / (reqs.length + 1)) : Math.ceil(n / (reqs.length + 1));
+    const give = n - keep;
+    const per = Math.floor(give / reqs.length);
+    let extra = give % reqs.length;
+    for (const r of reqs) {
+      const m = per + (extra > 0 ? 1 : 0);
+      if (extra > 0) extra--;
+      const items = this.queue.takeOldest(m);
+      if (items.length > 0) {
+        this.termination.workSent();
+        this.counters.given! += items.length;
+      }
+      this.env.send(r, { type: 'steal-reply', phase: this.phase, items });
+    }
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.terminated) return;
+    // At most `concurrency` starts per call: synchronous items finish inside runItem, and
+    // the loop must still yield to the event loop between them (steal requests, heartbeats).
+    for (let started = 0; started < this.concurrency && this.inflight < this.concurrency && this.queue.length > 0; started++) {
+      const item = this.queue.pop()!;
+      this.inflight++;
+      this.runItem(item);
+    }
+    if (this.source && !this.refilling && this.queue.length < SOURCE_HIGH_WATER / 2) void this.refill();
+    // While an asynchronous seed or source still has work the rank is not passive.
+    if (this.inflight > 0 || this.queue.length > 0 || this.seeding || this.source || this.refilling) return;
+    this.termination.passive();
+    if (this.terminated || this.env.size === 1 || this.stealOutstanding || this.stealTimer) return;
+    let victim = Math.floor(Math.random() * (this.env.size - 1));
+    if (victim >= this.env.rank) victim++;
+    this.stealOutstanding = true;
+    this.counters.stealRequests!++;
+    this.env.send(victim, { type: 'steal-req', phase: this.phase });
+  }
+
+  private runItem(item: I): void {
+    let p: void | Promise<void>;
+    try {
+      p = this.task.process(item, this.ctx);
+    } catch (err) {
+      this.itemFailed(err);
+      return;
+    }
+    if (p && typeof (p as Promise<void>).then === 'function') {
+      (p as Promise<void>).then(() => this.itemDone(), (err) => this.itemFailed(err));
+    } else {
+      this.itemDone();
+    }
+  }
+
+  private itemDone(): void {
+    this.inflight--;
+    this.counters.items!++;
+    // Defer so a long run of synchronous items still lets messages (steal requests, heartbeats) in.
+    this.schedulePump();
+  }
+
+  private itemFailed(err: unknown): void {
+    this.inflight--;
+    this.env.fail(`${this.task.name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Errors. Two kinds, as in mpiFileUtils:
+ * - per-entry failures (an unreadable file, a full disk for one file): data. Each is
+ *   printed once, in one fixed shape naming the operation, the path and the cause, counted,
+ *   and folded into the exit code; the rest of the job goes on.
+ * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
+ */
+import { getSystemErrorName } from 'node:util';
+import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { showPath } from './copy/paths.js';
+
+/** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
+export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {
+  let code: string;
+  if (negErrno === -1000) code = 'ESHRUNK';
+  else if (negErrno === -1001) code = 'ECHANGED';
+  else {
+    try {
+      code = getSystemErrorName(negErrno);
+    } catch {
+      code = `E${-negErrno}`;
+    }
+  }
+  return Object.assign(new Error(`${code}: ${syscall}`), { code, errno: negErrno, syscall });
+}
+
+export class UsageError extends Error {
+  readonly code = 'EUSAGE';
+}
+
+const STRERROR: Record<string, string> = {
+  ENOENT: 'No such file or directory',
+  EACCES: 'Permission denied',
+  EPERM: 'Operation not permitted',
+  ENOSPC: 'No space left on device',
+  EDQUOT: 'Disk quota exceeded',
+  EEXIST: 'File exists',
+  EISDIR: 'Is a directory',
+  ENOTDIR: 'Not a directory',
+  ELOOP: 'Too many levels of symbolic links',
+  EIO: 'Input/output error',
+  EROFS: 'Read-only file system',
+  ENAMETOOLONG: 'File name too long',
+  EMFILE: 'Too many open files',
+  ENOTEMPTY: 'Directory not empty',
+  EXDEV: 'Invalid cross-device link',
+  EFBIG: 'File too large',
+  ENOTSUP: 'Operation not supported',
+  ESTALE: 'Stale file handle',
+  ESHRUNK: 'file shrank while it was being copied',
+  ECHANGED: 'file changed while it was being copied (it grew, or its mtime moved)',
+};
+
+/** "Permission denied (EACCES)" for a Node/system error, else its message. */
+export function causeOf(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e && typeof e.code === 'string' && STRERROR[e.code]) return `${STRERROR[e.code]} (${e.code})`;
+  if (e && typeof e.code === 'string') return `${e.message.split(',')[0]} (${e.code})`;
+  return e instanceof Error ? e.message : String(err);
+}
+
+/** An Error with just a code (a failure learnt from another rank). */
+export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
+  return Object.assign(new Error(code), { code });
+}
+
+export interface EntryErrorRecord { op: string; path: string; cause: string; code: string }
+
+/** Per-rank log of entry failures: print once, count, keep going. */
+export class EntryErrors {
+  count = 0;
+  private logFd: number | null = null;
+
+  constructor(private readonly tool: string, private readonly sink: (line: string) => void = (l) => process.stderr.write(l)) {}
+
+  /**
+   * --log-dir: also append every failure to DIR/<tool>-rank<R>.log, one tab-separated
+   * line each: path, operation, errno code, cause.
+   */
+  logTo(dir: string, rank: number): void {
+    mkdirSync(dir, { recursive: true });
+    this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
+  }
+
+  report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
+    this.count++;
+    const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
+    this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
+    if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);
+    return rec;
+  }
+}

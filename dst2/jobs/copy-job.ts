@@ -1,0 +1,479 @@
+/**
+ * The phases of a copy, with a collective between each (as mpiFileUtils' dcp):
+ *
+ *   0. checkpoint    lock DST's checkpoint; on --resume merge what earlier runs did
+ *   1. walk          distributed, reads SRC only
+ *   2. plan          totals, chunk size, hard-link groups
+ *   3. mkdir         every directory, owner-only mode for now (so read-only ones can be filled)
+ *   4. copy          whole files, chunks of large files, symlinks and FIFOs (work stealing);
+ *                    what an earlier run finished is skipped
+ *   5. finish        owners give large files their metadata and rename them into place
+ *   6. links         extra names of hard-linked files
+ *   7. dir metadata  deepest level first, so a directory's times and mode are set after
+ *                    everything inside it is written
+ *
+ * Every per-file list is read lazily from the walk lists, which spill to the rank's
+ * SQLite store past the memory budget.
+ */
+import { forEachLimit } from '../util/for-each-limit.js';
+import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Runtime } from '../engine/runtime.js';
+import { EXIT } from '../engine/runtime.js';
+import type { Task, TaskContext } from '../engine/task.js';
+import { EntryErrors, systemErrorFromCode } from '../errors.js';
+import { loadNative, nativeSkips } from '../native/loader.js';
+import { walkTask } from '../walk/walk-task.js';
+import { WalkLists } from '../walk/walk-lists.js';
+import { isBuf, type Entry, type Root } from '../walk/entry.js';
+import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
+import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { applyMeta } from '../copy/metadata.js';
+import { partName } from '../copy/paths.js';
+import { planHardLinks } from '../copy/hardlinks.js';
+import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
+import type { PathFilter } from '../walk/filter.js';
+import { deleteExtras } from '../copy/delete-extras.js';
+import { hashFile } from '../copy/copy-task.js';
+import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
+import { RankStore, readDoneRows, type DoneWork } from '../checkpoint/rank-store.js';
+import { CopyDigests } from '../copy/copy-digests.js';
+import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
+import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+
+export interface CopyJobOptions {
+  roots: Root[];
+  chunkSize?: number;
+  quiet: boolean;
+  json: boolean;
+  checkpoint: CheckpointOptions;
+  keepCheckpoint: boolean;
+  /** the command that resumes this job, for messages */
+  resumeCommand: string;
+  /** entries a rank keeps in memory before its lists spill to SQLite */
+  listBudget: number;
+  /** hash what is read (default on): the signature and --verify need it */
+  hash: boolean;
+  /** re-read DST after the copy and compare it with the source's digests */
+  verify: boolean;
+  /** test hook: flip one byte of DST (root 0, 'rel/path:offset') before verifying */
+  corruptForTest?: string;
+  /** --update: skip what DST already has (see copy-task.ts) */
+  update: false | 'time' | 'checksum';
+  /** --exclude/--include rules */
+  filter: PathFilter | null;
+  /** --delete: remove what is in DST but not in SRC, after the copy */
+  deleteExtras: boolean;
+  /** progress display: auto (a line on a terminal), line, json, none */
+  progress: 'auto' | 'line' | 'json' | 'none';
+  /** --log-dir: per-rank logs of failed entries */
+  logDir?: string;
+}
+
+export interface CopySummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  specials: number;
+  bytes: number;
+  seconds: number;
+  bytesPerSecond: number;
+  errors: number;
+  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
+  bytesCopied: number;
+  bytesSkipped: number;
+  filesCopied: number;
+  filesSkipped: number;
+  chunkSize: number;
+  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
+  signature: string | null;
+  /** --verify: chunks or files of DST that differ from what was read from SRC */
+  verifyMismatches?: number;
+  /** --update: files DST already had (not read, with --update=time) */
+  filesUpToDate: number;
+  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
+  filesRead: number;
+  /** --delete: entries removed from DST */
+  deleted: number;
+  /** entries left out by --exclude/--include */
+  excluded: number;
+  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
+  spilled: { listRanks: number; queueItems: number };
+  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
+}
+
+const IN_FLIGHT = 16;
+
+
+function phaseTimer(rt: Runtime): (name: string) => void {
+  if (process.env.FCP_TRACE_PHASES !== '1' || rt.rank !== 0) return () => {};
+  let last = process.hrtime.bigint();
+  process.stderr.write(`[phase] startup (process start to job) ${performance.now().toFixed(1)} ms\n`);
+  return (name) => {
+    const now = process.hrtime.bigint();
+    process.stderr.write(`[phase] ${name} ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
+    last = now;
+  };
+}
+
+export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void }> {
+  const mark = phaseTimer(rt);
+  const native = loadNative();
+  const errors = new EntryErrors('fcp');
+  const uid = process.getuid?.() ?? 0;
+  const asRoot = uid === 0;
+  const roots = opts.roots;
+  const progress = rt.rank === 0 ? progressReporter(opts) : null;
+  if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
+  if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
+
+  // 0. checkpoint
+  const ckpt = await openCheckpoint(rt, opts.checkpoint);
+  const { resume } = ckpt;
+  const store = ckpt.store;
+  if (rt.rank === 0) {
+    rt.addAbortHook((_reason, code) => {
+      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+    });
+  }
+  // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
+  let scratch: { dir: string; store: RankStore } | null = null;
+  if (!store) {
+    const dir = mkdtempSync(join(tmpdir(), 'fcp-lists-'));
+    scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
+    rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
+  }
+  const lists = new WalkLists(store ?? scratch!.store, store !== null, opts.listBudget);
+
+  // 1. walk
+  rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
+  const walkTotals = walk.total;
+  progress?.walk(walkTotals.entries ?? 0);
+  mark('walk');
+  if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
+    process.stderr.write(`fcp: not running as root: ${walkTotals.foreignOwner} entries owned by other users will be owned by uid ${uid}\n`);
+  }
+
+  // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
+  const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
+  if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
+  const links = await planHardLinks(rt, lists.hardlinked());
+  mark('plan');
+
+  // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
+  const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
+  mark('mkdir');
+
+  // 4. copy
+  const failed = new Map<string, ChunkFailure>();
+  const large: Entry[] = [];
+  /** large files --update left alone: not finished (renamed) either */
+  const largeUpToDateSet = new Set<Entry>();
+  const totalBytes = walkTotals.bytes ?? 0;
+  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
+  if (opts.hash) await initHashing();
+  const digests = opts.hash ? new CopyDigests() : null;
+  // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
+  // records back); with neither, nothing is recorded.
+  const doneStore = store ?? (opts.verify ? scratch!.store : null);
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copy = await rt.runPhase(copyTask({
+    ...copyCtx,
+    seedItems: (ctx) => copyItems(ctx),
+  }));
+  {
+    const t = copy.total;
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0);
+  }
+  mark('copy');
+
+  /**
+   * This rank's copy work, lazily: others first (cheap), then each large file's chunks
+   * (its part file is created first, so a thief never gets a chunk of a file that does
+   * not exist), whole files in batches as they come.
+   */
+  async function* copyItems(ctx: TaskContext<CopyItem>): AsyncGenerator<CopyItem> {
+    for (const b of batches(lists.others(), () => 0, 128)) yield { t: 'o', e: b };
+    // Large files' chunks go in first: the queue is LIFO, so this rank starts on whole
+    // files while thieves take chunks from the bottom, and on a filling disk the many
+    // small files are written before the big ones take the space.
+    const done = (e: Entry): boolean => {
+      const d = resume?.doneFor(e).whole;
+      if (!d) return false;
+      ctx.count('skippedBytes', e.m.size);
+      ctx.count('skippedFiles');
+      digests?.file(e, d.digest ? fromHex(d.digest) : null);
+      return true;
+    };
+    for (const e of lists.files()) {
+      if (e.m.size <= chunk || links.isSecondary(e) || done(e)) continue;
+      large.push(e);
+      if (opts.update && (await largeUpToDate(e, ctx))) continue;
+      yield* largeFileItems(e, ctx);
+    }
+    const whole = function* (): Generator<Entry> {
+      for (const e of lists.files()) if (e.m.size <= chunk && !links.isSecondary(e) && !done(e)) yield e;
+    };
+    for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
+  }
+
+  /** --update for a large file: same size and mtime (or content) in DST: leave it. */
+  async function largeUpToDate(e: Entry, ctx: TaskContext<CopyItem>): Promise<boolean> {
+    const dst = dstOf(roots, e);
+    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
+    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    let content: bigint | null = null;
+    if (opts.update === 'time') {
+      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+    } else {
+      const [a, b] = await Promise.all([hashFile(srcOf(roots, e), e.m.size), hashFile(dst, e.m.size)]);
+      ctx.count('filesRead', 2);
+      if (a !== b) return false;
+      content = a;
+      await applyMeta(dst, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, e)));
+    }
+    ctx.count('upToDate');
+    ctx.count('upToDateBytes', e.m.size);
+    store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+    digests?.file(e, content);
+    largeUpToDateSet.add(e);
+    return true;
+  }
+
+  async function* largeFileItems(e: Entry, ctx: TaskContext<CopyItem>): AsyncGenerator<CopyItem> {
+    const part = partName(dstOf(roots, e));
+    // Chunks done by an earlier run count only if their part file is still there, whole.
+    let doneChunks = resume?.doneFor(e).chunks ?? [];
+    if (doneChunks.length > 0) {
+      const st = await fsp.lstat(part).catch(() => null);
+      if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
+    }
+    try {
+      const fh = await fsp.open(part, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
+      await fh.truncate(e.m.size);
+      await fh.close();
+    } catch (err) {
+      errors.report('create', part, err);
+      failed.set(fileKey(e), { code: 'REPORTED', onDst: true });
+      return;
+    }
+    const have = new Map(doneChunks.map((d) => [`${d.off}:${d.len}`, d]));
+    for (const [o, l] of chunksOf(e.m.size, chunk)) {
+      const d = have.get(`${o}:${l}`);
+      if (d) {
+        ctx.count('skippedBytes', l);
+        digests?.chunk(fileKey(e), o, d.digest);
+      } else yield { t: 'c', f: e, o, l };
+    }
+  }
+
+  // 5. finish large files: owners learn which files lost a chunk anywhere
+  type Failure = [string, string, boolean];
+  const isFailures = (x: unknown): x is Failure[] => Array.isArray(x) && x.every((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string' && typeof f[2] === 'boolean');
+  const failedEverywhere = new Map<string, Failure>();
+  for (const f of (await rt.collectives.allgather<Failure[]>([...failed].map(([k, v]) => [k, v.code, v.onDst]), isFailures)).flat()) {
+    if (!failedEverywhere.has(f[0])) failedEverywhere.set(f[0], f);
+  }
+  const chunkPartials = digests ? await digests.gatherChunks(rt) : null;
+  let finishedFiles = 0;
+  await forEachLimit(large.filter((e) => !largeUpToDateSet.has(e)), IN_FLIGHT, async (e) => {
+    const src = srcOf(roots, e);
+    const dst = dstOf(roots, e);
+    const part = partName(dst);
+    const why = failedEverywhere.get(fileKey(e));
+    if (why) {
+      // One line per file, from its owner, however many chunks failed where.
+      if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
+      await fsp.rm(part, { force: true }).catch(() => {});
+      return;
+    }
+    try {
+      const st = await fsp.lstat(src, { bigint: true });
+      if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
+      if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
+        throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
+      }
+      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
+      await fsp.rename(part, dst);
+      const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
+      doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
+      digests?.file(e, content);
+      finishedFiles++;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      errors.report('finish', code === 'ECHANGED' || code === 'ESHRUNK' ? src : dst, err);
+      await fsp.rm(part, { force: true }).catch(() => {});
+    }
+  });
+  await rt.barrier();
+  mark('finish');
+
+  // 6. hard links: link to the primary's copy; replace only a regular file of that name
+  const linkContent = digests ? await digests.gatherLinkContent(rt) : null;
+  await forEachLimit(links.secondaries, IN_FLIGHT, async ({ e, primary }) => {
+    digests?.file(e, linkContent?.get(e.h!) ?? null);
+    const target = dstOf(roots, { ...e, r: primary.r, p: primary.p });
+    const dst = dstOf(roots, e);
+    try {
+      try {
+        await fsp.link(target, dst);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await fsp.lstat(dst)).isFile()) throw err;
+        await fsp.unlink(dst);
+        await fsp.link(target, dst);
+      }
+    } catch (err) {
+      errors.report('link', dst, err);
+    }
+  });
+  await rt.barrier();
+  mark('links');
+
+  // 6b. --delete: what DST has and SRC has not (before directory metadata: removing
+  // entries changes their directories' mtimes)
+  const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
+  if (opts.deleteExtras) mark('delete');
+
+  // 7. directory metadata, deepest level first, a barrier between levels
+  const isNum = (x: unknown): x is number => typeof x === 'number';
+  const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
+  for (let depth = maxDepth; depth >= 0; depth--) {
+    await forEachLimit(lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
+      digests?.plain(d);
+      const dst = dstOf(roots, d);
+      try {
+        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
+      } catch (err) {
+        errors.report('set metadata of', dst, err);
+      }
+    });
+    await rt.barrier();
+  }
+  progress?.done();
+  mark('dir metadata');
+
+  // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
+  // earlier runs did) and compares it with the digests of what was read from SRC
+  let verifyMismatches: number | undefined;
+  if (opts.verify && digests) {
+    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
+    (store ?? scratch!.store).flush();
+    await rt.barrier();
+    const peer = (rt.rank + 1) % rt.size;
+    const rows = function* (): Generator<DoneWork> {
+      const mine = store ? ckpt.rankFileOf(peer) : scratch!.store.path;
+      yield* readDoneRows(mine, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`);
+      if (resume) {
+        // Earlier runs' records: every rank reads them and keeps its share (by a hash of the path).
+        for (const row of readDoneRows(resume.path, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`)) {
+          if ((pathHash(row.path) + row.off) % rt.size === rt.rank) yield row;
+        }
+      }
+    };
+    const v = await rt.runPhase(verifyTask({ roots, errors, rows, writer: peer }));
+    verifyMismatches = v.total.mismatches ?? 0;
+    mark('verify');
+  }
+  const sig = digests ? await digests.signature(rt) : null;
+
+  // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
+  // wall time as the user sees it: from the start of this process (rank 0 started the job)
+  const seconds = performance.now() / 1000;
+  const secondaryBytes = links.secondaries.reduce((a, l) => a + l.e.m.size, 0);
+  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
+  const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
+  const ranks = copy.perRank.map((c, r) => ({
+    // whole files count when copied, large files once finished by their owner
+    files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
+    bytes: c.bytes ?? 0,
+    chunks: c.chunks ?? 0,
+    steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0) + (mk.perRank[r]?.steals ?? 0),
+  }));
+  const errorsTotal = total.errors ?? 0;
+  ckpt.close();
+  scratch?.store.close();
+  if (scratch) rmSync(scratch.dir, { recursive: true, force: true });
+  // Removed last of all (after the final barrier, see endJob), so a job killed while it
+  // exits still has its records: a resume then finds everything done.
+  const finalize = () => {
+    if (rt.rank !== 0) return;
+    if (errorsTotal === 0 && !opts.keepCheckpoint) ckpt.dir.remove();
+    else {
+      ckpt.dir.unlock();
+      if (errorsTotal > 0 && store) {
+        process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
+      }
+    }
+  };
+  const copiedBytes = ranks.reduce((a, r) => a + r.bytes, 0);
+  const summary: CopySummary = {
+    files: walkTotals.files ?? 0,
+    dirs: walkTotals.dirs ?? 0,
+    symlinks: walkTotals.symlinks ?? 0,
+    specials: walkTotals.specials ?? 0,
+    // data bytes: a hard-linked file's data counts once, however many names it has
+    bytes: totalBytes - (total.secondaryBytes ?? 0),
+    seconds,
+    bytesPerSecond: copiedBytes / Math.max(seconds, 1e-9),
+    errors: errorsTotal,
+    bytesCopied: copiedBytes,
+    bytesSkipped: copy.total.skippedBytes ?? 0,
+    filesCopied: ranks.reduce((a, r) => a + r.files, 0),
+    filesSkipped: copy.total.skippedFiles ?? 0,
+    chunkSize: chunk,
+    signature: sig && sig.missing === 0 && errorsTotal === 0 ? toHex(sig.signature) : null,
+    verifyMismatches,
+    filesUpToDate: copy.total.upToDate ?? 0,
+    filesRead: copy.total.filesRead ?? 0,
+    deleted: total.deleted ?? 0,
+    excluded: walkTotals.excluded ?? 0,
+    spilled: {
+      listRanks: total.listSpilled ?? 0,
+      queueItems: (walk.total.spilledItems ?? 0) + (mk.total.spilledItems ?? 0) + (copy.total.spilledItems ?? 0),
+    },
+    ranks,
+  };
+  return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
+}
+
+/** FNV-1a of a path: spreads records over ranks. */
+function pathHash(p: Buffer): number {
+  let h = 0x811c9dc5;
+  for (const b of p) h = Math.imul(h ^ b, 16777619) >>> 0;
+  return h;
+}
+
+function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
+  // auto: a line on a terminal, unless stdout carries --json (launchers like mpirun give
+  // ranks a pseudo-terminal, and the JSON must stay a clean last line).
+  const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY && !opts.json ? 'line' : 'none') : opts.progress;
+  if (mode === 'line') return new ProgressLine(process.stdout);
+  if (mode === 'json') return new JsonProgress(process.stdout);
+  return null;
+}
+
+function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
+  return {
+    name: 'mkdir',
+    concurrency: 4,
+    seed() {},
+    source: () => batches(lists.dirs(), () => 0, 128),
+    async process(list, ctx) {
+      await forEachLimit(list, 8, async (d) => {
+        const dst = dstOf(roots, d);
+        try {
+          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+          const st = await fsp.lstat(dst);
+          if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
+          ctx.count('dirs');
+        } catch (err) {
+          errors.report('create directory', dst, err);
+          ctx.count('errors');
+        }
+      });
+    },
+    isItem: (x): x is Entry[] => Array.isArray(x) && x.every((e) => typeof e === 'object' && e !== null && (e as Entry).k === 'd' && isBuf((e as Entry).p)),
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The phases of fsum:
+ *
+ *   1. walk      distributed, as fcp's (reads only)
+ *   2. seed      directories and special files need no I/O: their records are made by
+ *                the rank that walked them; symlinks in batches, whole files (size <=
+ *                chunk) in batches, larger files as chunks of `chunkSize`
+ *   3. hash      work stealing over those items (sum-task.ts)
+ *   4. combine   allgather of the partial digests of chunks (multi-chunk files only, so
+ *                few); each file's owner (the rank that walked it) adds them up
+ *   5. signature allreduce of the per-root sums of entry digests (hex strings)
+ *   6. records   gathered at rank 0 when a sum file, --check or --compare needs them
+ *
+ * The chunk size is fixed (default 64 MiB, a multiple of the 1 MiB leaf), never derived
+ * from the number of ranks; the result does not depend on either anyway.
+ */
+import type { Runtime } from '../engine/runtime.js';
+import { EntryErrors } from '../errors.js';
+import { loadNative } from '../native/loader.js';
+import { batches, chunksOf } from '../copy/plan.js';
+import { walkTask } from '../walk/walk-task.js';
+import { WalkLists } from '../walk/walk-lists.js';
+import type { Entry } from '../walk/entry.js';
+import { ProgressLine } from '../progress/progress-line.js';
+import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
+import { makeRecord, fromTuple, toTuple, isRecordTuples, type SumRecord, type RecordTuple } from '../checksum/records.js';
+import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { allreduceDigests } from '../checksum/signature.js';
+
+export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
+
+export interface SumJobOptions {
+  /** absolute root paths, by index */
+  roots: Buffer[];
+  /** a multiple of LEAF */
+  chunkSize: number;
+  meta: boolean;
+  /** root index in the entry digests (default: the root's own index; --compare: 0 for both) */
+  digestRoot?: (r: number) => number;
+  /** gather every record at rank 0 */
+  gather: boolean;
+  quiet: boolean;
+  /** read small files on local file systems synchronously while that is fast (default true; see sum-task.ts) */
+  syncSmall?: boolean;
+}
+
+export interface SumSummary {
+  signature: string;
+  /** signature of each root alone */
+  rootSignatures: string[];
+  files: number;
+  dirs: number;
+  symlinks: number;
+  specials: number;
+  bytes: number;
+  seconds: number;
+  bytesPerSecond: number;
+  errors: number;
+  chunkSize: number;
+  leafSize: number;
+  meta: boolean;
+  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
+}
+
+export interface SumJobResult {
+  summary: SumSummary;
+  /** rank 0 with `gather`: every entry's record, unsorted; else null */
+  records: SumRecord[] | null;
+  exitCode: number;
+}
+
+export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJobResult> {
+  if (opts.chunkSize % LEAF !== 0 || opts.chunkSize <= 0) throw new Error(`chunk size ${opts.chunkSize} is not a multiple of ${LEAF}`);
+  const t0 = process.hrtime.bigint();
+  const errors = new EntryErrors('fsum');
+  const lists = new WalkLists();
+  const uid = process.getuid?.() ?? 0;
+  const digestRoot = opts.digestRoot ?? ((r: number) => r);
+  const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
+  const chunk = opts.chunkSize;
+
+  // 1. walk
+  rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
+  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), lists, errors, uid, native: loadNative() }));
+  const totals = walk.total;
+
+  // 2. seed
+  // Records are kept only when someone reads them (sum file, --check, --compare); the
+  // signature needs only the per-root sums.
+  const records: SumRecord[] = [];
+  const local = new Array<bigint>(opts.roots.length).fill(0n);
+  const record = (x: SumRecord) => {
+    if (!x.err) local[x.r] = (local[x.r]! + fromHex(x.dig)) & MASK128;
+    if (opts.gather) records.push(x);
+  };
+  const partials: ChunkPartial[] = [];
+  for (const d of lists.dirs()) record(makeRecord(d, { digestRoot: digestRoot(d.r), meta: opts.meta }));
+  const symlinks: Entry[] = [];
+  for (const e of lists.others()) {
+    if (e.k === 'l') symlinks.push(e);
+    else record(makeRecord(e, { digestRoot: digestRoot(e.r), meta: opts.meta }));
+  }
+  const large = [...lists.files()].filter((e) => e.m.size > chunk);
+  const whole = [...lists.files()].filter((e) => e.m.size <= chunk);
+  function* seedItems(): Generator<SumItem> {
+    // LIFO: this rank starts with whole files; thieves take the oldest items, chunks first.
+    for (const b of batches(symlinks, () => 0, 128)) yield { t: 'l', e: b };
+    for (let n = 0; n < large.length; n++) {
+      const f = large[n]!;
+      let i = 0;
+      for (const [o, l] of chunksOf(f.m.size, chunk)) yield { t: 'c', f, o, l, i: i++, w: rt.rank, n };
+    }
+    // +4 KiB per file: per-file costs count too, so batches of tiny files stay bounded
+    for (const b of batches(whole, (e) => e.m.size + 4096, 64, 16 * 1024 * 1024)) yield { t: 'b', f: b };
+  }
+
+  // 3. hash
+  const totalBytes = totals.bytes ?? 0;
+  rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
+  const hash = await rt.runPhase(sumTask({
+    roots: opts.roots, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
+    syncRoots: opts.roots.map((r) => opts.syncSmall !== false && isLocalFs(r)),
+  }));
+
+  // 4. combine the chunks of large files at their owners
+  const all = (await rt.collectives.allgather<ChunkPartial[]>(partials, isChunkPartials)).flat();
+  const mine = new Map<number, ChunkPartial[]>();
+  for (const p of all) {
+    if (p[0] !== rt.rank) continue;
+    if (!mine.has(p[1])) mine.set(p[1], []);
+    mine.get(p[1])!.push(p);
+  }
+  let largeDone = 0;
+  for (let n = 0; n < large.length; n++) {
+    const f = large[n]!;
+    const parts = (mine.get(n) ?? []).sort((a, b) => a[2] - b[2]);
+    const spans = chunksOf(f.m.size, chunk);
+    const ok = parts.length === spans.length && parts.every((p, i) => p[2] === i && p[3] !== '');
+    if (!ok) {
+      // the rank that hashed the failing chunk reported it
+      record(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, err: true }));
+      continue;
+    }
+    const content = fileDigest(parts.map((p) => fromHex(p[3])), f.m.size);
+    const chunks = spans.map(([o, l], i) => [o, l, parts[i]![3]] as [number, number, string]);
+    record(makeRecord(f, { digestRoot: digestRoot(f.r), meta: opts.meta, content, chunks }));
+    largeDone++;
+  }
+
+  // 5. signature
+  const rootSums = await allreduceDigests(rt.collectives, local);
+  const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
+  const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
+  const filesPerRank = await rt.collectives.allgather<number>((hash.local.files ?? 0) + largeDone, (x): x is number => typeof x === 'number');
+
+  // 6. records
+  let gathered: SumRecord[] | null = null;
+  if (opts.gather) {
+    const g = await rt.collectives.gather<RecordTuple[]>(records.map(toTuple), isRecordTuples);
+    if (g) gathered = g.flat().map(fromTuple);
+  }
+  progress?.done();
+
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const summary: SumSummary = {
+    signature: toHex(signature),
+    rootSignatures: rootSums.map(toHex),
+    files: totals.files ?? 0,
+    dirs: totals.dirs ?? 0,
+    symlinks: totals.symlinks ?? 0,
+    specials: totals.specials ?? 0,
+    bytes: totalBytes,
+    seconds,
+    bytesPerSecond: totalBytes / Math.max(seconds, 1e-9),
+    errors: counts.errors ?? 0,
+    chunkSize: chunk,
+    leafSize: LEAF,
+    meta: opts.meta,
+    ranks: hash.perRank.map((c, r) => ({
+      files: filesPerRank[r] ?? 0,
+      bytes: c.bytes ?? 0,
+      chunks: c.chunks ?? 0,
+      steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0),
+    })),
+  };
+  return { summary, records: gathered, exitCode: summary.errors > 0 ? 1 : 0 };
+}

@@ -1,0 +1,112 @@
+/**
+ * From command line to a running Runtime, whatever started us: mpirun/mpiexec, srun,
+ * `-np N` self-launch, or a single process. Tools call `startJob` and `endJob` and never
+ * look at the launcher themselves.
+ */
+import { dirname, resolve } from 'node:path';
+import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
+import { detectLauncher, type LaunchInfo } from './env.js';
+import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.js';
+
+export interface JobOptions {
+  tool: string;
+  /** Ranks to start when no launcher started us. */
+  np: number;
+  /** Rendezvous directory (launcher mode); default: beside `besidePath`. */
+  rendezvous?: string;
+  /** A path whose parent directory is the default rendezvous (the destination). */
+  besidePath: string;
+  bind?: string;
+  startupTimeoutMs?: number;
+  heartbeatTimeoutMs?: number;
+  delayWorkMs?: number;
+  /** work items a queue keeps in memory before spilling */
+  queueInMemory?: number;
+}
+
+export interface Job {
+  rt: Runtime;
+  launch: LaunchInfo;
+  local: LocalRanks | null;
+}
+
+export async function startJob(opts: JobOptions): Promise<Job> {
+  let launch = detectLauncher();
+  let local: LocalRanks | null = null;
+  let secret: Buffer | undefined;
+  let rendezvousDir = opts.rendezvous ?? dirname(resolve(opts.besidePath));
+  let rtRef: Runtime | null = null;
+  let exchange: RuntimeConfig['exchange'];
+  const startupTimeoutMs = opts.startupTimeoutMs ?? 60_000;
+
+  if (launch.kind === 'none' && opts.np > 1) {
+    local = takeEarlyRanks(opts.np) ?? spawnLocalRanks(opts.np);
+    local.setDeathHandler((rank, pid, code, signal) => {
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      // A rank that fails on its own tells the job first; give that message a moment.
+      setTimeout(() => void rtRef?.abort(`rank ${rank} (pid ${pid}) ${how}`, EXIT.ABORTED), signal ? 0 : 300).unref();
+    });
+    secret = local.secret;
+    rendezvousDir = local.rendezvousDir;
+    launch = { kind: 'self', rank: 0, size: opts.np, jobKey: local.jobKey, allLocal: true };
+    const ranks = local;
+    exchange = (endpoint) => ranks.exchange(endpoint, startupTimeoutMs);
+  } else if (launch.kind === 'self') {
+    const hex = process.env.FCP_SECRET ?? '';
+    if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error('FCP_SECRET is missing or malformed in a self-launched rank');
+    secret = Buffer.from(hex, 'hex');
+    rendezvousDir = process.env.FCP_RENDEZVOUS ?? rendezvousDir;
+    watchParent(() => void rtRef?.abort('the launching process (rank 0) went away', EXIT.ABORTED, false));
+    if (process.send) exchange = (endpoint) => childExchange(launch.rank, endpoint, startupTimeoutMs);
+  } else if (launch.kind !== 'none' && opts.np > 1 && opts.np !== launch.size && launch.rank === 0) {
+    process.stderr.write(`${opts.tool}: started by ${launch.kind} with ${launch.size} ranks; -np ${opts.np} is ignored\n`);
+  }
+
+  const cfg: RuntimeConfig = {
+    tool: opts.tool,
+    launch,
+    rendezvousDir,
+    bind: opts.bind,
+    secret,
+    startupTimeoutMs: opts.startupTimeoutMs,
+    heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
+    delayWorkMs: opts.delayWorkMs,
+    queueInMemory: opts.queueInMemory,
+    exchange,
+  };
+  try {
+    rtRef = await Runtime.start(cfg);
+  } catch (err) {
+    local?.cleanup();
+    const msg = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`${opts.tool}: ${msg}\n`);
+    process.exit(EXIT.ABORTED);
+  }
+  if (local) {
+    // Rank 0 of a self-launch leaves last: its ranks have the abort message; give them a
+    // moment to flush and exit, then make sure none is left behind.
+    const ranks = local;
+    rtRef.addAbortHook(async () => {
+      await Promise.race([ranks.exited, new Promise((r) => setTimeout(r, 3000))]);
+      for (const c of ranks.children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await ranks.exited;
+      ranks.cleanup();
+    });
+  }
+  return { rt: rtRef, launch, local };
+}
+
+/** Close the job on every rank and exit with `code` (rank 0 of a self-launch also waits for its ranks). */
+export async function endJob(job: Job, code: number, finalize?: () => void): Promise<never> {
+  await job.rt.finish();
+  finalize?.();
+  if (job.local) {
+    const codes = await job.local.exited;
+    job.local.cleanup();
+    const worst = codes.find((c) => c !== 0);
+    if (worst !== undefined && code === 0) code = worst;
+  }
+  if (process.env.FCP_TRACE_PHASES === '1' && job.rt.rank === 0) process.stderr.write(`[phase] exit at ${performance.now().toFixed(1)} ms\n`);
+  process.exit(code);
+}
+

@@ -1,0 +1,178 @@
+/**
+ * `-np N` without a launcher: this process becomes rank 0 and starts N-1 local ranks
+ * running the same command line. The job secret and a private rendezvous directory are
+ * handed to them through the environment (readable only by the same user).
+ *
+ * Children never outlive the parent: each has an IPC channel to it and stops when that
+ * channel closes (parent killed, even by SIGKILL). The parent watches its children: one
+ * that dies by a signal or fails without telling the job aborts the job, naming it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SECRET_BYTES } from '../transport/secret.js';
+import { RendezvousTimeout, type PeerInfo } from './rendezvous.js';
+import { hostname } from 'node:os';
+
+/** IPC messages between rank 0 and its children during startup. */
+interface EndpointMsg { t: 'fcp-endpoint'; rank: number; endpoint: string }
+interface PeersMsg { t: 'fcp-peers'; peers: PeerInfo[] }
+
+export interface LocalRanks {
+  secret: Buffer;
+  rendezvousDir: string;
+  jobKey: string;
+  children: ChildProcess[];
+  /** Resolves with each child's exit code (128+signal for a signal) once all have exited. */
+  exited: Promise<number[]>;
+  /** Who to tell when a child dies (replays deaths that happened before). */
+  setDeathHandler(fn: ChildDeath): void;
+  /** Rank 0's side of the endpoint exchange over the IPC channels. */
+  exchange(endpoint: string, timeoutMs: number): Promise<PeerInfo[]>;
+  cleanup(): void;
+}
+
+export type ChildDeath = (rank: number, pid: number, code: number | null, signal: NodeJS.Signals | null) => void;
+
+export function spawnLocalRanks(np: number): LocalRanks {
+  // Deaths before the runtime exists (it sets the handler) are kept and replayed.
+  const early: Parameters<ChildDeath>[] = [];
+  let onDeath: ChildDeath = (...a) => void early.push(a);
+  const secret = randomBytes(SECRET_BYTES);
+  const rendezvousDir = mkdtempSync(join(tmpdir(), 'fcp-job-'));
+  const jobKey = `local-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const children: ChildProcess[] = [];
+  const exits: Promise<number>[] = [];
+  const peers: PeerInfo[] = [];
+  let gotEndpoint = () => {};
+  for (let r = 1; r < np; r++) {
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      env: {
+        ...process.env,
+        FCP_RANK: String(r),
+        FCP_SIZE: String(np),
+        FCP_JOB_ID: jobKey,
+        FCP_SECRET: secret.toString('hex'),
+        FCP_RENDEZVOUS: rendezvousDir,
+        FCP_ALL_LOCAL: '1',
+      },
+    });
+    children.push(child);
+    child.on('message', (m: unknown) => {
+      const msg = m as EndpointMsg;
+      if (msg && msg.t === 'fcp-endpoint' && msg.rank === r && typeof msg.endpoint === 'string') {
+        peers[r] = { rank: r, endpoint: msg.endpoint, host: hostname(), pid: child.pid ?? -1 };
+        gotEndpoint();
+      }
+    });
+    exits.push(
+      new Promise<number>((resolve) => {
+        child.on('exit', (code, signal) => {
+          if (signal || code !== 0) onDeath(r, child.pid ?? -1, code, signal);
+          resolve(code ?? 128 + signalNumber(signal));
+        });
+        child.on('error', () => resolve(127));
+      }),
+    );
+  }
+  // If this process goes away in any way Node can see, take the children with it.
+  process.on('exit', () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  });
+  return {
+    secret,
+    rendezvousDir,
+    jobKey,
+    children,
+    exited: Promise.all(exits),
+    setDeathHandler(fn) {
+      onDeath = fn;
+      for (const a of early.splice(0)) fn(...a);
+    },
+    async exchange(endpoint, timeoutMs) {
+      peers[0] = { rank: 0, endpoint, host: hostname(), pid: process.pid };
+      const deadline = Date.now() + timeoutMs;
+      const have = () => peers.filter(Boolean).length;
+      while (have() < np) {
+        const left = deadline - Date.now();
+        if (left <= 0) {
+          const missing = [...Array(np).keys()].filter((r) => !peers[r]);
+          throw new RendezvousTimeout(missing, timeoutMs, 'the local job');
+        }
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, left);
+          gotEndpoint = () => { clearTimeout(t); resolve(); };
+        });
+      }
+      for (const c of children) c.send({ t: 'fcp-peers', peers } satisfies PeersMsg);
+      return peers.slice();
+    },
+    cleanup: () => rmSync(rendezvousDir, { recursive: true, force: true }),
+  };
+}
+
+function signalNumber(sig: NodeJS.Signals | null): number {
+  const table: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGKILL: 9, SIGSEGV: 11, SIGTERM: 15, SIGABRT: 6 };
+  return sig ? table[sig] ?? 0 : 0;
+}
+
+/** A self-launched child's side of the endpoint exchange: tell rank 0, wait for everyone's. */
+export function childExchange(rank: number, endpoint: string, timeoutMs: number): Promise<PeerInfo[]> {
+  return new Promise((resolve, reject) => {
+    if (!process.send) {
+      reject(new Error('a self-launched rank has no IPC channel to rank 0'));
+      return;
+    }
+    const t = setTimeout(() => reject(new Error(`no word from rank 0 within ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+    const onMsg = (m: unknown) => {
+      const msg = m as PeersMsg;
+      if (!msg || msg.t !== 'fcp-peers' || !Array.isArray(msg.peers)) return;
+      clearTimeout(t);
+      process.off('message', onMsg);
+      resolve(msg.peers);
+    };
+    process.on('message', onMsg);
+    process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg);
+  });
+}
+
+/** In a self-launched child: stop when the parent's IPC channel closes. */
+export function watchParent(onParentGone: () => void): void {
+  if (!process.channel) return;
+  process.on('disconnect', onParentGone);
+  process.channel.unref();
+}
+
+let earlyRanks: LocalRanks | null = null;
+
+/**
+ * Called by bin/ before the rest of the program loads: with `-np N` and no launcher,
+ * start the other ranks at once so their startup overlaps rank 0's. Usage errors are
+ * still caught later by every rank alike (the children then exit quietly).
+ */
+export function spawnEarly(argv: string[], noLauncher: boolean): void {
+  if (!noLauncher || argv.some((a) => a === '-h' || a === '--help' || a === '-V' || a === '--version')) return;
+  let np = 1;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-np' || a === '--np' || a === '-n') np = Number(argv[i + 1]);
+    else if (a.startsWith('--np=') || a.startsWith('-np=')) np = Number(a.split('=')[1]);
+    else if (a === '--') break;
+  }
+  if (Number.isInteger(np) && np > 1 && np <= 4096) earlyRanks = spawnLocalRanks(np);
+}
+
+/** The ranks spawned early, if they match the job's -np. */
+export function takeEarlyRanks(np: number): LocalRanks | null {
+  const r = earlyRanks;
+  earlyRanks = null;
+  if (r && r.children.length !== np - 1) {
+    for (const c of r.children) c.kill('SIGKILL');
+    r.cleanup();
+    return null;
+  }
+  return r;
+}

@@ -1,0 +1,157 @@
+/**
+ * Typed loader for the optional fcp_native addon (native/src/fcp_native.cc).
+ *
+ * The addon is optional: when it is missing, fails to load, or FCP_NO_NATIVE=1,
+ * loadNative() returns null and callers use the pure-Node fallbacks.
+ */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface NativeAddon {
+  /** copy_file_range(2) with explicit offsets, run on the libuv thread pool. Resolves bytes copied (0 at EOF). */
+  copyFileRange(fdIn: number, offIn: number, fdOut: number, offOut: number, len: number): Promise<number>;
+  /** lseek(fd, off, SEEK_DATA). Returns -1 on ENXIO (no data at/after offset, or beyond EOF); throws on other errors (e.g. EINVAL when unsupported). */
+  seekData(fd: number, offset: number): number;
+  /** lseek(fd, off, SEEK_HOLE). Returns -1 on ENXIO (offset beyond EOF); throws on other errors. */
+  seekHole(fd: number, offset: number): number;
+  /** llistxattr: attribute names as raw bytes. Never follows symlinks. */
+  listXattrs(path: Buffer): Buffer[];
+  /** lgetxattr. Never follows symlinks. */
+  getXattr(path: Buffer, name: Buffer): Buffer;
+  /** lsetxattr (flags 0: create or replace). Never follows symlinks. */
+  setXattr(path: Buffer, name: Buffer, value: Buffer): void;
+  /** posix_fadvise. */
+  fadvise(fd: number, offset: number, len: number, advice: FadviseAdvice): void;
+  /** utimensat(AT_FDCWD, path, [atime, mtime], followSymlinks ? 0 : AT_SYMLINK_NOFOLLOW); nsec in [0, 1e9). */
+  utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, followSymlinks: boolean): void;
+  /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
+  mkfifo(path: Buffer, mode: number): void;
+  /**
+   * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
+   * [src, dst] pair per root, flattened; rels one path per file relative to its root
+   * ('' for the root itself), joined to the root natively as joinPath does; nums 9 per
+   * file (root index, size, mode, uid, gid, atime s/ns, mtime s/ns); flags COPY_FLAGS.
+   * status has 3 numbers per file: -errno (0 = ok; -1000 shrank, -1001 grew), the failing
+   * step (CopyOp), hole bytes.
+   * With HASH the batch computes what checksum/ would, so JS does no per-file hashing:
+   * digests holds each file's content digest (16 bytes big-endian, in file order; zeros
+   * for files that failed or were up to date), entrySum the sum mod 2^128 of the entry
+   * digests (kind 'f', no metadata, root index, rel) of the files copied (16 bytes
+   * big-endian). Without HASH both are zeros.
+   */
+  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  /**
+   * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
+   * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes]; with HASH
+   * (off a multiple of LEAF) partial is the sum of the chunk's leaf terms, 16 bytes
+   * big-endian (the file's digest is the sum of its chunks' partials and its size term).
+   */
+  copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /** lstat each name relative to dir (opened O_NOFOLLOW): 14 numbers per name, see STAT_FIELDS. */
+  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
+  readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
+  /**
+   * Open a directory (O_NOFOLLOW), read whole getdents64 batches until at least maxNames
+   * names or the end, and lstat them, in one thread-pool job: names NUL-separated, stats
+   * STAT_FIELDS per name (as statAt). fd is -1 when the directory was read to the end;
+   * else it is open after the returned names (continue with readNames, then close it).
+   */
+  scanDir(dir: Buffer, maxNames: number): Promise<{ names: Buffer; stats: Float64Array; fd: number }>;
+  /** XXH64 of data (same output as xxhash-wasm's h64). */
+  xxh64(data: Uint8Array, seed?: number): bigint;
+  /** SHA-256 of data (the addon's own, behind its digests; exported for tests). */
+  sha256(data: Uint8Array): Buffer;
+}
+
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
+/** copyFiles' op when --update found the destination up to date (nothing read or written). */
+export const OP_UP_TO_DATE = 12;
+/** Failing step reported by copyFiles, by index. */
+export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
+/** Steps whose error is about the source path (else the destination). */
+export const COPY_OP_ON_SOURCE = new Set([1, 3, 11]);
+export const STAT_FIELDS = 14;
+
+export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
+
+const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
+  'copyFileRange',
+  'seekData',
+  'seekHole',
+  'listXattrs',
+  'getXattr',
+  'setXattr',
+  'fadvise',
+  'utimens',
+  'mkfifo',
+  'copyFiles',
+  'statAt',
+  'xxh64',
+  'readNames',
+  'copyChunk',
+  'scanDir',
+  'sha256',
+];
+
+/** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */
+export const NATIVE_ADDON_PATH = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'native',
+  'build',
+  'Release',
+  'fcp_native.node',
+);
+
+let cached: { addon: NativeAddon | null; error: string | null } | undefined;
+
+/**
+ * The addon, or null when FCP_NO_NATIVE=1 or it is missing / fails to load.
+ * The result is cached; `{ reload: true }` re-reads the environment (for tests).
+ */
+export function loadNative(opts?: { reload?: boolean }): NativeAddon | null {
+  if (cached && !opts?.reload) return cached.addon;
+  cached = tryLoad();
+  return cached.addon;
+}
+
+/** Why loadNative() returned null (null when it loaded). */
+export function nativeLoadError(): string | null {
+  loadNative();
+  return cached!.error;
+}
+
+function tryLoad(): { addon: NativeAddon | null; error: string | null } {
+  const env = process.env.FCP_NO_NATIVE;
+  if (env !== undefined && env !== '' && env !== '0') return { addon: null, error: 'disabled by FCP_NO_NATIVE' };
+  if (!fs.existsSync(NATIVE_ADDON_PATH)) return { addon: null, error: `${NATIVE_ADDON_PATH} not found` };
+  try {
+    const req = createRequire(import.meta.url);
+    const addon = req(NATIVE_ADDON_PATH) as Partial<NativeAddon>;
+    const missing = EXPORTS.filter((k) => typeof addon[k] !== 'function');
+    if (missing.length) return { addon: null, error: `addon lacks ${missing.join(', ')} (stale build?)` };
+    return { addon: addon as NativeAddon, error: null };
+  } catch (e) {
+    return { addon: null, error: `failed to load ${NATIVE_ADDON_PATH}: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+/**
+ * What the pure-Node fallback cannot do, for a one-time notice. Empty when the
+ * addon is loaded.
+ */
+export function nativeSkips(): string[] {
+  if (loadNative()) return [];
+  return [
+    'holes detected by reading zeros (no SEEK_DATA/SEEK_HOLE)',
+    'no extended attributes (xattrs, ACLs, capabilities) copied',
+    'timestamps rounded to ~1 µs (no utimensat with nanoseconds)',
+    'no copy_file_range (all data goes through user space)',
+    'no posix_fadvise page cache hints',
+    'no named pipes (mkfifo)',
+  ];
+}

@@ -1,0 +1,106 @@
+/**
+ * The whole wire protocol of the runtime, in one place.
+ *
+ * Every message is an envelope `[version, secret, from, type, body]` encoded with
+ * msgpackr (see codec.ts). `type` selects one member of the `Message` union below.
+ * Bodies are validated field by field on arrival (`validateBody`): a peer on a shared
+ * cluster network is not trusted to send well-formed data, so nothing reaches the
+ * engine unless it has the shape its type promises.
+ *
+ * Bump PROTOCOL_VERSION whenever a body changes shape; ranks of different versions
+ * drop each other's messages (and count them) instead of misreading them.
+ */
+export const PROTOCOL_VERSION = 1;
+
+/** Items and counters are task-defined plain data; the task validates items itself. */
+export type Counters = Record<string, number>;
+
+export interface HelloMsg { type: 'hello'; pid: number; host: string }
+/** Liveness; sent along the ring so every rank is watched by its successor. */
+export interface HeartbeatMsg { type: 'hb' }
+/** An idle rank asks a random peer for work in phase `phase`. */
+export interface StealRequestMsg { type: 'steal-req'; phase: number }
+/** The victim's answer: its oldest items (possibly none). A non-empty reply is a "basic message" for Safra. */
+export interface StealReplyMsg { type: 'steal-reply'; phase: number; items: unknown[] }
+/** Safra's termination token: colour (black = some rank received work since it last held the token) and the message count sum. */
+export interface TokenMsg { type: 'token'; phase: number; round: number; black: boolean; count: number }
+/** Rank 0 concluded that phase `phase` is over. */
+export interface TerminateMsg { type: 'term'; phase: number }
+/** One step of a tree collective: `up` towards rank 0 (reduce), `down` from rank 0 (broadcast). */
+export interface CollectiveMsg { type: 'coll'; id: number; dir: 'up' | 'down'; value: unknown }
+/** Periodic asynchronous progress reduction: the sum of the counters of the sender's subtree. */
+export interface ProgressMsg { type: 'progress'; phase: number; seq: number; counters: Counters }
+/** End of job: a rank received the last barrier's message and is leaving (to its tree parent); the parent answers with the same. */
+export interface ByeMsg { type: 'bye' }
+/** Any rank may stop the whole job; receivers stop at once and exit non-zero. */
+export interface AbortMsg { type: 'abort'; reason: string; code: number }
+
+export type Message =
+  | HelloMsg
+  | HeartbeatMsg
+  | StealRequestMsg
+  | StealReplyMsg
+  | TokenMsg
+  | TerminateMsg
+  | CollectiveMsg
+  | ProgressMsg
+  | ByeMsg
+  | AbortMsg;
+
+export type MessageType = Message['type'];
+
+const isInt = (x: unknown): x is number => typeof x === 'number' && Number.isSafeInteger(x);
+const isNat = (x: unknown): x is number => isInt(x) && x >= 0;
+const isObj = (x: unknown): x is Record<string, unknown> =>
+  typeof x === 'object' && x !== null && !Array.isArray(x) && !Buffer.isBuffer(x);
+
+export function isCounters(x: unknown): x is Counters {
+  if (!isObj(x)) return false;
+  for (const v of Object.values(x)) if (typeof v !== 'number' || !Number.isFinite(v)) return false;
+  return true;
+}
+
+const MAX_REASON = 4096;
+
+/** Returns the typed message, or null when the body does not match its type. */
+export function validateBody(type: unknown, body: unknown): Message | null {
+  if (!isObj(body)) return null;
+  const b = body;
+  switch (type) {
+    case 'hello':
+      return isNat(b.pid) && typeof b.host === 'string' ? { type, pid: b.pid, host: b.host } : null;
+    case 'hb':
+    case 'bye':
+      return { type };
+    case 'steal-req':
+      return isNat(b.phase) ? { type, phase: b.phase } : null;
+    case 'steal-reply':
+      return isNat(b.phase) && Array.isArray(b.items) ? { type, phase: b.phase, items: b.items } : null;
+    case 'token':
+      return isNat(b.phase) && isNat(b.round) && typeof b.black === 'boolean' && isInt(b.count)
+        ? { type, phase: b.phase, round: b.round, black: b.black, count: b.count }
+        : null;
+    case 'term':
+      return isNat(b.phase) ? { type, phase: b.phase } : null;
+    case 'coll':
+      return isNat(b.id) && (b.dir === 'up' || b.dir === 'down') && 'value' in b
+        ? { type, id: b.id, dir: b.dir, value: b.value }
+        : null;
+    case 'progress':
+      return isNat(b.phase) && isNat(b.seq) && isCounters(b.counters)
+        ? { type, phase: b.phase, seq: b.seq, counters: b.counters }
+        : null;
+    case 'abort':
+      return typeof b.reason === 'string' && b.reason.length <= MAX_REASON && isInt(b.code)
+        ? { type, reason: b.reason, code: b.code }
+        : null;
+    default:
+      return null;
+  }
+}
+
+/** The body of a message is everything but its type tag. */
+export function bodyOf(m: Message): Record<string, unknown> {
+  const { type: _t, ...rest } = m;
+  return rest;
+}

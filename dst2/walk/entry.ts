@@ -1,0 +1,95 @@
+/**
+ * What the walk records about each entry of the source tree, and how it travels.
+ *
+ * An entry is found by whichever rank stats it and stays in that rank's lists; only work
+ * items (which carry entries) move between ranks, so every field is plain data and is
+ * validated on arrival.
+ */
+import type { BigIntStats } from 'node:fs';
+import { metaFromBigStats, type EntryMeta } from '../copy/metadata.js';
+
+/** f regular file, d directory, l symlink, p FIFO, s socket, c/b character/block device. */
+export type Kind = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
+
+export interface Entry {
+  /** index of the source root (SRC argument) the entry belongs to */
+  r: number;
+  /** path relative to that root; empty for the root itself */
+  p: Buffer;
+  k: Kind;
+  m: EntryMeta;
+  /** "dev:ino" for regular files with more than one link (exact, from bigint stats) */
+  h?: string;
+}
+
+export interface Root {
+  src: Buffer;
+  dst: Buffer;
+}
+
+export function kindOf(mode: number): Kind {
+  switch (mode & 0o170000) {
+    case 0o100000: return 'f';
+    case 0o040000: return 'd';
+    case 0o120000: return 'l';
+    case 0o010000: return 'p';
+    case 0o140000: return 's';
+    case 0o020000: return 'c';
+    case 0o060000: return 'b';
+    default: return 'f';
+  }
+}
+
+/** Identity of an inode for hard-link groups: exact even past 2^53 (Lustre inode numbers). */
+export const inodeKey = (devHi: number, devLo: number, inoHi: number, inoLo: number) => `${devHi}.${devLo}:${inoHi}.${inoLo}`;
+
+const split32 = (x: bigint): [number, number] => [Number(x >> 32n), Number(x & 0xffffffffn)];
+
+export function entryFromStats(r: number, p: Buffer, st: BigIntStats): Entry {
+  const m = metaFromBigStats(st);
+  const k = kindOf(m.mode);
+  const e: Entry = { r, p, k, m };
+  if (k === 'f' && st.nlink > 1n) e.h = inodeKey(...split32(st.dev), ...split32(st.ino));
+  return e;
+}
+
+/** An entry from the native statAt record at `i` (STAT_FIELDS numbers per name). */
+export function entryFromStatAt(r: number, p: Buffer, a: Float64Array, i: number): Entry {
+  const o = i * 14;
+  const mode = a[o + 1]!;
+  const k = kindOf(mode);
+  const m: EntryMeta = {
+    mode, uid: a[o + 2]!, gid: a[o + 3]!, size: a[o + 4]!, nlink: a[o + 5]!,
+    dev: a[o + 6]! * 2 ** 32 + a[o + 7]!, ino: a[o + 8]! * 2 ** 32 + a[o + 9]!,
+    atime: [a[o + 10]!, a[o + 11]!], mtime: [a[o + 12]!, a[o + 13]!],
+  };
+  const e: Entry = { r, p, k, m };
+  if (k === 'f' && m.nlink > 1) e.h = inodeKey(a[o + 6]!, a[o + 7]!, a[o + 8]!, a[o + 9]!);
+  return e;
+}
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isTime = (x: unknown): boolean => Array.isArray(x) && x.length === 2 && isNum(x[0]) && Number.isInteger(x[1]) && x[1] >= 0 && x[1] < 1e9;
+export const isBuf = (x: unknown): x is Buffer => Buffer.isBuffer(x) || x instanceof Uint8Array;
+
+export function isMeta(x: unknown): x is EntryMeta {
+  if (typeof x !== 'object' || x === null) return false;
+  const m = x as Record<string, unknown>;
+  return isNum(m.mode) && isNum(m.uid) && isNum(m.gid) && isNum(m.size) && m.size >= 0 && isNum(m.ino) && isNum(m.dev) && isNum(m.nlink) && isTime(m.atime) && isTime(m.mtime);
+}
+
+const KINDS = new Set(['f', 'd', 'l', 'p', 's', 'c', 'b']);
+
+export function isEntry(x: unknown, roots: number): x is Entry {
+  if (typeof x !== 'object' || x === null) return false;
+  const e = x as Record<string, unknown>;
+  return Number.isInteger(e.r) && (e.r as number) >= 0 && (e.r as number) < roots && isBuf(e.p) && !hasDotDot(e.p as Buffer)
+    && typeof e.k === 'string' && KINDS.has(e.k) && isMeta(e.m) && (e.h === undefined || typeof e.h === 'string');
+}
+
+/** A relative path from a peer must stay inside its root: no '..' component, not absolute. */
+export function hasDotDot(p: Buffer): boolean {
+  if (p.length > 0 && p[0] === 0x2f) return true;
+  for (const part of Buffer.from(p).toString('latin1').split('/')) if (part === '..') return true;
+  return false;
+}

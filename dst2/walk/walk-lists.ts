@@ -1,0 +1,91 @@
+/**
+ * The entries one rank found in the walk, kept for the phases after it (create
+ * directories, copy, links, directory metadata).
+ *
+ * In memory up to a budget of entries; past it the lists spill: everything is in the
+ * rank's SQLite store (where a checkpoint records entries anyway) and the phases read it
+ * back lazily, so a rank's memory does not grow with the size of the tree.
+ */
+import { depthOf } from '../copy/paths.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
+import type { Entry } from './entry.js';
+
+export class WalkLists {
+  private dirList: Entry[] = [];
+  private fileList: Entry[] = [];
+  /** symlinks, FIFOs, sockets, devices */
+  private otherList: Entry[] = [];
+  private spilled = false;
+  private deepest = -1;
+  private count = 0;
+
+  /**
+   * @param store where entries go: always when `recordAll` (a checkpoint), else only on spill
+   * @param budget entries kept in memory before spilling
+   */
+  constructor(private readonly store: RankStore | null = null, private readonly recordAll = false, private readonly budget = Infinity) {}
+
+  get isSpilled(): boolean {
+    return this.spilled;
+  }
+
+  add(e: Entry): void {
+    this.count++;
+    if (e.k === 'd') this.deepest = Math.max(this.deepest, depthOf(e.p));
+    if (this.recordAll || this.spilled) this.store?.entry(e);
+    if (this.spilled) {
+      // Spilled lists live only in the store: if it cannot be written, entries would be lost.
+      if (this.store?.broken) throw new Error(`the file lists no longer fit in memory and cannot be written to ${this.store.path}: ${this.store.broken.message}`);
+      return;
+    }
+    if (e.k === 'd') this.dirList.push(e);
+    else if (e.k === 'f') this.fileList.push(e);
+    else this.otherList.push(e);
+    if (this.store && this.count > this.budget) {
+      if (!this.recordAll) for (const l of [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
+      this.dirList = [];
+      this.fileList = [];
+      this.otherList = [];
+      this.spilled = true;
+    }
+  }
+
+  private check(): void {
+    if (this.spilled && this.store?.broken) throw new Error(`the spilled file lists in ${this.store.path} are incomplete: ${this.store.broken.message}`);
+  }
+
+  *files(): Iterable<Entry> {
+    this.check();
+    if (this.spilled) yield* this.store!.read(`kind = 'f'`);
+    else yield* this.fileList;
+  }
+
+  *dirs(): Iterable<Entry> {
+    this.check();
+    if (this.spilled) yield* this.store!.read(`kind = 'd'`);
+    else yield* this.dirList;
+  }
+
+  *others(): Iterable<Entry> {
+    this.check();
+    if (this.spilled) yield* this.store!.read(`kind NOT IN ('f', 'd')`);
+    else yield* this.otherList;
+  }
+
+  /** Regular files with more than one link (hard-link groups). */
+  *hardlinked(): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
+    else for (const e of this.fileList) if (e.h) yield e;
+  }
+
+  /** Directories of one depth (for the bottom-up metadata pass). */
+  *dirsAtDepth(depth: number): Iterable<Entry> {
+    if (this.spilled) yield* this.store!.read(`kind = 'd' AND depth = ${Math.trunc(depth)}`);
+    else for (const d of this.dirList) if (depthOf(d.p) === depth) yield d;
+  }
+
+  /** Deepest directory level held here (-1 when none). */
+  maxDirDepth(): number {
+    return this.deepest;
+  }
+}

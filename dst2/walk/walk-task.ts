@@ -1,0 +1,231 @@
+/**
+ * The distributed walk: a directory's entries become work items, so ranks share the
+ * walk through work stealing. The walk only reads the source; it never writes to DST.
+ *
+ * Two item kinds keep a huge directory from landing on one rank as one giant array:
+ * - 'd': read a directory as a stream, cutting its names into batches of NAMES_PER_BATCH;
+ * - 's': lstat one batch of names and record them; subdirectories become 'd' items.
+ * Batches are ordinary items, so idle ranks steal them while the directory is still
+ * being read.
+ */
+import { promises as fsp, close } from 'node:fs';
+import type { Task, TaskContext } from '../engine/task.js';
+import type { EntryErrors } from '../errors.js';
+import { joinPath } from '../copy/paths.js';
+import { entryFromStatAt, entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
+import { STAT_FIELDS, type NativeAddon } from '../native/loader.js';
+import { systemError } from '../errors.js';
+import type { RankStore } from '../checkpoint/rank-store.js';
+import type { ResumeState } from '../checkpoint/resume-state.js';
+import { parentOf } from '../checkpoint/rank-store.js';
+import { baseName } from '../copy/paths.js';
+import type { PathFilter } from './filter.js';
+import type { WalkLists } from './walk-lists.js';
+
+export type WalkItem =
+  | { t: 'd'; r: number; p: Buffer }
+  | { t: 's'; r: number; p: Buffer; n: Buffer[] };
+
+const NAMES_PER_BATCH = 512;
+
+export interface WalkContext {
+  roots: Root[];
+  lists: WalkLists;
+  errors: EntryErrors;
+  /** uid of this process; entries owned by others are counted (owner kept only as root) */
+  uid: number;
+  /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
+  native: NativeAddon | null;
+  /** Checkpoint: every entry found and every directory completely read is recorded. */
+  store?: RankStore | null;
+  /** Resume: what earlier runs found (see checkpoint/resume-state.ts). */
+  resume?: ResumeState | null;
+  /** --exclude/--include: excluded entries are not recorded, excluded directories not read. */
+  filter?: PathFilter | null;
+  /** A missing root is no error (walking DST for --delete before anything was copied). */
+  optionalRoots?: boolean;
+}
+
+/** NUL-separated names (readNames, scanDir) as Buffers (views, no copies). */
+function splitNames(packed: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let s = 0; s < packed.length; ) {
+    const e = packed.indexOf(0, s);
+    out.push(packed.subarray(s, e));
+    s = e + 1;
+  }
+  return out;
+}
+
+export function walkTask(w: WalkContext): Task<WalkItem> {
+  const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
+    w.lists.add(e);
+    ctx.count('entries');
+    if (e.k === 'f') {
+      ctx.count('files');
+      ctx.count('bytes', e.m.size);
+    } else if (e.k === 'd') ctx.count('dirs');
+    else if (e.k === 'l') ctx.count('symlinks');
+    else ctx.count('specials');
+    if (e.m.uid !== w.uid) ctx.count('foreignOwner');
+  };
+
+  /** Entries from the addon's lstat results (statAt, scanDir); failures reported. */
+  const entriesFromStats = (r: number, dirRel: Buffer, dirAbs: Buffer, names: Buffer[], a: Float64Array): Entry[] => {
+    const out: Entry[] = [];
+    names.forEach((name, i) => {
+      const err = a[i * STAT_FIELDS]!;
+      if (err < 0) w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
+      else out.push(entryFromStatAt(r, joinPath(dirRel, name), a, i));
+    });
+    return out;
+  };
+
+  /** lstat names of one directory: entries, and errors reported. */
+  const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Entry[]> => {
+    const dirAbs = joinPath(w.roots[r]!.src, dirRel);
+    const out: Entry[] = [];
+    if (w.native) {
+      let a: Float64Array;
+      try {
+        a = await w.native.statAt(dirAbs, names);
+      } catch (err) {
+        w.errors.report('stat entries of', dirAbs, err);
+        return out;
+      }
+      return entriesFromStats(r, dirRel, dirAbs, names, a);
+    }
+    await Promise.all(names.map(async (name) => {
+      try {
+        out.push(entryFromStats(r, joinPath(dirRel, name), await fsp.lstat(joinPath(dirAbs, name), { bigint: true })));
+      } catch (err) {
+        w.errors.report('stat', joinPath(dirAbs, name), err);
+      }
+    }));
+    return out;
+  };
+
+  /** Record entries of one directory (exclusions apply); subdirectories become 'd' items. */
+  const recordAll = (entries: Entry[], ctx: TaskContext<WalkItem>) => {
+    for (const e of entries) {
+      if (w.filter?.excludes(e.p, e.k === 'd')) {
+        ctx.count('excluded');
+        continue;
+      }
+      record(e, ctx);
+      // A directory an earlier run read completely keeps its children (resume): not read again.
+      if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+    }
+  };
+
+  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
+    recordAll(await statNames(item.r, item.p, item.n), ctx);
+  };
+
+  const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
+    const abs = joinPath(w.roots[item.r]!.src, item.p);
+    let batch: Buffer[] = [];
+    let handedOut = false;
+    const flush = (last: boolean) => {
+      if (batch.length === 0) return null;
+      const b = batch;
+      batch = [];
+      if (last) return b;
+      ctx.enqueue({ t: 's', r: item.r, p: item.p, n: b });
+      handedOut = true;
+      return null;
+    };
+    let failed = false;
+    try {
+      if (w.native) {
+        // One job opens the directory (without following a symlink), reads its first
+        // names and lstats them: all of a small directory. A big one goes on streaming
+        // from the same descriptor, in batches that other ranks may steal.
+        const first = await w.native.scanDir(abs, NAMES_PER_BATCH).catch((err: { errno?: number; syscall?: string }) => {
+          throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
+        });
+        const names = splitNames(first.names);
+        if (first.fd < 0) {
+          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
+          w.store?.dirComplete(item.r, item.p);
+          return;
+        }
+        const fh = first.fd;
+        try {
+          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
+          for (;;) {
+            const packed = await w.native.readNames(fh, 32768);
+            if (!packed) break;
+            for (let s = 0; s < packed.length; ) {
+              const e = packed.indexOf(0, s);
+              batch.push(packed.subarray(s, e));
+              s = e + 1;
+              if (batch.length === NAMES_PER_BATCH) flush(false);
+            }
+          }
+        } finally {
+          await new Promise<void>((resolve) => close(fh, () => resolve()));
+        }
+      } else {
+        const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
+        for await (const d of dir) {
+          batch.push(d.name as unknown as Buffer);
+          if (batch.length === NAMES_PER_BATCH) flush(false);
+        }
+      }
+    } catch (err) {
+      failed = true;
+      w.errors.report('read directory', abs, err);
+    }
+    // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
+    const last = flush(true);
+    if (last) await statBatch({ r: item.r, p: item.p, n: last }, ctx);
+    // Complete when every child was recorded by this rank, after them (see rank-store.ts);
+    // a directory whose batches went to other ranks is simply read again by a resume.
+    if (!failed && !handedOut) w.store?.dirComplete(item.r, item.p);
+  };
+
+  return {
+    name: 'walk',
+    concurrency: 8,
+    async seed(ctx) {
+      if (w.resume) {
+        // Kept entries are stat'ed again (a resume copies what changed since), in batches
+        // per directory, as ordinary stealable items.
+        let cur: { r: number; p: Buffer; n: Buffer[] } | null = null;
+        for (const e of w.resume.keptEntries()) {
+          const parent = parentOf(e.p);
+          if (!cur || cur.r !== e.r || !cur.p.equals(parent) || cur.n.length >= NAMES_PER_BATCH) {
+            if (cur) ctx.enqueue({ t: 's', ...cur });
+            cur = { r: e.r, p: Buffer.from(parent), n: [] };
+          }
+          cur.n.push(Buffer.from(baseName(e.p)));
+        }
+        if (cur) ctx.enqueue({ t: 's', ...cur });
+      }
+      if (ctx.rank !== 0) return;
+      for (let r = 0; r < w.roots.length; r++) {
+        const src = w.roots[r]!.src;
+        try {
+          const e = entryFromStats(r, Buffer.alloc(0), await fsp.lstat(src, { bigint: true }));
+          record(e, ctx);
+          if (e.k === 'd' && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
+        } catch (err) {
+          if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);
+        }
+      }
+    },
+    async process(item, ctx) {
+      if (item.t === 'd') await readDir(item, ctx);
+      else await statBatch(item, ctx);
+    },
+    isItem(x): x is WalkItem {
+      if (typeof x !== 'object' || x === null) return false;
+      const i = x as Record<string, unknown>;
+      if (!Number.isInteger(i.r) || (i.r as number) < 0 || (i.r as number) >= w.roots.length) return false;
+      if (!isBuf(i.p) || hasDotDot(Buffer.from(i.p))) return false;
+      if (i.t === 'd') return true;
+      return i.t === 's' && Array.isArray(i.n) && i.n.every((n) => isBuf(n) && n.length > 0 && !n.includes(0x2f) && !Buffer.from(n).equals(Buffer.from('..')));
+    },
+  };
+}
