@@ -45,6 +45,37 @@ export function differingRanges(a: SumRecord, b: SumRecord): [number, number][] 
   return out;
 }
 
+/** What differs between the records of one entry in the reference (a) and now (b); null: nothing. */
+export function diffPair(a: SumRecord, b: SumRecord): Difference | null {
+  if (b.err) return { kind: 'unreadable', r: b.r, p: b.p, what: [], ranges: [] };
+  if (a.dig === b.dig && a.r === b.r) return null;
+  const what: string[] = [];
+  let ranges: [number, number][] = [];
+  if (a.k !== b.k) what.push(`type ${a.k} -> ${b.k}`);
+  else {
+    if (a.size !== b.size) what.push(`size ${a.size} -> ${b.size}`);
+    if (a.content !== b.content) {
+      if (a.k === 'l') what.push('target');
+      else {
+        what.push('content');
+        ranges = differingRanges(a, b);
+      }
+    }
+  }
+  if (a.meta && b.meta) {
+    if ((a.meta.mode & 0o7777) !== (b.meta.mode & 0o7777)) what.push(`mode ${oct(a.meta.mode)} -> ${oct(b.meta.mode)}`);
+    if (a.meta.uid !== b.meta.uid || a.meta.gid !== b.meta.gid) what.push(`owner ${a.meta.uid}:${a.meta.gid} -> ${b.meta.uid}:${b.meta.gid}`);
+    if (a.meta.mtime[0] !== b.meta.mtime[0] || a.meta.mtime[1] !== b.meta.mtime[1]) what.push(`mtime ${ts(a.meta.mtime)} -> ${ts(b.meta.mtime)}`);
+  }
+  // Digests of equal fields are equal; anything else is a difference we cannot name.
+  if (what.length === 0 && a.dig !== b.dig) what.push('digest');
+  return what.length > 0 ? { kind: 'differs', r: b.r, p: b.p, what, ranges } : null;
+}
+
+const missing = (a: SumRecord): Difference => ({ kind: 'missing', r: a.r, p: a.p, what: [], ranges: [] });
+const extra = (b: SumRecord): Difference => ({ kind: b.err ? 'unreadable' : 'extra', r: b.r, p: b.p, what: [], ranges: [] });
+
+/** The differences between two sets of records held in memory, sorted by root and path. */
 export function diffRecords(ref: SumRecord[], now: SumRecord[]): Difference[] {
   const byKey = new Map(now.map((x) => [key(x), x]));
   const out: Difference[] = [];
@@ -52,39 +83,46 @@ export function diffRecords(ref: SumRecord[], now: SumRecord[]): Difference[] {
     const k = key(a);
     const b = byKey.get(k);
     if (!b) {
-      out.push({ kind: 'missing', r: a.r, p: a.p, what: [], ranges: [] });
+      out.push(missing(a));
       continue;
     }
     byKey.delete(k);
-    if (b.err) {
-      out.push({ kind: 'unreadable', r: b.r, p: b.p, what: [], ranges: [] });
-      continue;
-    }
-    if (a.dig === b.dig && a.r === b.r) continue;
-    const what: string[] = [];
-    let ranges: [number, number][] = [];
-    if (a.k !== b.k) what.push(`type ${a.k} -> ${b.k}`);
-    else {
-      if (a.size !== b.size) what.push(`size ${a.size} -> ${b.size}`);
-      if (a.content !== b.content) {
-        if (a.k === 'l') what.push('target');
-        else {
-          what.push('content');
-          ranges = differingRanges(a, b);
-        }
+    const d = diffPair(a, b);
+    if (d) out.push(d);
+  }
+  for (const b of byKey.values()) out.push(extra(b));
+  return out.sort((x, y) => compareRecords(x as unknown as SumRecord, y as unknown as SumRecord));
+}
+
+/**
+ * The same differences as diffRecords, from two streams each sorted by (root, path)
+ * with no key twice (a merge join): yielded in that order, one record of each side held.
+ */
+export function* diffSorted(ref: Iterable<SumRecord>, now: Iterable<SumRecord>): Generator<Difference> {
+  const ia = ref[Symbol.iterator]();
+  const ib = now[Symbol.iterator]();
+  try {
+    let a = ia.next();
+    let b = ib.next();
+    while (!a.done || !b.done) {
+      const c = a.done ? 1 : b.done ? -1 : compareRecords(a.value, b.value);
+      if (c < 0) {
+        yield missing(a.value as SumRecord);
+        a = ia.next();
+      } else if (c > 0) {
+        yield extra(b.value as SumRecord);
+        b = ib.next();
+      } else {
+        const d = diffPair(a.value as SumRecord, b.value as SumRecord);
+        if (d) yield d;
+        a = ia.next();
+        b = ib.next();
       }
     }
-    if (a.meta && b.meta) {
-      if ((a.meta.mode & 0o7777) !== (b.meta.mode & 0o7777)) what.push(`mode ${oct(a.meta.mode)} -> ${oct(b.meta.mode)}`);
-      if (a.meta.uid !== b.meta.uid || a.meta.gid !== b.meta.gid) what.push(`owner ${a.meta.uid}:${a.meta.gid} -> ${b.meta.uid}:${b.meta.gid}`);
-      if (a.meta.mtime[0] !== b.meta.mtime[0] || a.meta.mtime[1] !== b.meta.mtime[1]) what.push(`mtime ${ts(a.meta.mtime)} -> ${ts(b.meta.mtime)}`);
-    }
-    // Digests of equal fields are equal; anything else is a difference we cannot name.
-    if (what.length === 0 && a.dig !== b.dig) what.push('digest');
-    if (what.length > 0) out.push({ kind: 'differs', r: b.r, p: b.p, what, ranges });
+  } finally {
+    ia.return?.();
+    ib.return?.();
   }
-  for (const b of byKey.values()) out.push({ kind: b.err ? 'unreadable' : 'extra', r: b.r, p: b.p, what: [], ranges: [] });
-  return out.sort((x, y) => compareRecords(x as unknown as SumRecord, y as unknown as SumRecord));
 }
 
 /** One line per difference: `differs 'DIR/file': content: bytes 0-99 differ`. */

@@ -33,7 +33,8 @@
  * digest matches its fields and that the lines add up to the signature, so a damaged or
  * edited file is refused instead of misreporting the tree.
  */
-import { open } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { open, rename, rm } from 'node:fs/promises';
 import type { Kind } from '../walk/entry.js';
 import { LEAF, MASK128, fileDigest, fromHex, isHex128, toHex } from './hasher.js';
 import { compareRecords, recordDigest, type SumRecord } from './records.js';
@@ -115,32 +116,44 @@ export function recordLines(x: SumRecord): string {
  */
 export async function writeSumFile(path: string, o: { chunk: number; meta: boolean; rootPaths: Buffer[]; signature: string; records: SumRecord[] }): Promise<number> {
   const recs = o.records.filter((x) => !x.err).sort(compareRecords);
+  return writeSumFileFrom(path, { ...o, entries: recs.length, records: recs });
+}
+
+/**
+ * Write a sum file from a stream of records, already sorted (compareRecords) and without
+ * failed entries; `entries` is their number (the header comes first). Only about 1 MiB
+ * of text is held at a time.
+ */
+export async function writeSumFileFrom(path: string, o: { chunk: number; meta: boolean; rootPaths: Buffer[]; signature: string; entries: number; records: Iterable<SumRecord> }): Promise<number> {
   const tmp = `${path}.tmp-${process.pid}`;
   const fh = await open(tmp, 'w', 0o644);
+  let n = 0;
   try {
-    let buf = `${headerLine({ leaf: LEAF, chunk: o.chunk, meta: o.meta, roots: o.rootPaths.length, entries: recs.length, signature: o.signature })}\n`;
+    let buf = `${headerLine({ leaf: LEAF, chunk: o.chunk, meta: o.meta, roots: o.rootPaths.length, entries: o.entries, signature: o.signature })}\n`;
     o.rootPaths.forEach((p, i) => { buf += `# root ${i} ${escapePath(p)}\n`; });
-    for (const x of recs) {
+    for (const x of o.records) {
       buf += recordLines(x);
+      n++;
       if (buf.length > 1 << 20) {
         await fh.write(buf);
         buf = '';
       }
     }
+    if (n !== o.entries) throw new Error(`sum file: ${n} records written, ${o.entries} announced`);
     await fh.write(buf);
     await fh.close();
   } catch (err) {
     await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
     throw err;
   }
-  const { rename, rm } = await import('node:fs/promises');
   try {
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
   }
-  return recs.length;
+  return n;
 }
 
 const num = (s: string, what: string, line: number): number => {
@@ -164,17 +177,23 @@ export function parseHeader(line: string): SumFileHeader {
 
 const KINDS = new Set(['f', 'd', 'l', 'p', 's', 'c', 'b']);
 
-/** Parse and verify a whole sum file. */
-export function parseSumFile(text: string): SumFile {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  else throw new SumFileError('the file does not end with a newline (truncated?)');
-  const head = parseHeader(lines[0] ?? '');
-  const rootPaths: Buffer[] = [];
-  const records: SumRecord[] = [];
-  const sums = new Array<bigint>(head.roots).fill(0n);
-  let cur: SumRecord | null = null;
-  const finishChunks = (x: SumRecord | null, ln: number) => {
+/**
+ * Reads a sum file one line at a time (without its '\n') and verifies it as it goes:
+ * `line` returns each entry's record once it is complete (its chunk lines read), `end`
+ * the last one and checks the totals. Holds one record and the per-root sums.
+ */
+export class SumFileParser {
+  header: SumFileHeader | null = null;
+  /** root paths from the comment lines (informational), by index */
+  readonly rootPaths: Buffer[] = [];
+  private sums: bigint[] = [];
+  private cur: SumRecord | null = null;
+  private count = 0;
+  private ln = 0;
+
+  private finishChunks(ln: number): void {
+    const x = this.cur;
+    const head = this.header!;
     if (!x || x.k !== 'f') return;
     const multi = x.size! > head.chunk;
     if (multi !== (x.chunks !== null)) throw new SumFileError(`line ${ln}: '${escapePath(x.p)}' ${multi ? 'lacks' : 'should not have'} chunk lines`);
@@ -188,22 +207,30 @@ export function parseSumFile(text: string): SumFile {
     if (toHex(fileDigest(x.chunks.map((c) => fromHex(c[2])), x.size)) !== x.content) {
       throw new SumFileError(`line ${ln}: chunk digests of '${escapePath(x.p)}' do not add up to its content digest`);
     }
-  };
-  for (let i = 1; i < lines.length; i++) {
-    const ln = i + 1;
-    const line = lines[i]!;
+  }
+
+  /** One line; returns the previous entry's record when this line completes it. */
+  line(line: string): SumRecord | null {
+    const ln = ++this.ln;
+    if (!this.header) {
+      this.header = parseHeader(line);
+      this.sums = new Array<bigint>(this.header.roots).fill(0n);
+      return null;
+    }
+    const head = this.header;
+    const cur = this.cur;
     if (line.startsWith('#')) {
       const m = /^# root (\d+) (\S+)$/.exec(line);
-      if (m && Number(m[1]) < head.roots) rootPaths[Number(m[1])] = unescapePath(m[2]!);
-      continue;
+      if (m && Number(m[1]) < head.roots) this.rootPaths[Number(m[1])] = unescapePath(m[2]!);
+      return null;
     }
     if (line.startsWith('  ')) {
       const f = line.slice(2).split(' ');
       if (!cur || cur.k !== 'f' || f.length !== 3 || !isHex128(f[2])) throw new SumFileError(`line ${ln}: misplaced or malformed chunk line`);
       (cur.chunks ??= []).push([num(f[0]!, 'offset', ln), num(f[1]!, 'length', ln), f[2]!]);
-      continue;
+      return null;
     }
-    finishChunks(cur, ln - 1);
+    this.finishChunks(ln - 1);
     const f = line.split(' ');
     if (f.length !== 9) throw new SumFileError(`line ${ln}: expected 9 fields, found ${f.length}`);
     const [dig, k, size, content, mode, owner, mtime, root, path] = f as [string, string, string, string, string, string, string, string, string];
@@ -229,13 +256,63 @@ export function parseSumFile(text: string): SumFile {
     const rec: SumRecord = { r, p, k: k as Kind, size: hasSize ? num(size, 'size', ln) : null, dig, content: hasSize ? content : null, meta, chunks: null, err: false };
     if (cur && compareRecords(cur, rec) >= 0) throw new SumFileError(`line ${ln}: entries out of order or repeated`);
     if (toHex(recordDigest(rec, r)) !== dig) throw new SumFileError(`line ${ln}: the digest does not match the line`);
-    sums[r] = (sums[r]! + fromHex(dig)) & MASK128;
-    records.push(rec);
-    cur = rec;
+    this.sums[r] = (this.sums[r]! + fromHex(dig)) & MASK128;
+    this.count++;
+    this.cur = rec;
+    return cur;
   }
-  finishChunks(cur, lines.length);
-  if (records.length !== head.entries) throw new SumFileError(`the header announces ${head.entries} entries, the file has ${records.length} (truncated?)`);
-  const total = sums.reduce((a, b) => (a + b) & MASK128, 0n);
-  if (toHex(total) !== head.signature) throw new SumFileError('the entries do not add up to the signature in the header');
-  return { ...head, rootPaths, records };
+
+  /** The end of the file: the last record (if any), after checking the totals. */
+  end(): SumRecord | null {
+    if (!this.header) this.header = parseHeader('');
+    const head = this.header;
+    this.finishChunks(this.ln);
+    if (this.count !== head.entries) throw new SumFileError(`the header announces ${head.entries} entries, the file has ${this.count} (truncated?)`);
+    const total = this.sums.reduce((a, b) => (a + b) & MASK128, 0n);
+    if (toHex(total) !== head.signature) throw new SumFileError('the entries do not add up to the signature in the header');
+    const last = this.cur;
+    this.cur = null;
+    return last;
+  }
+}
+
+/** Parse and verify a whole sum file. */
+export function parseSumFile(text: string): SumFile {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  else throw new SumFileError('the file does not end with a newline (truncated?)');
+  const parser = new SumFileParser();
+  const records: SumRecord[] = [];
+  for (const line of lines) {
+    const x = parser.line(line);
+    if (x) records.push(x);
+  }
+  const last = parser.end();
+  if (last) records.push(last);
+  return { ...parser.header!, rootPaths: parser.rootPaths, records };
+}
+
+/**
+ * Read and verify a sum file as a stream (latin1, line by line): `onRecord` gets each
+ * entry's record in file order. Memory does not grow with the file. Throws SumFileError
+ * for a bad file, the read error for an unreadable one.
+ */
+export async function readSumFile(path: string, onRecord: (x: SumRecord) => void): Promise<SumFileHeader & { rootPaths: Buffer[] }> {
+  const parser = new SumFileParser();
+  let rest = '';
+  for await (const chunk of createReadStream(path, { encoding: 'latin1', highWaterMark: 1 << 20 })) {
+    const text = rest + (chunk as string);
+    let from = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', from)) {
+      const x = parser.line(text.slice(from, nl));
+      if (x) onRecord(x);
+      from = nl + 1;
+    }
+    rest = text.slice(from);
+    if (rest.length > 1 << 20) throw new SumFileError('a line of more than 1 MiB (not a sum file?)');
+  }
+  if (rest !== '') throw new SumFileError('the file does not end with a newline (truncated?)');
+  const last = parser.end();
+  if (last) onRecord(last);
+  return { ...parser.header!, rootPaths: parser.rootPaths };
 }

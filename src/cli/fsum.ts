@@ -11,6 +11,11 @@
  * position is part of every entry's digest: `fsum A B` equals `fsum DST/A DST/B` after
  * `fcp A B DST`, and `fsum SRC` equals `fsum DST` after `fcp SRC DST`.
  *
+ * Records (for -o, --check, --compare) never sit in memory all at once: rank 0 gets them
+ * in a temporary table ordered like the sum file (see sum-job.ts), writes the sum file by
+ * reading it in order, reads the sum file given to --check as a stream into another
+ * such table, and compares the two in key order (a merge join), printing as it goes.
+ *
  * Exit codes: 0 done (check/compare: nothing differs); 1 some entries could not be read
  * (each named on stderr) or something differs; 2 usage; 3 job aborted; 4 signal.
  */
@@ -26,9 +31,9 @@ import { joinPath, showPath } from '../copy/paths.js';
 import { isBuf } from '../walk/entry.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { LEAF, initHashing } from '../checksum/hasher.js';
-import { parseSumFile, writeSumFile, SumFileError, type SumFile } from '../checksum/sumfile.js';
-import type { SumRecord } from '../checksum/records.js';
-import { diffRecords, formatDifference, type Difference } from '../checksum/diff.js';
+import { readSumFile, writeSumFileFrom, SumFileError, type SumFileHeader } from '../checksum/sumfile.js';
+import { RecordTable } from '../checksum/record-table.js';
+import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
 import { addLaunchOptions, normalizeArgv, positiveInt, seconds } from './options.js';
 
@@ -85,7 +90,14 @@ function summaryLine(s: SumSummary): string {
     `${s.errors} error${s.errors === 1 ? '' : 's'}\n`;
 }
 
-function validate(opts: Opts, paths: string[]): { sum: SumFile | null } {
+/** A sum file given to --check: its header, and (on rank 0) its records in an ordered table. */
+interface SumCheck { head: SumFileHeader; table: RecordTable | null }
+
+/**
+ * Every rank checks the command line (and reads and verifies the whole sum file, as a
+ * stream), so that all exit 2 on a usage error; only rank 0 (`keep`) keeps the records.
+ */
+async function validate(opts: Opts, paths: string[], keep: boolean): Promise<{ sum: SumCheck | null }> {
   if (opts.check && opts.compare) throw new Usage('--check and --compare cannot be used together');
   if (opts.compare && paths.length !== 2) throw new Usage(`--compare takes exactly two trees, A and B (got ${paths.length})`);
   if (opts.compare && opts.output) throw new Usage('-o cannot be used with --compare');
@@ -104,23 +116,19 @@ function validate(opts: Opts, paths: string[]): { sum: SumFile | null } {
     } catch { /* reported below */ }
     if (!ok) throw new Usage(`cannot write '${opts.output}': directory '${parent}' does not exist`);
   }
-  let sum: SumFile | null = null;
+  let sum: SumCheck | null = null;
   if (opts.check) {
     if (opts.chunkSize) throw new Usage('--chunk-size cannot be used with --check (the sum file\'s chunk size is used)');
-    let text: string;
+    const table = keep ? new RecordTable({ ordered: true }) : null;
     try {
-      text = readFileSync(opts.check, 'latin1');
+      sum = { head: await readSumFile(opts.check, (x) => table?.add(x)), table };
     } catch (err) {
+      table?.close();
+      if (err instanceof SumFileError) throw new Usage(`'${opts.check}' is not a valid sum file: ${err.message}`);
       throw new Usage(`cannot read '${opts.check}': ${causeOf(err)}`);
     }
-    try {
-      sum = parseSumFile(text);
-    } catch (err) {
-      if (err instanceof SumFileError) throw new Usage(`'${opts.check}' is not a valid sum file: ${err.message}`);
-      throw err;
-    }
-    if (sum.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.roots} root${sum.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
-    if (opts.meta && !sum.meta) throw new Usage(`'${opts.check}' was made without --meta`);
+    if (sum.head.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
+    if (opts.meta && !sum.head.meta) throw new Usage(`'${opts.check}' was made without --meta`);
   }
   return { sum };
 }
@@ -140,9 +148,9 @@ async function main(argv: string[]): Promise<void> {
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
-  let sum: SumFile | null;
+  let sum: SumCheck | null;
   try {
-    ({ sum } = validate(opts, paths));
+    ({ sum } = await validate(opts, paths, speaks));
   } catch (err) {
     if (err instanceof Usage) {
       if (speaks) process.stderr.write(`fsum: ${err.message}\n`);
@@ -171,8 +179,8 @@ async function main(argv: string[]): Promise<void> {
   };
   const mine: Plan = {
     roots: paths.map((p) => Buffer.from(resolve(p))),
-    chunk: sum ? sum.chunk : opts.chunkSize ?? DEFAULT_SUM_CHUNK,
-    meta: sum ? sum.meta : opts.meta,
+    chunk: sum ? sum.head.chunk : opts.chunkSize ?? DEFAULT_SUM_CHUNK,
+    meta: sum ? sum.head.meta : opts.meta,
   };
   const plan = await rt.collectives.bcast<Plan>(rt.rank === 0 ? mine : null, isPlan);
   const roots = plan.roots.map((r) => Buffer.from(r));
@@ -185,12 +193,17 @@ async function main(argv: string[]): Promise<void> {
     syncSmall: !process.env.FSUM_TEST_ASYNC_READS,
   });
   let exitCode = res.exitCode;
-  if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));
+  try {
+    if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));
+  } finally {
+    res.records?.close();
+    sum?.table?.close();
+  }
   await endJob(job, exitCode);
 }
 
 /** Rank 0: write the sum file, compare, print. Returns the exit code it adds. */
-async function report(opts: Opts, paths: string[], s: SumSummary, records: SumRecord[] | null, sum: SumFile | null): Promise<number> {
+async function report(opts: Opts, paths: string[], s: SumSummary, records: RecordTable | null, sum: SumCheck | null): Promise<number> {
   const out = (line: string) => process.stdout.write(line);
   const given = paths.map((p) => Buffer.from(p));
   let code = 0;
@@ -198,7 +211,10 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: SumRe
 
   if (opts.output && records) {
     try {
-      const n = await writeSumFile(opts.output, { chunk: s.chunkSize, meta: s.meta, rootPaths: given, signature: s.signature, records });
+      const n = await writeSumFileFrom(opts.output, {
+        chunk: s.chunkSize, meta: s.meta, rootPaths: given, signature: s.signature,
+        entries: records.count({ readable: true }), records: records.sorted({ readable: true }),
+      });
       json.sumFile = opts.output;
       json.sumFileEntries = n;
     } catch (err) {
@@ -208,16 +224,16 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: SumRe
     }
   }
 
-  let diffs: Difference[] | null = null;
+  // Both sides in (root, path) order, so the differences come out in that order too.
+  let diffs: Iterable<Difference> | null = null;
   let shown: (r: number, p: Buffer) => Buffer = (r, p) => joinPath(given[r]!, p);
-  if (opts.check && sum && records) {
-    diffs = diffRecords(sum.records, records);
+  if (opts.check) {
+    if (!sum?.table || !records) throw new Error('rank 0 lacks the records to check');
+    diffs = diffSorted(sum.table.sorted(), records.sorted());
     json.check = opts.check;
-    json.expectedSignature = sum.signature;
+    json.expectedSignature = sum.head.signature;
   } else if (opts.compare && records) {
-    const a = records.filter((x) => x.r === 0);
-    const b = records.filter((x) => x.r === 1).map((x) => ({ ...x, r: 0 }));
-    diffs = diffRecords(a, b);
+    diffs = diffSorted(records.sorted({ root: 0 }), records.sorted({ root: 1, as: 0 }));
     shown = (_r, p) => joinPath(given[1]!, p);
     json.signature = s.rootSignatures[0];
     json.signatures = s.rootSignatures;
@@ -225,18 +241,25 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: SumRe
 
   if (diffs) {
     if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${paths[0]}' (reference) with '${paths[1]}'\n`);
-    for (const d of diffs) out(`${formatDifference(d, shown)}\n`);
+    // printed as they come; only the first 1000 are kept for --json
     const n = { missing: 0, extra: 0, differs: 0, unreadable: 0 };
-    for (const d of diffs) n[d.kind]++;
-    json.differences = diffs.length;
+    const kept: { kind: string; path: string; what: string[]; ranges: [number, number][] }[] = [];
+    let count = 0;
+    for (const d of diffs) {
+      out(`${formatDifference(d, shown)}\n`);
+      n[d.kind]++;
+      count++;
+      if (kept.length < 1000) kept.push({ kind: d.kind, path: showPath(shown(d.r, d.p)), what: d.what, ranges: d.ranges });
+    }
+    json.differences = count;
     Object.assign(json, n);
-    json.diffs = diffs.slice(0, 1000).map((d) => ({ kind: d.kind, path: showPath(shown(d.r, d.p)), what: d.what, ranges: d.ranges }));
-    if (diffs.length > 0) code = 1;
+    json.diffs = kept;
+    if (count > 0) code = 1;
     if (!opts.json && !opts.quiet) {
       out(summaryLine(s));
       const what = opts.check ? `'${paths.join(' ')}' against '${opts.check}'` : `'${paths[0]}' and '${paths[1]}'`;
-      if (diffs.length === 0) out(`fsum: ${what}: no differences (signature ${opts.compare ? s.rootSignatures[0] : s.signature})\n`);
-      else out(`fsum: ${what}: ${diffs.length} difference${diffs.length === 1 ? '' : 's'} (${n.missing} missing, ${n.extra} extra, ${n.differs} differing, ${n.unreadable} unreadable)\n`);
+      if (count === 0) out(`fsum: ${what}: no differences (signature ${opts.compare ? s.rootSignatures[0] : s.signature})\n`);
+      else out(`fsum: ${what}: ${count} difference${count === 1 ? '' : 's'} (${n.missing} missing, ${n.extra} extra, ${n.differs} differing, ${n.unreadable} unreadable)\n`);
     }
   } else if (!opts.json) {
     out(`${s.signature}  ${paths.join(' ')}\n`);

@@ -9,7 +9,10 @@
  *   4. combine   allgather of the partial digests of chunks (multi-chunk files only, so
  *                few); each file's owner (the rank that walked it) adds them up
  *   5. signature allreduce of the per-root sums of entry digests (hex strings)
- *   6. records   gathered at rank 0 when a sum file, --check or --compare needs them
+ *   6. records   only when a sum file, --check or --compare needs them: each rank keeps
+ *                its records in a temporary SQLite table (record-table.ts), then routes
+ *                them all to rank 0 with exchange() in bounded rounds, where they land in
+ *                a table ordered by (root, path); memory does not grow with the tree
  *
  * The chunk size is fixed (default 64 MiB, a multiple of the 1 MiB leaf), never derived
  * from the number of ranks; the result does not depend on either anyway.
@@ -23,7 +26,9 @@ import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry } from '../walk/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
-import { makeRecord, fromTuple, toTuple, isRecordTuples, type SumRecord, type RecordTuple } from '../checksum/records.js';
+import { makeRecord, isRecordTuple, type SumRecord, type RecordTuple } from '../checksum/records.js';
+import { RecordTable } from '../checksum/record-table.js';
+import { exchange } from '../engine/exchange.js';
 import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
 
@@ -37,7 +42,7 @@ export interface SumJobOptions {
   meta: boolean;
   /** root index in the entry digests (default: the root's own index; --compare: 0 for both) */
   digestRoot?: (r: number) => number;
-  /** gather every record at rank 0 */
+  /** gather every record at rank 0 (in a RecordTable) */
   gather: boolean;
   quiet: boolean;
   /** read small files on local file systems synchronously while that is fast (default true; see sum-task.ts) */
@@ -64,8 +69,8 @@ export interface SumSummary {
 
 export interface SumJobResult {
   summary: SumSummary;
-  /** rank 0 with `gather`: every entry's record, unsorted; else null */
-  records: SumRecord[] | null;
+  /** rank 0 with `gather`: every entry's record, in an ordered table the caller closes; else null */
+  records: RecordTable | null;
   exitCode: number;
 }
 
@@ -85,13 +90,13 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const totals = walk.total;
 
   // 2. seed
-  // Records are kept only when someone reads them (sum file, --check, --compare); the
-  // signature needs only the per-root sums.
-  const records: SumRecord[] = [];
+  // Records are kept only when someone reads them (sum file, --check, --compare), in a
+  // temporary table, not the heap; the signature needs only the per-root sums.
+  const records = opts.gather ? new RecordTable({ ordered: false }) : null;
   const local = new Array<bigint>(opts.roots.length).fill(0n);
   const record = (x: SumRecord) => {
     if (!x.err) local[x.r] = (local[x.r]! + fromHex(x.dig)) & MASK128;
-    if (opts.gather) records.push(x);
+    records?.add(x);
   };
   const partials: ChunkPartial[] = [];
   for (const d of lists.dirs()) record(makeRecord(d, { digestRoot: digestRoot(d.r), meta: opts.meta }));
@@ -154,10 +159,21 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const filesPerRank = await rt.collectives.allgather<number>((hash.local.files ?? 0) + largeDone, (x): x is number => typeof x === 'number');
 
   // 6. records
-  let gathered: SumRecord[] | null = null;
-  if (opts.gather) {
-    const g = await rt.collectives.gather<RecordTuple[]>(records.map(toTuple), isRecordTuples);
-    if (g) gathered = g.flat().map(fromTuple);
+  let gathered: RecordTable | null = null;
+  if (records) {
+    const into = rt.rank === 0 ? new RecordTable({ ordered: true }) : null;
+    try {
+      function* toRoot(): Generator<[number, RecordTuple]> {
+        for (const t of records!.tuples()) yield [0, t];
+      }
+      await exchange<RecordTuple>(rt.collectives, toRoot(), isRecordTuple, (_from, recs) => into!.addTuples(recs));
+    } catch (err) {
+      into?.close();
+      throw err;
+    } finally {
+      records.close();
+    }
+    gathered = into;
   }
   progress?.done();
 
