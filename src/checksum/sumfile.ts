@@ -297,6 +297,24 @@ export function parseSumFile(text: string): SumFile {
  * entry's record in file order. Memory does not grow with the file. Throws SumFileError
  * for a bad file, the read error for an unreadable one.
  */
+/**
+ * Only the header line of a sum file (its first line, read with one bounded read): what
+ * every rank needs to check the command line, without reading the whole file.
+ */
+export async function readSumFileHeader(path: string): Promise<SumFileHeader> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const text = buf.toString('latin1', 0, bytesRead);
+    const nl = text.indexOf('\n');
+    if (nl < 0) throw new SumFileError(bytesRead === 0 ? 'the file is empty' : 'no header line (not a sum file?)');
+    return parseHeader(text.slice(0, nl));
+  } finally {
+    await fh.close();
+  }
+}
+
 export async function readSumFile(path: string, onRecord: (x: SumRecord) => void): Promise<SumFileHeader & { rootPaths: Buffer[] }> {
   const parser = new SumFileParser();
   let rest = '';

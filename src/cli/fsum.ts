@@ -25,13 +25,13 @@ import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.
 import { EXIT } from '../engine/runtime.js';
 import { causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.js';
-import { endJob, startJob } from '../launch/job.js';
+import { endJob, startJob, type Job } from '../launch/job.js';
 import { parseSize } from '../copy/plan.js';
 import { joinPath, showPath } from '../copy/paths.js';
 import { isBuf } from '../walk/entry.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { LEAF, initHashing } from '../checksum/hasher.js';
-import { readSumFile, writeSumFileFrom, SumFileError, type SumFileHeader } from '../checksum/sumfile.js';
+import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type SumFileHeader } from '../checksum/sumfile.js';
 import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
@@ -90,14 +90,15 @@ function summaryLine(s: SumSummary): string {
     `${s.errors} error${s.errors === 1 ? '' : 's'}\n`;
 }
 
-/** A sum file given to --check: its header, and (on rank 0) its records in an ordered table. */
+/** A sum file given to --check: its header, and (on rank 0, once read) its records in an ordered table. */
 interface SumCheck { head: SumFileHeader; table: RecordTable | null }
 
 /**
- * Every rank checks the command line (and reads and verifies the whole sum file, as a
- * stream), so that all exit 2 on a usage error; only rank 0 (`keep`) keeps the records.
+ * Every rank checks the command line, and of a sum file given to --check its header, so
+ * that all exit 2 on a usage error before the job starts. The whole sum file is read
+ * and verified once, by rank 0, after the job started (readCheckFile).
  */
-async function validate(opts: Opts, paths: string[], keep: boolean): Promise<{ sum: SumCheck | null }> {
+async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | null }> {
   if (opts.check && opts.compare) throw new Usage('--check and --compare cannot be used together');
   if (opts.compare && paths.length !== 2) throw new Usage(`--compare takes exactly two trees, A and B (got ${paths.length})`);
   if (opts.compare && opts.output) throw new Usage('-o cannot be used with --compare');
@@ -119,18 +120,39 @@ async function validate(opts: Opts, paths: string[], keep: boolean): Promise<{ s
   let sum: SumCheck | null = null;
   if (opts.check) {
     if (opts.chunkSize) throw new Usage('--chunk-size cannot be used with --check (the sum file\'s chunk size is used)');
-    const table = keep ? new RecordTable({ ordered: true }) : null;
     try {
-      sum = { head: await readSumFile(opts.check, (x) => table?.add(x)), table };
+      sum = { head: await readSumFileHeader(opts.check), table: null };
     } catch (err) {
-      table?.close();
-      if (err instanceof SumFileError) throw new Usage(`'${opts.check}' is not a valid sum file: ${err.message}`);
-      throw new Usage(`cannot read '${opts.check}': ${causeOf(err)}`);
+      throw checkFileError(opts.check, err);
     }
     if (sum.head.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
     if (opts.meta && !sum.head.meta) throw new Usage(`'${opts.check}' was made without --meta`);
   }
   return { sum };
+}
+
+function checkFileError(file: string, err: unknown): Usage {
+  if (err instanceof SumFileError) return new Usage(`'${file}' is not a valid sum file: ${err.message}`);
+  return new Usage(`cannot read '${file}': ${causeOf(err)}`);
+}
+
+/**
+ * Rank 0: read and verify the whole --check file into an ordered table (a stream, one
+ * pass; the other ranks do not read it). Every rank learns the verdict: '' or the error.
+ */
+async function readCheckFile(rt: Job['rt'], file: string, sum: SumCheck): Promise<string> {
+  let error = '';
+  if (rt.rank === 0) {
+    const table = new RecordTable({ ordered: true });
+    try {
+      await readSumFile(file, (x) => table.add(x));
+      sum.table = table;
+    } catch (err) {
+      table.close();
+      error = checkFileError(file, err).message;
+    }
+  }
+  return rt.collectives.bcast<string>(rt.rank === 0 ? error : null, (x): x is string => typeof x === 'string');
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -150,7 +172,7 @@ async function main(argv: string[]): Promise<void> {
 
   let sum: SumCheck | null;
   try {
-    ({ sum } = await validate(opts, paths, speaks));
+    ({ sum } = await validate(opts, paths));
   } catch (err) {
     if (err instanceof Usage) {
       if (speaks) process.stderr.write(`fsum: ${err.message}\n`);
@@ -171,6 +193,13 @@ async function main(argv: string[]): Promise<void> {
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
   });
   const { rt } = job;
+  if (opts.check && sum) {
+    const error = await readCheckFile(rt, opts.check, sum);
+    if (error) {
+      if (rt.rank === 0) process.stderr.write(`fsum: ${error}\n`);
+      await endJob(job, EXIT.USAGE);
+    }
+  }
   // Rank 0's view of the roots and settings is the job's.
   type Plan = { roots: Buffer[]; chunk: number; meta: boolean };
   const isPlan = (x: unknown): x is Plan => {

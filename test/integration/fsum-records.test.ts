@@ -75,4 +75,21 @@ describe('fsum: records routed in tiny exchange rounds', () => {
     expect(cmp.code, cmp.stderr).toBe(1);
     expect(diffLines(cmp.stdout)).toEqual(expected);
   });
+
+  it('--check at -np 3: a sum file damaged in the middle (read by rank 0 only) or missing is one line and exit 2', async () => {
+    const good = join(area.dir, 'good.sum');
+    expect((await fsum([copy, '-o', good, '-np', '1'])).code).toBe(0);
+    const lines = readFileSync(good, 'latin1').split('\n');
+    lines[40] = `Z${lines[40]!.slice(1)}`; // an entry line's digest, far past the header
+    const bad = join(area.dir, 'bad.sum');
+    writeFileSync(bad, lines.join('\n'), 'latin1');
+    const r = await fsum(['--check', bad, copy, '-np', '3']);
+    expect(r.code, r.stdout + r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([`fsum: '${bad}' is not a valid sum file: line 41: bad digest`]);
+    expect(diffLines(r.stdout)).toEqual([]);
+    const none = join(area.dir, 'none.sum');
+    const m = await fsum(['--check', none, copy, '-np', '3']);
+    expect(m.code).toBe(2);
+    expect(m.stderr.trim().split('\n')).toEqual([`fsum: cannot read '${none}': No such file or directory (ENOENT)`]);
+  });
 });
