@@ -18,21 +18,11 @@ import type { Entry } from '../../src/walk/entry.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { rng } from '../helpers/rng.js';
 
 beforeAll(async () => {
   await initHashing();
 });
-
-/** Deterministic pseudo-random generator (xorshift32) for split points. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x % n;
-  };
-}
 
 /** The definition, computed independently of ChunkHasher: sum of leaf terms + size term. */
 function reference(data: Buffer): bigint {

@@ -12,20 +12,11 @@ import { RecordTable } from '../../src/checksum/record-table.js';
 import { compareRecords, recordDigest, type SumRecord } from '../../src/checksum/records.js';
 import { diffRecords, diffSorted } from '../../src/checksum/diff.js';
 import { parseSumFile, readSumFile, writeSumFile, SumFileError } from '../../src/checksum/sumfile.js';
+import { rng } from '../helpers/rng.js';
 
 beforeAll(async () => {
   await initHashing();
 });
-
-function rng(seed: number) {
-  let x = seed >>> 0 || 1;
-  return (n: number) => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x % n;
-  };
-}
 
 const hex = (n: number) => n.toString(16).padStart(32, '0');
 const PATHS = ['', 'a', 'a b', 'a/b', 'a\x00', 'b', '\xff', 'z/\x01'].map((s) => Buffer.from(s, 'latin1'));
