@@ -14,7 +14,9 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, uti
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Root } from '../walk/entry.js';
-import { openDb } from './schema.js';
+import { ENTRY_COLUMNS, openDb } from './schema.js';
+import { listingRows } from './listing.js';
+import { doneRows } from './done-batch.js';
 
 export function defaultCheckpointDir(dstArg: string, roots: Root[]): string {
   const h = createHash('sha256');
@@ -128,13 +130,30 @@ export class CheckpointDir {
         attached = true;
         const tables = new Set(db.prepare("SELECT name FROM old.sqlite_master WHERE type = 'table'").pluck().all() as string[]);
         if (['entries', 'complete', 'done', 'meta'].every((t) => tables.has(t))) {
-          db.transaction(() => {
-            db.exec(`INSERT OR REPLACE INTO entries (root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth)
-                       SELECT root, path, parent, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey, depth FROM old.entries ORDER BY rowid;
-                     INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
-                     INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done ORDER BY rowid;
-                     INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
-          })();
+          const cols = ENTRY_COLUMNS.join(', ');
+          const insertEntry = db.prepare(`INSERT OR REPLACE INTO entries (${cols}) VALUES (${ENTRY_COLUMNS.map(() => '?').join(', ')})`);
+          const insertDone = db.prepare('INSERT OR REPLACE INTO done (root, path, off, len, size, mtime_s, mtime_ns, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+          // Listings and done batches are expanded here, row by row; read through a
+          // connection of their own (this one is busy inserting while they are iterated).
+          const rd = tables.has('listings') || tables.has('done_batches') ? openDb(f, true) : null;
+          try {
+            db.transaction(() => {
+              db.exec(`INSERT OR REPLACE INTO entries (${cols}) SELECT ${cols} FROM old.entries ORDER BY rowid`);
+              if (rd && tables.has('listings')) {
+                const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
+                for (const l of it) for (const row of listingRows(l.root, l.dir, l.names, l.stats)) insertEntry.run(row);
+              }
+              db.exec(`INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
+                       INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done ORDER BY rowid;
+                       INSERT OR REPLACE INTO meta SELECT k, v FROM old.meta;`);
+              if (rd && tables.has('done_batches')) {
+                const it = rd.prepare('SELECT rels, nums, status, digests FROM done_batches ORDER BY rowid').iterate() as IterableIterator<{ rels: Buffer; nums: Buffer; status: Buffer; digests: Buffer | null }>;
+                for (const b of it) for (const row of doneRows(b.rels, b.nums, b.status, b.digests)) insertDone.run(row);
+              }
+            })();
+          } finally {
+            rd?.close();
+          }
         }
       } catch (err) {
         process.stderr.write(`fcp: ignoring unreadable checkpoint file ${f} (${(err as Error).message}); its work will be done again\n`);

@@ -9,9 +9,11 @@
  */
 import type Database from 'better-sqlite3';
 import type { Entry } from '../walk/entry.js';
-import { depthOf, dirName } from '../copy/paths.js';
+import { dirName } from '../copy/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
-import { openDb } from './schema.js';
+import { entryRow, statBytes } from './listing.js';
+import { doneRows } from './done-batch.js';
+import { ENTRY_COLUMNS, openDb } from './schema.js';
 
 /** Buffered rows past which a flush happens at once: the buffer, too, must not grow with the tree. */
 const FLUSH_ROWS = 8192;
@@ -68,8 +70,14 @@ class RowBuffer {
 export class RankStore {
   private readonly db: Database.Database;
   private readonly entries: RowBuffer;
+  private readonly listings: RowBuffer;
+  /** entries held by the buffered listings (they count toward FLUSH_ROWS like rows) */
+  private listed = 0;
   private readonly complete: RowBuffer;
   private readonly done: RowBuffer;
+  private readonly doneBatches: RowBuffer;
+  /** files held by the buffered done batches */
+  private batched = 0;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Set when a write failed (a full disk beside DST): nothing more is recorded. */
@@ -79,10 +87,11 @@ export class RankStore {
 
   constructor(readonly path: string) {
     this.db = openDb(path, false, 'log');
-    this.entries = new RowBuffer(this.db, 'entries', ['root', 'path', 'parent', 'kind', 'mode', 'uid', 'gid', 'size', 'nlink', 'dev', 'ino',
-      'atime_s', 'atime_ns', 'mtime_s', 'mtime_ns', 'hkey', 'depth']);
+    this.entries = new RowBuffer(this.db, 'entries', ENTRY_COLUMNS);
+    this.listings = new RowBuffer(this.db, 'listings', ['root', 'dir', 'names', 'stats']);
     this.complete = new RowBuffer(this.db, 'complete', ['root', 'path']);
     this.done = new RowBuffer(this.db, 'done', ['root', 'path', 'off', 'len', 'size', 'mtime_s', 'mtime_ns', 'digest']);
+    this.doneBatches = new RowBuffer(this.db, 'done_batches', ['rels', 'nums', 'status', 'digests']);
   }
 
   setMeta(k: string, v: string): void {
@@ -95,12 +104,22 @@ export class RankStore {
     }
   }
 
+  /** One entry as a row of its own (the walk lists, once they spill: see walk-lists.ts). */
   entry(e: Entry): void {
     if (this.broken) return;
-    const m = e.m;
-    this.entries.next().push(e.r, e.p, e.p.length === 0 ? null : parentOf(e.p), e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
-      m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p));
+    this.entries.next().push(...entryRow(e));
     if (this.entries.rows >= FLUSH_ROWS) this.flush();
+  }
+
+  /**
+   * What the walk found in one batch of a directory's names (see listing.ts): `names`
+   * packed NUL-terminated, `stats` their stat records. Neither may change afterwards.
+   */
+  listing(r: number, dir: Buffer, names: Buffer, stats: Float64Array, count: number): void {
+    if (this.broken) return;
+    this.listings.next().push(r, dir, names, statBytes(stats));
+    this.listed += count;
+    if (this.listed >= FLUSH_ROWS) this.flush();
   }
 
   /**
@@ -139,10 +158,16 @@ export class RankStore {
     if (this.done.rows >= FLUSH_ROWS) this.flush();
   }
 
-  /** Finished work recorded here (after a flush), for verification. */
-  *readDone(): Generator<DoneWork> {
-    this.flush();
-    yield* readDoneRows(this.path);
+  /**
+   * Small files finished by one native copy batch, as one row (see done-batch.ts): the
+   * batch's packed relative paths, numbers, status and digests (null without hashing).
+   * None of them may change afterwards.
+   */
+  doneBatch(rels: Buffer, nums: Float64Array, status: Float64Array, digests: Buffer | null, files: number): void {
+    if (this.broken) return;
+    this.doneBatches.next().push(rels, statBytes(nums), statBytes(status), digests);
+    this.batched += files;
+    if (this.batched >= FLUSH_ROWS) this.flush();
   }
 
   /**
@@ -150,14 +175,19 @@ export class RankStore {
    * the checkpoint lives) does not stop the copy: recording stops, once, with a message.
    */
   flush(): void {
-    if (this.closed || this.broken || (this.entries.rows === 0 && this.complete.rows === 0 && this.done.rows === 0)) return;
+    if (this.closed || this.broken) return;
+    if (this.entries.rows === 0 && this.listings.rows === 0 && this.complete.rows === 0 && this.done.rows === 0 && this.doneBatches.rows === 0) return;
     // Order matters (see the header): entries before the completeness marks that rely on them.
-    const [en, co, dn] = [this.entries.take(), this.complete.take(), this.done.take()];
+    const [en, li, co, dn, db] = [this.entries.take(), this.listings.take(), this.complete.take(), this.done.take(), this.doneBatches.take()];
+    this.listed = 0;
+    this.batched = 0;
     try {
       this.db.transaction(() => {
         this.entries.write(en);
+        this.listings.write(li);
         this.complete.write(co);
         this.done.write(dn);
+        this.doneBatches.write(db);
       })();
     } catch (err) {
       this.broken = err instanceof Error ? err : new Error(String(err));
@@ -186,11 +216,22 @@ export class RankStore {
 
 export interface DoneWork { root: number; path: Buffer; off: number; len: number; size: number; digest: string | null }
 
-/** Every done row of a store file (any rank's, or merged.db), read-only and lazily. */
-export function* readDoneRows(path: string, where = '1'): Generator<DoneWork> {
+/**
+ * The done rows of a store file (any rank's, or merged.db) that --verify can check: with a
+ * digest, and chunks or whole files of at most `chunk` bytes (a larger whole file's
+ * digest is a tree over its chunks: verify reads those). Read-only and lazily.
+ */
+export function* readVerifiable(path: string, chunk: number): Generator<DoneWork> {
   const rd = openDb(path, true);
   try {
-    yield* rd.prepare(`SELECT root, path, off, len, size, digest FROM done WHERE ${where}`).iterate() as IterableIterator<DoneWork>;
+    yield* rd.prepare(`SELECT root, path, off, len, size, digest FROM done WHERE digest IS NOT NULL AND (off >= 0 OR size <= ?)`).iterate(chunk) as IterableIterator<DoneWork>;
+    const hasBatches = rd.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'done_batches'").pluck().get() !== undefined;
+    if (!hasBatches) return;
+    for (const b of rd.prepare('SELECT rels, nums, status, digests FROM done_batches').iterate() as IterableIterator<{ rels: Buffer; nums: Buffer; status: Buffer; digests: Buffer | null }>) {
+      for (const [root, p, off, len, size, , , digest] of doneRows(b.rels, b.nums, b.status, b.digests)) {
+        if (digest !== null && size <= chunk) yield { root, path: p, off, len, size, digest };
+      }
+    }
   } finally {
     rd.close();
   }

@@ -2,22 +2,32 @@
  * The checkpoint's SQLite schema, shared by every rank's own database and by the merged
  * database a resume builds from them.
  *
- * - entries:  what the walk found (one row per source entry, keyed by root and path)
+ * - entries:  what the walk found (one row per source entry, keyed by root and path);
+ *             in a rank's own file only the walk lists that spilled (walk-lists.ts)
+ * - listings: (a rank's own file) what the walk found, one row per stat'ed batch of a
+ *             directory's names (listing.ts); a merge expands them into `entries`
  * - complete: directories whose every child is in `entries` of the same database
  * - done:     finished work: off = -1 a whole file (copied, or finished and renamed),
  *             off >= 0 one chunk of a large file; with the source size and mtime it was
  *             copied from, so a resume recopies a file that changed since, and the
  *             xxhash-based digest of the bytes read (content digest, or a chunk's partial)
+ * - done_batches: (a rank's own file) small files finished by one native copy batch, one
+ *             row per batch (done-batch.ts); a merge expands them into `done`
  * - meta:     the job's description (roots, chunk size), to refuse resuming another job
  *
  * Two shapes. A rank's own file is an append-only log: no unique keys and no secondary
- * indexes, so recording a file costs one append (a rank records each entry and each
- * finished file once per run; keeping three b-trees up to date for every small file cost
- * more than copying it). merged.db, built by a resume from those logs, has the keys and
- * indexes its lookups need; merging in rowid order lets later records win.
+ * indexes, and small files are recorded in batches (a directory's listing, a copy
+ * batch's results), so recording costs one append per batch (keeping b-trees up to date,
+ * or even one row, per small file cost more than copying it). merged.db, built by a
+ * resume from those logs, has the keys and indexes its lookups need; merging in rowid
+ * order lets later records win.
  */
 import type Database from 'better-sqlite3';
 import { Sqlite } from '../util/cjs-deps.js';
+
+/** Columns of an entries row, in the order listing.ts entryRow gives them. */
+export const ENTRY_COLUMNS = ['root', 'path', 'parent', 'kind', 'mode', 'uid', 'gid', 'size', 'nlink', 'dev', 'ino',
+  'atime_s', 'atime_ns', 'mtime_s', 'mtime_ns', 'hkey', 'depth'];
 
 /** merged.db: keyed and indexed for a resume's lookups. */
 export const SCHEMA = `
@@ -41,10 +51,12 @@ CREATE TABLE IF NOT EXISTS entries (
   id INTEGER PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, parent BLOB, kind TEXT NOT NULL,
   mode INTEGER, uid INTEGER, gid INTEGER, size INTEGER, nlink INTEGER, dev REAL, ino REAL,
   atime_s INTEGER, atime_ns INTEGER, mtime_s INTEGER, mtime_ns INTEGER, hkey TEXT, depth INTEGER);
+CREATE TABLE IF NOT EXISTS listings (root INTEGER NOT NULL, dir BLOB NOT NULL, names BLOB NOT NULL, stats BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS complete (root INTEGER NOT NULL, path BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS done (
   root INTEGER NOT NULL, path BLOB NOT NULL, off INTEGER NOT NULL, len INTEGER NOT NULL,
   size INTEGER NOT NULL, mtime_s INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, digest TEXT);
+CREATE TABLE IF NOT EXISTS done_batches (rels BLOB NOT NULL, nums BLOB NOT NULL, status BLOB NOT NULL, digests BLOB);
 CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 `;
 

@@ -21,6 +21,7 @@ import { isEntry, type Entry, type Root } from '../walk/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
+import { packNames } from '../checkpoint/listing.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -147,6 +148,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
     const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
     c.digests?.addEntrySum(entrySum);
+    // The checkpoint takes the batch as it is, one row (see checkpoint/done-batch.ts).
+    c.store?.doneBatch(packNames(rels), nums, status, c.digests ? digests : null, list.length);
     // Counted once per batch; keys appear when they did before (holeBytes with the files).
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
     for (let i = 0; i < list.length; i++) {
@@ -156,15 +159,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (err === 0 && op === OP_UP_TO_DATE) {
         upToDate++;
         upToDateBytes += e.m.size;
-        c.store?.doneWork(e, -1, e.m.size, null);
         c.digests?.file(e, null); // not read: its digest is missing from the signature
         continue;
       }
       if (err === 0) {
-        // The hex only where it is kept: the checkpoint row, and a hard-linked primary's content for its other names.
-        const hex = c.digests && (c.store || e.h) ? digests.toString('hex', 16 * i, 16 * i + 16) : null;
-        c.store?.doneWork(e, -1, e.m.size, hex);
-        if (e.h && hex !== null) c.digests!.linkPrimary(e.h, hex);
+        // A hard-linked primary's content, for its other names.
+        if (e.h && c.digests) c.digests.linkPrimary(e.h, digests.toString('hex', 16 * i, 16 * i + 16));
         files++;
         bytes += e.m.size;
         holeBytes += status[i * 3 + 2]!;

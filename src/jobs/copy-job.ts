@@ -38,7 +38,7 @@ import type { PathFilter } from '../walk/filter.js';
 import { deleteExtras } from '../copy/delete-extras.js';
 import { hashFile } from '../copy/copy-task.js';
 import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
-import { RankStore, readDoneRows, type DoneWork } from '../checkpoint/rank-store.js';
+import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-store.js';
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
@@ -145,7 +145,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
     rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
   }
-  const lists = new WalkLists(store ?? scratch!.store, store !== null, opts.listBudget);
+  const lists = new WalkLists(store ?? scratch!.store, opts.listBudget);
 
   // 1. walk
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
@@ -374,10 +374,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     const peer = (rt.rank + 1) % rt.size;
     const rows = function* (): Generator<DoneWork> {
       const mine = store ? ckpt.rankFileOf(peer) : scratch!.store.path;
-      yield* readDoneRows(mine, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`);
+      yield* readVerifiable(mine, chunk);
       if (resume) {
         // Earlier runs' records: every rank reads them and keeps its share (by a hash of the path).
-        for (const row of readDoneRows(resume.path, `digest IS NOT NULL AND (off >= 0 OR size <= ${chunk})`)) {
+        for (const row of readVerifiable(resume.path, chunk)) {
           if ((pathHash(row.path) + row.off) % rt.size === rt.rank) yield row;
         }
       }

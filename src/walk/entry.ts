@@ -6,7 +6,7 @@
  * validated on arrival.
  */
 import type { BigIntStats } from 'node:fs';
-import { metaFromBigStats, type EntryMeta } from '../copy/metadata.js';
+import { splitNs, type EntryMeta } from '../copy/metadata.js';
 
 /** f regular file, d directory, l symlink, p FIFO, s socket, c/b character/block device. */
 export type Kind = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';
@@ -43,19 +43,38 @@ export function kindOf(mode: number): Kind {
 /** Identity of an inode for hard-link groups: exact even past 2^53 (Lustre inode numbers). */
 export const inodeKey = (devHi: number, devLo: number, inoHi: number, inoLo: number) => `${devHi}.${devLo}:${inoHi}.${inoLo}`;
 
-const split32 = (x: bigint): [number, number] => [Number(x >> 32n), Number(x & 0xffffffffn)];
+/**
+ * One lstat result in the addon's record layout (statAt, scanDir: STAT_FIELDS numbers per
+ * name): 0 err (-errno, 0 when the stat worked), 1 mode, 2 uid, 3 gid, 4 size, 5 nlink,
+ * 6-7 dev (high, low 32 bits), 8-9 ino (high, low), 10-11 atime (s, ns), 12-13 mtime.
+ * The walk keeps every result in this shape, with or without the addon, so one record
+ * format serves the lists and the checkpoint (see checkpoint/listing.ts).
+ */
+export const STAT_RECORD_FIELDS = 14;
 
-export function entryFromStats(r: number, p: Buffer, st: BigIntStats): Entry {
-  const m = metaFromBigStats(st);
-  const k = kindOf(m.mode);
-  const e: Entry = { r, p, k, m };
-  if (k === 'f' && st.nlink > 1n) e.h = inodeKey(...split32(st.dev), ...split32(st.ino));
-  return e;
+const hi32 = (x: bigint) => Number(x >> 32n);
+const lo32 = (x: bigint) => Number(x & 0xffffffffn);
+
+/** Store a Node lstat result (bigint, exact) as record `i` of `a`. */
+export function putStatRecord(a: Float64Array, i: number, st: BigIntStats): void {
+  const o = i * STAT_RECORD_FIELDS;
+  const [as, ans] = splitNs(st.atimeNs);
+  const [ms, mns] = splitNs(st.mtimeNs);
+  a[o] = 0;
+  a[o + 1] = Number(st.mode); a[o + 2] = Number(st.uid); a[o + 3] = Number(st.gid); a[o + 4] = Number(st.size); a[o + 5] = Number(st.nlink);
+  a[o + 6] = hi32(st.dev); a[o + 7] = lo32(st.dev); a[o + 8] = hi32(st.ino); a[o + 9] = lo32(st.ino);
+  a[o + 10] = as; a[o + 11] = ans; a[o + 12] = ms; a[o + 13] = mns;
 }
 
-/** An entry from the native statAt record at `i` (STAT_FIELDS numbers per name). */
+export function entryFromStats(r: number, p: Buffer, st: BigIntStats): Entry {
+  const a = new Float64Array(STAT_RECORD_FIELDS);
+  putStatRecord(a, 0, st);
+  return entryFromStatAt(r, p, a, 0);
+}
+
+/** An entry from stat record `i` of `a` (see STAT_RECORD_FIELDS). */
 export function entryFromStatAt(r: number, p: Buffer, a: Float64Array, i: number): Entry {
-  const o = i * 14;
+  const o = i * STAT_RECORD_FIELDS;
   const mode = a[o + 1]!;
   const k = kindOf(mode);
   const m: EntryMeta = {

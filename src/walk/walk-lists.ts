@@ -2,9 +2,10 @@
  * The entries one rank found in the walk, kept for the phases after it (create
  * directories, copy, links, directory metadata).
  *
- * In memory up to a budget of entries; past it the lists spill: everything is in the
- * rank's SQLite store (where a checkpoint records entries anyway) and the phases read it
- * back lazily, so a rank's memory does not grow with the size of the tree.
+ * In memory up to a budget of entries; past it the lists spill: everything goes to the
+ * rank's SQLite store, one row per entry, and the phases read it back lazily, so a rank's
+ * memory does not grow with the size of the tree. (A checkpoint records the walk on its
+ * own, in listings: see checkpoint/listing.ts.)
  */
 import { depthOf } from '../copy/paths.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
@@ -20,10 +21,10 @@ export class WalkLists {
   private count = 0;
 
   /**
-   * @param store where entries go: always when `recordAll` (a checkpoint), else only on spill
+   * @param store where entries go once they spill
    * @param budget entries kept in memory before spilling
    */
-  constructor(private readonly store: RankStore | null = null, private readonly recordAll = false, private readonly budget = Infinity) {}
+  constructor(private readonly store: RankStore | null = null, private readonly budget = Infinity) {}
 
   get isSpilled(): boolean {
     return this.spilled;
@@ -32,17 +33,17 @@ export class WalkLists {
   add(e: Entry): void {
     this.count++;
     if (e.k === 'd') this.deepest = Math.max(this.deepest, depthOf(e.p));
-    if (this.recordAll || this.spilled) this.store?.entry(e);
-    if (this.spilled) {
+    if (this.spilled && this.store) {
+      this.store.entry(e);
       // Spilled lists live only in the store: if it cannot be written, entries would be lost.
-      if (this.store?.broken) throw new Error(`the file lists no longer fit in memory and cannot be written to ${this.store.path}: ${this.store.broken.message}`);
+      if (this.store.broken) throw new Error(`the file lists no longer fit in memory and cannot be written to ${this.store.path}: ${this.store.broken.message}`);
       return;
     }
     if (e.k === 'd') this.dirList.push(e);
     else if (e.k === 'f') this.fileList.push(e);
     else this.otherList.push(e);
     if (this.store && this.count > this.budget) {
-      if (!this.recordAll) for (const l of [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
+      for (const l of [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
       this.dirList = [];
       this.fileList = [];
       this.otherList = [];

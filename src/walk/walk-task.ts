@@ -12,8 +12,9 @@ import { promises as fsp, close } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
-import { entryFromStatAt, entryFromStats, hasDotDot, isBuf, type Entry, type Root } from './entry.js';
-import { STAT_FIELDS, type NativeAddon } from '../native/loader.js';
+import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
+import type { NativeAddon } from '../native/loader.js';
+import { NOT_RECORDED, packNames, unpackNames } from '../checkpoint/listing.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
@@ -46,17 +47,6 @@ export interface WalkContext {
   optionalRoots?: boolean;
 }
 
-/** NUL-separated names (readNames, scanDir) as Buffers (views, no copies). */
-function splitNames(packed: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  for (let s = 0; s < packed.length; ) {
-    const e = packed.indexOf(0, s);
-    out.push(packed.subarray(s, e));
-    s = e + 1;
-  }
-  return out;
-}
-
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
     w.lists.add(e);
@@ -70,56 +60,62 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     if (e.m.uid !== w.uid) ctx.count('foreignOwner');
   };
 
-  /** Entries from the addon's lstat results (statAt, scanDir); failures reported. */
-  const entriesFromStats = (r: number, dirRel: Buffer, dirAbs: Buffer, names: Buffer[], a: Float64Array): Entry[] => {
-    const out: Entry[] = [];
-    names.forEach((name, i) => {
-      const err = a[i * STAT_FIELDS]!;
-      if (err < 0) w.errors.report('stat', joinPath(dirAbs, name), systemError(err, 'lstat'));
-      else out.push(entryFromStatAt(r, joinPath(dirRel, name), a, i));
-    });
-    return out;
-  };
-
-  /** lstat names of one directory: entries, and errors reported. */
-  const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Entry[]> => {
-    const dirAbs = joinPath(w.roots[r]!.src, dirRel);
-    const out: Entry[] = [];
-    if (w.native) {
-      let a: Float64Array;
-      try {
-        a = await w.native.statAt(dirAbs, names);
-      } catch (err) {
-        w.errors.report('stat entries of', dirAbs, err);
-        return out;
+  /**
+   * Take one batch of a directory's lstat results (stat records, see entry.ts): failures
+   * are reported, exclusions counted, the rest recorded; subdirectories become 'd' items.
+   * The checkpoint gets the batch as one listing row (checkpoint/listing.ts), with the
+   * slots it must not record marked. `packed`: the names NUL-terminated, when at hand.
+   */
+  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>) => {
+    let dirAbs: Buffer | null = null;
+    let recorded = 0;
+    for (let i = 0; i < names.length; i++) {
+      const o = i * STAT_RECORD_FIELDS;
+      const err = a[o]!;
+      if (err < 0) {
+        dirAbs ??= joinPath(w.roots[r]!.src, dirRel);
+        w.errors.report('stat', joinPath(dirAbs, names[i]!), systemError(err, 'lstat'));
+        continue;
       }
-      return entriesFromStats(r, dirRel, dirAbs, names, a);
-    }
-    await Promise.all(names.map(async (name) => {
-      try {
-        out.push(entryFromStats(r, joinPath(dirRel, name), await fsp.lstat(joinPath(dirAbs, name), { bigint: true })));
-      } catch (err) {
-        w.errors.report('stat', joinPath(dirAbs, name), err);
-      }
-    }));
-    return out;
-  };
-
-  /** Record entries of one directory (exclusions apply); subdirectories become 'd' items. */
-  const recordAll = (entries: Entry[], ctx: TaskContext<WalkItem>) => {
-    for (const e of entries) {
+      const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
+        a[o] = NOT_RECORDED;
         continue;
       }
       record(e, ctx);
+      recorded++;
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
+    if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
+  };
+
+  /** lstat names of one directory, relative to it: stat records (null when that failed as a whole, reported). */
+  const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Float64Array | null> => {
+    const dirAbs = joinPath(w.roots[r]!.src, dirRel);
+    if (w.native) {
+      try {
+        return await w.native.statAt(dirAbs, names);
+      } catch (err) {
+        w.errors.report('stat entries of', dirAbs, err);
+        return null;
+      }
+    }
+    const a = new Float64Array(names.length * STAT_RECORD_FIELDS);
+    await Promise.all(names.map(async (name, i) => {
+      try {
+        putStatRecord(a, i, await fsp.lstat(joinPath(dirAbs, name), { bigint: true }));
+      } catch (err) {
+        a[i * STAT_RECORD_FIELDS] = (err as NodeJS.ErrnoException).errno ?? -5;
+      }
+    }));
+    return a;
   };
 
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
-    recordAll(await statNames(item.r, item.p, item.n), ctx);
+    const a = await statNames(item.r, item.p, item.n);
+    if (a) take(item.r, item.p, item.n, a, null, ctx);
   };
 
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
@@ -144,15 +140,15 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         const first = await w.native.scanDir(abs, NAMES_PER_BATCH).catch((err: { errno?: number; syscall?: string }) => {
           throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
         });
-        const names = splitNames(first.names);
+        const names = unpackNames(first.names);
         if (first.fd < 0) {
-          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
+          take(item.r, item.p, names, first.stats, first.names, ctx);
           w.store?.dirComplete(item.r, item.p);
           return;
         }
         const fh = first.fd;
         try {
-          recordAll(entriesFromStats(item.r, item.p, abs, names, first.stats), ctx);
+          take(item.r, item.p, names, first.stats, first.names, ctx);
           for (;;) {
             const packed = await w.native.readNames(fh, 32768);
             if (!packed) break;
@@ -207,8 +203,12 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       for (let r = 0; r < w.roots.length; r++) {
         const src = w.roots[r]!.src;
         try {
-          const e = entryFromStats(r, Buffer.alloc(0), await fsp.lstat(src, { bigint: true }));
+          const a = new Float64Array(STAT_RECORD_FIELDS);
+          putStatRecord(a, 0, await fsp.lstat(src, { bigint: true }));
+          const e = entryFromStatAt(r, Buffer.alloc(0), a, 0);
           record(e, ctx);
+          // The root as a listing of its own: the name '' in the directory ''.
+          w.store?.listing(r, e.p, Buffer.alloc(1), a, 1);
           if (e.k === 'd' && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
           if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);

@@ -1,0 +1,75 @@
+/**
+ * How the walk records what it found: one row per stat'ed batch of one directory (a
+ * "listing"), not one row per entry.
+ *
+ * A listing is the directory's path, its names packed NUL-terminated, and the batch's
+ * stat records exactly as the walk got them (walk/entry.ts STAT_RECORD_FIELDS doubles per
+ * name, host byte order), so recording costs the walk one row per batch of up to 512
+ * names and no work per entry. A resume's merge expands listings into the keyed entries
+ * table of merged.db (entryRow), where the lookups happen.
+ *
+ * A slot whose first field is not 0 holds no entry: a failed lstat (-errno) or a name
+ * the walk chose not to record (NOT_RECORDED, e.g. excluded by a filter).
+ */
+import { depthOf, joinPath } from '../copy/paths.js';
+import { entryFromStatAt, STAT_RECORD_FIELDS, type Entry } from '../walk/entry.js';
+
+/** Marks a slot the walk did not record (positive, so never mistaken for -errno). */
+export const NOT_RECORDED = 1;
+
+/** Names packed for a listing: each followed by a NUL (the layout scanDir returns). */
+export function packNames(names: Buffer[]): Buffer {
+  let len = 0;
+  for (const n of names) len += n.length + 1;
+  const out = Buffer.allocUnsafe(len);
+  let o = 0;
+  for (const n of names) {
+    n.copy(out, o);
+    o += n.length;
+    out[o++] = 0;
+  }
+  return out;
+}
+
+/** The NUL-terminated names of a packed buffer, as views (no copies). */
+export function unpackNames(packed: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  for (let s = 0; s < packed.length; ) {
+    let e = packed.indexOf(0, s);
+    if (e < 0) e = packed.length;
+    out.push(packed.subarray(s, e));
+    s = e + 1;
+  }
+  return out;
+}
+
+/** A stat-record array as the bytes stored in a listing (a view, no copy). */
+export const statBytes = (a: Float64Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * An entries-table row (column order of rank-store.ts ENTRY_COLUMNS) for one entry: the
+ * same values whether the entry was recorded alone or expanded from a listing.
+ */
+export function entryRow(e: Entry): unknown[] {
+  const m = e.m;
+  const slash = e.p.lastIndexOf(0x2f);
+  const parent = e.p.length === 0 ? null : slash < 0 ? Buffer.alloc(0) : e.p.subarray(0, slash);
+  return [e.r, e.p, parent, e.k, m.mode, m.uid, m.gid, m.size, m.nlink, m.dev, m.ino,
+    m.atime[0], m.atime[1], m.mtime[0], m.mtime[1], e.h ?? null, depthOf(e.p)];
+}
+
+/**
+ * The entries of one listing row as entries-table rows. `dir` is the directory's path
+ * relative to its root; a root itself is recorded as the single name '' under ''.
+ */
+export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<unknown[]> {
+  // Copied into an aligned array: SQLite hands blobs over at any byte offset.
+  const a = new Float64Array(stats.length / 8);
+  Buffer.from(a.buffer).set(stats);
+  const list = unpackNames(names);
+  if (a.length !== list.length * STAT_RECORD_FIELDS) throw new Error(`a listing of ${list.length} names has ${a.length} stat fields`);
+  for (let i = 0; i < list.length; i++) {
+    if (a[i * STAT_RECORD_FIELDS] !== 0) continue;
+    yield entryRow(entryFromStatAt(root, joinPath(dir, list[i]!), a, i));
+  }
+}
