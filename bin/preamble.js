@@ -19,6 +19,12 @@ exports.run = function run(entry) {
   // setting it here, before any work, takes effect). Peak RSS at -np 2 on 300,000 files:
   // 267 -> 155 MiB, time within noise (see README, bench/scale.mjs).
   require('node:v8').setFlagsFromString('--optimize-for-size');
+  // Optimize hot functions later (V8's default budget x15). A rank runs for well under a
+  // second on a small tree, and optimizing (TurboFan) its many short-lived hot functions
+  // cost more CPU than it saved; on long runs the same functions still get optimized,
+  // a little later. Measured with node bench/cpu.mjs --baseline-root (the commit before):
+  // 20,000 files -15% CPU, -13% wall; --small-files 200000 -2% CPU.
+  require('node:v8').setFlagsFromString('--interrupt-budget=1000000');
   // msgpackr's optional native string extractor speeds up decoding long strings; fcp's
   // messages are numbers and short Buffers, and loading it (with its libc detection)
   // costs each rank several milliseconds of startup.
