@@ -30,15 +30,19 @@ exports.run = function run(entry) {
   // costs each rank several milliseconds of startup.
   process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
   // With -np N and no launcher, start the other ranks before loading the rest of the
-  // tool, so their startup overlaps ours.
-  import('../dist/launch/self-launch.js')
-    .then(async ({ spawnEarly }) => {
-      const { detectLauncher } = await import('../dist/launch/env.js');
-      if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), detectLauncher().kind === 'none');
-      await import(entry);
-    })
-    .catch((err) => {
-      process.stderr.write(`${require('node:path').basename(process.argv[1] || 'fcp')}: cannot start: ${err && err.stack ? err.stack : err}\n`);
-      process.exit(1);
-    });
+  // tool, so their startup overlaps ours: synchronously, from CommonJS modules, before
+  // Node sets up its ES module loader for the program (that alone costs 20-40 ms).
+  try {
+    const { detectLauncher } = require('../dist/launch/env.cjs');
+    const { spawnEarly } = require('../dist/launch/self-launch.cjs');
+    if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), detectLauncher().kind === 'none');
+  } catch (err) {
+    fail(err);
+  }
+  import(entry).catch(fail);
 };
+
+function fail(err) {
+  process.stderr.write(`${require('node:path').basename(process.argv[1] || 'fcp')}: cannot start: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+}

@@ -8,9 +8,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
-import { EXIT } from '../engine/runtime.js';
+import { EXIT, JobAborted } from '../engine/runtime.js';
 import { UsageError, causeOf } from '../errors.js';
-import { detectLauncher } from '../launch/env.js';
+import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob } from '../launch/job.js';
 import { parseSize } from '../copy/plan.js';
 import { resolveRoots } from '../copy/targets.js';
@@ -232,6 +232,9 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((err) => {
+  // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
+  // a collective that was waiting only learned it.
+  if (err instanceof JobAborted) return;
   process.stderr.write(`fcp: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(EXIT.ABORTED);
 });

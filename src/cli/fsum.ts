@@ -22,9 +22,9 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.js';
-import { EXIT } from '../engine/runtime.js';
+import { EXIT, JobAborted } from '../engine/runtime.js';
 import { causeOf } from '../errors.js';
-import { detectLauncher } from '../launch/env.js';
+import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
 import { parseSize } from '../copy/plan.js';
 import { joinPath, showPath } from '../copy/paths.js';
@@ -299,6 +299,9 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
 }
 
 main(process.argv.slice(2)).catch((err) => {
+  // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
+  // a collective that was waiting only learned it.
+  if (err instanceof JobAborted) return;
   process.stderr.write(`fsum: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(EXIT.ABORTED);
 });

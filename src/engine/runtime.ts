@@ -12,7 +12,7 @@
  * hooks (tools flush checkpoints there) and exits with the given code; ranks that
  * receive an abort do the same silently.
  */
-import type { LaunchInfo } from '../launch/env.js';
+import type { LaunchInfo } from '../launch/env.cjs';
 import { chooseBindAddress, removeJobDir, rendezvous, type PeerInfo } from '../launch/rendezvous.js';
 import type { Envelope } from '../transport/codec.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';

@@ -5,8 +5,8 @@
  */
 import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
-import { detectLauncher, type LaunchInfo } from './env.js';
-import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.js';
+import { detectLauncher, type LaunchInfo } from './env.cjs';
+import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.cjs';
 
 export interface JobOptions {
   tool: string;

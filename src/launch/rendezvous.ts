@@ -13,7 +13,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { SECRET_BYTES } from '../transport/secret.js';
+import { SECRET_BYTES } from '../transport/secret.cjs';
+import { RendezvousTimeout, formatRanks, type PeerInfo } from './peers.cjs';
 
 export interface RendezvousOptions {
   /** Directory that holds the per-job rendezvous folder. */
@@ -27,28 +28,11 @@ export interface RendezvousOptions {
   secret?: Buffer;
 }
 
-export interface PeerInfo { rank: number; endpoint: string; host: string; pid: number }
+export type { PeerInfo };
 
 export interface RendezvousResult { secret: Buffer; peers: PeerInfo[]; jobDir: string }
 
-export class RendezvousTimeout extends Error {
-  constructor(readonly missing: number[], timeoutMs: number, jobDir: string) {
-    super(`rank${missing.length > 1 ? 's' : ''} ${formatRanks(missing)} never showed up in ${jobDir} within ${Math.round(timeoutMs / 1000)} s`);
-  }
-}
-
-/** "1-3,7" style list of rank numbers. */
-export function formatRanks(ranks: number[]): string {
-  const s = [...ranks].sort((a, b) => a - b);
-  const out: string[] = [];
-  for (let i = 0; i < s.length; ) {
-    let j = i;
-    while (j + 1 < s.length && s[j + 1] === s[j]! + 1) j++;
-    out.push(i === j ? `${s[i]}` : `${s[i]}-${s[j]}`);
-    i = j + 1;
-  }
-  return out.join(',');
-}
+export { RendezvousTimeout, formatRanks };
 
 const secretTag = (secret: Buffer) => createHash('sha256').update(secret).digest('hex').slice(0, 16);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION, bodyOf, validateBody, type Message } from './messages
 // us build class instances, and every decoded value is data.
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
-import { SECRET_BYTES } from './secret.js';
+import { SECRET_BYTES } from './secret.cjs';
 
 export { SECRET_BYTES };
 

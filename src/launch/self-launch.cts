@@ -6,14 +6,18 @@
  * Children never outlive the parent: each has an IPC channel to it and stops when that
  * channel closes (parent killed, even by SIGKILL). The parent watches its children: one
  * that dies by a signal or fails without telling the job aborts the job, naming it.
+ *
+ * CommonJS, with CommonJS dependencies only: bin/ requires it first thing, before Node's
+ * ES module loader is even set up (that alone takes rank 0 some 20-40 ms), so the other
+ * ranks start that much sooner. The program's ES modules import the same instance.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SECRET_BYTES } from '../transport/secret.js';
-import { RendezvousTimeout, type PeerInfo } from './rendezvous.js';
+import { SECRET_BYTES } from '../transport/secret.cjs';
+import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
 import { hostname } from 'node:os';
 
 /** IPC messages between rank 0 and its children during startup. */

@@ -4,6 +4,8 @@
  * Order matters: fcp's own self-launch variables first (they are set by the parent of
  * a `-np N` run), then OpenMPI, PMIx, MPICH/Hydra, and Slurm. mpirun under Slurm sets
  * both OpenMPI and Slurm variables; the MPI ones describe the ranks we are part of.
+ *
+ * CommonJS: bin/ reads it before the program's ES modules load (see self-launch.cts).
  */
 export type LauncherKind = 'self' | 'openmpi' | 'pmix' | 'mpich' | 'slurm' | 'none';
 
