@@ -41,9 +41,10 @@ export async function main(argv = process.argv.slice(2)) {
     const t0 = performance.now();
     for (let i = 0; i < files.length; i += B) {
       const list = files.slice(i, i + B);
-      const nums = new Float64Array(list.length * 9);
+      const nums = new Float64Array(list.length * 10);
       list.forEach(([, st], k) => nums.set([0, Number(st.size), Number(st.mode), Number(st.uid), Number(st.gid),
-        Number(st.atimeNs / 1000000000n), Number(st.atimeNs % 1000000000n), Number(st.mtimeNs / 1000000000n), Number(st.mtimeNs % 1000000000n)], k * 9));
+        Number(st.atimeNs / 1000000000n), Number(st.atimeNs % 1000000000n), Number(st.mtimeNs / 1000000000n), Number(st.mtimeNs % 1000000000n),
+        Number(st.blocks)], k * 10));
       await native.copyFiles([Buffer.from(src), Buffer.from(dst)], list.map(([p]) => p), nums, flags);
     }
     const tb = (performance.now() - t0) / 1000;

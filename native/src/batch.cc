@@ -11,13 +11,15 @@
 //
 //   copyFiles(roots: Buffer[] /* src0, dst0, src1, dst1, ...: one pair per root */,
 //             rels: Buffer[] /* per file: path relative to its root, '' for the root itself */,
-//             nums: Float64Array /* 9 per file: root index, size, mode, uid, gid, atimeSec,
-//             atimeNsec, mtimeSec, mtimeNsec */, flags: number)
+//             nums: Float64Array /* 10 per file: root index, size, mode, uid, gid, atimeSec,
+//             atimeNsec, mtimeSec, mtimeNsec, blocks (st_blocks from the walk, -1 unknown) */,
+//             flags: number)
 //     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */,
 //                  digests: Buffer /* 16 per file */, entrySum: Buffer /* 16 */ }>
 //     Paths are joined here as src/paths.ts joinPath does (root + '/' + rel, just the root
 //     when rel is empty), so JS builds no path Buffers for files that copy fine.
-//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks), 8 hash,
+//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks, and look
+//     for holes with SEEK_DATA in files whose blocks do not cover their size), 8 hash,
 //     16 update (skip a destination that is a regular file of the same size and mtime:
 //     status 0, op 12).
 //     Hashing: digests holds each file's content digest (src/checksum/hasher.ts: sizeTerm
@@ -27,7 +29,7 @@
 //     content) of the files copied, up-to-date ones left out. Without hashing both are zeros.
 //   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
-//   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 14 per name */>
+//   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
 //     (fstatat, AT_SYMLINK_NOFOLLOW): a directory swapped for a symlink is not followed.
@@ -151,7 +153,10 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
 enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16 };
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16,
+             F_DENSE = 1 << 16 /* internal: this file has no holes (see copyOne) */ };
+/** copyFiles' numbers per file (see the top of this file). */
+constexpr size_t kCopyNums = 10;
 
 struct FileJob {
   uint32_t root;
@@ -159,6 +164,7 @@ struct FileJob {
   int64_t size;
   uint32_t mode, uid, gid;
   int64_t as, ans, ms, mns;
+  int64_t blocks;  // st_blocks when the walk saw the file, -1 unknown
   int err = 0;
   int op = OP_NONE;
   int64_t holes = 0;
@@ -234,13 +240,13 @@ uint64_t zeroLeafHash(size_t n) {
  * piece k being leaf off0 / kBuf + k.
  */
 void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vector<char>& buf, U128& sum,
-              int64_t& holes, bool& skipped, int& err, int& op) {
+              int64_t& holes, bool& skipped, int& err, int& op, bool* atEof = nullptr) {
   auto fail = [&](int e, int o) { if (!err) { err = e; op = o; } };
   int64_t end = off0 + len;
   int64_t nextData = -1;  // where SEEK_DATA said data resumes (sparse sources)
   for (int64_t off = off0; off < end && !err;) {
     size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
-    if (flags & F_SPARSE) {
+    if ((flags & F_SPARSE) && !(flags & F_DENSE)) {
       if (nextData < off) {
         off_t d = lseek(sfd, off, SEEK_DATA);
         nextData = d >= 0 ? (int64_t)d : (errno == ENXIO ? end : off);  // EINVAL etc.: treat as data
@@ -254,14 +260,20 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
         continue;
       }
     }
+    // atEof: the last piece asks for one byte more, so its read also tells whether the
+    // file ends where the walk saw it end (a short read of a regular file is its end):
+    // one read instead of a second probe per small file.
+    size_t ask = want + (atEof && off + (int64_t)want == end && want < buf.size() ? 1 : 0);
     size_t got = 0;
     while (got < want) {
-      ssize_t r = pread(sfd, buf.data() + got, want - got, off + (int64_t)got);
+      ssize_t r = pread(sfd, buf.data() + got, ask - got, off + (int64_t)got);
       if (r < 0) { if (errno == EINTR) continue; fail(-errno, OP_READ); break; }
       if (r == 0) { fail(-1000, OP_CHANGED); break; }  // shrank
       got += (size_t)r;
     }
     if (err) break;
+    if (got > want) { fail(-1001, OP_CHANGED); break; }  // grew
+    if (ask > want) *atEof = true;
     if (flags & F_HASH) sum += leafTerm((uint64_t)off / kBuf, xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
     if (flags & F_SPARSE) {
       // Write runs of non-zero 4 KiB blocks; skip all-zero ones (they stay holes).
@@ -300,10 +312,15 @@ void copyOne(FileJob& j, const std::string& src, const std::string& dst, int fla
   int dfd = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
   if (dfd < 0) { j.err = -errno; j.op = OP_OPEN_DST; close(sfd); return; }
   auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
-  bool skipped = false;
-  copyData(sfd, dfd, 0, j.size, flags, buf, j.content, j.holes, skipped, j.err, j.op);
-  if (!j.err) {
-    // Grown since the walk? One more read tells (a file is copied as it was when stat'ed).
+  bool skipped = false, atEof = false;
+  // Holes are looked for only where there may be some, as cp does: in a file whose blocks
+  // do not cover its size (a whole-file hole, or any, needs fewer blocks than bytes/512).
+  // A dense file saves its SEEK_DATA; its zero blocks are still not written.
+  int dataFlags = j.blocks >= 0 && j.blocks * 512 >= j.size ? (flags | F_DENSE) : flags;
+  copyData(sfd, dfd, 0, j.size, dataFlags, buf, j.content, j.holes, skipped, j.err, j.op, &atEof);
+  if (!j.err && !atEof) {
+    // Grown since the walk? One more read tells (a file is copied as it was when stat'ed),
+    // unless the last read already did.
     char c;
     ssize_t r = pread(sfd, &c, 1, j.size);
     if (r > 0) fail(-1001, OP_CHANGED);
@@ -409,7 +426,7 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
   size_t n = rels.Length();
   if (rootArr.Length() % 2 != 0) return fail("copyFiles: roots come in pairs (src, dst)");
-  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * 9) return fail("copyFiles: 9 numbers per file");
+  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * kCopyNums) return fail("copyFiles: 10 numbers per file");
   size_t nRoots = rootArr.Length() / 2;
   std::vector<std::string> roots(rootArr.Length());
   for (uint32_t i = 0; i < rootArr.Length(); i++) {
@@ -423,18 +440,20 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     // What the walk produces and isEntry() accepts from peers: never absolute, no '..'.
     if (!j.rel.empty() && j.rel[0] == '/') return fail("copyFiles: relative paths must not start with '/'");
     if (hasDotDot(j.rel)) return fail("copyFiles: relative paths must not have '..' components");
-    const double* v = nums.Data() + i * 9;
+    const double* v = nums.Data() + i * kCopyNums;
     constexpr double kMaxSafe = 9007199254740991.0, kU32 = 4294967295.0;
     if (!isInt(v[0], 0, (double)nRoots - 1)) return fail("copyFiles: root index out of range", true);
     if (!isInt(v[1], 0, kMaxSafe) || !isInt(v[2], 0, kU32) || !isInt(v[3], 0, kU32) || !isInt(v[4], 0, kU32) ||
-        !isInt(v[5], -kMaxSafe, kMaxSafe) || !isInt(v[6], 0, 999999999) || !isInt(v[7], -kMaxSafe, kMaxSafe) || !isInt(v[8], 0, 999999999)) {
-      return fail("copyFiles: size, mode, ids, seconds or nanoseconds out of range", true);
+        !isInt(v[5], -kMaxSafe, kMaxSafe) || !isInt(v[6], 0, 999999999) || !isInt(v[7], -kMaxSafe, kMaxSafe) || !isInt(v[8], 0, 999999999) ||
+        !isInt(v[9], -1, kMaxSafe)) {
+      return fail("copyFiles: size, mode, ids, seconds, nanoseconds or blocks out of range", true);
     }
     j.root = (uint32_t)v[0];
     j.size = (int64_t)v[1]; j.mode = (uint32_t)v[2]; j.uid = (uint32_t)v[3]; j.gid = (uint32_t)v[4];
     j.as = (int64_t)v[5]; j.ans = (int64_t)v[6]; j.ms = (int64_t)v[7]; j.mns = (int64_t)v[8];
+    j.blocks = (int64_t)v[9];
   }
-  auto* w = new CopyFilesWorker(env, std::move(roots), std::move(jobs), info[3].As<Napi::Number>().Int32Value());
+  auto* w = new CopyFilesWorker(env, std::move(roots), std::move(jobs), info[3].As<Napi::Number>().Int32Value() & 0xffff);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -507,7 +526,7 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
     Napi::RangeError::New(env, "copyChunk: negative offset or length").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int flags = info[4].As<Napi::Number>().Int32Value();
+  int flags = info[4].As<Napi::Number>().Int32Value() & 0xffff;
   if ((flags & F_HASH) && off % (int64_t)kBuf != 0) {
     // Leaf terms are numbered from the file's start: a chunk must start on a leaf.
     Napi::RangeError::New(env, "copyChunk: hashing needs an offset that is a multiple of 1 MiB").ThrowAsJavaScriptException();
@@ -521,9 +540,9 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
 
 // ----- statAt ----------------------------------------------------------------------------
 
-constexpr int kStatFields = 14;
+constexpr int kStatFields = 15;
 
-// lstat `name` relative to the directory dfd into o[0..13] (o[0] = -errno on failure).
+// lstat `name` relative to the directory dfd into o[0..14] (o[0] = -errno on failure).
 void statInto(int dfd, const char* name, double* o) {
   struct stat st;
   if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) { o[0] = -errno; return; }
@@ -532,6 +551,7 @@ void statInto(int dfd, const char* name, double* o) {
   o[1] = st.st_mode; o[2] = st.st_uid; o[3] = st.st_gid; o[4] = (double)st.st_size; o[5] = (double)st.st_nlink;
   o[6] = (double)(dev >> 32); o[7] = (double)(dev & 0xffffffffu); o[8] = (double)(ino >> 32); o[9] = (double)(ino & 0xffffffffu);
   o[10] = (double)st.st_atim.tv_sec; o[11] = (double)st.st_atim.tv_nsec; o[12] = (double)st.st_mtim.tv_sec; o[13] = (double)st.st_mtim.tv_nsec;
+  o[14] = (double)st.st_blocks;
 }
 
 class StatAtWorker : public Napi::AsyncWorker {

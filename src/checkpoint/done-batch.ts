@@ -4,7 +4,7 @@
  *
  * The row holds what the batch was given and what it gave back, as they are: the relative
  * paths packed NUL-terminated, the batch's numbers (COPY_NUMS per file: root, size, mode,
- * uid, gid, atime s/ns, mtime s/ns), its status (COPY_STATUS per file: -errno, op, hole
+ * uid, gid, atime s/ns, mtime s/ns, blocks), its status (COPY_STATUS per file: -errno, op, hole
  * bytes) and its content digests (16 bytes per file, or none without hashing), arrays in
  * host byte order. Recording a batch therefore costs no work per file. Whoever needs
  * `done` rows (a resume's merge, --verify) expands them with doneRows.
@@ -12,7 +12,7 @@
 import { OP_UP_TO_DATE } from '../native/loader.js';
 import { unpackNames } from './listing.js';
 
-export const COPY_NUMS = 9;
+export const COPY_NUMS = 10;
 export const COPY_STATUS = 3;
 
 /** An aligned copy of doubles stored as a blob (SQLite hands blobs over at any offset). */

@@ -22,6 +22,7 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
+import { COPY_NUMS } from '../checkpoint/done-batch.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -134,15 +135,16 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
    */
   const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
     const rels: Buffer[] = new Array(list.length);
-    const nums = new Float64Array(list.length * 9);
+    const nums = new Float64Array(list.length * COPY_NUMS);
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
       const m = e.m;
       rels[i] = e.p;
-      const o = i * 9;
+      const o = i * COPY_NUMS;
       nums[o] = e.r;
       nums[o + 1] = m.size; nums[o + 2] = m.mode; nums[o + 3] = m.uid; nums[o + 4] = m.gid;
       nums[o + 5] = m.atime[0]; nums[o + 6] = m.atime[1]; nums[o + 7] = m.mtime[0]; nums[o + 8] = m.mtime[1];
+      nums[o + 9] = m.blocks ?? -1;
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);

@@ -21,6 +21,8 @@ export interface EntryMeta {
   ino: number;
   dev: number;
   nlink: number;
+  /** st_blocks (512-byte units) when the walk saw the entry; absent when unknown (a resume's kept entries) */
+  blocks?: number;
 }
 
 export interface MetaOptions {

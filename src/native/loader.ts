@@ -49,7 +49,7 @@ export interface NativeAddon {
    * big-endian (the file's digest is the sum of its chunks' partials and its size term).
    */
   copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
-  /** lstat each name relative to dir (opened O_NOFOLLOW): 14 numbers per name, see STAT_FIELDS. */
+  /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
@@ -73,7 +73,8 @@ export const OP_UP_TO_DATE = 12;
 export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
 /** Steps whose error is about the source path (else the destination). */
 export const COPY_OP_ON_SOURCE = new Set([1, 3, 11]);
-export const STAT_FIELDS = 14;
+/** Numbers per name of statAt and scanDir (layout: walk/entry.ts STAT_RECORD_FIELDS). */
+export const STAT_FIELDS = 15;
 
 export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
 

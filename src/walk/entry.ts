@@ -46,11 +46,12 @@ export const inodeKey = (devHi: number, devLo: number, inoHi: number, inoLo: num
 /**
  * One lstat result in the addon's record layout (statAt, scanDir: STAT_FIELDS numbers per
  * name): 0 err (-errno, 0 when the stat worked), 1 mode, 2 uid, 3 gid, 4 size, 5 nlink,
- * 6-7 dev (high, low 32 bits), 8-9 ino (high, low), 10-11 atime (s, ns), 12-13 mtime.
+ * 6-7 dev (high, low 32 bits), 8-9 ino (high, low), 10-11 atime (s, ns), 12-13 mtime,
+ * 14 blocks (st_blocks).
  * The walk keeps every result in this shape, with or without the addon, so one record
  * format serves the lists and the checkpoint (see checkpoint/listing.ts).
  */
-export const STAT_RECORD_FIELDS = 14;
+export const STAT_RECORD_FIELDS = 15;
 
 const hi32 = (x: bigint) => Number(x >> 32n);
 const lo32 = (x: bigint) => Number(x & 0xffffffffn);
@@ -64,6 +65,7 @@ export function putStatRecord(a: Float64Array, i: number, st: BigIntStats): void
   a[o + 1] = Number(st.mode); a[o + 2] = Number(st.uid); a[o + 3] = Number(st.gid); a[o + 4] = Number(st.size); a[o + 5] = Number(st.nlink);
   a[o + 6] = hi32(st.dev); a[o + 7] = lo32(st.dev); a[o + 8] = hi32(st.ino); a[o + 9] = lo32(st.ino);
   a[o + 10] = as; a[o + 11] = ans; a[o + 12] = ms; a[o + 13] = mns;
+  a[o + 14] = Number(st.blocks);
 }
 
 export function entryFromStats(r: number, p: Buffer, st: BigIntStats): Entry {
@@ -80,7 +82,7 @@ export function entryFromStatAt(r: number, p: Buffer, a: Float64Array, i: number
   const m: EntryMeta = {
     mode, uid: a[o + 2]!, gid: a[o + 3]!, size: a[o + 4]!, nlink: a[o + 5]!,
     dev: a[o + 6]! * 2 ** 32 + a[o + 7]!, ino: a[o + 8]! * 2 ** 32 + a[o + 9]!,
-    atime: [a[o + 10]!, a[o + 11]!], mtime: [a[o + 12]!, a[o + 13]!],
+    atime: [a[o + 10]!, a[o + 11]!], mtime: [a[o + 12]!, a[o + 13]!], blocks: a[o + 14]!,
   };
   const e: Entry = { r, p, k, m };
   if (k === 'f' && m.nlink > 1) e.h = inodeKey(a[o + 6]!, a[o + 7]!, a[o + 8]!, a[o + 9]!);
@@ -94,7 +96,8 @@ export const isBuf = (x: unknown): x is Buffer => Buffer.isBuffer(x) || x instan
 export function isMeta(x: unknown): x is EntryMeta {
   if (typeof x !== 'object' || x === null) return false;
   const m = x as Record<string, unknown>;
-  return isNum(m.mode) && isNum(m.uid) && isNum(m.gid) && isNum(m.size) && m.size >= 0 && isNum(m.ino) && isNum(m.dev) && isNum(m.nlink) && isTime(m.atime) && isTime(m.mtime);
+  return isNum(m.mode) && isNum(m.uid) && isNum(m.gid) && isNum(m.size) && m.size >= 0 && isNum(m.ino) && isNum(m.dev) && isNum(m.nlink) && isTime(m.atime) && isTime(m.mtime)
+    && (m.blocks === undefined || (Number.isInteger(m.blocks) && (m.blocks as number) >= 0));
 }
 
 const KINDS = new Set(['f', 'd', 'l', 'p', 's', 'c', 'b']);

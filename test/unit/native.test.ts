@@ -213,9 +213,9 @@ describe.skipIf(!native)('batch copy digests', () => {
   /** rel path (under root 0 unless noted) -> content */
   const files: { root: number; rel: Buffer; data: Buffer }[] = [];
   const hex = (b: Buffer, i: number) => b.toString('hex', 16 * i, 16 * i + 16);
-  const nums9 = (list: { root: number; size: number; mtime?: [number, number] }[]) => {
-    const a = new Float64Array(list.length * 9);
-    list.forEach((f, i) => a.set([f.root, f.size, 0o100644, 0, 0, 1_600_000_000, 1, ...(f.mtime ?? [1_600_000_000, 2])], i * 9));
+  const numsOf = (list: { root: number; size: number; mtime?: [number, number]; blocks?: number }[]) => {
+    const a = new Float64Array(list.length * 10);
+    list.forEach((f, i) => a.set([f.root, f.size, 0o100644, 0, 0, 1_600_000_000, 1, ...(f.mtime ?? [1_600_000_000, 2]), f.blocks ?? -1], i * 10));
     return a;
   };
   const rootPairs = () => [r0.src, r0.dst, r1.src, r1.dst];
@@ -247,7 +247,7 @@ describe.skipIf(!native)('batch copy digests', () => {
   });
 
   it('content digests and the entry sum equal the JS hasher and entryDigest (sizes around leaves, a hole, a second root, non-UTF-8 names)', async () => {
-    const { status, digests, entrySum } = await n.copyFiles(rootPairs(), files.map((f) => f.rel), nums9(files.map((f) => ({ root: f.root, size: f.data.length }))), HASH);
+    const { status, digests, entrySum } = await n.copyFiles(rootPairs(), files.map((f) => f.rel), numsOf(files.map((f) => ({ root: f.root, size: f.data.length }))), HASH);
     let want = 0n;
     files.forEach((f, i) => {
       expect([...status.subarray(i * 3, i * 3 + 2)], f.rel.toString()).toEqual([0, 0]);
@@ -263,12 +263,29 @@ describe.skipIf(!native)('batch copy digests', () => {
     expect(status[(files.length - 1) * 3 + 2]).toBeGreaterThanOrEqual(3 * MiB);
   });
 
+  it('with the walk\'s st_blocks: a sparse file (fewer blocks than bytes) keeps its holes, dense files copy the same', async () => {
+    const blocksOf = (f: { root: number; rel: Buffer }) => Number(fs.lstatSync(Buffer.concat([f.root ? r1.src : r0.src, Buffer.from('/'), f.rel]), { bigint: true }).blocks);
+    const list = files.map((f) => ({ ...f, blocks: blocksOf(f) }));
+    const sparse = list[list.length - 1]!;
+    expect(sparse.blocks * 512).toBeLessThan(sparse.data.length);
+    for (const f of list) fs.rmSync(Buffer.concat([f.root ? r1.dst : r0.dst, Buffer.from('/'), f.rel]), { force: true });
+    const { status, digests } = await n.copyFiles(rootPairs(), list.map((f) => f.rel), numsOf(list.map((f) => ({ root: f.root, size: f.data.length, blocks: f.blocks }))), HASH);
+    list.forEach((f, i) => {
+      expect([...status.subarray(i * 3, i * 3 + 2)], f.rel.toString()).toEqual([0, 0]);
+      expect(hex(digests, i)).toBe(toHex(digestOfBuffer(f.data)));
+      expect(fs.readFileSync(Buffer.concat([f.root ? r1.dst : r0.dst, Buffer.from('/'), f.rel])).equals(f.data)).toBe(true);
+    });
+    const copied = fs.lstatSync(Buffer.concat([r0.dst, Buffer.from('/sparse')]), { bigint: true });
+    expect(Number(copied.blocks) * 512).toBeLessThanOrEqual(sparse.blocks * 512 + 8192);
+    expect(status[(list.length - 1) * 3 + 2]).toBeGreaterThanOrEqual(3 * MiB);
+  });
+
   it('a root that is itself the file (empty relative path): joined as the root alone, digested with an empty path', async () => {
     const data = randomBytes(10_000);
     const src = p('lone-src');
     const dst = p('lone-dst');
     fs.writeFileSync(src, data);
-    const { status, digests, entrySum } = await n.copyFiles([src, dst], [Buffer.alloc(0)], nums9([{ root: 0, size: data.length }]), HASH);
+    const { status, digests, entrySum } = await n.copyFiles([src, dst], [Buffer.alloc(0)], numsOf([{ root: 0, size: data.length }]), HASH);
     expect(status[0]).toBe(0);
     expect(fs.readFileSync(dst).equals(data)).toBe(true);
     const content = digestOfBuffer(data);
@@ -289,7 +306,7 @@ describe.skipIf(!native)('batch copy digests', () => {
       { root: ok.root, rel: ok.rel, size: ok.data.length, mtime: [1_650_000_000, 3] as [number, number] },
       { root: upd.root, rel: upd.rel, size: upd.data.length, mtime: [1_700_000_000, 0] as [number, number] },
     ];
-    const { status, digests, entrySum } = await n.copyFiles(rootPairs(), list.map((f) => f.rel), nums9(list), HASH | COPY_FLAGS.UPDATE);
+    const { status, digests, entrySum } = await n.copyFiles(rootPairs(), list.map((f) => f.rel), numsOf(list), HASH | COPY_FLAGS.UPDATE);
     expect(status[0]).toBe(-os.constants.errno.ENOENT);
     expect(status[1]).toBe(1); // open (the source)
     expect(hex(digests, 0)).toBe('0'.repeat(32));
@@ -299,7 +316,7 @@ describe.skipIf(!native)('batch copy digests', () => {
     expect(hex(digests, 2)).toBe('0'.repeat(32));
     expect(entrySum.toString('hex')).toBe(toHex(entryDigest({ root: ok.root, path: ok.rel, kind: 'f', size: ok.data.length, content })));
 
-    const plain = await n.copyFiles(rootPairs(), [ok.rel], nums9([{ root: 0, size: ok.data.length }]), COPY_FLAGS.SPARSE);
+    const plain = await n.copyFiles(rootPairs(), [ok.rel], numsOf([{ root: 0, size: ok.data.length }]), COPY_FLAGS.SPARSE);
     expect(plain.status[0]).toBe(0);
     expect(plain.digests.equals(Buffer.alloc(16))).toBe(true);
     expect(plain.entrySum.equals(Buffer.alloc(16))).toBe(true);
@@ -329,7 +346,7 @@ describe.skipIf(!native)('batch copy digests', () => {
 
   it('validates its arguments', () => {
     const rel = [Buffer.from('sub/f1')];
-    const ok = nums9([{ root: 0, size: 1 }]);
+    const ok = numsOf([{ root: 0, size: 1 }]);
     /** `ok` with its first numbers replaced */
     const bad = (over: number[]) => {
       const a = Float64Array.from(ok);
@@ -339,8 +356,8 @@ describe.skipIf(!native)('batch copy digests', () => {
     const call = (...args: unknown[]) => () => (n.copyFiles as (...a: unknown[]) => unknown)(...args);
     expect(call(rootPairs(), rel, ok)).toThrow(TypeError); // flags missing
     expect(call(rootPairs(), rel, Array.from(ok), 0)).toThrow(TypeError);
-    expect(call(rootPairs(), rel, new Float32Array(9), 0)).toThrow(/9 numbers/);
-    expect(call(rootPairs(), rel, new Float64Array(10), 0)).toThrow(/9 numbers/);
+    expect(call(rootPairs(), rel, new Float32Array(10), 0)).toThrow(/10 numbers/);
+    expect(call(rootPairs(), rel, new Float64Array(9), 0)).toThrow(/10 numbers/);
     expect(call([r0.src], rel, ok, 0)).toThrow(/pairs/);
     expect(call([r0.src, 'dst'], rel, ok, 0)).toThrow(/roots must be Buffers/);
     expect(call([r0.src, Buffer.from('a\0b')], rel, ok, 0)).toThrow(/roots must be Buffers/);
@@ -354,6 +371,7 @@ describe.skipIf(!native)('batch copy digests', () => {
     expect(call(rootPairs(), rel, bad([0, 2 ** 60]), 0)).toThrow(RangeError);
     expect(call(rootPairs(), rel, bad([0, 1, 0o644, 0, 0, 0, 1e9]), 0)).toThrow(RangeError);
     expect(call(rootPairs(), rel, bad([0, 1, 0o644, 2 ** 32]), 0)).toThrow(RangeError);
+    expect(call(rootPairs(), rel, bad([0, 1, 0o644, 0, 0, 0, 1, 0, 1, -2]), 0)).toThrow(RangeError); // blocks
     // still fine: '..' inside a name, and an empty batch
     expect(call(rootPairs(), [Buffer.from('a..b/c..')], ok, 0)).not.toThrow();
     return expect(n.copyFiles(rootPairs(), [], new Float64Array(0), COPY_FLAGS.HASH)).resolves.toMatchObject({ entrySum: Buffer.alloc(16) });
