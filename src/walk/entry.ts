@@ -110,8 +110,12 @@ export function isEntry(x: unknown, roots: number): x is Entry {
 }
 
 /** A relative path from a peer must stay inside its root: no '..' component, not absolute. */
-export function hasDotDot(p: Buffer): boolean {
+export function hasDotDot(p: Uint8Array): boolean {
   if (p.length > 0 && p[0] === 0x2f) return true;
-  for (const part of Buffer.from(p).toString('latin1').split('/')) if (part === '..') return true;
+  // A byte scan (every entry a peer sends is checked): a component is '..' when two dots
+  // sit between slashes or the ends.
+  for (let i = 0; i + 1 < p.length; i++) {
+    if (p[i] === 0x2e && p[i + 1] === 0x2e && (i === 0 || p[i - 1] === 0x2f) && (i + 2 === p.length || p[i + 2] === 0x2f)) return true;
+  }
   return false;
 }
