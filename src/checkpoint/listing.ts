@@ -59,10 +59,10 @@ export function entryRow(e: Entry): unknown[] {
 }
 
 /**
- * The entries of one listing row as entries-table rows. `dir` is the directory's path
- * relative to its root; a root itself is recorded as the single name '' under ''.
+ * The entries of one listing row. `dir` is the directory's path relative to its root; a
+ * root itself is recorded as the single name '' under ''.
  */
-export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<unknown[]> {
+export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<Entry> {
   // Copied into an aligned array: SQLite hands blobs over at any byte offset.
   const a = new Float64Array(stats.length / 8);
   Buffer.from(a.buffer).set(stats);
@@ -70,6 +70,11 @@ export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Bu
   if (a.length !== list.length * STAT_RECORD_FIELDS) throw new Error(`a listing of ${list.length} names has ${a.length} stat fields`);
   for (let i = 0; i < list.length; i++) {
     if (a[i * STAT_RECORD_FIELDS] !== 0) continue;
-    yield entryRow(entryFromStatAt(root, joinPath(dir, list[i]!), a, i));
+    yield entryFromStatAt(root, joinPath(dir, list[i]!), a, i);
   }
+}
+
+/** The entries of one listing row as entries-table rows (a merge). */
+export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<unknown[]> {
+  for (const e of listingEntries(root, dir, names, stats)) yield entryRow(e);
 }

@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 import type { Entry } from '../walk/entry.js';
 import { dirName } from '../copy/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
-import { entryRow, statBytes } from './listing.js';
+import { entryRow, listingEntries, statBytes } from './listing.js';
 import { doneRows } from './done-batch.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
 
@@ -141,6 +141,18 @@ export class RankStore {
     try {
       const it = rd.prepare(`SELECT root, path, kind, mode, uid, gid, size, nlink, dev, ino, atime_s, atime_ns, mtime_s, mtime_ns, hkey FROM entries WHERE ${where} ORDER BY ${orderBy}`).iterate() as IterableIterator<EntryRow>;
       for (const row of it) yield entryFromRow(row);
+    } finally {
+      rd.close();
+    }
+  }
+
+  /** Every entry recorded in listings here (after a flush), lazily, in the order recorded. */
+  *readListed(): Generator<Entry> {
+    this.flush();
+    const rd = openDb(this.path, true);
+    try {
+      const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
+      for (const l of it) yield* listingEntries(l.root, l.dir, l.names, l.stats);
     } finally {
       rd.close();
     }

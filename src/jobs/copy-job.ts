@@ -145,7 +145,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
     rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
   }
-  const lists = new WalkLists(store ?? scratch!.store, opts.listBudget);
+  // With a checkpoint the store holds the walk's listings: spilled files are read from them.
+  const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
 
   // 1. walk
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));

@@ -2,10 +2,13 @@
  * The entries one rank found in the walk, kept for the phases after it (create
  * directories, copy, links, directory metadata).
  *
- * In memory up to a budget of entries; past it the lists spill: everything goes to the
- * rank's SQLite store, one row per entry, and the phases read it back lazily, so a rank's
- * memory does not grow with the size of the tree. (A checkpoint records the walk on its
- * own, in listings: see checkpoint/listing.ts.)
+ * In memory up to a budget of entries; past it the lists spill to the rank's SQLite store
+ * and the phases read them back lazily, so a rank's memory does not grow with the size of
+ * the tree. How they spill depends on the store:
+ * - the checkpoint (`listed`): it already holds every entry the walk found, in listings
+ *   (checkpoint/listing.ts), so files and others are simply dropped from memory and read
+ *   back from the listings; only directories (a small share, read by depth) become rows;
+ * - a scratch store (no checkpoint): every entry becomes a row of its own.
  */
 import { depthOf } from '../copy/paths.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
@@ -23,8 +26,9 @@ export class WalkLists {
   /**
    * @param store where entries go once they spill
    * @param budget entries kept in memory before spilling
+   * @param listed the store records every entry of the walk in listings (the checkpoint)
    */
-  constructor(private readonly store: RankStore | null = null, private readonly budget = Infinity) {}
+  constructor(private readonly store: RankStore | null = null, private readonly budget = Infinity, private readonly listed = false) {}
 
   get isSpilled(): boolean {
     return this.spilled;
@@ -34,7 +38,7 @@ export class WalkLists {
     this.count++;
     if (e.k === 'd') this.deepest = Math.max(this.deepest, depthOf(e.p));
     if (this.spilled && this.store) {
-      this.store.entry(e);
+      if (e.k === 'd' || !this.listed) this.store.entry(e);
       // Spilled lists live only in the store: if it cannot be written, entries would be lost.
       if (this.store.broken) throw new Error(`the file lists no longer fit in memory and cannot be written to ${this.store.path}: ${this.store.broken.message}`);
       return;
@@ -43,12 +47,21 @@ export class WalkLists {
     else if (e.k === 'f') this.fileList.push(e);
     else this.otherList.push(e);
     if (this.store && this.count > this.budget) {
-      for (const l of [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
+      for (const l of this.listed ? [this.dirList] : [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
       this.dirList = [];
       this.fileList = [];
       this.otherList = [];
       this.spilled = true;
     }
+  }
+
+  /** Spilled files and others: from the listings, or from rows. */
+  private *spilledOf(kind: 'f' | 'other', where: string): Iterable<Entry> {
+    if (!this.listed) {
+      yield* this.store!.read(where);
+      return;
+    }
+    for (const e of this.store!.readListed()) if (kind === 'f' ? e.k === 'f' : e.k !== 'f' && e.k !== 'd') yield e;
   }
 
   private check(): void {
@@ -57,7 +70,7 @@ export class WalkLists {
 
   *files(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.store!.read(`kind = 'f'`);
+    if (this.spilled) yield* this.spilledOf('f', `kind = 'f'`);
     else yield* this.fileList;
   }
 
@@ -69,14 +82,19 @@ export class WalkLists {
 
   *others(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.store!.read(`kind NOT IN ('f', 'd')`);
+    if (this.spilled) yield* this.spilledOf('other', `kind NOT IN ('f', 'd')`);
     else yield* this.otherList;
   }
 
   /** Regular files with more than one link (hard-link groups). */
   *hardlinked(): Iterable<Entry> {
-    if (this.spilled) yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
-    else for (const e of this.fileList) if (e.h) yield e;
+    if (!this.spilled) {
+      for (const e of this.fileList) if (e.h) yield e;
+    } else if (this.listed) {
+      for (const e of this.spilledOf('f', '')) if (e.h) yield e;
+    } else {
+      yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
+    }
   }
 
   /** Directories of one depth (for the bottom-up metadata pass). */

@@ -44,6 +44,22 @@ describe('bounded memory', () => {
   }, 300_000);
 });
 
+describe('spilled lists read back from the checkpoint', () => {
+  it('symlinks, FIFOs, hard links, sparse files and xattrs survive lists that spill with a checkpoint (read from its listings)', async () => {
+    const src = join(work.dir, 'listed-src');
+    mktree('features', join(src, 'features'));
+    mktree('small', join(src, 'tree'), '--files', '8000');
+    const dst = join(work.dir, 'listed-dst');
+    // --mem-limit 1M: 1,000 entries per rank in memory, so both ranks' lists spill
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--mem-limit', '1M', '--json'], { timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson<Summary>(r.stdout);
+    expect(s.spilled.listRanks).toBe(2);
+    const cmp = treecmp(src, dst);
+    expect(cmp.status, cmp.stdout.slice(-2000)).toBe(0);
+  }, 240_000);
+});
+
 describe('many ranks', () => {
   it('64 ranks on a 2-core machine copy a small tree and terminate correctly', async () => {
     const src = join(work.dir, 'np64-src');
