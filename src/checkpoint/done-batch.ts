@@ -10,17 +10,10 @@
  * `done` rows (a resume's merge, --verify) expands them with doneRows.
  */
 import { OP_UP_TO_DATE } from '../native/loader.js';
-import { unpackNames } from './listing.js';
+import { doublesOf, unpackNames } from './listing.js';
 
 export const COPY_NUMS = 10;
 export const COPY_STATUS = 3;
-
-/** An aligned copy of doubles stored as a blob (SQLite hands blobs over at any offset). */
-function doubles(b: Buffer): Float64Array {
-  const a = new Float64Array(b.length / 8);
-  Buffer.from(a.buffer).set(b);
-  return a;
-}
 
 /**
  * The `done` rows (root, path, off, len, size, mtime_s, mtime_ns, digest) of one batch row:
@@ -28,8 +21,8 @@ function doubles(b: Buffer): Float64Array {
  */
 export function* doneRows(rels: Buffer, numsBlob: Buffer, statusBlob: Buffer, digests: Buffer | null): Generator<[number, Buffer, number, number, number, number, number, string | null]> {
   const paths = unpackNames(rels);
-  const nums = doubles(numsBlob);
-  const status = doubles(statusBlob);
+  const nums = doublesOf(numsBlob);
+  const status = doublesOf(statusBlob);
   if (nums.length !== paths.length * COPY_NUMS || status.length !== paths.length * COPY_STATUS || (digests && digests.length !== paths.length * 16)) {
     throw new Error(`a done batch of ${paths.length} files has ${nums.length} numbers, ${status.length} status fields`);
   }

@@ -43,8 +43,15 @@ export function unpackNames(packed: Buffer): Buffer[] {
   return out;
 }
 
-/** A stat-record array as the bytes stored in a listing (a view, no copy). */
+/** An array of doubles as the bytes stored in a row (a view, no copy; host byte order). */
 export const statBytes = (a: Float64Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Doubles stored by statBytes, back as an array (copied: SQLite hands blobs over at any byte offset). */
+export function doublesOf(b: Buffer): Float64Array {
+  const a = new Float64Array(b.length / 8);
+  Buffer.from(a.buffer).set(b);
+  return a;
+}
 
 /**
  * An entries-table row (column order of rank-store.ts ENTRY_COLUMNS) for one entry: the
@@ -63,9 +70,7 @@ export function entryRow(e: Entry): unknown[] {
  * root itself is recorded as the single name '' under ''.
  */
 export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<Entry> {
-  // Copied into an aligned array: SQLite hands blobs over at any byte offset.
-  const a = new Float64Array(stats.length / 8);
-  Buffer.from(a.buffer).set(stats);
+  const a = doublesOf(stats);
   const list = unpackNames(names);
   if (a.length !== list.length * STAT_RECORD_FIELDS) throw new Error(`a listing of ${list.length} names has ${a.length} stat fields`);
   for (let i = 0; i < list.length; i++) {
