@@ -30,7 +30,8 @@
 //   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
-//     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs
+//     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs,
+//     blocks (st_blocks, 512-byte units)
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
 //     (fstatat, AT_SYMLINK_NOFOLLOW): a directory swapped for a symlink is not followed.
 //   scanDir(dir: Buffer, maxNames) -> Promise<{ names, stats, fd }>: open + getdents64 + lstat

@@ -55,10 +55,10 @@ export class WalkLists {
     }
   }
 
-  /** Spilled files and others: from the listings, or from rows. */
-  private *spilledOf(kind: 'f' | 'other', where: string): Iterable<Entry> {
+  /** Spilled files or others: from the listings, or from rows. */
+  private *spilledOf(kind: 'f' | 'other'): Iterable<Entry> {
     if (!this.listed) {
-      yield* this.store!.read(where);
+      yield* this.store!.read(kind === 'f' ? `kind = 'f'` : `kind NOT IN ('f', 'd')`);
       return;
     }
     for (const e of this.store!.readListed()) if (kind === 'f' ? e.k === 'f' : e.k !== 'f' && e.k !== 'd') yield e;
@@ -70,7 +70,7 @@ export class WalkLists {
 
   *files(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.spilledOf('f', `kind = 'f'`);
+    if (this.spilled) yield* this.spilledOf('f');
     else yield* this.fileList;
   }
 
@@ -82,7 +82,7 @@ export class WalkLists {
 
   *others(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.spilledOf('other', `kind NOT IN ('f', 'd')`);
+    if (this.spilled) yield* this.spilledOf('other');
     else yield* this.otherList;
   }
 
@@ -91,7 +91,7 @@ export class WalkLists {
     if (!this.spilled) {
       for (const e of this.fileList) if (e.h) yield e;
     } else if (this.listed) {
-      for (const e of this.spilledOf('f', '')) if (e.h) yield e;
+      for (const e of this.spilledOf('f')) if (e.h) yield e;
     } else {
       yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
     }
