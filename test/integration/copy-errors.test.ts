@@ -143,17 +143,22 @@ describe('copy errors: one line per failed entry, exit 1, the rest copied', () =
     }
   });
 
-  it.runIf(isRoot)('no space left on DST (a 2 MiB tmpfs): failed files named with the cause, the others complete', async () => {
+  it.runIf(isRoot)('no space left on DST (a 10 MiB tmpfs): failed files named with the cause, the others complete', async () => {
     const s = scratch('enospc');
     const mnt = join(s.dir, 'mnt');
     mkdirSync(mnt);
-    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', mnt]).status).toBe(0);
+    // Sizes chosen so the outcome does not depend on the order of the work: ~15 MB do not
+    // fit in 10 MiB, and the most that can be half-written at once (2 ranks x 4 items in
+    // flight, each at most a 1 MiB chunk or a 600 KiB file) is 8 MiB, so some files always
+    // complete before the disk is full. (With 2 MiB, chunks written first could fill it
+    // before any file completed.)
+    expect(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=10m', 'tmpfs', mnt]).status).toBe(0);
     try {
       const src = join(s.dir, 'src');
       mkdirSync(join(src, 'small'), { recursive: true });
       mkdirSync(join(src, 'medium'));
       for (let i = 0; i < 30; i++) writeFileSync(join(src, 'small', `s${i}`), randomBytes(2000));
-      for (let i = 0; i < 6; i++) writeFileSync(join(src, 'medium', `m${i}`), randomBytes(600 * 1024));
+      for (let i = 0; i < 20; i++) writeFileSync(join(src, 'medium', `m${i}`), randomBytes(600 * 1024));
       writeFileSync(join(src, 'large.bin'), randomBytes(3 * 1024 * 1024 + 3)); // chunked below
       const dst = join(mnt, 'dst');
       const r = await fcp([src, dst, '-np', '2', '--chunk-size', '1M', '--json'], { env: envWith() });
