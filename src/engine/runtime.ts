@@ -13,7 +13,8 @@
  * receive an abort do the same silently.
  */
 import type { LaunchInfo } from '../launch/env.cjs';
-import { chooseBindAddress, removeJobDir, rendezvous, type PeerInfo } from '../launch/rendezvous.js';
+import { chooseBindAddress, removeJobDir, rendezvous } from '../launch/rendezvous.js';
+import type { PeerInfo } from '../launch/peers.cjs';
 import type { Envelope } from '../transport/codec.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';

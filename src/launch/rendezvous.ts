@@ -14,7 +14,7 @@ import { promises as fsp } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SECRET_BYTES } from '../transport/secret.cjs';
-import { RendezvousTimeout, formatRanks, type PeerInfo } from './peers.cjs';
+import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
 
 export interface RendezvousOptions {
   /** Directory that holds the per-job rendezvous folder. */
@@ -28,11 +28,7 @@ export interface RendezvousOptions {
   secret?: Buffer;
 }
 
-export type { PeerInfo };
-
 export interface RendezvousResult { secret: Buffer; peers: PeerInfo[]; jobDir: string }
-
-export { RendezvousTimeout, formatRanks };
 
 const secretTag = (secret: Buffer) => createHash('sha256').update(secret).digest('hex').slice(0, 16);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
