@@ -9,11 +9,8 @@
  * host byte order. Recording a batch therefore costs no work per file. Whoever needs
  * `done` rows (a resume's merge, --verify) expands them with doneRows.
  */
-import { OP_UP_TO_DATE } from '../native/loader.js';
+import { COPY_NUMS, COPY_STATUS, OP_UP_TO_DATE } from '../native/loader.js';
 import { doublesOf, unpackNames } from './listing.js';
-
-export const COPY_NUMS = 10;
-export const COPY_STATUS = 3;
 
 /**
  * The `done` rows (root, path, off, len, size, mtime_s, mtime_ns, digest) of one batch row:

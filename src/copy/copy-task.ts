@@ -10,7 +10,7 @@
 import { promises as fsp, constants as C } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
-import { COPY_FLAGS, COPY_OPS, COPY_OP_ON_SOURCE, type NativeAddon } from '../native/loader.js';
+import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, type NativeAddon } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
@@ -22,7 +22,6 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
-import { COPY_NUMS } from '../checkpoint/done-batch.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -156,8 +155,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
     for (let i = 0; i < list.length; i++) {
       const e = list[i]!;
-      const err = status[i * 3]!;
-      const op = status[i * 3 + 1]!;
+      const err = status[i * COPY_STATUS]!;
+      const op = status[i * COPY_STATUS + 1]!;
       if (err === 0 && op === OP_UP_TO_DATE) {
         upToDate++;
         upToDateBytes += e.m.size;
@@ -169,7 +168,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         if (e.h && c.digests) c.digests.linkPrimary(e.h, digests.toString('hex', 16 * i, 16 * i + 16));
         files++;
         bytes += e.m.size;
-        holeBytes += status[i * 3 + 2]!;
+        holeBytes += status[i * COPY_STATUS + 2]!;
         continue;
       }
       c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? srcOf(c.roots, e) : dstOf(c.roots, e), systemError(err, COPY_OPS[op] || 'copy'));

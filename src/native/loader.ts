@@ -31,10 +31,11 @@ export interface NativeAddon {
   /**
    * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
    * [src, dst] pair per root, flattened; rels one path per file relative to its root
-   * ('' for the root itself), joined to the root natively as joinPath does; nums 9 per
-   * file (root index, size, mode, uid, gid, atime s/ns, mtime s/ns); flags COPY_FLAGS.
-   * status has 3 numbers per file: -errno (0 = ok; -1000 shrank, -1001 grew), the failing
-   * step (CopyOp), hole bytes.
+   * ('' for the root itself), joined to the root natively as joinPath does; nums
+   * COPY_NUMS per file (root index, size, mode, uid, gid, atime s/ns, mtime s/ns, st_blocks
+   * or -1 when unknown: holes are looked for only where blocks do not cover the size);
+   * flags COPY_FLAGS. status has COPY_STATUS numbers per file: -errno (0 = ok; -1000
+   * shrank, -1001 grew), the failing step (CopyOp), hole bytes.
    * With HASH the batch computes what checksum/ would, so JS does no per-file hashing:
    * digests holds each file's content digest (16 bytes big-endian, in file order; zeros
    * for files that failed or were up to date), entrySum the sum mod 2^128 of the entry
@@ -67,6 +68,9 @@ export interface NativeAddon {
 }
 
 export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
+/** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
+export const COPY_NUMS = 10;
+export const COPY_STATUS = 3;
 /** copyFiles' op when --update found the destination up to date (nothing read or written). */
 export const OP_UP_TO_DATE = 12;
 /** Failing step reported by copyFiles, by index. */
