@@ -6,7 +6,7 @@
  *
  * DST is walked with the same distributed walk as SRC; each rank checks its share against
  * SRC (lstat: absent means extra) and removes the extras: files and links are unlinked,
- * directories removed with what is in them (every child is extra too).
+ * then directories (every child of an extra directory is extra too) removed when empty.
  *
  * Count, then delete (the --max-delete guard, copy/delete-guards.ts): the extras are
  * counted over all ranks before any is removed, and each rank keeps its extras in a list
@@ -86,20 +86,31 @@ async function countThenDelete(rt: Runtime, o: DeleteOptions, lists: WalkLists, 
   const refused = o.maxDelete ? overLimit(t.extras ?? 0, t.seen ?? 0, o.maxDelete) : null;
   if (refused || o.dryRun) return { deleted: o.dryRun ? mine : 0, refused };
 
+  let deleted = 0;
   const remove = async (e: Entry) => {
     const dst = joinPath(o.roots[e.r]!.dst, e.p);
-    if (o.verbose) process.stdout.write(`deleted '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     try {
-      if (e.k === 'd') await fsp.rm(dst, { recursive: true, force: true });
+      if (e.k === 'd') await fsp.rmdir(dst);
       else await fsp.unlink(dst);
+      deleted++;
+      if (o.verbose) process.stdout.write(`deleted '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.errors.report('delete', dst, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      // Not empty: it holds what was not counted (excluded entries, or something written
+      // since the walk), and only what was counted goes. Gone already: nothing to do.
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') o.errors.report('delete', dst, err);
     }
   };
-  // Files and links first, then directories, deepest first: a directory's extras are gone before it is.
+  // Files and links first, then directories deepest level first, a barrier between levels
+  // (a directory's extras may be on any rank): each is empty by the time it is removed.
   await forEachLimit(extras.files(), 16, remove);
   await forEachLimit(extras.others(), 16, remove);
-  for (let depth = extras.maxDirDepth(); depth >= 0; depth--) await forEachLimit(extras.dirsAtDepth(depth), 16, remove);
   await rt.barrier();
-  return { deleted: mine, refused: null };
+  const isNum = (x: unknown): x is number => typeof x === 'number';
+  const maxDepth = await rt.collectives.allreduce<number>(extras.maxDirDepth(), Math.max, isNum);
+  for (let depth = maxDepth; depth >= 1; depth--) {
+    await forEachLimit(extras.dirsAtDepth(depth), 16, remove);
+    await rt.barrier();
+  }
+  return { deleted, refused: null };
 }

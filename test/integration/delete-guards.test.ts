@@ -207,6 +207,19 @@ describe('--delete in bounded memory', () => {
   });
 });
 
+describe('--delete removes only what it counted', () => {
+  it('an extra directory that holds an excluded entry is kept, with that entry (-np 3)', async () => {
+    const { src, dst } = copyWithExtras('protect');
+    writeFileSync(join(dst, 'extra-dir', 'keep.tmp'), 'excluded: protected');
+    const r = await fcpRun(['--delete', '--exclude', '*.tmp', src, dst, '-np', '3', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(dst, 'extra-dir', 'keep.tmp'), 'utf8')).toBe('excluded: protected');
+    expect(readdirSync(join(dst, 'extra-dir'))).toEqual(['keep.tmp']);
+    expect(extrasLeft(dst)).toEqual(['extra-dir']);
+    expect(lastJson<Summary>(r.stdout).deleted).toBe(4); // extra-1, extra-2, extra-3, extra-dir/x
+  });
+});
+
 describe('--delete guard options', () => {
   it('are usage errors (exit 2, one line) without --delete or with a bad value', async () => {
     const src = join(work.dir, 'opt-src');
