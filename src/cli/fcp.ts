@@ -66,7 +66,7 @@ function buildCommand(): Command {
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
     .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())
-    .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept)', false)
+    .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept); nothing is deleted when the walk of SRC had errors or SRC is empty (exit 5)', false)
     .option('--max-delete <N|P%>', 'with --delete: delete nothing (exit 5) when more than N entries, or P% of the entries in DST, would be deleted', maxDeleteArg)
     .option('--delete-from-empty', 'with --delete: allow an empty SRC directory to empty its DST (refused otherwise, exit 5)', false)
     .option('--exclude <pattern>', 'leave out entries matching PATTERN (repeatable; rsync-like rules, see README: first matching rule wins; no \'/\' matches the name, \'/\' anchors at SRC; trailing \'/\' directories only; * ? [..] **)', collect, [])

@@ -169,6 +169,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // anything is written; walk errors skip the delete phase only.
   const guard = opts.deleteExtras ? await guardAfterWalk(rt, { roots, filter: opts.filter, walkErrors: errors.count, fromEmpty: opts.deleteFromEmpty }) : null;
   if (guard?.beforeCopy) {
+    progress?.done();
     if (rt.rank === 0) process.stderr.write(`fcp: not deleting: ${guard.refused}\n`);
     ckpt.close();
     scratch?.store.close();
