@@ -22,7 +22,7 @@ export type MaxDelete = { kind: 'count'; n: number } | { kind: 'percent'; p: num
 
 /** Parse `N` or `P%` (P a decimal number from 0 to 100); throws with a message for the user. */
 export function parseMaxDelete(v: string): MaxDelete {
-  const pct = /^(\d+(?:\.\d+)?)%$/.exec(v);
+  const pct = /^(\d+(?:\.\d{1,6})?)%$/.exec(v);
   if (pct) {
     const p = Number(pct[1]);
     if (p <= 100) return { kind: 'percent', p };
@@ -38,8 +38,10 @@ export function showMaxDelete(m: MaxDelete): string {
 
 /** The refusal for `wouldDelete` extras out of `dstEntries` entries in DST, or null when within the limit. */
 export function overLimit(wouldDelete: number, dstEntries: number, m: MaxDelete): string | null {
-  // Integer arithmetic on the percent form: 10% of 30 entries allows exactly 3.
-  const over = m.kind === 'count' ? wouldDelete > m.n : wouldDelete * 100 > m.p * dstEntries;
+  // The percent form in integers (millionths of a percent): 10% of 30 entries allows exactly 3.
+  const over = m.kind === 'count'
+    ? wouldDelete > m.n
+    : BigInt(wouldDelete) * 100_000_000n > BigInt(Math.round(m.p * 1e6)) * BigInt(dstEntries);
   if (!over) return null;
   const of = m.kind === 'percent' ? ` of the ${dstEntries} entries in DST` : '';
   return `${wouldDelete} entr${wouldDelete === 1 ? 'y' : 'ies'} would be deleted, more than --max-delete ${showMaxDelete(m)}${of}`;
