@@ -3,7 +3,7 @@
  *
  * Exit codes: 0 everything copied; 1 some entries failed (each named on stderr);
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
- * 4 stopped by a signal (SIGINT/SIGTERM).
+ * 4 stopped by a signal (SIGINT/SIGTERM); 5 --delete refused by a guard (nothing deleted).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -35,12 +35,21 @@ const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replac
 import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
+import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 function sizeArg(v: string): number {
   try {
     return parseSize(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+function maxDeleteArg(v: string): MaxDelete {
+  try {
+    return parseMaxDelete(v);
   } catch (err) {
     throw new InvalidArgumentError((err as Error).message);
   }
@@ -57,7 +66,9 @@ function buildCommand(): Command {
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
     .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())
-    .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept)', false)
+    .option('--delete', 'after the copy, remove what is in DST but not in SRC (only below the copy\'s DST roots; excluded entries are kept); nothing is deleted when the walk of SRC had errors or SRC is empty (exit 5)', false)
+    .option('--max-delete <N|P%>', 'with --delete: delete nothing (exit 5) when more than N entries, or P% of the entries in DST, would be deleted', maxDeleteArg)
+    .option('--delete-from-empty', 'with --delete: allow an empty SRC directory to empty its DST (refused otherwise, exit 5)', false)
     .option('--exclude <pattern>', 'leave out entries matching PATTERN (repeatable; rsync-like rules, see README: first matching rule wins; no \'/\' matches the name, \'/\' anchors at SRC; trailing \'/\' directories only; * ? [..] **)', collect, [])
     .option('--include <pattern>', 'keep entries matching PATTERN even if a later --exclude matches (repeatable; order on the command line decides)', collect, [])
     .option('--exclude-from <file>', 'read exclude patterns from FILE, one per line (# comments)', collect, [])
@@ -77,7 +88,8 @@ function buildCommand(): Command {
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
 died or became unreachable; resumable); 4 stopped by SIGINT/SIGTERM (progress saved;
-resumable with --resume).
+resumable with --resume); 5 --delete refused by a guard, nothing deleted (SRC's walk had
+errors, SRC is empty, or more than --max-delete would go).
 
 Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC DST' or
 'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
@@ -115,7 +127,7 @@ async function main(argv: string[]): Promise<void> {
     np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
-    update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
+    update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
   }>();
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
@@ -141,6 +153,10 @@ async function main(argv: string[]): Promise<void> {
   }
   if (!opts.hash && (opts.verify || opts.signature)) {
     if (speaks) process.stderr.write(`fcp: --${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off\n`);
+    process.exit(EXIT.USAGE);
+  }
+  if (!opts.delete && (opts.maxDelete !== undefined || opts.deleteFromEmpty)) {
+    if (speaks) process.stderr.write(`fcp: --${opts.maxDelete !== undefined ? 'max-delete' : 'delete-from-empty'} is a guard of --delete, which is not given\n`);
     process.exit(EXIT.USAGE);
   }
   // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
@@ -183,7 +199,10 @@ async function main(argv: string[]): Promise<void> {
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
 
   if (opts.dryRun) {
-    const { summary, exitCode } = await runDryRun(job.rt, { roots, update, filter, deleteExtras: opts.delete, json: opts.json });
+    const { summary, exitCode } = await runDryRun(job.rt, {
+      roots, update, filter, deleteExtras: opts.delete, deleteFromEmpty: opts.deleteFromEmpty, maxDelete: opts.maxDelete ?? null,
+      listBudget: budgets(opts.memLimit).listEntries, json: opts.json,
+    });
     if (job.rt.rank === 0 && opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
     await endJob(job, exitCode);
   }
@@ -199,6 +218,8 @@ async function main(argv: string[]): Promise<void> {
       update,
       filter,
       deleteExtras: opts.delete,
+      deleteFromEmpty: opts.deleteFromEmpty,
+      maxDelete: opts.maxDelete ?? null,
       progress: opts.progress,
       logDir: opts.logDir,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
@@ -218,15 +239,16 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const { summary, exitCode, finalize } = result;
+  const { summary, exitCode, finalize, wroteNothing } = result;
   job.rt.markFinishing();
   if (job.rt.rank === 0) {
-    if (opts.signature && !opts.json) {
+    if (opts.signature && !opts.json && !wroteNothing) {
       process.stdout.write(summary.signature
         ? `signature ${summary.signature}\n`
         : 'fcp: no signature: some entries could not be read (see the errors above), or an earlier run copied them with --no-hash\n');
     }
-    printSummary(summary, opts.json, opts.quiet);
+    // A job refused before anything was written says so in one line (above), not a summary.
+    printSummary(summary, opts.json, opts.quiet || wroteNothing === true);
   }
   await endJob(job, exitCode, finalize);
 }

@@ -6,10 +6,19 @@
  *
  * DST is walked with the same distributed walk as SRC; each rank checks its share against
  * SRC (lstat: absent means extra) and removes the extras: files and links are unlinked,
- * directories removed with what is in them (every child is extra too).
+ * then directories (every child of an extra directory is extra too) removed when empty.
+ *
+ * Count, then delete (the --max-delete guard, copy/delete-guards.ts): the extras are
+ * counted over all ranks before any is removed, and each rank keeps its extras in a list
+ * that spills to a scratch store like the walk's, so a huge DST is not held in memory.
+ * Exactly the entries counted are deleted.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RankStore } from '../checkpoint/rank-store.js';
+import { overLimit, type MaxDelete } from './delete-guards.js';
 import type { Runtime } from '../engine/runtime.js';
 import type { EntryErrors } from '../errors.js';
 import type { NativeAddon } from '../native/loader.js';
@@ -28,36 +37,80 @@ export interface DeleteOptions {
   dryRun: boolean;
   /** print one line per deleted entry */
   verbose: boolean;
+  /** --max-delete: nothing is deleted when more would be */
+  maxDelete: MaxDelete | null;
+  /** entries a rank keeps in memory (each of its two lists) before they spill to a scratch store */
+  listBudget: number;
 }
 
+export interface DeleteResult {
+  /** this rank's count of entries deleted (refused: 0; dry run: listed as 'would delete', refused or not) */
+  deleted: number;
+  /** the --max-delete refusal (the same on every rank), or null */
+  refused: string | null;
+}
 
-/** Returns this rank's count of entries deleted (or, dry run, to delete). */
-export async function deleteExtras(rt: Runtime, o: DeleteOptions): Promise<number> {
-  const lists = new WalkLists();
+/** Collective: every rank calls it. */
+export async function deleteExtras(rt: Runtime, o: DeleteOptions): Promise<DeleteResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'fcp-delete-'));
+  rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
+  const stores = [new RankStore(join(dir, 'dst.db')), new RankStore(join(dir, 'extras.db'))] as const;
+  try {
+    return await countThenDelete(rt, o, new WalkLists(stores[0], o.listBudget), new WalkLists(stores[1], o.listBudget));
+  } finally {
+    for (const s of stores) s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function countThenDelete(rt: Runtime, o: DeleteOptions, lists: WalkLists, extras: WalkLists): Promise<DeleteResult> {
   // A DST root that does not exist yet (dry run) simply has nothing to delete.
   const dstRoots: Root[] = o.roots.map((r) => ({ src: r.dst, dst: r.dst }));
   await rt.runPhase(walkTask({ roots: dstRoots, lists, errors: o.errors, uid: 0, native: o.native, filter: o.filter, optionalRoots: true }));
-  let n = 0;
-  const check = async (e: Entry) => {
+  let seen = 0;
+  let mine = 0;
+  const count = async (e: Entry) => {
     if (e.p.length === 0) return;
+    seen++;
     const src = joinPath(o.roots[e.r]!.src, e.p);
-    const dst = joinPath(o.roots[e.r]!.dst, e.p);
     const inSrc = await fsp.lstat(src).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT');
     if (inSrc) return;
-    n++;
-    if (o.dryRun || o.verbose) process.stdout.write(`${o.dryRun ? 'would delete' : 'deleted'} '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
-    if (o.dryRun) return;
+    extras.add(e);
+    mine++;
+    if (o.dryRun) process.stdout.write(`would delete '${showPath(joinPath(o.roots[e.r]!.dst, e.p))}${e.k === 'd' ? '/' : ''}'\n`);
+  };
+  await forEachLimit(lists.files(), 16, count);
+  await forEachLimit(lists.others(), 16, count);
+  await forEachLimit(lists.dirs(), 16, count);
+  const t = await rt.allreduceCounters({ seen, extras: mine });
+  const refused = o.maxDelete ? overLimit(t.extras ?? 0, t.seen ?? 0, o.maxDelete) : null;
+  if (refused || o.dryRun) return { deleted: o.dryRun ? mine : 0, refused };
+
+  let deleted = 0;
+  const remove = async (e: Entry) => {
+    const dst = joinPath(o.roots[e.r]!.dst, e.p);
     try {
-      if (e.k === 'd') await fsp.rm(dst, { recursive: true, force: true });
+      if (e.k === 'd') await fsp.rmdir(dst);
       else await fsp.unlink(dst);
+      deleted++;
+      if (o.verbose) process.stdout.write(`deleted '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.errors.report('delete', dst, err);
+      const code = (err as NodeJS.ErrnoException).code;
+      // Not empty: it holds what was not counted (excluded entries, or something written
+      // since the walk), and only what was counted goes. Gone already: nothing to do.
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') o.errors.report('delete', dst, err);
     }
   };
-  // Files and links first, then directories: a directory's extras are gone before it is.
-  await forEachLimit(lists.files(), 16, check);
-  await forEachLimit(lists.others(), 16, check);
-  await forEachLimit([...lists.dirs()].sort((a, b) => b.p.length - a.p.length), 16, check);
+  // Files and links first, then directories deepest level first, a barrier between levels
+  // (a directory's extras may be on any rank): each is empty by the time it is removed.
+  await forEachLimit(extras.files(), 16, remove);
+  await forEachLimit(extras.others(), 16, remove);
   await rt.barrier();
-  return n;
+  const isNum = (x: unknown): x is number => typeof x === 'number';
+  const maxDepth = await rt.collectives.allreduce<number>(extras.maxDirDepth(), Math.max, isNum);
+  for (let depth = maxDepth; depth >= 1; depth--) {
+    await forEachLimit(extras.dirsAtDepth(depth), 16, remove);
+    await rt.barrier();
+  }
+  return { deleted, refused: null };
 }

@@ -53,7 +53,7 @@ export interface RuntimeConfig {
 }
 
 /** Exit codes shared by every tool. */
-export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4 } as const;
+export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5 } as const;
 
 export class JobAborted extends Error {
   constructor(readonly reason: string, readonly code: number) {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
+import type { Counters } from '../transport/messages.js';
 import { EntryErrors, systemErrorFromCode } from '../errors.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
@@ -36,6 +37,7 @@ import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
 import type { PathFilter } from '../walk/filter.js';
 import { deleteExtras } from '../copy/delete-extras.js';
+import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
 import { hashFile } from '../copy/copy-task.js';
 import { openCheckpoint, type CheckpointOptions } from '../checkpoint/job-checkpoint.js';
 import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-store.js';
@@ -66,6 +68,10 @@ export interface CopyJobOptions {
   filter: PathFilter | null;
   /** --delete: remove what is in DST but not in SRC, after the copy */
   deleteExtras: boolean;
+  /** --delete-from-empty: an empty SRC directory may empty its DST */
+  deleteFromEmpty: boolean;
+  /** --max-delete: delete nothing when more would be deleted */
+  maxDelete: MaxDelete | null;
   /** progress display: auto (a line on a terminal), line, json, none */
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
@@ -97,6 +103,8 @@ export interface CopySummary {
   filesRead: number;
   /** --delete: entries removed from DST */
   deleted: number;
+  /** --delete: why nothing was deleted (a guard, see copy/delete-guards.ts), or null */
+  deleteRefused: string | null;
   /** entries left out by --exclude/--include */
   excluded: number;
   /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
@@ -118,7 +126,7 @@ function phaseTimer(rt: Runtime): (name: string) => void {
   };
 }
 
-export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void }> {
+export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void; wroteNothing?: true }> {
   const mark = phaseTimer(rt);
   const native = loadNative();
   const errors = new EntryErrors('fcp');
@@ -156,6 +164,23 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${walkTotals.foreignOwner} entries owned by other users will be owned by uid ${uid}\n`);
+  }
+  // --delete's guards that the walk decides: an empty SRC refuses the job here, before
+  // anything is written; walk errors skip the delete phase only.
+  const guard = opts.deleteExtras ? await guardAfterWalk(rt, { roots, filter: opts.filter, walkErrors: errors.count, fromEmpty: opts.deleteFromEmpty }) : null;
+  if (guard?.beforeCopy) {
+    progress?.done();
+    if (rt.rank === 0) process.stderr.write(`fcp: not deleting: ${guard.refused}\n`);
+    ckpt.close();
+    scratch?.store.close();
+    if (scratch) rmSync(scratch.dir, { recursive: true, force: true });
+    // Nothing was done: a fresh job's checkpoint goes; a resumed one keeps its earlier work.
+    const finalize = () => {
+      if (rt.rank !== 0) return;
+      if (resume) ckpt.dir.unlock();
+      else ckpt.dir.remove();
+    };
+    return { summary: nothingCopied(walkTotals, rt.size, guard.refused), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
   }
 
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
@@ -344,8 +369,16 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 6b. --delete: what DST has and SRC has not (before directory metadata: removing
   // entries changes their directories' mtimes)
-  const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
-  if (opts.deleteExtras) mark('delete');
+  let deleted = 0;
+  let deleteRefused = guard?.refused ?? null;
+  if (opts.deleteExtras && deleteRefused === null) {
+    // Two lists (DST's entries, the extras) beside the walk's: half the budget each.
+    const d = await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
+    deleted = d.deleted;
+    deleteRefused = d.refused;
+    mark('delete');
+  }
+  if (deleteRefused !== null && rt.rank === 0) process.stderr.write(`fcp: not deleting: ${deleteRefused}\n`);
 
   // 7. directory metadata, deepest level first, a barrier between levels
   const isNum = (x: unknown): x is number => typeof x === 'number';
@@ -440,6 +473,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     filesUpToDate: copy.total.upToDate ?? 0,
     filesRead: copy.total.filesRead ?? 0,
     deleted: total.deleted ?? 0,
+    deleteRefused,
     excluded: walkTotals.excluded ?? 0,
     spilled: {
       listRanks: total.listSpilled ?? 0,
@@ -447,7 +481,19 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     },
     ranks,
   };
-  return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
+  const exitCode = deleteRefused !== null ? EXIT.DELETE_REFUSED : errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? EXIT.ENTRIES_FAILED : EXIT.OK;
+  return { summary, exitCode, finalize };
+}
+
+/** The summary of a job refused right after its walk: what was found, nothing copied. */
+function nothingCopied(walk: Counters, size: number, deleteRefused: string | null): CopySummary {
+  return {
+    files: walk.files ?? 0, dirs: walk.dirs ?? 0, symlinks: walk.symlinks ?? 0, specials: walk.specials ?? 0, bytes: walk.bytes ?? 0,
+    seconds: performance.now() / 1000, bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
+    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0,
+    spilled: { listRanks: 0, queueItems: 0 },
+    ranks: Array.from({ length: size }, () => ({ files: 0, bytes: 0, chunks: 0, steals: 0 })),
+  };
 }
 
 /** FNV-1a of a path: spreads records over ranks. */

@@ -5,7 +5,9 @@
  *   copy    'dst'   not in DST yet
  *   update  'dst'   in DST but different (or any file, without --update)
  *   delete  'dst'   in DST only (with --delete)
- * and counts what --update would leave alone. Rank 0 prints the totals.
+ * and counts what --update would leave alone. Rank 0 prints the totals. The guards of
+ * --delete (copy/delete-guards.ts) apply as in a real run: a refusal is said, with the exit
+ * code the real run would have.
  */
 import { promises as fsp } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
@@ -18,6 +20,8 @@ import type { PathFilter } from '../walk/filter.js';
 import { dstOf } from '../copy/copy-task.js';
 import { showPath } from '../copy/paths.js';
 import { deleteExtras } from '../copy/delete-extras.js';
+import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
+import { EXIT } from '../engine/runtime.js';
 import { formatBytes, formatCount } from '../progress/format.js';
 
 export interface DryRunOptions {
@@ -25,6 +29,10 @@ export interface DryRunOptions {
   update: false | 'time' | 'checksum';
   filter: PathFilter | null;
   deleteExtras: boolean;
+  deleteFromEmpty: boolean;
+  maxDelete: MaxDelete | null;
+  /** entries a rank keeps in memory in each of --delete's lists before they spill */
+  listBudget: number;
   json: boolean;
 }
 
@@ -34,6 +42,8 @@ export interface DryRunSummary {
   update: number;
   upToDate: number;
   delete: number;
+  /** why a real run would delete nothing (a guard), or null */
+  deleteRefused: string | null;
   /** bytes the copy would write */
   bytes: number;
   excluded: number;
@@ -45,6 +55,7 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
   const lists = new WalkLists();
   const native = loadNative();
   const walk = await rt.runPhase(walkTask({ roots: o.roots, lists, errors, uid: process.getuid?.() ?? 0, native, filter: o.filter }));
+  const guard = o.deleteExtras ? await guardAfterWalk(rt, { roots: o.roots, filter: o.filter, walkErrors: errors.count, fromEmpty: o.deleteFromEmpty }) : null;
   const c = { copy: 0, update: 0, upToDate: 0, bytes: 0 };
   const say = (what: string, e: Entry) => process.stdout.write(`${what} '${showPath(dstOf(o.roots, e))}${e.k === 'd' ? '/' : ''}'\n`);
   for (const list of [lists.dirs(), lists.files(), lists.others()]) {
@@ -67,10 +78,16 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
       }
     }
   }
-  const deleted = o.deleteExtras ? await deleteExtras(rt, { roots: o.roots, filter: o.filter, errors, native, dryRun: true, verbose: true }) : 0;
+  let deleted = 0;
+  let deleteRefused = guard?.refused ?? null;
+  if (o.deleteExtras && deleteRefused === null) {
+    const d = await deleteExtras(rt, { roots: o.roots, filter: o.filter, errors, native, dryRun: true, verbose: true, maxDelete: o.maxDelete, listBudget: o.listBudget });
+    deleted = d.deleted;
+    deleteRefused = d.refused;
+  }
   const t = await rt.allreduceCounters({ ...c, deleted, errors: errors.count });
   const summary: DryRunSummary = {
-    dryRun: true, copy: t.copy ?? 0, update: t.update ?? 0, upToDate: t.upToDate ?? 0, delete: t.deleted ?? 0,
+    dryRun: true, copy: t.copy ?? 0, update: t.update ?? 0, upToDate: t.upToDate ?? 0, delete: t.deleted ?? 0, deleteRefused,
     bytes: t.bytes ?? 0, excluded: walk.total.excluded ?? 0, errors: t.errors ?? 0,
   };
   if (rt.rank === 0 && !o.json) {
@@ -78,5 +95,6 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
       `(${formatBytes(summary.bytes)} to write), delete ${formatCount(summary.delete)}; ${formatCount(summary.upToDate)} up to date, ` +
       `${formatCount(summary.excluded)} excluded; nothing was written\n`);
   }
-  return { summary, exitCode: summary.errors > 0 ? 1 : 0 };
+  if (rt.rank === 0 && deleteRefused !== null) process.stderr.write(`fcp: dry run: not deleting: ${deleteRefused}\n`);
+  return { summary, exitCode: deleteRefused !== null ? EXIT.DELETE_REFUSED : summary.errors > 0 ? EXIT.ENTRIES_FAILED : EXIT.OK };
 }
