@@ -126,10 +126,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const asRoot = uid === 0;
   const roots = opts.roots;
   const progress = rt.rank === 0 ? progressReporter(opts) : null;
+  // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
+  if (progress) rt.addAbortHook(() => progress.done());
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
 
   // 0. checkpoint
+  progress?.phase('checkpoint');
   const ckpt = await openCheckpoint(rt, opts.checkpoint);
   const { resume } = ckpt;
   const store = ckpt.store;
@@ -149,6 +152,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
 
   // 1. walk
+  progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
   const walkTotals = walk.total;
@@ -159,6 +163,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
+  progress?.phase('plan');
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
   const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
@@ -166,10 +171,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
+  progress?.phase('mkdir');
   const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
   mark('mkdir');
 
   // 4. copy
+  progress?.phase('copy');
   const failed = new Map<string, ChunkFailure>();
   const large: Entry[] = [];
   /** large files --update left alone: not finished (renamed) either */
@@ -280,6 +287,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 5. finish large files: owners learn which files lost a chunk anywhere
+  progress?.phase('finish');
   type Failure = [string, string, boolean];
   const isFailures = (x: unknown): x is Failure[] => Array.isArray(x) && x.every((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string' && typeof f[2] === 'boolean');
   const failedEverywhere = new Map<string, Failure>();
@@ -324,6 +332,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (digests) await sumSecondaries(rt, links, digests);
 
   // 6. hard links: link to the primary's copy; replace only a regular file of that name
+  progress?.phase('links');
   await forEachLimit(links.secondaries(), IN_FLIGHT, async (e) => {
     const target = dstOf(roots, e.primary);
     const dst = dstOf(roots, e);
@@ -344,10 +353,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 6b. --delete: what DST has and SRC has not (before directory metadata: removing
   // entries changes their directories' mtimes)
+  if (opts.deleteExtras) progress?.phase('delete');
   const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
   if (opts.deleteExtras) mark('delete');
 
   // 7. directory metadata, deepest level first, a barrier between levels
+  progress?.phase('dir metadata');
   const isNum = (x: unknown): x is number => typeof x === 'number';
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
   for (let depth = maxDepth; depth >= 0; depth--) {
@@ -362,13 +373,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     });
     await rt.barrier();
   }
-  progress?.done();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
   // earlier runs did) and compares it with the digests of what was read from SRC
   let verifyMismatches: number | undefined;
   if (opts.verify && digests) {
+    progress?.phase('verify');
+    rt.onProgress((_p, t) => progress?.copy(t.verified ?? 0, totalBytes, 0, 0));
     if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
     (store ?? scratch!.store).flush();
     await rt.barrier();
@@ -388,6 +400,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     mark('verify');
   }
   const sig = digests ? await digests.signature(rt) : null;
+  progress?.done();
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)

@@ -82,9 +82,12 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const uid = process.getuid?.() ?? 0;
   const digestRoot = opts.digestRoot ?? ((r: number) => r);
   const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
+  // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
+  if (progress) rt.addAbortHook(() => progress.done());
   const chunk = opts.chunkSize;
 
   // 1. walk
+  progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), lists, errors, uid, native: loadNative() }));
   const totals = walk.total;
@@ -120,6 +123,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }
 
   // 3. hash
+  progress?.phase('hash');
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
   const hash = await rt.runPhase(sumTask({
@@ -128,6 +132,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }));
 
   // 4. combine the chunks of large files at their owners
+  progress?.phase('combine');
   const all = (await rt.collectives.allgather<ChunkPartial[]>(partials, isChunkPartials)).flat();
   const mine = new Map<number, ChunkPartial[]>();
   for (const p of all) {
@@ -153,6 +158,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }
 
   // 5. signature
+  progress?.phase('signature');
   const rootSums = await allreduceDigests(rt.collectives, local);
   const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
   const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
@@ -161,6 +167,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 6. records
   let gathered: RecordTable | null = null;
   if (records) {
+    progress?.phase('records');
     const into = rt.rank === 0 ? new RecordTable({ ordered: true }) : null;
     try {
       function* toRoot(): Generator<[number, RecordTuple]> {
