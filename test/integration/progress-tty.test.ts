@@ -7,7 +7,7 @@
  * line; and no line at all when stdout is not a terminal.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dist, run, scratch, sleep, toolsDir } from '../helpers/run.js';
@@ -97,6 +97,23 @@ describe('progress line on a terminal', () => {
     expect((await treecmp(local, dst)).code).toBe(0);
   });
 
+  it("an entry's error line starts on a clean line, not after the line's text", async () => {
+    const esrc = join(work.dir, 'src-errors');
+    mkdirSync(join(esrc, 'd'), { recursive: true });
+    for (let i = 0; i < 50; i++) writeFileSync(join(esrc, 'd', `f${i}`), 'x'.repeat(i));
+    // a socket: fcp does not copy sockets, so it is one failed entry, reported by rank 0 (-np 1)
+    const sock = join(esrc, 'd', 'daemon.sock');
+    expect(spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', sock]).status).toBe(0);
+    const p = onPty(process.execPath, [fcpBin, esrc, join(work.dir, 'dst-errors'), '--no-checkpoint'], { cols: 80, env: envWith() });
+    const r = await p.done;
+    expect(r.code, r.output).toBe(1);
+    const at = r.output.indexOf('fcp: cannot create ');
+    expect(at, r.output).toBeGreaterThan(0);
+    expect(redraws(r.output.slice(0, at)).filter((d) => d.text !== '').length).toBeGreaterThan(0); // the line was shown
+    expect(r.output.slice(0, at)).toMatch(/(\r\x1b\[K|\n)$/);
+    expect(r.output).toMatch(/\r\nfcp: 50 files[^\r\n]*, 1 error\r\n$/);
+  });
+
   it('fsum shows its own phases (walking, hashing) and ends with its summary on a clean line', async () => {
     const p = onPty(process.execPath, [dist('cli/fsum.js'), src, '-np', '2'], { cols: 70, env: envWith() });
     const r = await p.done;
@@ -118,6 +135,11 @@ describe('progress line on a terminal', () => {
     const lines = r.output.trim().split('\r\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines[lines.length - 1]).toHaveProperty('files', 3000);
     for (const l of lines.slice(0, -1)) expect(['walk', 'copy']).toContain(l.progress);
+    // fsum --json: no line either, the JSON alone
+    const f = await onPty(process.execPath, [dist('cli/fsum.js'), local, '--json'], { cols: 60, env: envWith() }).done;
+    expect(f.code, f.output).toBe(0);
+    expect(f.output).not.toMatch(/\x1b|\r(?!\n)/);
+    expect(JSON.parse(f.output.trim().split('\r\n').pop()!)).toHaveProperty('files', 3000);
   });
 });
 
