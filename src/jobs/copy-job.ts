@@ -182,7 +182,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
+  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0));
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the

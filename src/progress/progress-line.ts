@@ -13,8 +13,12 @@ export interface ProgressReporter {
   phase(key: PhaseKey): void;
   /** walk: entries found so far, all ranks */
   walk(entries: number): void;
-  /** a phase that moves data (copy, verify, fsum's hash): done and total, all ranks */
-  copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void;
+  /**
+   * A phase that moves data (copy, verify, fsum's hash): done and total, all ranks.
+   * `moved`: the bytes of `bytes` this run actually moved (default: all); the rate, and so
+   * the ETA, count only those, not what an earlier run did (a resume skips it at once).
+   */
+  copy(bytes: number, totalBytes: number, files: number, totalFiles: number, moved?: number): void;
   /**
    * A status note shown at the end of the line until replaced or cleared with null,
    * e.g. "stalled: read 'PATH' 45 s". The JSON lines do not carry it.
@@ -140,10 +144,10 @@ export class ProgressLine implements ProgressReporter {
     this.schedule();
   }
 
-  copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void {
+  copy(bytes: number, totalBytes: number, files: number, totalFiles: number, moved = bytes): void {
     if (this.current === null || PHASES[this.current].counts !== 'data') return;
     this.data = { bytes, totalBytes, files, totalFiles };
-    this.meter.add(Date.now(), bytes);
+    this.meter.add(Date.now(), moved);
     this.schedule();
   }
 

@@ -169,4 +169,16 @@ describe('ProgressLine', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(out.data.length).toBe(n);
   });
+
+  it("rates and ETA count only the bytes this run moved, not an earlier run's skipped work", async () => {
+    const p = new ProgressLine(new Screen() as unknown as NodeJS.WriteStream, { others: [] });
+    p.phase('copy');
+    p.copy(90 * MiB, 100 * MiB, 90, 100, 0); // a resume: 90 MiB done before
+    await new Promise((r) => setTimeout(r, 600));
+    p.copy(91 * MiB, 100 * MiB, 91, 100, 1 * MiB);
+    const d = p.view().data!;
+    p.done();
+    expect(d.rate!).toBeLessThan(2 * MiB);
+    expect(d.eta!).toBeGreaterThan(3); // 9 MiB left at under 2 MiB/s
+  });
 });
