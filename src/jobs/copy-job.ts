@@ -34,6 +34,7 @@ import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
+import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import type { PathFilter } from '../walk/filter.js';
 import { deleteExtras } from '../copy/delete-extras.js';
 import { hashFile } from '../copy/copy-task.js';
@@ -125,7 +126,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const uid = process.getuid?.() ?? 0;
   const asRoot = uid === 0;
   const roots = opts.roots;
-  const progress = rt.rank === 0 ? progressReporter(opts) : null;
+  const progress = progressReporter(opts, rt.rank);
   // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
   if (progress) rt.addAbortHook(() => progress.done());
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
@@ -470,10 +471,15 @@ function pathHash(p: Buffer): number {
   return h;
 }
 
-function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
+function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter | null {
   // auto: a line on a terminal, unless stdout carries --json (launchers like mpirun give
   // ranks a pseudo-terminal, and the JSON must stay a clean last line).
   const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY && !opts.json ? 'line' : 'none') : opts.progress;
+  // Only rank 0 draws; the others' error lines erase its line first.
+  if (rank !== 0) {
+    if (mode === 'line') eraseLineBeforeWrites(process.stderr);
+    return null;
+  }
   if (mode === 'line') return new ProgressLine(process.stdout);
   if (mode === 'json') return new JsonProgress(process.stdout);
   return null;

@@ -25,6 +25,7 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry } from '../walk/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
+import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
 import { makeRecord, isRecordTuple, type SumRecord, type RecordTuple } from '../checksum/records.js';
 import { RecordTable } from '../checksum/record-table.js';
@@ -82,6 +83,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const uid = process.getuid?.() ?? 0;
   const digestRoot = opts.digestRoot ?? ((r: number) => r);
   const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
+  if (rt.rank !== 0 && !opts.quiet && process.stdout.isTTY) eraseLineBeforeWrites(process.stderr); // the line is rank 0's
   // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
   if (progress) rt.addAbortHook(() => progress.done());
   const chunk = opts.chunkSize;

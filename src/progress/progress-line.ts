@@ -97,7 +97,7 @@ export interface ProgressLineOptions {
   others?: NodeJS.WriteStream[];
   /** at most one redraw per this many ms (default 100: 10 a second) */
   minIntervalMs?: number;
-  /** redraw at least this often, for the elapsed time and the note (default 1000) */
+  /** redraw at least this often, for the elapsed time, the note, and after other ranks' output (default 1000) */
   tickMs?: number;
 }
 
@@ -120,11 +120,14 @@ export class ProgressLine implements ProgressReporter {
   private pending: NodeJS.Timeout | null = null;
   private readonly tick: NodeJS.Timeout;
   private closed = false;
+  /** the next draw writes the line even if unchanged */
+  private force = false;
 
   constructor(out: NodeJS.WriteStream, opts: ProgressLineOptions = {}) {
     this.minIntervalMs = opts.minIntervalMs ?? 100;
     this.term = new TerminalLine(out, opts.others ?? [process.stderr], () => this.schedule());
-    this.tick = setInterval(() => this.schedule(), opts.tickMs ?? 1000);
+    // Once a tick the line is written even if unchanged: other ranks' output may have erased it.
+    this.tick = setInterval(() => this.schedule(true), opts.tickMs ?? 1000);
     this.tick.unref();
   }
 
@@ -181,14 +184,16 @@ export class ProgressLine implements ProgressReporter {
    * is also called from inside someone else's write (which erased the line), and the line
    * must come back after that output, not before it.
    */
-  private schedule(): void {
+  private schedule(force = false): void {
+    this.force ||= force;
     if (this.closed || this.current === null || this.pending) return;
     const wait = Math.max(0, this.lastDraw + this.minIntervalMs - Date.now());
     this.pending = setTimeout(() => {
       this.pending = null;
       if (this.closed) return;
       this.lastDraw = Date.now();
-      this.term.draw(formatLine(this.view(), this.term.cols));
+      this.term.draw(formatLine(this.view(), this.term.cols), this.force);
+      this.force = false;
     }, wait);
     this.pending.unref();
   }

@@ -40,9 +40,12 @@ export class TerminalLine {
     return Math.max(1, (this.out.columns || 80) - 1);
   }
 
-  /** Show `text` (already fitted to `cols`) in place of the current line. */
-  draw(text: string): void {
-    if (this.closed || (this.shown && text === this.text)) return;
+  /**
+   * Show `text` (already fitted to `cols`) in place of the current line; an unchanged
+   * text only when `force` (another process may have erased the line: see below).
+   */
+  draw(text: string, force = false): void {
+    if (this.closed || (this.shown && text === this.text && !force)) return;
     this.ownWrite.call(this.out, `\r${text}\x1b[K`);
     this.shown = true;
     this.text = text;
@@ -80,4 +83,19 @@ export class TerminalLine {
       s.write = orig;
     });
   }
+}
+
+/**
+ * Ranks other than 0 share rank 0's terminal (`-np N` without a launcher) but cannot see
+ * its line: each of their writes to `s` starts by erasing whatever stands on the current
+ * line, so their error lines start clean (rank 0 redraws its line within a second).
+ */
+export function eraseLineBeforeWrites(s: NodeJS.WriteStream): void {
+  if (!s.isTTY) return;
+  const orig = s.write;
+  s.write = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]) {
+    // one write, so no other process's output can come between the erase and the text
+    const text = typeof chunk === 'string' ? `\r\x1b[K${chunk}` : Buffer.concat([Buffer.from('\r\x1b[K'), chunk as Uint8Array]);
+    return (orig as (...a: unknown[]) => boolean).call(this, text, ...rest);
+  } as Write;
 }

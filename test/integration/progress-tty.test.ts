@@ -114,6 +114,22 @@ describe('progress line on a terminal', () => {
     expect(r.output).toMatch(/\r\nfcp: 50 files[^\r\n]*, 1 error\r\n$/);
   });
 
+  it("with -np 2 the other rank's error lines start on a clean line too", async () => {
+    const esrc = join(work.dir, 'src-errors2');
+    for (let d = 0; d < 20; d++) {
+      mkdirSync(join(esrc, `d${d}`), { recursive: true });
+      for (let i = 0; i < 50; i++) writeFileSync(join(esrc, `d${d}`, `f${i}`), 'x'.repeat(i));
+      const sock = join(esrc, `d${d}`, 's.sock');
+      expect(spawnSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', sock]).status).toBe(0);
+    }
+    const r = await onPty(process.execPath, [fcpBin, esrc, join(work.dir, 'dst-errors2'), '-np', '2', '--no-checkpoint'], { cols: 80, env: envWith() }).done;
+    expect(r.code, r.output).toBe(1);
+    const at = [...r.output.matchAll(/fcp: cannot create /g)].map((m) => m.index);
+    expect(at.length, r.output).toBe(20);
+    for (const i of at) expect(r.output.slice(Math.max(0, i - 4), i), r.output).toMatch(/(\r\x1b\[K|\n)$/);
+    expect(r.output).toMatch(/\r\nfcp: 1,000 files[^\r\n]*, 20 errors\r\n$/);
+  });
+
   it('fsum shows its own phases (walking, hashing) and ends with its summary on a clean line', async () => {
     const p = onPty(process.execPath, [dist('cli/fsum.js'), src, '-np', '2'], { cols: 70, env: envWith() });
     const r = await p.done;
