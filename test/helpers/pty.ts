@@ -66,3 +66,31 @@ export function onPty(cmd: string, args: string[], opts: { cols: number; resizeT
 export function redraws(output: string): { text: string; at: number }[] {
   return [...output.matchAll(/\r([^\r\n\x1b]*)\x1b\[K/g)].map((m) => ({ text: m[1]!, at: m.index }));
 }
+
+/**
+ * What the terminal's current line holds after `output`: a small model of carriage
+ * return, erase to end of line ('\x1b[K') and line feed, enough to tell whether the next
+ * text starts on a clean line (nothing on it, cursor at its start).
+ */
+export function currentLine(output: string): { text: string; col: number } {
+  let line: string[] = [];
+  let col = 0;
+  for (let i = 0; i < output.length; i++) {
+    const c = output[i]!;
+    if (c === '\n') {
+      line = [];
+      col = 0;
+    } else if (c === '\r') col = 0;
+    else if (output.startsWith('\x1b[K', i)) {
+      line = line.slice(0, col);
+      i += 2;
+    } else line[col++] = c;
+  }
+  return { text: line.join(''), col };
+}
+
+/** Does the text at `index` of `output` start on a clean line? */
+export const startsClean = (output: string, index: number) => {
+  const l = currentLine(output.slice(0, index));
+  return l.text === '' && l.col === 0;
+};

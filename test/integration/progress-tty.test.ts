@@ -12,7 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dist, run, scratch, sleep, toolsDir } from '../helpers/run.js';
 import { envWith, fcpBin, tree, treecmp } from '../helpers/trees.js';
-import { onPty, redraws } from '../helpers/pty.js';
+import { onPty, redraws, startsClean } from '../helpers/pty.js';
 import { displayWidth } from '../../src/progress/text-width.js';
 
 const work = scratch('progress-tty');
@@ -70,6 +70,7 @@ describe('progress line on a terminal', () => {
     expect(draws.length).toBeLessThanOrEqual(10 * (r.ms / 1000) + 2);
     // the line is erased, then the summary on its own line ends the output
     expect(before.endsWith('\r\x1b[K')).toBe(true);
+    expect(startsClean(out, summaryAt)).toBe(true);
     expect(out.slice(summaryAt)).toMatch(/^fcp: 3,000 files[^\r\n]*, 0 errors\r\n$/);
   });
 
@@ -89,6 +90,8 @@ describe('progress line on a terminal', () => {
     // the last bytes before each message: an erase of the line, or a line end
     expect(out.slice(0, stopped)).toMatch(/(\r\x1b\[K|\n)$/);
     expect(out.slice(0, saved)).toMatch(/(\r\x1b\[K|\n)$/);
+    expect(startsClean(out, stopped)).toBe(true); // also the terminal's echo of ^C is gone
+    expect(startsClean(out, saved)).toBe(true);
     // nothing drawn after the messages: the terminal is left on a clean line
     expect(out.slice(saved)).toMatch(/^fcp: progress is saved in [^\r\n]*; resume with: fcp --resume [^\r\n]*\r\n$/);
     // and it resumes (the interrupted copy was not lost)
@@ -111,7 +114,10 @@ describe('progress line on a terminal', () => {
     expect(at, r.output).toBeGreaterThan(0);
     expect(redraws(r.output.slice(0, at)).filter((d) => d.text !== '').length).toBeGreaterThan(0); // the line was shown
     expect(r.output.slice(0, at)).toMatch(/(\r\x1b\[K|\n)$/);
-    expect(r.output).toMatch(/\r\nfcp: 50 files[^\r\n]*, 1 error\r\n$/);
+    expect(startsClean(r.output, at)).toBe(true);
+    const summaryAt = r.output.indexOf('fcp: 50 files');
+    expect(r.output.slice(summaryAt)).toMatch(/^fcp: 50 files[^\r\n]*, 1 error\r\n$/);
+    expect(startsClean(r.output, summaryAt)).toBe(true);
   });
 
   it("with -np 2 the other rank's error lines start on a clean line too", async () => {
@@ -126,8 +132,11 @@ describe('progress line on a terminal', () => {
     expect(r.code, r.output).toBe(1);
     const at = [...r.output.matchAll(/fcp: cannot create /g)].map((m) => m.index);
     expect(at.length, r.output).toBe(20);
-    for (const i of at) expect(r.output.slice(Math.max(0, i - 4), i), r.output).toMatch(/(\r\x1b\[K|\n)$/);
-    expect(r.output).toMatch(/\r\nfcp: 1,000 files[^\r\n]*, 20 errors\r\n$/);
+    for (const i of at) expect(startsClean(r.output, i), JSON.stringify(r.output.slice(Math.max(0, i - 200), i))).toBe(true);
+    // rank 0 may still erase a line another rank already erased: harmless, the summary starts clean
+    const summaryAt = r.output.indexOf('fcp: 1,000 files');
+    expect(r.output.slice(summaryAt), r.output.slice(-600)).toMatch(/^fcp: 1,000 files[^\r\n]*, 20 errors\r\n$/);
+    expect(startsClean(r.output, summaryAt)).toBe(true);
   });
 
   it('fsum shows its own phases (walking, hashing) and ends with its summary on a clean line', async () => {
@@ -140,6 +149,7 @@ describe('progress line on a terminal', () => {
     expect(draws.some((d) => /^hashing .*\d+\.\d%/.test(d.text)), JSON.stringify(draws)).toBe(true);
     expect(fits(draws.map((d) => d.text), 70)).toEqual([]);
     expect(r.output.slice(summaryAt)).toMatch(/^fsum: 3,000 files[^\r\n]*\r\n$/);
+    expect(startsClean(r.output, summaryAt)).toBe(true);
   });
 
   it('--progress json on a terminal prints the JSON lines only, no line drawn', async () => {

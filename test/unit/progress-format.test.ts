@@ -11,6 +11,7 @@ import { displayWidth, fitMiddle } from '../../src/progress/text-width.js';
 import { ProgressLine, RateMeter } from '../../src/progress/progress-line.js';
 import { TerminalLine } from '../../src/progress/terminal-line.js';
 import { PHASES } from '../../src/progress/phases.js';
+import { currentLine, startsClean } from '../helpers/pty.js';
 
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
@@ -180,5 +181,17 @@ describe('ProgressLine', () => {
     p.done();
     expect(d.rate!).toBeLessThan(2 * MiB);
     expect(d.eta!).toBeGreaterThan(3); // 9 MiB left at under 2 MiB/s
+  });
+});
+
+describe('the terminal model the tty tests check lines with', () => {
+  it('tracks carriage return, erase to end of line and line feed', () => {
+    const at = (s: string) => startsClean(s, s.indexOf('X'));
+    expect(currentLine('\rabc\x1b[K')).toEqual({ text: 'abc', col: 3 });
+    expect(at('\rabc\x1b[K\r\x1b[KX')).toBe(true);
+    expect(at('\rabc\x1b[K^C\r\x1b[KX')).toBe(true);
+    expect(at('abc\r\nX')).toBe(true);
+    expect(at('\rabc\x1b[KX')).toBe(false);
+    expect(at('abc\rX')).toBe(false);
   });
 });
