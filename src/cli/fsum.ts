@@ -215,7 +215,8 @@ async function main(argv: string[]): Promise<void> {
   const roots = plan.roots.map((r) => Buffer.from(r));
 
   const res = await runSumJob(rt, {
-    roots, chunkSize: plan.chunk, meta: plan.meta, quiet: opts.quiet,
+    // no progress line under --json either (as fcp): launchers give ranks a terminal, and the JSON must stay clean
+    roots, chunkSize: plan.chunk, meta: plan.meta, quiet: opts.quiet || opts.json,
     digestRoot: opts.compare ? () => 0 : undefined,
     gather: Boolean(opts.output || opts.check || opts.compare),
     // test hook: every file through the thread pool, as on a slow file system

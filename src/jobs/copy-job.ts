@@ -35,6 +35,7 @@ import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
+import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import type { PathFilter } from '../walk/filter.js';
 import { deleteExtras } from '../copy/delete-extras.js';
 import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
@@ -133,11 +134,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const uid = process.getuid?.() ?? 0;
   const asRoot = uid === 0;
   const roots = opts.roots;
-  const progress = rt.rank === 0 ? progressReporter(opts) : null;
+  const progress = progressReporter(opts, rt.rank);
+  // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
+  if (progress) rt.addAbortHook(() => progress.done());
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
 
   // 0. checkpoint
+  progress?.phase('checkpoint');
   const ckpt = await openCheckpoint(rt, opts.checkpoint);
   const { resume } = ckpt;
   const store = ckpt.store;
@@ -157,6 +161,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
 
   // 1. walk
+  progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
   const walkTotals = walk.total;
@@ -184,6 +189,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
+  progress?.phase('plan');
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
   const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
@@ -191,16 +197,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
+  progress?.phase('mkdir');
   const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
   mark('mkdir');
 
   // 4. copy
+  progress?.phase('copy');
   const failed = new Map<string, ChunkFailure>();
   const large: Entry[] = [];
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
+  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0));
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
@@ -305,6 +313,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
 
   // 5. finish large files: owners learn which files lost a chunk anywhere
+  progress?.phase('finish');
   type Failure = [string, string, boolean];
   const isFailures = (x: unknown): x is Failure[] => Array.isArray(x) && x.every((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string' && typeof f[2] === 'boolean');
   const failedEverywhere = new Map<string, Failure>();
@@ -349,6 +358,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (digests) await sumSecondaries(rt, links, digests);
 
   // 6. hard links: link to the primary's copy; replace only a regular file of that name
+  progress?.phase('links');
   await forEachLimit(links.secondaries(), IN_FLIGHT, async (e) => {
     const target = dstOf(roots, e.primary);
     const dst = dstOf(roots, e);
@@ -372,6 +382,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   let deleted = 0;
   let deleteRefused = guard?.refused ?? null;
   if (opts.deleteExtras && deleteRefused === null) {
+    progress?.phase('delete');
     // Two lists (DST's entries, the extras) beside the walk's: half the budget each.
     const d = await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
     deleted = d.deleted;
@@ -381,6 +392,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (deleteRefused !== null && rt.rank === 0) process.stderr.write(`fcp: not deleting: ${deleteRefused}\n`);
 
   // 7. directory metadata, deepest level first, a barrier between levels
+  progress?.phase('dir metadata');
   const isNum = (x: unknown): x is number => typeof x === 'number';
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
   for (let depth = maxDepth; depth >= 0; depth--) {
@@ -395,13 +407,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     });
     await rt.barrier();
   }
-  progress?.done();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
   // earlier runs did) and compares it with the digests of what was read from SRC
   let verifyMismatches: number | undefined;
   if (opts.verify && digests) {
+    progress?.phase('verify');
+    rt.onProgress((_p, t) => progress?.copy(t.verified ?? 0, totalBytes, 0, 0));
     if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
     (store ?? scratch!.store).flush();
     await rt.barrier();
@@ -421,6 +434,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     mark('verify');
   }
   const sig = digests ? await digests.signature(rt) : null;
+  progress?.done();
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)
@@ -503,10 +517,15 @@ function pathHash(p: Buffer): number {
   return h;
 }
 
-function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
+function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter | null {
   // auto: a line on a terminal, unless stdout carries --json (launchers like mpirun give
   // ranks a pseudo-terminal, and the JSON must stay a clean last line).
   const mode = opts.quiet ? 'none' : opts.progress === 'auto' ? (process.stdout.isTTY && !opts.json ? 'line' : 'none') : opts.progress;
+  // Only rank 0 draws; the others' error lines erase its line first.
+  if (rank !== 0) {
+    if (mode === 'line') eraseLineBeforeWrites(process.stderr);
+    return null;
+  }
   if (mode === 'line') return new ProgressLine(process.stdout);
   if (mode === 'json') return new JsonProgress(process.stdout);
   return null;

@@ -25,6 +25,7 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry } from '../walk/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
+import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
 import { makeRecord, isRecordTuple, type SumRecord, type RecordTuple } from '../checksum/records.js';
 import { RecordTable } from '../checksum/record-table.js';
@@ -82,9 +83,13 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const uid = process.getuid?.() ?? 0;
   const digestRoot = opts.digestRoot ?? ((r: number) => r);
   const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
+  if (rt.rank !== 0 && !opts.quiet && process.stdout.isTTY) eraseLineBeforeWrites(process.stderr); // the line is rank 0's
+  // a stopped job's messages (why, where progress is saved) go on a clean line, and the line stays away
+  if (progress) rt.addAbortHook(() => progress.done());
   const chunk = opts.chunkSize;
 
   // 1. walk
+  progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), lists, errors, uid, native: loadNative() }));
   const totals = walk.total;
@@ -120,6 +125,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }
 
   // 3. hash
+  progress?.phase('hash');
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
   const hash = await rt.runPhase(sumTask({
@@ -128,6 +134,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }));
 
   // 4. combine the chunks of large files at their owners
+  progress?.phase('combine');
   const all = (await rt.collectives.allgather<ChunkPartial[]>(partials, isChunkPartials)).flat();
   const mine = new Map<number, ChunkPartial[]>();
   for (const p of all) {
@@ -153,6 +160,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   }
 
   // 5. signature
+  progress?.phase('signature');
   const rootSums = await allreduceDigests(rt.collectives, local);
   const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
   const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
@@ -161,6 +169,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 6. records
   let gathered: RecordTable | null = null;
   if (records) {
+    progress?.phase('records');
     const into = rt.rank === 0 ? new RecordTable({ ordered: true }) : null;
     try {
       function* toRoot(): Generator<[number, RecordTuple]> {

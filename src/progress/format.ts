@@ -21,3 +21,20 @@ export function formatDuration(s: number): string {
 export function formatCount(n: number): string {
   return n.toLocaleString('en-US');
 }
+
+/**
+ * Time left, as the progress line shows it: `12s`, `3m05s`, `1h02m`; `--` when unknown
+ * (no rate yet, or no total).
+ */
+export function formatEta(s: number | null): string {
+  if (s === null || !Number.isFinite(s) || s < 0) return '--';
+  const t = Math.round(s);
+  if (t < 60) return `${t}s`;
+  if (t < 3600) return `${Math.floor(t / 60)}m${String(t % 60).padStart(2, '0')}s`;
+  return `${Math.floor(t / 3600)}h${String(Math.floor((t % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** A data rate: `312 MiB/s`; `--/s` when unknown. */
+export function formatRate(bytesPerSecond: number | null): string {
+  return bytesPerSecond === null || !Number.isFinite(bytesPerSecond) ? '--/s' : `${formatBytes(Math.max(0, bytesPerSecond))}/s`;
+}
