@@ -130,6 +130,7 @@ export class Runtime {
     await rt.collectives.barrier();
     clearTimeout(timer);
     if (rank === 0 && rdv.jobDir) await removeJobDir(rdv.jobDir).catch(() => {});
+    else rdv.jobDir?.close();
     rt.startHeartbeats();
     return rt;
   }
