@@ -32,7 +32,10 @@ function unfit(st: Stats): string | null {
   if (st.isSymbolicLink()) return 'it is a symbolic link';
   if (!st.isDirectory()) return 'it is not a directory';
   if (st.uid !== uid()) return `it is owned by uid ${st.uid}, not by this job's user (uid ${uid()}); remove it or choose another --rendezvous`;
-  if (st.mode & 0o022) return `it is writable by ${st.mode & 0o020 ? 'group' : 'others'} (mode ${octal(st.mode)}); remove it or choose another --rendezvous`;
+  if (st.mode & 0o022) {
+    const who = [st.mode & 0o020 ? 'group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
+    return `it is writable by ${who} (mode ${octal(st.mode)}); remove it or choose another --rendezvous`;
+  }
   return null;
 }
 
