@@ -24,7 +24,7 @@ import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
 import { EntryErrors, systemErrorFromCode } from '../errors.js';
 import type { DropCounts } from '../transport/codec.js';
-import { describeDrops, dropCountsOf } from '../transport/drop-report.js';
+import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
@@ -400,7 +400,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   links.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
-  const droppedMessages = await reportDrops(rt, errors);
+  const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
     files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
@@ -454,19 +454,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     ranks,
   };
   return { summary, exitCode: errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? 1 : 0, finalize };
-}
-
-/**
- * Collective: what the transport turned away, summed for the summary; each rank also
- * notes its own count in its --log-dir file, and rank 0 says it once on stderr.
- */
-async function reportDrops(rt: Runtime, errors: EntryErrors): Promise<DropCounts> {
-  const mine = describeDrops(dropCountsOf(rt.dropped));
-  if (mine) errors.note(rt.endpoint ?? `rank ${rt.rank}`, 'receive', 'EFOREIGN', mine);
-  const all = await rt.droppedEverywhere();
-  const said = describeDrops(all);
-  if (said && rt.rank === 0) process.stderr.write(`fcp: ${said}\n`);
-  return all;
 }
 
 /** FNV-1a of a path: spreads records over ranks. */
