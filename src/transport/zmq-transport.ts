@@ -67,12 +67,11 @@ export class ZmqTransport {
   /** Bind the receiving socket; `endpoint` is what peers must connect to. */
   static async bind(opts: TransportOptions): Promise<{ transport: ZmqTransport; endpoint: string }> {
     const context = new ZmqContext();
-    // The gate first: a socket with a ZAP domain and no handler would admit everyone.
+    // The gate first: libzmq admits everyone to a socket with a ZAP domain when no handler
+    // is bound (zapEnforceDomain would refuse instead, but it is a draft option that a
+    // libzmq built without the draft API rejects, and the gate is bound first anyway).
     const gate = await AddressGate.start(context);
-    const pull = new Pull({
-      context, receiveHighWaterMark: 0, linger: 0,
-      maxMessageSize: MAX_FRAME_BYTES, zapDomain: ZAP_DOMAIN, zapEnforceDomain: true,
-    });
+    const pull = new Pull({ context, receiveHighWaterMark: 0, linger: 0, maxMessageSize: MAX_FRAME_BYTES, zapDomain: ZAP_DOMAIN });
     const host = opts.bindAddress.includes(':') ? `[${opts.bindAddress}]` : opts.bindAddress;
     try {
       await pull.bind(`tcp://${host}:*`);
@@ -152,7 +151,8 @@ export class ZmqTransport {
     if (this.closed) return;
     let box = this.outboxes.get(to);
     if (!box) {
-      const sock = new Push({ context: this.context, sendHighWaterMark: 0, linger: 2000, immediate: false });
+      // A PUSH socket receives no messages, but its peer's handshake commands are frames too.
+      const sock = new Push({ context: this.context, sendHighWaterMark: 0, linger: 2000, immediate: false, maxMessageSize: MAX_FRAME_BYTES });
       sock.connect(this.connectAddress(this.endpoints[to]!));
       box = { sock, queue: [], busy: false };
       this.outboxes.set(to, box);
