@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Push } from 'zeromq';
 import { Codec } from '../../dist/transport/codec.js';
-import { FRAGMENT_BYTES, MAX_FRAME_BYTES } from '../../dist/transport/limits.js';
-import { Reassembly } from '../../dist/transport/reassembly.js';
 import { isRoot, lastJson, scratch, sleep, start, toolsDir, type RunResult } from '../helpers/run.js';
 import { envWith, fcp, fcpBin, makeTree, stderrLines, treecmp } from '../helpers/trees.js';
 
@@ -189,32 +187,6 @@ function floodFrame(port: number, declared: bigint, limit: number): Promise<{ se
 }
 
 describe('transport: what a stranger can make a rank hold', () => {
-  it('frames are cut to fragments no larger than the socket limit, and put back together', () => {
-    const codec = new Codec(Buffer.alloc(16, 1), 2);
-    const items = Array.from({ length: 300 }, (_, i) => ({ id: `${i}`, pad: Buffer.alloc(40_000, i) }));
-    const frames = codec.encodeFrames(1, { type: 'steal-reply', phase: 3, items });
-    expect(frames.length).toBe(3); // 12 MB in 4 MiB pieces
-    for (const f of frames) expect(f.length).toBeLessThanOrEqual(MAX_FRAME_BYTES);
-    const re = new Reassembly();
-    let whole: Buffer | null | 'broken' = null;
-    for (const f of frames) {
-      const env = codec.decode(f);
-      if (typeof env === 'string' || env.msg.type !== 'frag') throw new Error(`not a fragment: ${String(env)}`);
-      whole = re.add(env.from, env.msg);
-    }
-    if (!Buffer.isBuffer(whole)) throw new Error('not reassembled');
-    const env = codec.decode(whole);
-    if (typeof env === 'string' || env.msg.type !== 'steal-reply') throw new Error('bad message');
-    expect(env.msg.items).toHaveLength(300);
-    expect((env.msg.items[299] as { pad: Uint8Array }).pad[0]).toBe(299 % 256);
-    // a small message goes whole; a fragment out of order breaks its message
-    expect(codec.encodeFrames(0, { type: 'hb' })).toHaveLength(1);
-    const second = codec.decode(frames[1]!);
-    if (typeof second === 'string' || second.msg.type !== 'frag') throw new Error('not a fragment');
-    expect(new Reassembly().add(1, second.msg)).toBe('broken');
-    expect(FRAGMENT_BYTES).toBeLessThan(MAX_FRAME_BYTES);
-  });
-
   it.runIf(existsSync('/proc/self/net/tcp'))('a frame declaring 8 GiB is refused by the rank without its memory growing; strangers with the wrong secret or from another address are counted; the copy succeeds', async () => {
     const s = scratch('wire-flood');
     const latfsBin = spawnSync(join(toolsDir, 'latfs', 'build'), { encoding: 'utf8' }).stdout.trim().split('\n').pop()!;
