@@ -82,12 +82,17 @@ export class PrivateDir {
     const tmp = `.${name}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     const fh = await fsp.open(this.at(tmp), C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, 0o600);
     try {
-      await fh.writeFile(data);
-      await fh.chmod(0o600); // whatever the umask did
-    } finally {
-      await fh.close();
+      try {
+        await fh.writeFile(data);
+        await fh.chmod(0o600); // whatever the umask did
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(this.at(tmp), this.at(name));
+    } catch (err) {
+      await fsp.rm(this.at(tmp), { force: true }).catch(() => {});
+      throw err;
     }
-    await fsp.rename(this.at(tmp), this.at(name));
   }
 
   /**
