@@ -56,7 +56,15 @@ export class PrivateDir {
     // lstat first: open(O_NOFOLLOW) on a symlink fails with ELOOP, a less clear reason.
     const why = unfit(lstatSync(path));
     if (why) throw new PrivateDirRefused(path, why);
-    const fd = openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    let fd: number;
+    try {
+      fd = openSync(path, C.O_RDONLY | C.O_DIRECTORY | C.O_NOFOLLOW);
+    } catch (err) {
+      // Replaced by a symlink or a file since the lstat.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOTDIR') throw new PrivateDirRefused(path, code === 'ELOOP' ? 'it is a symbolic link' : 'it is not a directory');
+      throw err;
+    }
     // What we opened is what counts (the path may have been swapped since the lstat).
     const again = unfit(fstatSync(fd));
     if (again) {
