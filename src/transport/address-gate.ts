@@ -69,7 +69,9 @@ export class AddressGate {
         if (frames.length < 8) continue;
         const [id, empty, version, requestId, , address] = frames as Buffer[];
         if (this.allowed === null) await this.ready;
-        const ok = this.allowed === 'any' || this.allowed!.has(normalizeAddress(address!.toString('latin1')));
+        const allowed = this.allowed as Set<string> | 'any' | null;
+        if (allowed === null) break; // closed before the job's addresses were known
+        const ok = allowed === 'any' || allowed.has(normalizeAddress(address!.toString('latin1')));
         if (!ok) this.refused++;
         await this.router.send([id!, empty!, version!, requestId!, ok ? '200' : '400', ok ? 'OK' : 'not an address of this job', '', '']);
       }
