@@ -83,6 +83,11 @@ export class EntryErrors {
     this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
   }
 
+  /** A line for the --log-dir file only, in the same four fields (not an entry failure: not counted, not printed). */
+  note(what: string, op: string, code: string, cause: string): void {
+    if (this.logFd !== null) writeSync(this.logFd, `${what}\t${op}\t${code}\t${cause}\n`);
+  }
+
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
     const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };

@@ -15,7 +15,8 @@
 import type { LaunchInfo } from '../launch/env.cjs';
 import { chooseBindAddress, removeJobDir, rendezvous } from '../launch/rendezvous.js';
 import type { PeerInfo } from '../launch/peers.cjs';
-import type { Envelope } from '../transport/codec.js';
+import { MessageTooLarge, type DropCounts, type Envelope } from '../transport/codec.js';
+import { dropCountsOf, emptyDrops } from '../transport/drop-report.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';
 import { Collectives, treeChildren, treeParent } from './collectives.js';
@@ -130,6 +131,7 @@ export class Runtime {
     await rt.collectives.barrier();
     clearTimeout(timer);
     if (rank === 0 && rdv.jobDir) await removeJobDir(rdv.jobDir).catch(() => {});
+    else rdv.jobDir?.close();
     rt.startHeartbeats();
     return rt;
   }
@@ -140,9 +142,14 @@ export class Runtime {
     return p ? `rank ${r} (${p.host}, pid ${p.pid})` : `rank ${r}`;
   }
 
-  /** Messages dropped on arrival (strangers, wrong secret, malformed), by reason. */
+  /** Messages dropped on arrival (strangers, wrong secret, malformed) by reason, and connections refused (`address`). */
   get dropped(): Record<string, number> {
-    return this.transport ? { ...this.transport.dropped } : {};
+    return this.transport ? this.transport.dropped : {};
+  }
+
+  /** Collective: the dropped counts summed over every rank (see drop-report.ts). */
+  async droppedEverywhere(): Promise<DropCounts> {
+    return dropCountsOf(await this.allreduceCounters(this.transport ? this.transport.dropped : emptyDrops()));
   }
 
   onProgress(cb: (phase: number, total: Counters) => void, intervalMs = this.cfg.progressIntervalMs ?? 1000): void {
@@ -244,7 +251,13 @@ export class Runtime {
   }
 
   private send(to: number, msg: Message): void {
-    this.transport?.send(to, msg);
+    try {
+      this.transport?.send(to, msg);
+    } catch (err) {
+      // A message the transport cannot carry would leave its collective waiting forever.
+      if (!(err instanceof MessageTooLarge)) throw err;
+      void this.abort(`cannot send to ${this.describe(to)}: ${err.message}`, EXIT.ABORTED);
+    }
   }
 
   private dispatch({ from, msg }: Envelope): void {

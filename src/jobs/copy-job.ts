@@ -24,6 +24,8 @@ import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
 import { EntryErrors, systemErrorFromCode } from '../errors.js';
+import type { DropCounts } from '../transport/codec.js';
+import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
@@ -108,6 +110,8 @@ export interface CopySummary {
   deleteRefused: string | null;
   /** entries left out by --exclude/--include */
   excluded: number;
+  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
+  droppedMessages: DropCounts;
   /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
   spilled: { listRanks: number; queueItems: number };
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
@@ -185,7 +189,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (resume) ckpt.dir.unlock();
       else ckpt.dir.remove();
     };
-    return { summary: nothingCopied(walkTotals, rt.size, guard.refused), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
+    const dropped = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
+    return { summary: nothingCopied(walkTotals, rt.size, guard.refused, dropped), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
   }
 
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
@@ -443,6 +448,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   links.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
+  const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
     files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
@@ -489,6 +495,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     deleted: total.deleted ?? 0,
     deleteRefused,
     excluded: walkTotals.excluded ?? 0,
+    droppedMessages,
     spilled: {
       listRanks: total.listSpilled ?? 0,
       queueItems: (walk.total.spilledItems ?? 0) + (mk.total.spilledItems ?? 0) + (copy.total.spilledItems ?? 0),
@@ -500,11 +507,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 }
 
 /** The summary of a job refused right after its walk: what was found, nothing copied. */
-function nothingCopied(walk: Counters, size: number, deleteRefused: string | null): CopySummary {
+function nothingCopied(walk: Counters, size: number, deleteRefused: string | null, droppedMessages: DropCounts): CopySummary {
   return {
     files: walk.files ?? 0, dirs: walk.dirs ?? 0, symlinks: walk.symlinks ?? 0, specials: walk.specials ?? 0, bytes: walk.bytes ?? 0,
     seconds: performance.now() / 1000, bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
-    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0,
+    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0, droppedMessages,
     spilled: { listRanks: 0, queueItems: 0 },
     ranks: Array.from({ length: size }, () => ({ files: 0, bytes: 0, chunks: 0, steals: 0 })),
   };

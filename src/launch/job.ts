@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.cjs';
+import { PrivateDirRefused } from './private-dir.js';
 import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.cjs';
 
 export interface JobOptions {
@@ -80,7 +81,8 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     local?.cleanup();
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${opts.tool}: ${msg}\n`);
-    process.exit(EXIT.ABORTED);
+    // A rendezvous folder we may not trust is the user's to fix, and nothing was written.
+    process.exit(err instanceof PrivateDirRefused ? EXIT.USAGE : EXIT.ABORTED);
   }
   if (local) {
     // Rank 0 of a self-launch leaves last: its ranks have the abort message; give them a
