@@ -9,6 +9,8 @@ export interface ProgressReporter {
   walk(entries: number): void;
   copy(bytes: number, totalBytes: number, files: number, totalFiles: number): void;
   done(): void;
+  /** The job stopped before the end (a signal, a stall, a full disk): say why, last. */
+  stopped(reason: string): void;
 }
 
 /**
@@ -34,6 +36,10 @@ export class JsonProgress implements ProgressReporter {
   }
 
   done(): void {}
+
+  stopped(reason: string): void {
+    this.emit({ phase: 'stopped', reason });
+  }
 
   private emit(o: Record<string, unknown>): void {
     this.out.write(`${JSON.stringify({ progress: o.phase, ...o, phase: undefined, elapsed: Math.round((Date.now() - this.t0) / 100) / 10 })}\n`);
@@ -67,6 +73,12 @@ export class ProgressLine implements ProgressReporter {
 
   done(): void {
     if (this.shown) this.out.write('\r\x1b[K');
+    this.shown = false;
+  }
+
+  stopped(reason: string): void {
+    this.draw(`stopped: ${reason}`);
+    this.out.write('\n');
     this.shown = false;
   }
 

@@ -10,6 +10,7 @@
  */
 import { promises as fsp, close } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
+import type { InFlight } from '../copy/in-flight.js';
 import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
@@ -45,6 +46,8 @@ export interface WalkContext {
   filter?: PathFilter | null;
   /** A missing root is no error (walking DST for --delete before anything was copied). */
   optionalRoots?: boolean;
+  /** Requests in flight, watched for stalls: a directory's item is one (see copy/in-flight.ts). */
+  inFlight?: InFlight | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -216,8 +219,13 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
     },
     async process(item, ctx) {
-      if (item.t === 'd') await readDir(item, ctx);
-      else await statBatch(item, ctx);
+      const end = w.inFlight?.begin(item.t === 'd' ? 'read of directory' : 'lstat in directory', joinPath(w.roots[item.r]!.src, item.p));
+      try {
+        if (item.t === 'd') await readDir(item, ctx);
+        else await statBatch(item, ctx);
+      } finally {
+        end?.();
+      }
     },
     isItem(x): x is WalkItem {
       if (typeof x !== 'object' || x === null) return false;
