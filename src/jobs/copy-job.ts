@@ -42,6 +42,8 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import { InFlight } from '../copy/in-flight.js';
+import { showPath } from '../copy/paths.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -70,6 +72,8 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
+  stallTimeoutMs: number;
 }
 
 export interface CopySummary {
@@ -134,10 +138,31 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const { resume } = ckpt;
   const store = ckpt.store;
   if (rt.rank === 0) {
-    rt.addAbortHook((_reason, code) => {
-      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+    rt.addAbortHook((reason, code) => {
+      progress?.stopped(reason);
+      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED || code === EXIT.DESTINATION_FULL) && store) {
+        process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+      }
     });
   }
+  // A full destination stops the job, named once, instead of failing every file left.
+  // Every rank may fill up at once: rank 0 speaks first, another only if no abort came.
+  errors.onFull = (path, code) => {
+    errors.onFull = () => {};
+    ckpt.releaseReserve();
+    const go = () => void rt.abort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
+    if (rt.rank === 0) go();
+    else setTimeout(go, 100 * Math.min(rt.rank, 20)).unref();
+  };
+  // A request that never returns (a hung server) is named, and the job stops as on SIGTERM.
+  const inFlight = opts.stallTimeoutMs > 0
+    ? new InFlight({
+      stallMs: opts.stallTimeoutMs,
+      onStall: (st) => void rt.abort(`rank ${rt.rank}: ${st.op} '${showPath(st.path)}' has not returned for ${st.seconds} s (stalled file system?)`, EXIT.INTERRUPTED),
+    })
+    : null;
+  inFlight?.start();
+  rt.addAbortHook(() => inFlight?.stop());
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {
@@ -150,7 +175,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 1. walk
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
   const walkTotals = walk.total;
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
@@ -181,7 +206,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -363,6 +388,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     await rt.barrier();
   }
   progress?.done();
+  inFlight?.stop();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
