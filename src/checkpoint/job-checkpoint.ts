@@ -33,6 +33,8 @@ export interface JobCheckpoint {
   close(): void;
   /** give back the space reserved for the checkpoint (a full disk: see reserve.ts) */
   releaseReserve(): void;
+  /** when the job stops: awaited before the store is closed (let work in flight be recorded) */
+  beforeClose: (() => Promise<void>) | null;
 }
 
 export class CheckpointRefused extends Error {}
@@ -68,20 +70,14 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     lockTimer = setInterval(() => dir.touchLock(), o.intervalMs);
     lockTimer.unref();
   }
-  rt.addAbortHook(() => {
-    if (lockTimer) clearInterval(lockTimer);
-    reserve?.release();
-    store?.close();
-    resume?.close();
-    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
-  });
-  return {
+  const ckpt: JobCheckpoint = {
     store,
     resume,
     dir,
     earlierChunkSize: earlier ? Number(earlier) : null,
     rankFileOf: (r) => dir.rankFile(setup.gen, r),
     releaseReserve: () => void reserve?.release(),
+    beforeClose: null,
     close() {
       if (lockTimer) clearInterval(lockTimer);
       reserve?.release();
@@ -89,6 +85,15 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
       resume?.close();
     },
   };
+  rt.addAbortHook(async () => {
+    if (lockTimer) clearInterval(lockTimer);
+    await ckpt.beforeClose?.();
+    reserve?.release();
+    store?.close();
+    resume?.close();
+    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
+  });
+  return ckpt;
 }
 
 function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {

@@ -333,6 +333,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     seed() {},
     source: (ctx) => c.seedItems(ctx),
     async process(item, ctx) {
+      // The job is stopping (a signal, a full disk): start nothing new; a resume does it.
+      if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);

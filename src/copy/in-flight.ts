@@ -83,6 +83,20 @@ export class InFlight {
     return () => this.reqs.delete(r);
   }
 
+  /** Set once the job stops: take no new work (see drain). */
+  draining = false;
+
+  /**
+   * The job is stopping: wait (at most `ms`) for the requests in flight to return, so what
+   * they finished is recorded before the checkpoint closes (on a full disk a batch's last
+   * files fail at once; a hung request never returns, hence the bound).
+   */
+  async drain(ms: number): Promise<void> {
+    this.draining = true;
+    const until = this.now() + ms;
+    while (this.reqs.size > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
   /** Requests in flight now (for tests and progress). */
   get size(): number {
     return this.reqs.size;

@@ -149,7 +149,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Every rank may fill up at once: rank 0 speaks first, another only if no abort came.
   errors.onFull = (path, code) => {
     errors.onFull = () => {};
-    ckpt.releaseReserve();
     const go = () => void rt.abort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
     if (rt.rank === 0) go();
     else setTimeout(go, 100 * Math.min(rt.rank, 20)).unref();
@@ -163,6 +162,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     : null;
   inFlight?.start();
   rt.addAbortHook(() => inFlight?.stop());
+  // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
+  ckpt.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {
