@@ -220,7 +220,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const src = srcOf(c.roots, e);
     const part = partName(dstOf(c.roots, e));
     const failed = (code: string, onDst: boolean) => {
-      if (onDst) c.errors.full(part, code);
+      if (onDst) c.errors.full(dstOf(c.roots, e), code); // the file, not its hidden part file
       if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code, onDst });
       ctx.count('chunkErrors');
     };
