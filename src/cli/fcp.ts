@@ -3,7 +3,8 @@
  *
  * Exit codes: 0 everything copied; 1 some entries failed (each named on stderr);
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
- * 4 stopped by a signal (SIGINT/SIGTERM).
+ * 4 stopped by a signal (SIGINT/SIGTERM), --time-limit or --stall-timeout; 5 the
+ * destination is full.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
