@@ -73,6 +73,16 @@ export class InFlight {
     return () => this.reqs.delete(r);
   }
 
+  /** fn as one request (op, path) in flight. */
+  async track<T>(op: string, path: Buffer | string, fn: () => Promise<T>): Promise<T> {
+    const end = this.begin(op, path);
+    try {
+      return await fn();
+    } finally {
+      end();
+    }
+  }
+
   /**
    * A native batch with its cursor (Int32Array(1), 0 before it starts); call the returned
    * function when the batch returns.

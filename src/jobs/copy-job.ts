@@ -161,6 +161,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     })
     : null;
   inFlight?.start();
+  /** fn as a request in flight (watched for stalls) */
+  const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (inFlight ? inFlight.track(op, path, fn) : fn());
   rt.addAbortHook(() => inFlight?.stop());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
   ckpt.beforeClose = async () => inFlight?.drain(1000);
@@ -192,7 +194,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
-  const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, errors, tracked));
   mark('mkdir');
 
   // 4. copy
@@ -326,13 +328,15 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       return;
     }
     try {
-      const st = await fsp.lstat(src, { bigint: true });
+      const st = await tracked('lstat of', src, () => fsp.lstat(src, { bigint: true }));
       if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
       if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
-      await fsp.rename(part, dst);
+      await tracked('finish of', dst, async () => {
+        await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
+        await fsp.rename(part, dst);
+      });
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -381,7 +385,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
+        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d))));
       } catch (err) {
         errors.report('set metadata of', dst, err);
       }
@@ -493,7 +497,9 @@ function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
   return null;
 }
 
-function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
+type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
+
+function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -503,8 +509,10 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<E
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
-          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
-          const st = await fsp.lstat(dst);
+          const st = await tracked('create of directory', dst, async () => {
+            await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+            return fsp.lstat(dst);
+          });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
         } catch (err) {
