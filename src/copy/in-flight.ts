@@ -34,6 +34,13 @@ interface Batch {
 
 type Request = Single | Batch;
 
+/**
+ * Batches stuck at once past which no more are handed on: the files after a stuck one in
+ * the same directory wait for that directory's lock in the kernel and get stuck too, each
+ * holding a thread-pool thread (16): the rest of the job keeps the others.
+ */
+const MAX_STUCK = 4;
+
 export interface InFlightOptions {
   stallMs: number;
   /** a batch on one file this long hands the rest on (default: 2 s, at most stallMs / 2) */
@@ -115,6 +122,8 @@ export class InFlight {
   /** One watchdog tick (public for tests). */
   check(): void {
     const now = this.now();
+    let stuck = 0;
+    for (const r of this.reqs) if (r.kind === 'batch' && r.at >= 1 && now - r.since >= this.handoffMs) stuck++;
     for (const r of this.reqs) {
       if (r.kind === 'batch' && !r.handedOff) {
         const c = Atomics.load(r.cursor, 0);
@@ -124,7 +133,7 @@ export class InFlight {
         }
         // On file c-1 too long, with files after it not started: take those (the worker
         // stops before the next one; a racing claim by the worker makes the swap fail).
-        if (c >= 1 && c < r.length && now - r.since >= this.handoffMs && Atomics.compareExchange(r.cursor, 0, c, -1) === c) {
+        if (c >= 1 && c < r.length && now - r.since >= this.handoffMs && stuck <= MAX_STUCK && Atomics.compareExchange(r.cursor, 0, c, -1) === c) {
           r.handedOff = true;
           r.handoff(c);
         }

@@ -99,3 +99,30 @@ describe('InFlight', () => {
     expect(cursor[0]).toBe(-1);
   });
 });
+
+describe('InFlight hand-offs', () => {
+  it('stop once several batches are stuck at once (each holds a thread-pool thread)', () => {
+    let now = 0;
+    const handed: number[] = [];
+    const f = new InFlight({ stallMs: 1_000_000, handoffMs: 1000, onStall: () => {}, now: () => now });
+    const cursors = Array.from({ length: 6 }, () => new Int32Array(1));
+    cursors.forEach((c, i) => {
+      Atomics.store(c, 0, 1); // each on its first file, more to come
+      f.beginBatch('copy of', 8, c, () => '', () => handed.push(i));
+    });
+    f.check();
+    now += 1000;
+    f.check();
+    expect(handed).toEqual([]); // six stuck: none handed on
+    const f2 = new InFlight({ stallMs: 1_000_000, handoffMs: 1000, onStall: () => {}, now: () => now });
+    cursors.slice(0, 3).forEach((c, i) => {
+      Atomics.store(c, 0, 1);
+      f2.beginBatch('copy of', 8, c, () => '', () => handed.push(i));
+    });
+    f2.check();
+    now += 1000;
+    f2.check();
+    expect(handed).toEqual([0, 1, 2]);
+    expect(cursors.slice(0, 3).map((c) => c[0])).toEqual([-1, -1, -1]);
+  });
+});
