@@ -65,6 +65,9 @@ export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
 }
 
+/** Error codes that mean the destination is full: the job stops (see EntryErrors.onFull). */
+export const FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
+
 export interface EntryErrorRecord { op: string; path: string; cause: string; code: string }
 
 /** Per-rank log of entry failures: print once, count, keep going. */
@@ -88,11 +91,25 @@ export class EntryErrors {
     if (this.logFd !== null) writeSync(this.logFd, `${what}\t${op}\t${code}\t${cause}\n`);
   }
 
+  /**
+   * A full destination (ENOSPC, EDQUOT) is not a per-file error: every file after it
+   * would fail the same way. When set, such failures go here, unprinted, instead.
+   */
+  onFull: ((path: string, code: string) => void) | null = null;
+
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
     const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
+    if (this.full(path, rec.code)) return rec;
     this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
     if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);
     return rec;
+  }
+
+  /** Hand a full-destination failure to onFull; false when it is not one (or nobody listens). */
+  full(path: Buffer | string, code: string): boolean {
+    if (!this.onFull || !FULL_CODES.has(code)) return false;
+    this.onFull(showPath(path), code);
+    return true;
   }
 }

@@ -5,6 +5,7 @@
  *   lock            the running job: {host, pid, started}; its mtime is touched every interval
  *   g<G>-r<R>.db    rank R's records of run (generation) G
  *   merged.db       everything earlier runs recorded, merged by the resume that followed them
+ *   reserve-r<R>    space rank R keeps for its records on a full disk (see reserve.ts)
  *
  * Every rank of any later run can read every file, whatever the rank counts were: a
  * resume merges all earlier files into merged.db first, and ranks then share its rows.

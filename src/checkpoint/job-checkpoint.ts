@@ -9,6 +9,8 @@ import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
 import { RankStore } from './rank-store.js';
 import { ResumeState } from './resume-state.js';
 import { openDb } from './schema.js';
+import { SpaceReserve } from './reserve.js';
+import { join } from 'node:path';
 
 export interface CheckpointOptions {
   dir: string;
@@ -29,6 +31,10 @@ export interface JobCheckpoint {
   rankFileOf(rank: number): string;
   /** flush and close this rank's store */
   close(): void;
+  /** give back the space reserved for the checkpoint (a full disk: see reserve.ts) */
+  releaseReserve(): void;
+  /** when the job stops: awaited before the store is closed (let work in flight be recorded) */
+  beforeClose: (() => Promise<void>) | null;
 }
 
 export class CheckpointRefused extends Error {}
@@ -53,6 +59,8 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
   if (store) {
     store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }
+  const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
+  if (store && reserve) store.onFull = () => reserve.release();
   if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
   store?.startInterval(o.intervalMs);
   const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;
@@ -62,24 +70,30 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     lockTimer = setInterval(() => dir.touchLock(), o.intervalMs);
     lockTimer.unref();
   }
-  rt.addAbortHook(() => {
-    if (lockTimer) clearInterval(lockTimer);
-    store?.close();
-    resume?.close();
-    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
-  });
-  return {
+  const ckpt: JobCheckpoint = {
     store,
     resume,
     dir,
     earlierChunkSize: earlier ? Number(earlier) : null,
     rankFileOf: (r) => dir.rankFile(setup.gen, r),
+    releaseReserve: () => void reserve?.release(),
+    beforeClose: null,
     close() {
       if (lockTimer) clearInterval(lockTimer);
+      reserve?.release();
       store?.close();
       resume?.close();
     },
   };
+  rt.addAbortHook(async () => {
+    if (lockTimer) clearInterval(lockTimer);
+    await ckpt.beforeClose?.();
+    reserve?.release();
+    store?.close();
+    resume?.close();
+    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
+  });
+  return ckpt;
 }
 
 function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {

@@ -3,7 +3,8 @@
  *
  * Exit codes: 0 everything copied; 1 some entries failed (each named on stderr);
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
- * 4 stopped by a signal (SIGINT/SIGTERM); 5 --delete refused by a guard (nothing deleted).
+ * 4 stopped by a signal (SIGINT/SIGTERM), --time-limit or --stall-timeout; 5 --delete
+ * refused by a guard (nothing deleted); 6 the destination is full.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -32,7 +33,9 @@ function budgets(memLimit: number): { listEntries: number; queueItems: number } 
 }
 
 const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+import { loadNative } from '../native/loader.js';
+import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
 import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
@@ -84,12 +87,15 @@ function buildCommand(): Command {
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
+    .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
+    .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
 died or became unreachable; resumable); 4 stopped by SIGINT/SIGTERM (progress saved;
-resumable with --resume); 5 --delete refused by a guard, nothing deleted (SRC's walk had
-errors, SRC is empty, or more than --max-delete would go).
+resumable with --resume, also after --time-limit or a --stall-timeout); 5 --delete refused
+by a guard, nothing deleted (SRC's walk had errors, SRC is empty, or more than
+--max-delete would go); 6 the destination is full (progress saved; free space, then --resume).
 
 Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC DST' or
 'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
@@ -128,6 +134,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
+    stallTimeout: number; timeLimit?: number;
   }>();
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
@@ -193,7 +200,13 @@ async function main(argv: string[]): Promise<void> {
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
+    exit: hardExit(loadNative()),
   });
+  if (opts.timeLimit !== undefined && job.rt.rank === 0) {
+    // From the start of rank 0, as the batch system counts; rank 0 stops everyone.
+    const limit = opts.timeLimit;
+    setTimeout(() => job.rt.stop(`time limit of ${formatDuration(limit)} reached`), Math.max(0, limit * 1000 - performance.now())).unref();
+  }
   // Rank 0's view of the roots is the job's: ranks on other hosts follow it.
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
@@ -222,6 +235,7 @@ async function main(argv: string[]): Promise<void> {
       maxDelete: opts.maxDelete ?? null,
       progress: opts.progress,
       logDir: opts.logDir,
+      stallTimeoutMs: opts.stallTimeout * 1000,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {

@@ -51,6 +51,23 @@ export function seconds(name: string) {
   };
 }
 
+/** A duration: `3h50m`, `90s`, `45m`, `1d12h`, or plain seconds (`5400`), in seconds. */
+export function parseDuration(v: string): number | null {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) > 0 ? Number(v) : null;
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(v);
+  if (!m || v === '') return null;
+  const s = Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+  return s > 0 ? s : null;
+}
+
+export function duration(name: string) {
+  return (v: string): number => {
+    const s = parseDuration(v);
+    if (s === null) throw new InvalidArgumentError(`${name} must be a duration such as 3h50m, 45m or 90s, not '${v}'`);
+    return s;
+  };
+}
+
 /**
  * The options every tool has for its ranks to find each other (after the tool's own):
  * rendezvous, bind, job id, timeouts, version, help.

@@ -47,6 +47,8 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import { InFlight } from '../copy/in-flight.js';
+import { showPath } from '../copy/paths.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -79,6 +81,8 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
+  stallTimeoutMs: number;
 }
 
 export interface CopySummary {
@@ -150,10 +154,34 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const { resume } = ckpt;
   const store = ckpt.store;
   if (rt.rank === 0) {
-    rt.addAbortHook((_reason, code) => {
-      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+    rt.addAbortHook((reason, code) => {
+      progress?.stopped(reason);
+      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED || code === EXIT.DESTINATION_FULL) && store) {
+        process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+      }
     });
   }
+  // A full destination stops the job, named once, instead of failing every file left.
+  // Every rank may fill up at once: rank 0 speaks first, another only if no abort came.
+  errors.onFull = (path, code) => {
+    errors.onFull = () => {};
+    const go = () => void rt.abort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
+    if (rt.rank === 0) go();
+    else setTimeout(go, 100 * Math.min(rt.rank, 20)).unref();
+  };
+  // A request that never returns (a hung server) is named, and the job stops as on SIGTERM.
+  const inFlight = opts.stallTimeoutMs > 0
+    ? new InFlight({
+      stallMs: opts.stallTimeoutMs,
+      onStall: (st) => void rt.abort(`rank ${rt.rank}: ${st.op} '${showPath(st.path)}' has not returned for ${st.seconds} s (stalled file system?)`, EXIT.INTERRUPTED),
+    })
+    : null;
+  inFlight?.start();
+  /** fn as a request in flight (watched for stalls) */
+  const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (inFlight ? inFlight.track(op, path, fn) : fn());
+  rt.addAbortHook(() => inFlight?.stop());
+  // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
+  ckpt.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {
@@ -167,7 +195,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
   const walkTotals = walk.total;
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
@@ -203,7 +231,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, errors, tracked));
   mark('mkdir');
 
   // 4. copy
@@ -219,7 +247,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -339,13 +367,15 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       return;
     }
     try {
-      const st = await fsp.lstat(src, { bigint: true });
+      const st = await tracked('lstat of', src, () => fsp.lstat(src, { bigint: true }));
       if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
       if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
-      await fsp.rename(part, dst);
+      await tracked('finish of', dst, async () => {
+        await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
+        await fsp.rename(part, dst);
+      });
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -405,13 +435,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
+        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d))));
       } catch (err) {
         errors.report('set metadata of', dst, err);
       }
     });
     await rt.barrier();
   }
+  inFlight?.stop();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
@@ -538,7 +569,9 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
   return null;
 }
 
-function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
+type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
+
+function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -548,8 +581,10 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<E
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
-          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
-          const st = await fsp.lstat(dst);
+          const st = await tracked('create of directory', dst, async () => {
+            await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+            return fsp.lstat(dst);
+          });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
         } catch (err) {

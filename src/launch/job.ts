@@ -23,6 +23,8 @@ export interface JobOptions {
   delayWorkMs?: number;
   /** work items a queue keeps in memory before spilling */
   queueInMemory?: number;
+  /** how an aborting rank leaves (see RuntimeConfig.exit) */
+  exit?: (code: number) => never;
 }
 
 export interface Job {
@@ -74,6 +76,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     delayWorkMs: opts.delayWorkMs,
     queueInMemory: opts.queueInMemory,
     exchange,
+    exit: opts.exit,
   };
   try {
     rtRef = await Runtime.start(cfg);
