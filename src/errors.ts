@@ -5,8 +5,9 @@
  *   and folded into the exit code; the rest of the job goes on.
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
+import { mkdirpSync } from './util/mkdirp.js';
 import { getSystemErrorName } from 'node:util';
-import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
 
@@ -79,7 +80,7 @@ export class EntryErrors {
    * line each: path, operation, errno code, cause.
    */
   logTo(dir: string, rank: number): void {
-    mkdirSync(dir, { recursive: true });
+    mkdirpSync(dir);
     this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
   }
 

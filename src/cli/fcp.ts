@@ -5,6 +5,7 @@
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
  * 4 stopped by a signal (SIGINT/SIGTERM).
  */
+import { showPath } from '../copy/paths.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
@@ -31,7 +32,13 @@ function budgets(memLimit: number): { listEntries: number; queueItems: number } 
   return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 1536)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
 }
 
-const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+/** An argument as a POSIX shell reads it back; control characters as bash's $'..' (so a name cannot break the line). */
+const shellQuote = (a: string) => {
+  if (/^[\w@%+=:,./-]+$/.test(a)) return a;
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
+  return `$'${showPath(a).replace(/'/g, "\\'")}'`;
+};
 import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
@@ -130,7 +137,7 @@ async function main(argv: string[]): Promise<void> {
       try {
         text = readFileSync(f.file!, 'utf8');
       } catch (err) {
-        throw new UsageError(`cannot read --exclude-from '${f.file}': ${causeOf(err)}`);
+        throw new UsageError(`cannot read --exclude-from '${showPath(f.file!)}': ${causeOf(err)}`);
       }
       for (const p of patternsFromFile(text)) rules.push(makeRule(false, p));
     }

@@ -106,7 +106,7 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     try {
       lstatSync(p);
     } catch (err) {
-      throw new Usage(`cannot stat '${p}': ${causeOf(err)}`);
+      throw new Usage(`cannot stat '${showPath(p)}': ${causeOf(err)}`);
     }
   }
   if (opts.output) {
@@ -115,7 +115,7 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     try {
       ok = statSync(parent).isDirectory();
     } catch { /* reported below */ }
-    if (!ok) throw new Usage(`cannot write '${opts.output}': directory '${parent}' does not exist`);
+    if (!ok) throw new Usage(`cannot write '${showPath(opts.output)}': directory '${showPath(parent)}' does not exist`);
   }
   let sum: SumCheck | null = null;
   if (opts.check) {
@@ -125,15 +125,15 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     } catch (err) {
       throw checkFileError(opts.check, err);
     }
-    if (sum.head.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
-    if (opts.meta && !sum.head.meta) throw new Usage(`'${opts.check}' was made without --meta`);
+    if (sum.head.roots !== paths.length) throw new Usage(`'${showPath(opts.check)}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
+    if (opts.meta && !sum.head.meta) throw new Usage(`'${showPath(opts.check)}' was made without --meta`);
   }
   return { sum };
 }
 
 function checkFileError(file: string, err: unknown): Usage {
-  if (err instanceof SumFileError) return new Usage(`'${file}' is not a valid sum file: ${err.message}`);
-  return new Usage(`cannot read '${file}': ${causeOf(err)}`);
+  if (err instanceof SumFileError) return new Usage(`'${showPath(file)}' is not a valid sum file: ${err.message}`);
+  return new Usage(`cannot read '${showPath(file)}': ${causeOf(err)}`);
 }
 
 /**
@@ -247,7 +247,7 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
       json.sumFile = opts.output;
       json.sumFileEntries = n;
     } catch (err) {
-      process.stderr.write(`fsum: cannot write '${opts.output}': ${causeOf(err)}\n`);
+      process.stderr.write(`fsum: cannot write '${showPath(opts.output)}': ${causeOf(err)}\n`);
       json.errors = s.errors + 1;
       code = 1;
     }
@@ -269,7 +269,7 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
   }
 
   if (diffs) {
-    if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${paths[0]}' (reference) with '${paths[1]}'\n`);
+    if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${showPath(paths[0]!)}' (reference) with '${showPath(paths[1]!)}'\n`);
     // printed as they come; only the first 1000 are kept for --json
     const n = { missing: 0, extra: 0, differs: 0, unreadable: 0 };
     const kept: { kind: string; path: string; what: string[]; ranges: [number, number][] }[] = [];
@@ -286,12 +286,12 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
     if (count > 0) code = 1;
     if (!opts.json && !opts.quiet) {
       out(summaryLine(s));
-      const what = opts.check ? `'${paths.join(' ')}' against '${opts.check}'` : `'${paths[0]}' and '${paths[1]}'`;
+      const what = opts.check ? `'${paths.map((p) => showPath(p)).join(' ')}' against '${showPath(opts.check)}'` : `'${showPath(paths[0]!)}' and '${showPath(paths[1]!)}'`;
       if (count === 0) out(`fsum: ${what}: no differences (signature ${opts.compare ? s.rootSignatures[0] : s.signature})\n`);
       else out(`fsum: ${what}: ${count} difference${count === 1 ? '' : 's'} (${n.missing} missing, ${n.extra} extra, ${n.differs} differing, ${n.unreadable} unreadable)\n`);
     }
   } else if (!opts.json) {
-    out(`${s.signature}  ${paths.join(' ')}\n`);
+    out(`${s.signature}  ${paths.map((p) => showPath(p)).join(' ')}\n`);
     if (!opts.quiet) out(summaryLine(s));
   }
   if (opts.json) out(`${JSON.stringify(json)}\n`);

@@ -15,6 +15,7 @@
  * Every per-file list is read lazily from the walk lists, which spill to the rank's
  * SQLite store past the memory budget.
  */
+import { mkdirp } from '../util/mkdirp.js';
 import { forEachLimit } from '../util/for-each-limit.js';
 import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,7 +31,7 @@ import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
 import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
-import { partName } from '../copy/paths.js';
+import { partName, showPath } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
@@ -135,7 +136,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const store = ckpt.store;
   if (rt.rank === 0) {
     rt.addAbortHook((_reason, code) => {
-      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${showPath(ckpt.dir.dir)}; resume with: ${opts.resumeCommand}\n`);
     });
   }
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
@@ -415,7 +416,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     else {
       ckpt.dir.unlock();
       if (errorsTotal > 0 && store) {
-        process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
+        process.stderr.write(`fcp: checkpoint kept in ${showPath(ckpt.dir.dir)}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
       }
     }
   };
@@ -476,7 +477,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<E
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
-          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+          await mkdirp(dst, 0o700);
           const st = await fsp.lstat(dst);
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
