@@ -8,12 +8,11 @@
 import { showPath } from '../copy/paths.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
+import { Command, CommanderError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
 import { UsageError, causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob } from '../launch/job.js';
-import { parseSize } from '../copy/plan.js';
 import { resolveRoots } from '../copy/targets.js';
 import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
@@ -29,8 +28,12 @@ import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoin
  * `node bench/scale.mjs`, 291 MiB of peak RSS for 150,000 entries a rank.
  */
 function budgets(memLimit: number): { listEntries: number; queueItems: number } {
+  // Below MIN_FULL_BUDGET these floors take over (said on stderr when it happens).
   return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 1536)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
 }
+
+/** The smallest --mem-limit whose shares are not floored by budgets(). */
+const MIN_FULL_BUDGET = 4 * 1024 * 1024;
 
 /** An argument as a POSIX shell reads it back; control characters as bash's $'..' (so a name cannot break the line). */
 const shellQuote = (a: string) => {
@@ -39,19 +42,11 @@ const shellQuote = (a: string) => {
   if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
-import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+import { addLaunchOptions, collect, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-function sizeArg(v: string): number {
-  try {
-    return parseSize(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
 
 function buildCommand(): Command {
   const cmd = new Command('fcp')
@@ -59,7 +54,7 @@ function buildCommand(): Command {
     .usage('[options] SRC... DST')
     .argument('<paths...>', 'sources, then the destination')
     .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fcp; -np N works too', positiveInt('--np'), 1)
-    .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeArg)
+    .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G; a multiple of 1M unless --no-hash); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeOption('--chunk-size', 4096))
     .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
@@ -74,7 +69,7 @@ function buildCommand(): Command {
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
-    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeArg).default(128 * 1024 * 1024, '128M'))
+    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists, at least 1M; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeOption('--mem-limit', 2 ** 20)).default(128 * 1024 * 1024, '128M'))
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
@@ -119,7 +114,7 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const opts = cmd.opts<{
-    np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
+    np: number; forceNp: boolean; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
@@ -151,7 +146,19 @@ async function main(argv: string[]): Promise<void> {
     process.exit(EXIT.USAGE);
   }
   // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
-  if (opts.chunkSize && opts.hash) opts.chunkSize = Math.ceil(opts.chunkSize / LEAF) * LEAF;
+  if (opts.chunkSize && opts.hash && opts.chunkSize % LEAF !== 0) {
+    if (speaks) process.stderr.write(`fcp: --chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash\n`);
+    process.exit(EXIT.USAGE);
+  }
+  const npError = npRefused('fcp', opts.np, opts.forceNp);
+  if (npError) {
+    if (speaks) process.stderr.write(`${npError}\n`);
+    process.exit(EXIT.USAGE);
+  }
+  if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
+    const b = budgets(opts.memLimit);
+    process.stderr.write(`fcp: --mem-limit ${formatBytes(opts.memLimit)} is below ${formatBytes(MIN_FULL_BUDGET)}: each rank still keeps up to ${b.queueItems} work items and ${b.listEntries} list entries in memory\n`);
+  }
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 

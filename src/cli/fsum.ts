@@ -21,12 +21,11 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.js';
+import { Command, CommanderError } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
 import { causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
-import { parseSize } from '../copy/plan.js';
 import { joinPath, showPath } from '../copy/paths.js';
 import { isBuf } from '../walk/entry.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
@@ -35,19 +34,11 @@ import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type Su
 import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
-import { addLaunchOptions, normalizeArgv, positiveInt, seconds } from './options.js';
+import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Sizes are rounded up to a whole number of 1 MiB leaves. */
-function chunkArg(v: string): number {
-  try {
-    return Math.ceil(parseSize(v) / LEAF) * LEAF;
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
 function buildCommand(): Command {
   const cmd = new Command('fsum')
     .description('Checksum one or more trees with N cooperating ranks: a 128-bit signature independent of -np, chunking and order, equal for a faithful copy.')
@@ -55,7 +46,7 @@ function buildCommand(): Command {
     .argument('<paths...>', 'trees (or files) to checksum; with --compare, the two trees A B')
     .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fsum; -np N works too', positiveInt('--np'), 1)
     .option('--meta', 'include permission bits, owner (uid:gid) and mtime (ns) of every entry', false)
-    .option('--chunk-size <size>', `hash files larger than this in chunks of this size, a multiple of 1 MiB (rounded up); default ${DEFAULT_SUM_CHUNK / LEAF}M. Changes the sum file's chunk lines, never the signature`, chunkArg)
+    .option('--chunk-size <size>', `hash files larger than this in chunks of this size, a multiple of 1M; default ${DEFAULT_SUM_CHUNK / LEAF}M. Changes the sum file's chunk lines, never the signature`, sizeOption('--chunk-size', LEAF, LEAF))
     .option('-o, --output <sumfile>', 'write a sum file: one line per entry, sorted, with chunk digests of large files')
     .option('--check <sumfile>', 'recompute PATH... with the sum file\'s chunk size and name every missing, extra and differing entry; exit 1 if anything differs')
     .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
@@ -78,7 +69,7 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -167,6 +158,11 @@ async function main(argv: string[]): Promise<void> {
     throw err;
   }
   const opts = cmd.opts<Opts>();
+  const npError = npRefused('fsum', opts.np, opts.forceNp);
+  if (npError) {
+    if (speaks) process.stderr.write(`${npError}\n`);
+    process.exit(EXIT.USAGE);
+  }
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 

@@ -14,7 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SECRET_BYTES } from '../transport/secret.cjs';
 import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
@@ -150,6 +150,14 @@ export function watchParent(onParentGone: () => void): void {
   process.channel.unref();
 }
 
+/**
+ * The most ranks `-np` starts without `--force-np`: four per core, and at least 1024. A
+ * typo (`-np 100000`) must not fork a machine's worth of processes.
+ */
+export function npLimit(): number {
+  return Math.max(4 * availableParallelism(), 1024);
+}
+
 let earlyRanks: LocalRanks | null = null;
 
 /**
@@ -160,13 +168,16 @@ let earlyRanks: LocalRanks | null = null;
 export function spawnEarly(argv: string[], noLauncher: boolean): void {
   if (!noLauncher || argv.some((a) => a === '-h' || a === '--help' || a === '-V' || a === '--version')) return;
   let np = 1;
+  let force = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-np' || a === '--np' || a === '-n') np = Number(argv[i + 1]);
     else if (a.startsWith('--np=') || a.startsWith('-np=')) np = Number(a.split('=')[1]);
+    else if (a === '--force-np') force = true;
     else if (a === '--') break;
   }
-  if (Number.isInteger(np) && np > 1 && np <= 4096) earlyRanks = spawnLocalRanks(np);
+  // Past the limit without --force-np the tool refuses the command: start nothing.
+  if (Number.isInteger(np) && np > 1 && np <= (force ? 4096 : npLimit())) earlyRanks = spawnLocalRanks(np);
 }
 
 /** The ranks spawned early, if they match the job's -np. */
