@@ -61,6 +61,17 @@ export function causeOf(err: unknown): string {
   return e instanceof Error ? e.message : String(err);
 }
 
+/**
+ * An unexpected error as one line: its message (control characters escaped, as paths
+ * are) and where it was thrown, never a multi-line stack trace in the user's log.
+ */
+export function internalErrorLine(tool: string, err: unknown): string {
+  const e = err as Error;
+  const msg = e instanceof Error ? `${e.message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}` : String(err);
+  const at = e instanceof Error ? /\n\s+at (.*)/.exec(e.stack ?? '')?.[1] : undefined;
+  return `${tool}: internal error: ${showPath(msg)}${at ? ` [at ${showPath(at)}]` : ''}\n`;
+}
+
 /** An Error with just a code (a failure learnt from another rank). */
 export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });

@@ -6,11 +6,12 @@
  * 4 stopped by a signal (SIGINT/SIGTERM).
  */
 import { showPath } from '../copy/paths.js';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { UsageError, causeOf } from '../errors.js';
+import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob } from '../launch/job.js';
 import { resolveRoots } from '../copy/targets.js';
@@ -150,6 +151,14 @@ async function main(argv: string[]): Promise<void> {
     if (speaks) process.stderr.write(`fcp: --chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash\n`);
     process.exit(EXIT.USAGE);
   }
+  if (opts.logDir) {
+    try {
+      mkdirpSync(opts.logDir);
+    } catch (err) {
+      if (speaks) process.stderr.write(`fcp: cannot use --log-dir '${showPath(opts.logDir)}': ${causeOf(err)}\n`);
+      process.exit(EXIT.USAGE);
+    }
+  }
   const npError = npRefused('fcp', opts.np, opts.forceNp);
   if (npError) {
     if (speaks) process.stderr.write(`${npError}\n`);
@@ -249,6 +258,6 @@ main(process.argv.slice(2)).catch((err) => {
   // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
   // a collective that was waiting only learned it.
   if (err instanceof JobAborted) return;
-  process.stderr.write(`fcp: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(internalErrorLine('fcp', err));
   process.exit(EXIT.ABORTED);
 });

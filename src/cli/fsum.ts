@@ -23,7 +23,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { causeOf } from '../errors.js';
+import { causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
 import { joinPath, showPath } from '../copy/paths.js';
@@ -298,6 +298,6 @@ main(process.argv.slice(2)).catch((err) => {
   // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
   // a collective that was waiting only learned it.
   if (err instanceof JobAborted) return;
-  process.stderr.write(`fsum: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(internalErrorLine('fsum', err));
   process.exit(EXIT.ABORTED);
 });

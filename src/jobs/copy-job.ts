@@ -297,7 +297,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (why) {
       // One line per file, from its owner, however many chunks failed where.
       if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
-      await fsp.rm(part, { force: true }).catch(() => {});
+      // The checkpoint records the chunks that were copied: keep them (the part file and
+      // its records) so that --resume copies only the failed ones. Without a checkpoint
+      // nothing could use them.
+      if (!store) await fsp.rm(part, { force: true }).catch(() => {});
       return;
     }
     try {

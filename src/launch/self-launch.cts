@@ -35,6 +35,8 @@ export interface LocalRanks {
   setDeathHandler(fn: ChildDeath): void;
   /** Rank 0's side of the endpoint exchange over the IPC channels. */
   exchange(endpoint: string, timeoutMs: number): Promise<PeerInfo[]>;
+  /** The runtime is up and handles SIGINT/SIGTERM/SIGHUP from now on (see startupSignals). */
+  handOverSignals(): void;
   cleanup(): void;
 }
 
@@ -83,9 +85,20 @@ export function spawnLocalRanks(np: number): LocalRanks {
     );
   }
   // If this process goes away in any way Node can see, take the children with it.
-  process.on('exit', () => {
+  const killAll = () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
+  };
+  process.on('exit', killAll);
+  // Until the runtime installs its own handlers, a signal would kill this process the
+  // default way, which runs no 'exit' handler: the children would be orphans. Nothing is
+  // saved yet, so stop them and leave (4: stopped by a signal).
+  const onSignal = (sig: NodeJS.Signals) => {
+    killAll();
+    process.stderr.write(`fcp: stopped by ${sig} while the ranks were starting\n`);
+    process.exit(4);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
   return {
     secret,
     rendezvousDir,
@@ -111,8 +124,12 @@ export function spawnLocalRanks(np: number): LocalRanks {
           gotEndpoint = () => { clearTimeout(t); resolve(); };
         });
       }
-      for (const c of children) c.send({ t: 'fcp-peers', peers } satisfies PeersMsg);
+      // A child that died meanwhile is reported by its exit (the death handler), not by send.
+      for (const c of children) if (c.connected) c.send({ t: 'fcp-peers', peers } satisfies PeersMsg, (err) => void err);
       return peers.slice();
+    },
+    handOverSignals() {
+      for (const sig of signals) process.off(sig, onSignal);
     },
     cleanup: () => rmSync(rendezvousDir, { recursive: true, force: true }),
   };
@@ -126,7 +143,7 @@ function signalNumber(sig: NodeJS.Signals | null): number {
 /** A self-launched child's side of the endpoint exchange: tell rank 0, wait for everyone's. */
 export function childExchange(rank: number, endpoint: string, timeoutMs: number): Promise<PeerInfo[]> {
   return new Promise((resolve, reject) => {
-    if (!process.send) {
+    if (!process.send || !process.connected) {
       reject(new Error('a self-launched rank has no IPC channel to rank 0'));
       return;
     }
@@ -139,15 +156,32 @@ export function childExchange(rank: number, endpoint: string, timeoutMs: number)
       resolve(msg.peers);
     };
     process.on('message', onMsg);
-    process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg);
+    // Rank 0 may be gone already: then the channel is closed (ERR_IPC_CHANNEL_CLOSED
+    // comes to this callback, not as an uncaught exception) and 'disconnect' stops us.
+    process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg, undefined, {}, (err) => {
+      if (err) { clearTimeout(t); reject(new Error('rank 0 went away during startup')); }
+    });
   });
 }
 
 /** In a self-launched child: stop when the parent's IPC channel closes. */
 export function watchParent(onParentGone: () => void): void {
   if (!process.channel) return;
+  process.off('disconnect', leaveQuietly);
   process.on('disconnect', onParentGone);
   process.channel.unref();
+  if (!process.connected) onParentGone();
+}
+
+/** Rank 0 is gone before this rank could join: it has said why; nothing to add. */
+const leaveQuietly = () => process.exit(3);
+
+/**
+ * In a self-launched child, first thing (bin/): until the program takes over (watchParent),
+ * leave quietly when rank 0 goes away, instead of running on alone as an orphan.
+ */
+export function guardChildStartup(): void {
+  if (process.channel) process.on('disconnect', leaveQuietly);
 }
 
 /**
