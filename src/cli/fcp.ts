@@ -17,6 +17,7 @@ import { endJob, startJob } from '../launch/job.js';
 import { resolveRoots } from '../copy/targets.js';
 import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
+import { JsonSummaryOnExit, copyJson } from '../jobs/copy-summary.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
@@ -89,11 +90,7 @@ Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC D
   return addLaunchOptions(cmd, "the destination's parent directory", pkg.version);
 }
 
-function printSummary(s: CopySummary, json: boolean, quiet: boolean): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify(s)}\n`);
-    return;
-  }
+function printSummary(s: CopySummary, quiet: boolean): void {
   if (quiet) return;
   process.stdout.write(
     `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
@@ -111,7 +108,12 @@ async function main(argv: string[]): Promise<void> {
   try {
     cmd.parse(normalizeArgv(argv), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    if (err instanceof CommanderError) {
+      // --json promises a last line on every exit, also when the rest of the line did not parse.
+      const json = argv.includes('--json') && !argv.includes('--dry-run');
+      if (err.exitCode !== 0 && speaks && json) process.stdout.write(`${JSON.stringify(copyJson({}, EXIT.USAGE, err.message.replace(/^error: /, '')))}\n`);
+      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    }
     throw err;
   }
   const opts = cmd.opts<{
@@ -120,6 +122,14 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
   }>();
+  // --json: rank 0 prints a summary on every exit from here on, however the job ends.
+  const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonSummaryOnExit() : null;
+  /** A usage error: one line (from rank 0), exit 2, nothing written. */
+  const usage = (msg: string): never => {
+    if (speaks) process.stderr.write(`fcp: ${msg}\n`);
+    jsonOut?.ended(msg);
+    process.exit(EXIT.USAGE);
+  };
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
   try {
@@ -139,31 +149,24 @@ async function main(argv: string[]): Promise<void> {
     }
     if (rules.length > 0) filter = new PathFilter(rules);
   } catch (err) {
-    if (speaks) process.stderr.write(`fcp: ${err instanceof UsageError ? err.message : `bad --exclude/--include pattern: ${(err as Error).message}`}\n`);
-    process.exit(EXIT.USAGE);
+    usage(err instanceof UsageError ? err.message : `bad --exclude/--include pattern: ${(err as Error).message}`);
   }
   if (!opts.hash && (opts.verify || opts.signature)) {
-    if (speaks) process.stderr.write(`fcp: --${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off\n`);
-    process.exit(EXIT.USAGE);
+    usage(`--${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off`);
   }
   // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
   if (opts.chunkSize && opts.hash && opts.chunkSize % LEAF !== 0) {
-    if (speaks) process.stderr.write(`fcp: --chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash\n`);
-    process.exit(EXIT.USAGE);
+    usage(`--chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash`);
   }
   if (opts.logDir) {
     try {
       mkdirpSync(opts.logDir);
     } catch (err) {
-      if (speaks) process.stderr.write(`fcp: cannot use --log-dir '${showPath(opts.logDir)}': ${causeOf(err)}\n`);
-      process.exit(EXIT.USAGE);
+      usage(`cannot use --log-dir '${showPath(opts.logDir)}': ${causeOf(err)}`);
     }
   }
   const npError = npRefused('fcp', opts.np, opts.forceNp);
-  if (npError) {
-    if (speaks) process.stderr.write(`${npError}\n`);
-    process.exit(EXIT.USAGE);
-  }
+  if (npError) usage(npError.replace(/^fcp: /, ''));
   if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
     const b = budgets(opts.memLimit);
     process.stderr.write(`fcp: --mem-limit ${formatBytes(opts.memLimit)} is below ${formatBytes(MIN_FULL_BUDGET)}: each rank still keeps up to ${b.queueItems} work items and ${b.listEntries} list entries in memory\n`);
@@ -183,10 +186,7 @@ async function main(argv: string[]): Promise<void> {
       if (matches(asCopy) || (!matches(roots) && !existsSync(roots[0]!.dst))) roots = asCopy;
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      if (speaks) process.stderr.write(`fcp: ${err.message}\n`);
-      process.exit(EXIT.USAGE);
-    }
+    if (err instanceof UsageError) usage(err.message);
     throw err;
   }
 
@@ -200,7 +200,9 @@ async function main(argv: string[]): Promise<void> {
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
+    onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
+  job.rt.addAbortHook((reason) => jsonOut?.ended(reason));
   // Rank 0's view of the roots is the job's: ranks on other hosts follow it.
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
@@ -224,6 +226,7 @@ async function main(argv: string[]): Promise<void> {
       deleteExtras: opts.delete,
       progress: opts.progress,
       logDir: opts.logDir,
+      known: jsonOut?.known,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
@@ -237,6 +240,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CheckpointRefused) {
       if (job.rt.rank === 0) process.stderr.write(`fcp: ${err.message}\n`);
+      jsonOut?.ended(err.message);
       await endJob(job, EXIT.USAGE);
     }
     throw err;
@@ -249,7 +253,8 @@ async function main(argv: string[]): Promise<void> {
         ? `signature ${summary.signature}\n`
         : 'fcp: no signature: some entries could not be read (see the errors above), or an earlier run copied them with --no-hash\n');
     }
-    printSummary(summary, opts.json, opts.quiet);
+    if (jsonOut) jsonOut.finished(summary, exitCode);
+    else printSummary(summary, opts.quiet);
   }
   await endJob(job, exitCode, finalize);
 }

@@ -43,6 +43,7 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import type { CopySummary } from './copy-summary.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -71,39 +72,11 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
+  known?: Partial<CopySummary>;
 }
 
-export interface CopySummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  specials: number;
-  bytes: number;
-  seconds: number;
-  bytesPerSecond: number;
-  errors: number;
-  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
-  bytesCopied: number;
-  bytesSkipped: number;
-  filesCopied: number;
-  filesSkipped: number;
-  chunkSize: number;
-  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
-  signature: string | null;
-  /** --verify: chunks or files of DST that differ from what was read from SRC */
-  verifyMismatches?: number;
-  /** --update: files DST already had (not read, with --update=time) */
-  filesUpToDate: number;
-  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
-  filesRead: number;
-  /** --delete: entries removed from DST */
-  deleted: number;
-  /** entries left out by --exclude/--include */
-  excluded: number;
-  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
-  spilled: { listRanks: number; queueItems: number };
-  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
-}
+export type { CopySummary } from './copy-summary.js';
 
 const IN_FLIGHT = 16;
 
@@ -153,6 +126,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
   const walkTotals = walk.total;
+  const known = opts.known ?? {};
+  Object.assign(known, {
+    files: walkTotals.files ?? 0, dirs: walkTotals.dirs ?? 0, symlinks: walkTotals.symlinks ?? 0, specials: walkTotals.specials ?? 0,
+    bytes: walkTotals.bytes ?? 0, excluded: walkTotals.excluded ?? 0, errors: walkTotals.errors ?? 0,
+  } satisfies Partial<CopySummary>);
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
@@ -162,6 +140,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
+  known.chunkSize = chunk;
   const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
   rt.addAbortHook(() => links.close());
   mark('plan');
@@ -176,7 +155,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0));
+  rt.onProgress((_p, t) => {
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0);
+    Object.assign(known, {
+      bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
+      filesUpToDate: t.upToDate ?? 0, filesRead: t.filesRead ?? 0,
+    } satisfies Partial<CopySummary>);
+  });
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the

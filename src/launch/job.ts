@@ -22,6 +22,8 @@ export interface JobOptions {
   delayWorkMs?: number;
   /** work items a queue keeps in memory before spilling */
   queueInMemory?: number;
+  /** told why the job could not start, just before the process exits (e.g. for a --json summary) */
+  onStartupFailure?: (reason: string) => void;
 }
 
 export interface Job {
@@ -49,7 +51,9 @@ export async function startJob(opts: JobOptions): Promise<Job> {
         else {
           // Still starting: no peer to tell and nothing saved; stop now rather than wait
           // out --startup-timeout (the 'exit' handler takes the other ranks along).
-          process.stderr.write(`${opts.tool}: rank ${rank} (pid ${pid}) ${how} during startup\n`);
+          const reason = `rank ${rank} (pid ${pid}) ${how} during startup`;
+          process.stderr.write(`${opts.tool}: ${reason}\n`);
+          opts.onStartupFailure?.(reason);
           process.exit(EXIT.ABORTED);
         }
       }, signal ? 0 : 300).unref();
@@ -89,6 +93,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     local?.cleanup();
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${opts.tool}: ${msg}\n`);
+    opts.onStartupFailure?.(msg);
     process.exit(EXIT.ABORTED);
   }
   local?.handOverSignals();
