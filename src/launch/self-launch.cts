@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { SECRET_BYTES } from '../transport/secret.cjs';
 import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
 import { hostname } from 'node:os';
@@ -53,6 +53,25 @@ export function spawnLocalRanks(np: number): LocalRanks {
   const exits: Promise<number>[] = [];
   const peers: PeerInfo[] = [];
   let gotEndpoint = () => {};
+  // If this process goes away in any way Node can see, take the children with it.
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.on('exit', () => {
+    killAll();
+    rmSync(rendezvousDir, { recursive: true, force: true });
+  });
+  // Until the runtime installs its own handlers, a signal would kill this process the
+  // default way, which runs no 'exit' handler: the children would be orphans. Nothing is
+  // saved yet, so stop them and leave (4: stopped by a signal). Set before the first
+  // spawn: the signal may come while they are being started.
+  const onSignal = (sig: NodeJS.Signals) => {
+    killAll();
+    process.stderr.write(`${basename(process.argv[1] ?? 'fcp').replace(/\.js$/, '')}: stopped by ${sig} while the ranks were starting\n`);
+    process.exit(4);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
   for (let r = 1; r < np; r++) {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -84,21 +103,6 @@ export function spawnLocalRanks(np: number): LocalRanks {
       }),
     );
   }
-  // If this process goes away in any way Node can see, take the children with it.
-  const killAll = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  };
-  process.on('exit', killAll);
-  // Until the runtime installs its own handlers, a signal would kill this process the
-  // default way, which runs no 'exit' handler: the children would be orphans. Nothing is
-  // saved yet, so stop them and leave (4: stopped by a signal).
-  const onSignal = (sig: NodeJS.Signals) => {
-    killAll();
-    process.stderr.write(`fcp: stopped by ${sig} while the ranks were starting\n`);
-    process.exit(4);
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const sig of signals) process.on(sig, onSignal);
   return {
     secret,
     rendezvousDir,
