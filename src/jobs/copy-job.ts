@@ -282,10 +282,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (why) {
       // One line per file, from its owner, however many chunks failed where.
       if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
-      // The checkpoint records the chunks that were copied: keep them (the part file and
-      // its records) so that --resume copies only the failed ones. Without a checkpoint
-      // nothing could use them.
-      if (!store) await fsp.rm(part, { force: true }).catch(() => {});
+      // A chunk could not be read from SRC: the chunks that were copied are good and the
+      // checkpoint records them, so keep the part file for --resume to copy only the
+      // failed ones. Removed without a checkpoint (nothing could use it) and when DST
+      // failed (a full disk needs the space back; what was written there is suspect).
+      if (!store || why[2]) await fsp.rm(part, { force: true }).catch(() => {});
       return;
     }
     try {
