@@ -47,7 +47,8 @@ export interface Ending {
   reason: string | null;
 }
 
-export type CopyJson = CopySummary & Ending;
+/** `ranks` (each rank's share) only when the job ran to its end: an early exit does not know them. */
+export type CopyJson = Omit<CopySummary, 'ranks'> & Partial<Pick<CopySummary, 'ranks'>> & Ending;
 
 /** A summary of nothing: what a job that ended before counting anything reports. */
 export function emptySummary(): CopySummary {
@@ -70,8 +71,10 @@ export function copyJson(known: Partial<CopySummary>, exitCode: number, reason: 
     s.bytesPerSecond = s.bytesCopied / Math.max(s.seconds, 1e-9);
   }
   const early = exitCode !== 0 && exitCode !== 1;
+  const { ranks, ...counters } = s;
   return {
-    ...s,
+    ...counters,
+    ...(early ? {} : { ranks }),
     exitCode,
     aborted: exitCode === ABORTED,
     stopped: exitCode === INTERRUPTED,
