@@ -17,7 +17,8 @@ import { endJob, startJob } from '../launch/job.js';
 import { resolveRoots } from '../copy/targets.js';
 import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
-import { JsonSummaryOnExit, copyJson } from '../jobs/copy-summary.js';
+import { copyJson } from '../jobs/copy-summary.js';
+import { JsonOnExit, ending } from './json-on-exit.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
@@ -111,7 +112,7 @@ async function main(argv: string[]): Promise<void> {
     if (err instanceof CommanderError) {
       // --json promises a last line on every exit, also when the rest of the line did not parse.
       const json = argv.includes('--json') && !argv.includes('--dry-run');
-      if (err.exitCode !== 0 && speaks && json) process.stdout.write(`${JSON.stringify(copyJson({}, EXIT.USAGE, err.message.replace(/^error: /, '')))}\n`);
+      if (err.exitCode !== 0 && speaks && json) process.stdout.write(`${JSON.stringify(copyJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
       process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
     }
     throw err;
@@ -123,7 +124,7 @@ async function main(argv: string[]): Promise<void> {
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
-  const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonSummaryOnExit() : null;
+  const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
   /** A usage error: one line (from rank 0), exit 2, nothing written. */
   const usage = (msg: string): never => {
     if (speaks) process.stderr.write(`fcp: ${msg}\n`);

@@ -34,6 +34,7 @@ import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type Su
 import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
+import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
 import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -154,15 +155,23 @@ async function main(argv: string[]): Promise<void> {
   try {
     cmd.parse(normalizeArgv(argv), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    if (err instanceof CommanderError) {
+      // --json promises a last line on every exit, also when the rest of the line did not parse.
+      if (err.exitCode !== 0 && speaks && argv.includes('--json')) process.stdout.write(`${JSON.stringify(sumJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
+      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    }
     throw err;
   }
   const opts = cmd.opts<Opts>();
-  const npError = npRefused('fsum', opts.np, opts.forceNp);
-  if (npError) {
-    if (speaks) process.stderr.write(`${npError}\n`);
+  // --json: rank 0 prints a summary on every exit from here on, however the job ends.
+  const jsonOut = opts.json && speaks ? new JsonOnExit<Record<string, unknown>>(sumJson) : null;
+  const usage = (msg: string): never => {
+    if (speaks) process.stderr.write(`fsum: ${msg}\n`);
+    jsonOut?.ended(msg);
     process.exit(EXIT.USAGE);
-  }
+  };
+  const npError = npRefused('fsum', opts.np, opts.forceNp);
+  if (npError) usage(npError.replace(/^fsum: /, ''));
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
@@ -170,10 +179,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     ({ sum } = await validate(opts, paths));
   } catch (err) {
-    if (err instanceof Usage) {
-      if (speaks) process.stderr.write(`fsum: ${err.message}\n`);
-      process.exit(EXIT.USAGE);
-    }
+    if (err instanceof Usage) usage(err.message);
     throw err;
   }
   await initHashing();
@@ -187,12 +193,15 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+    onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;
+  rt.addAbortHook((reason) => jsonOut?.ended(reason));
   if (opts.check && sum) {
     const error = await readCheckFile(rt, opts.check, sum);
     if (error) {
       if (rt.rank === 0) process.stderr.write(`fsum: ${error}\n`);
+      jsonOut?.ended(error);
       await endJob(job, EXIT.USAGE);
     }
   }
@@ -219,7 +228,11 @@ async function main(argv: string[]): Promise<void> {
   });
   let exitCode = res.exitCode;
   try {
-    if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));
+    if (rt.rank === 0) {
+      const r = await report(opts, paths, res.summary, res.records, sum);
+      exitCode = Math.max(exitCode, r.code);
+      jsonOut?.finished(r.json, exitCode);
+    }
   } finally {
     res.records?.close();
     sum?.table?.close();
@@ -227,8 +240,8 @@ async function main(argv: string[]): Promise<void> {
   await endJob(job, exitCode);
 }
 
-/** Rank 0: write the sum file, compare, print. Returns the exit code it adds. */
-async function report(opts: Opts, paths: string[], s: SumSummary, records: RecordTable | null, sum: SumCheck | null): Promise<number> {
+/** Rank 0: write the sum file, compare, print. Returns the exit code it adds and the --json summary. */
+async function report(opts: Opts, paths: string[], s: SumSummary, records: RecordTable | null, sum: SumCheck | null): Promise<{ code: number; json: Record<string, unknown> }> {
   const out = (line: string) => process.stdout.write(line);
   const given = paths.map((p) => Buffer.from(p));
   let code = 0;
@@ -290,8 +303,13 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
     out(`${s.signature}  ${paths.map((p) => showPath(p)).join(' ')}\n`);
     if (!opts.quiet) out(summaryLine(s));
   }
-  if (opts.json) out(`${JSON.stringify(json)}\n`);
-  return code;
+  return { code, json };
+}
+
+/** fsum's --json object: the summary (what is known of it), then how the job ended (see json-on-exit.ts). */
+function sumJson(known: Partial<Record<string, unknown>>, end: Ending): object {
+  const early = { signature: null, files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, errors: 0, seconds: performance.now() / 1000 };
+  return { ...(ranToEnd(end.exitCode) ? {} : early), ...known, ...end };
 }
 
 main(process.argv.slice(2)).catch((err) => {

@@ -1,9 +1,8 @@
 /**
- * fcp's summary, and its `--json` form on every exit. A finished job prints its full
- * summary; a job that ends early (usage error, a rank lost, SIGINT/SIGTERM) still prints
- * one JSON object as the last line of rank 0's stdout, with what rank 0 knew by then and
- * zeros or nulls for the rest, so batch scripts always have a line to parse.
+ * fcp's summary, and its `--json` form (printed on every exit: see cli/json-on-exit.ts).
  */
+import { ranToEnd, type Ending } from '../cli/json-on-exit.js';
+
 export interface CopySummary {
   files: number;
   dirs: number;
@@ -36,17 +35,6 @@ export interface CopySummary {
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
-/** How the job ended; part of every --json summary. */
-export interface Ending {
-  exitCode: number;
-  /** the job was aborted (exit 3: a rank died, a host was lost, an internal error) */
-  aborted: boolean;
-  /** stopped by SIGINT/SIGTERM/SIGHUP (exit 4), progress saved */
-  stopped: boolean;
-  /** why it did not finish (as said on stderr); null when it ran to its end */
-  reason: string | null;
-}
-
 /** `ranks` (each rank's share) only when the job ran to its end: an early exit does not know them. */
 export type CopyJson = Omit<CopySummary, 'ranks'> & Partial<Pick<CopySummary, 'ranks'>> & Ending;
 
@@ -59,56 +47,13 @@ export function emptySummary(): CopySummary {
   };
 }
 
-/** The exit codes (see engine/runtime.ts EXIT) that mean the job did not run to its end. */
-const ABORTED = 3;
-const INTERRUPTED = 4;
-
-/** The one place a --json summary is shaped: counters, then how the job ended. */
-export function copyJson(known: Partial<CopySummary>, exitCode: number, reason: string | null): CopyJson {
+/** fcp's --json object: the counters (what is known of them), then how the job ended. */
+export function copyJson(known: Partial<CopySummary>, end: Ending): CopyJson {
   const s = { ...emptySummary(), ...known };
   if (known.seconds === undefined) {
     s.seconds = performance.now() / 1000;
     s.bytesPerSecond = s.bytesCopied / Math.max(s.seconds, 1e-9);
   }
-  const early = exitCode !== 0 && exitCode !== 1;
   const { ranks, ...counters } = s;
-  return {
-    ...counters,
-    ...(early ? {} : { ranks }),
-    exitCode,
-    aborted: exitCode === ABORTED,
-    stopped: exitCode === INTERRUPTED,
-    reason: early ? reason ?? (exitCode === INTERRUPTED ? 'stopped by a signal' : exitCode === ABORTED ? 'the job was aborted' : 'usage error') : null,
-  };
-}
-
-/**
- * Rank 0 with --json: print the summary once, on whatever path the process leaves by.
- * The job fills `known` as it learns counters; `ended` records why it stops early;
- * `finished` prints the full summary of a job that ran to its end. Any other exit
- * (process.exit anywhere: usage, startup failure, abort) prints what is known.
- */
-export class JsonSummaryOnExit {
-  readonly known: Partial<CopySummary> = {};
-  private reason: string | null = null;
-  private printed = false;
-
-  constructor(private readonly write: (line: string) => void = (l) => void process.stdout.write(l)) {
-    process.on('exit', (code) => this.print(this.known, code));
-  }
-
-  /** Why the job is ending early (the first reason given wins: it is the cause). */
-  ended(reason: string): void {
-    this.reason ??= reason;
-  }
-
-  finished(summary: CopySummary, exitCode: number): void {
-    this.print(summary, exitCode);
-  }
-
-  private print(s: Partial<CopySummary>, code: number): void {
-    if (this.printed) return;
-    this.printed = true;
-    this.write(`${JSON.stringify(copyJson(s, code, this.reason))}\n`);
-  }
+  return { ...counters, ...(ranToEnd(end.exitCode) ? { ranks } : {}), ...end };
 }

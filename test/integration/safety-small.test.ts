@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, scratch, sleep, start, toolsDir, type RunResult } from '../helpers/run.js';
+import { lastJson, run, scratch, sleep, start, toolsDir, type RunResult } from '../helpers/run.js';
 import { envWith, fcp, fcpBin, stderrLines, treecmp } from '../helpers/trees.js';
 
 interface JsonEnd { exitCode: number; aborted: boolean; stopped: boolean; reason: string | null; files: number; bytes: number; bytesSkipped: number; bytesCopied: number; errors: number }
@@ -244,11 +244,16 @@ describe('--json on every exit', () => {
     mkdirSync(join(back, 'src'), { recursive: true });
     mkdirSync(mnt);
     for (let i = 0; i < 40; i++) writeFileSync(join(back, 'src', `f${i}`), randomBytesOf(1 << 20));
-    // Every read of the source takes 20 ms: the copy lasts long enough to be stopped.
-    const m = latfs(back, mnt, ['--data-us', '20000']);
+    // Every read of the source takes 100 ms: the copy lasts long enough to be stopped.
+    const m = latfs(back, mnt, ['--data-us', '100000']);
     try {
-      const p = start(process.execPath, [fcpBin, join(mnt, 'src'), join(s.dir, 'dst'), '-np', '2', '--json', '--checkpoint-dir', join(s.dir, 'ck')], { env: envWith() });
-      await sleep(2500);
+      const dst = join(s.dir, 'dst');
+      const p = start(process.execPath, [fcpBin, join(mnt, 'src'), dst, '-np', '2', '--json', '--checkpoint-dir', join(s.dir, 'ck')], { env: envWith() });
+      let exited = false;
+      void p.done.then(() => (exited = true));
+      // Stop it once the copy is under way: the first file has landed.
+      while (!exited && !(existsSync(dst) && readdirSync(dst).length > 0)) await sleep(10);
+      expect(exited, 'the copy ended before it could be stopped').toBe(false);
       process.kill(p.child.pid!, 'SIGTERM');
       const r = await p.done;
       expect(r.code, r.stderr).toBe(4);
@@ -258,6 +263,22 @@ describe('--json on every exit', () => {
       expect(end.bytesCopied).toBeLessThan(40 << 20);
     } finally {
       await m.unmount();
+      s.cleanup();
+    }
+  });
+
+  it('fsum too: a usage error ends stdout with exitCode 2 and the reason; a finished sum says exitCode 0', async () => {
+    const fsumBin = fcpBin.replace(/fcp\.js$/, 'fsum.js');
+    const bad = await run(process.execPath, [fsumBin, '/nonexistent-small16', '--json'], { env: envWith() });
+    expect(bad.code).toBe(2);
+    expect(lastJson<JsonEnd>(bad.stdout)).toMatchObject({ exitCode: 2, aborted: false, stopped: false, reason: expect.stringMatching(/cannot stat/) });
+    const s = scratch('small16-fsumjson');
+    try {
+      const src = smallSource(s.dir);
+      const ok = await run(process.execPath, [fsumBin, src, '--json', '-np', '2'], { env: envWith() });
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(lastJson<JsonEnd & { signature: string }>(ok.stdout)).toMatchObject({ exitCode: 0, aborted: false, stopped: false, reason: null, files: 21, signature: expect.stringMatching(/^[0-9a-f]{32}$/) });
+    } finally {
       s.cleanup();
     }
   });
