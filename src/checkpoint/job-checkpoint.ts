@@ -53,7 +53,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
   if (store) {
-    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
+    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${showPath(store.path)} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }
   if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
   store?.startInterval(o.intervalMs);

@@ -58,7 +58,7 @@ function buildCommand(): Command {
     .argument('<paths...>', 'sources, then the destination')
     .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fcp; -np N works too', positiveInt('--np'), 1)
     .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G; a multiple of 1M unless --no-hash); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeOption('--chunk-size', 4096))
-    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout, on every exit (with exitCode, aborted, stopped, reason)', false)
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
     .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())

@@ -51,7 +51,7 @@ function buildCommand(): Command {
     .option('-o, --output <sumfile>', 'write a sum file: one line per entry, sorted, with chunk digests of large files')
     .option('--check <sumfile>', 'recompute PATH... with the sum file\'s chunk size and name every missing, extra and differing entry; exit 1 if anything differs')
     .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
-    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout, on every exit (with exitCode, aborted, stopped, reason)', false)
     .option('-q, --quiet', 'no progress line, no summary: only the signature or the differences', false)
     .addHelpText('after', `
 Output: the signature (32 hex digits) and the PATHs, then a summary line. --check and
