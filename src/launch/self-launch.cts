@@ -35,7 +35,7 @@ export interface LocalRanks {
   setDeathHandler(fn: ChildDeath): void;
   /** Rank 0's side of the endpoint exchange over the IPC channels. */
   exchange(endpoint: string, timeoutMs: number): Promise<PeerInfo[]>;
-  /** The runtime is up and handles SIGINT/SIGTERM/SIGHUP from now on (see startupSignals). */
+  /** The runtime is up and handles SIGINT/SIGTERM/SIGHUP from now on (until then: see onSignal). */
   handOverSignals(): void;
   cleanup(): void;
 }
@@ -223,6 +223,7 @@ export function takeEarlyRanks(np: number): LocalRanks | null {
   const r = earlyRanks;
   earlyRanks = null;
   if (r && r.children.length !== np - 1) {
+    r.handOverSignals(); // the ranks spawned instead take over
     for (const c of r.children) c.kill('SIGKILL');
     r.cleanup();
     return null;

@@ -310,10 +310,13 @@ function latfs(back: string, mnt: string, flags: string[]): { unmount: () => Pro
 }
 
 describe('a failed chunk does not cost the good ones', () => {
-  const s = scratch('small16-chunks');
-  const back = join(s.dir, 'back');
-  const mnt = join(s.dir, 'mnt');
+  let s: { dir: string; cleanup: () => void };
+  let back: string;
+  let mnt: string;
   beforeAll(() => {
+    s = scratch('small16-chunks');
+    back = join(s.dir, 'back');
+    mnt = join(s.dir, 'mnt');
     mkdirSync(join(back, 'src'), { recursive: true });
     mkdirSync(mnt);
   });
