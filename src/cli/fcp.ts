@@ -159,7 +159,8 @@ async function main(argv: string[]): Promise<void> {
   if (opts.chunkSize && opts.hash && opts.chunkSize % LEAF !== 0) {
     usage(`--chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash`);
   }
-  if (opts.logDir) {
+  if (opts.logDir && !opts.dryRun) {
+    // Made here, so that a --log-dir that cannot be made is a usage error, not a crash later.
     try {
       mkdirpSync(opts.logDir);
     } catch (err) {
