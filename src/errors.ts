@@ -5,8 +5,9 @@
  *   and folded into the exit code; the rest of the job goes on.
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
+import { mkdirpSync } from './util/mkdirp.js';
 import { getSystemErrorName } from 'node:util';
-import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
 
@@ -60,6 +61,17 @@ export function causeOf(err: unknown): string {
   return e instanceof Error ? e.message : String(err);
 }
 
+/**
+ * An unexpected error as one line: its message (control characters escaped, as paths
+ * are) and where it was thrown, never a multi-line stack trace in the user's log.
+ */
+export function internalErrorLine(tool: string, err: unknown): string {
+  const e = err as Error;
+  const msg = e instanceof Error ? `${e.message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}` : String(err);
+  const at = e instanceof Error ? /\n\s+at (.*)/.exec(e.stack ?? '')?.[1] : undefined;
+  return `${tool}: internal error: ${showPath(msg)}${at ? ` [at ${showPath(at)}]` : ''}\n`;
+}
+
 /** An Error with just a code (a failure learnt from another rank). */
 export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
@@ -82,7 +94,7 @@ export class EntryErrors {
    * line each: path, operation, errno code, cause.
    */
   logTo(dir: string, rank: number): void {
-    mkdirSync(dir, { recursive: true });
+    mkdirpSync(dir);
     this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
   }
 

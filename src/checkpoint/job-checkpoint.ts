@@ -3,6 +3,8 @@
  * runs' records; every rank then opens its own store and, on resume, the merged view.
  * Rank 0 keeps the lock fresh; the stores flush every interval and when the job stops.
  */
+import { showPath } from '../copy/paths.js';
+import { causeOf } from '../errors.js';
 import type { Runtime } from '../engine/runtime.js';
 import type { Root } from '../walk/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
@@ -48,7 +50,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     try {
       setup = prepare(dir, o);
     } catch (err) {
-      setup = { error: `cannot use checkpoint directory '${o.dir}': ${(err as Error).message}`, merged: null, gen: 0 };
+      setup = { error: `cannot use checkpoint directory '${showPath(o.dir)}': ${causeOf(err)}`, merged: null, gen: 0 };
     }
   }
   const isSetup = (x: unknown): x is Setup => typeof x === 'object' && x !== null && 'gen' in x;
@@ -57,7 +59,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
   if (store) {
-    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
+    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${showPath(store.path)} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }
   const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
   if (store && reserve) store.onFull = () => reserve.release();
@@ -104,7 +106,7 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   if (has && !o.resume) {
     dir.unlock();
     return {
-      error: `an unfinished job left a checkpoint in '${o.dir}': add --resume to finish it, or remove that directory to start over`,
+      error: `an unfinished job left a checkpoint in '${showPath(o.dir)}': add --resume to finish it, or remove that directory to start over`,
       merged: null, gen: 0,
     };
   }
@@ -115,7 +117,7 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   db.close();
   if (roots !== undefined && roots !== describeRoots(o.roots)) {
     dir.unlock();
-    return { error: `the checkpoint in '${o.dir}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };
+    return { error: `the checkpoint in '${showPath(o.dir)}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };
   }
   return { error: null, merged, gen: earlier.maxGen + 1 };
 }

@@ -15,6 +15,7 @@
  * Every per-file list is read lazily from the walk lists, which spill to the rank's
  * SQLite store past the memory budget.
  */
+import { mkdirp } from '../util/mkdirp.js';
 import { forEachLimit } from '../util/for-each-limit.js';
 import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,7 +34,7 @@ import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
 import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
-import { partName } from '../copy/paths.js';
+import { partName, showPath } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
@@ -48,7 +49,7 @@ import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
-import { showPath } from '../copy/paths.js';
+import type { CopySummary } from './copy-summary.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -83,43 +84,11 @@ export interface CopyJobOptions {
   logDir?: string;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
+  /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
+  known?: Partial<CopySummary>;
 }
 
-export interface CopySummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  specials: number;
-  bytes: number;
-  seconds: number;
-  bytesPerSecond: number;
-  errors: number;
-  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
-  bytesCopied: number;
-  bytesSkipped: number;
-  filesCopied: number;
-  filesSkipped: number;
-  chunkSize: number;
-  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
-  signature: string | null;
-  /** --verify: chunks or files of DST that differ from what was read from SRC */
-  verifyMismatches?: number;
-  /** --update: files DST already had (not read, with --update=time) */
-  filesUpToDate: number;
-  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
-  filesRead: number;
-  /** --delete: entries removed from DST */
-  deleted: number;
-  /** --delete: why nothing was deleted (a guard, see copy/delete-guards.ts), or null */
-  deleteRefused: string | null;
-  /** entries left out by --exclude/--include */
-  excluded: number;
-  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
-  droppedMessages: DropCounts;
-  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
-  spilled: { listRanks: number; queueItems: number };
-  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
-}
+export type { CopySummary } from './copy-summary.js';
 
 const IN_FLIGHT = 16;
 
@@ -157,7 +126,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     rt.addAbortHook((reason, code) => {
       progress?.stopped(reason);
       if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED || code === EXIT.DESTINATION_FULL) && store) {
-        process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+        process.stderr.write(`fcp: progress is saved in ${showPath(ckpt.dir.dir)}; resume with: ${opts.resumeCommand}\n`);
       }
     });
   }
@@ -197,6 +166,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
   const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
   const walkTotals = walk.total;
+  const known = opts.known ?? {};
+  Object.assign(known, {
+    files: walkTotals.files ?? 0, dirs: walkTotals.dirs ?? 0, symlinks: walkTotals.symlinks ?? 0, specials: walkTotals.specials ?? 0,
+    bytes: walkTotals.bytes ?? 0, excluded: walkTotals.excluded ?? 0, errors: walkTotals.errors ?? 0,
+  } satisfies Partial<CopySummary>);
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
@@ -225,6 +199,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   progress?.phase('plan');
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
+  known.chunkSize = chunk;
   const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
   rt.addAbortHook(() => links.close());
   mark('plan');
@@ -241,7 +216,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0));
+  rt.onProgress((_p, t) => {
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0);
+    Object.assign(known, {
+      bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
+      filesUpToDate: t.upToDate ?? 0, filesRead: t.filesRead ?? 0,
+    } satisfies Partial<CopySummary>);
+  });
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
@@ -363,7 +344,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (why) {
       // One line per file, from its owner, however many chunks failed where.
       if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
-      await fsp.rm(part, { force: true }).catch(() => {});
+      // A chunk could not be read from SRC: the chunks that were copied are good and the
+      // checkpoint records them, so keep the part file for --resume to copy only the
+      // failed ones. Removed without a checkpoint (nothing could use it) and when DST
+      // failed (a full disk needs the space back; what was written there is suspect).
+      if (!store || why[2]) await fsp.rm(part, { force: true }).catch(() => {});
       return;
     }
     try {
@@ -499,7 +484,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     else {
       ckpt.dir.unlock();
       if (errorsTotal > 0 && store) {
-        process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
+        process.stderr.write(`fcp: checkpoint kept in ${showPath(ckpt.dir.dir)}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
       }
     }
   };
@@ -582,7 +567,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked
         const dst = dstOf(roots, d);
         try {
           const st = await tracked('create of directory', dst, async () => {
-            await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
+            await mkdirp(dst, 0o700);
             return fsp.lstat(dst);
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });

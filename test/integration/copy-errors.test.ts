@@ -313,4 +313,9 @@ describe('usage errors: exit 2, one line, nothing written', () => {
   it('DST whose parent does not exist', () => refused((d) => [join(d, 'src'), join(d, 'no', 'such', 'dst')], /does not exist/, (d) => [join(d, 'no')]));
   it('a bad --np', () => refused((d) => ['--np', '0', join(d, 'src'), join(d, 'dst')], /np/, (d) => [join(d, 'dst')]));
   it('a bad --chunk-size', () => refused((d) => ['--chunk-size', '12Q', join(d, 'src'), join(d, 'dst')], /chunk-size|size/, (d) => [join(d, 'dst')]));
+  it('-np past the machine (no --force-np)', () => refused((d) => ['-np', '100000', join(d, 'src'), join(d, 'dst')], /-np 100000 .*--force-np/, (d) => [join(d, 'dst')]));
+  it('a --chunk-size that is not a multiple of 1M (it was silently rounded up)', () => refused((d) => ['--chunk-size', '4096', join(d, 'src'), join(d, 'dst')], /--chunk-size must be a multiple of 1M/, (d) => [join(d, 'dst')]));
+  it('a --mem-limit below 1M (it was silently floored)', () => refused((d) => ['--mem-limit', '1', join(d, 'src'), join(d, 'dst')], /--mem-limit must be at least 1M/, (d) => [join(d, 'dst')]));
+  it('a timeout longer than a timer can wait (it fired at once)', () => refused((d) => ['--startup-timeout', '1e300', join(d, 'src'), join(d, 'dst')], /--startup-timeout must be .* at most \d+/, (d) => [join(d, 'dst')]));
+  it('a --log-dir that cannot be made', () => refused((d) => ['--log-dir', join(d, 'file', 'logs'), join(d, 'src'), join(d, 'dst')], /cannot use --log-dir '.*': Not a directory \(ENOTDIR\)/, (d) => [join(d, 'dst')]));
 });
