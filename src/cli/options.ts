@@ -2,6 +2,9 @@
 import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
 import { npLimit } from '../launch/self-launch.cjs';
 import { parseSize } from '../copy/plan.js';
+import { parseDuration } from './duration.js';
+
+export { parseDuration };
 
 /**
  * Accept the MPI-style `-np N` (and `-np=N`) that HPC users type, as `--np N`, and
@@ -54,15 +57,6 @@ export function seconds(name: string) {
     if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) throw new InvalidArgumentError(`${name} must be a number of seconds above 0 and at most ${MAX_SECONDS}, not '${v}'`);
     return n;
   };
-}
-
-/** A duration: `3h50m`, `90s`, `45m`, `1d12h`, or plain seconds (`5400`), in seconds. */
-export function parseDuration(v: string): number | null {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) > 0 ? Number(v) : null;
-  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(v);
-  if (!m || v === '') return null;
-  const s = Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
-  return s > 0 ? s : null;
 }
 
 export function duration(name: string) {

@@ -68,13 +68,23 @@ describe('rendezvous: a job folder another user could write to is refused', () =
         const jobDir = join(rdv, `.fcp-rendezvous-slurm-${job}.0`);
         plant(jobDir);
         const results = await twoRanks(src, dst, rdv, job);
-        for (const r of results) {
+        for (const [rank, r] of results.entries()) {
           expect(r.code, r.stderr).toBe(2);
           const lines = stderrLines(r.stderr);
           expect(lines).toHaveLength(1);
           expect(lines[0]).toContain(`refusing rendezvous directory '${jobDir}'`);
           expect(lines[0]).toMatch(reason);
-          expect(r.stdout).toBe('');
+          // --json on every exit: rank 0 prints one summary line saying why, nothing copied
+          if (rank > 0) {
+            expect(r.stdout).toBe('');
+            continue;
+          }
+          const out = r.stdout.trim().split('\n');
+          expect(out).toHaveLength(1);
+          const j = JSON.parse(out[0]!) as { exitCode: number; reason: string; filesCopied: number };
+          expect(j.exitCode).toBe(2);
+          expect(j.reason).toContain(`refusing rendezvous directory '${jobDir}'`);
+          expect(j.filesCopied).toBe(0);
         }
         expect(existsSync(dst)).toBe(false);
         // what was planted is left alone

@@ -1,6 +1,6 @@
 /** --time-limit's durations (src/cli/options.ts parseDuration). */
 import { describe, expect, it } from 'vitest';
-import { parseDuration } from '../../src/cli/options.js';
+import { parseDuration } from '../../src/cli/duration.js';
 
 describe('parseDuration', () => {
   it('reads days, hours, minutes and seconds, or plain seconds', () => {
