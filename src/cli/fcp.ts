@@ -20,6 +20,7 @@ import { formatBytes, formatCount, formatDuration } from '../progress/format.js'
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
+import { loadNative, nativeLoadError } from '../native/loader.js';
 
 /**
  * How --mem-limit is shared: half for the walk lists, a quarter for queued work items (a
@@ -73,6 +74,7 @@ function buildCommand(): Command {
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
+    .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
@@ -116,6 +118,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
+    unsafePaths: boolean;
   }>();
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
@@ -165,6 +168,13 @@ async function main(argv: string[]): Promise<void> {
       process.exit(EXIT.USAGE);
     }
     throw err;
+  }
+
+  // Only the addon resolves paths beneath the roots without following symlinks
+  // (copy/beneath.ts); root, whom no permission stops, must not run without that.
+  if (!opts.unsafePaths && (process.getuid?.() ?? 1) === 0 && !loadNative()) {
+    if (speaks) process.stderr.write(`fcp: refusing to run as root without the native addon (${nativeLoadError()}): paths could not be resolved safely beneath SRC and DST; build it (npm install) or pass --unsafe-paths\n`);
+    process.exit(EXIT.USAGE);
   }
 
   const job = await startJob({

@@ -7,7 +7,7 @@
  * file is finished (metadata, rename into place) by the owner in the finish step, after
  * every chunk is known to be done.
  */
-import { promises as fsp, constants as C } from 'node:fs';
+import { constants as C, close as closeCb } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, type NativeAddon } from '../native/loader.js';
@@ -22,6 +22,7 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
+import type { Side, Trees } from './beneath.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -30,6 +31,8 @@ export type CopyItem =
 
 export interface CopyContext {
   roots: Root[];
+  /** Every operation on SRC and DST goes through these (beneath the roots, see beneath.ts). */
+  trees: Trees;
   native: NativeAddon | null;
   /** chown to the source owner (only root may) */
   chown: boolean;
@@ -65,9 +68,11 @@ const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
 
-export function metaOptions(c: CopyContext, src: Buffer): MetaOptions {
-  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src };
+export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees'>, src: Buffer): MetaOptions {
+  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees };
 }
+
+const closeFd = (fd: number) => new Promise<void>((resolve) => closeCb(fd, () => resolve()));
 
 /** The path an error is about: the one the failing syscall named, else the given one. */
 function errPath(err: unknown, fallback: Buffer): Buffer | string {
@@ -79,13 +84,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   /** --update: is DST's copy of e already there? Records it as done when it is. */
   const upToDate = async (e: Entry, src: Buffer, dst: Buffer, ctx: Parameters<Task<CopyItem>['process']>[1]): Promise<boolean> => {
     if (!c.update) return false;
-    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
-    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    const st = await c.trees.dst.lstat(dst).catch(() => null);
+    if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (c.update === 'time') {
       if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
     } else {
-      const [a, b] = await Promise.all([hashFile(src, e.m.size), hashFile(dst, e.m.size)]);
+      const [a, b] = await Promise.all([hashFile(c.trees.src, src, e.m.size), hashFile(c.trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
       if (a !== b) return false;
       content = a;
@@ -107,6 +112,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
+        open: (side, p, flags, mode) => c.trees[side].open(p, flags, mode),
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
@@ -122,8 +128,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
-  /** copyFiles' roots argument: [src, dst] of each root, flattened (the same for every batch). */
-  const rootPairs = c.roots.flatMap((r) => [r.src, r.dst]);
+  /**
+   * copyFiles' roots: the anchors of [src, dst] of each root and the roots' paths beneath
+   * them, flattened (the same for every batch): each file is opened beneath its anchor.
+   */
+  const rootPairs = c.native && c.trees.src.safe ? c.trees.copyFilesRoots(c.roots) : null;
 
   /**
    * A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times,
@@ -147,7 +156,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
-    const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
+    const { status, digests, entrySum } = await native.copyFiles(rootPairs!.anchors, rootPairs!.rels, rels, nums, flags);
     c.digests?.addEntrySum(entrySum);
     // The checkpoint takes the batch as it is, one row (see checkpoint/done-batch.ts).
     c.store?.doneBatch(packNames(rels), nums, status, c.digests ? digests : null, list.length);
@@ -198,7 +207,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
     // (chunks start on leaf boundaries: see fcp.ts).
     if (c.native && c.digests) {
-      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const s = c.trees.src.at(src);
+      const d = c.trees.dst.at(part);
+      const res = await c.native.copyChunk(s.fd, s.rel, d.fd, d.rel, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
@@ -213,13 +224,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', status[2]!);
       return;
     }
-    let sfd: fsp.FileHandle | null = null;
-    let dfd: fsp.FileHandle | null = null;
+    let sfd = -1;
+    let dfd = -1;
     try {
-      sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
-      dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
+      sfd = await c.trees.src.open(src, C.O_RDONLY);
+      dfd = await c.trees.dst.open(part, C.O_WRONLY);
       const h = c.digests ? new ChunkHasher(off) : null;
-      const res = await copyRange(sfd.fd, dfd.fd, off, len, {
+      const res = await copyRange(sfd, dfd, off, len, {
         native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
       });
       const partial = h ? toHex(h.digest()) : null;
@@ -234,8 +245,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       // About the destination: its path, or a write (fd calls carry no path).
       failed(String(ex.code ?? 'EIO'), Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code)));
     } finally {
-      await sfd?.close().catch(() => {});
-      await dfd?.close().catch(() => {});
+      if (sfd >= 0) await closeFd(sfd);
+      if (dfd >= 0) await closeFd(dfd);
     }
   };
 
@@ -244,15 +255,15 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const dst = dstOf(c.roots, e);
     try {
       if (e.k === 'l') {
-        const target = await fsp.readlink(src, { encoding: 'buffer' });
+        const target = await c.trees.src.readlink(src);
         c.digests?.symlink(e, target);
         try {
-          await fsp.symlink(target, dst);
+          await c.trees.dst.symlink(target, dst);
         } catch (err) {
           // Re-copy onto an earlier copy: the same link is fine; anything else is not ours to replace.
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const st = await fsp.lstat(dst);
-          if (!st.isSymbolicLink() || !(await fsp.readlink(dst, { encoding: 'buffer' })).equals(target)) throw err;
+          const st = await c.trees.dst.lstat(dst);
+          if (!st.isSymbolicLink() || !(await c.trees.dst.readlink(dst)).equals(target)) throw err;
         }
         ctx.count('symlinks');
       } else if (e.k === 'p') {
@@ -262,9 +273,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
           return;
         }
         try {
-          c.native.mkfifo(dst, e.m.mode & 0o7777);
+          await c.trees.dst.mkfifo(dst, e.m.mode & 0o7777);
         } catch (err) {
-          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await fsp.lstat(dst) : null;
+          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await c.trees.dst.lstat(dst) : null;
           if (!st?.isFIFO()) throw err;
         }
         ctx.count('specials');
@@ -302,7 +313,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
@@ -313,12 +324,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   };
 }
 
-/** Content digest of a whole file (for --update=checksum). */
-export async function hashFile(path: Buffer, size: number): Promise<bigint> {
-  const fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW);
+/** Content digest of a whole file on one side (for --update=checksum). */
+export async function hashFile(side: Side, path: Buffer, size: number): Promise<bigint> {
+  const fd = await side.open(path, C.O_RDONLY);
   try {
-    return fileDigest([await hashRange(fh.fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
+    return fileDigest([await hashRange(fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }

@@ -9,7 +9,6 @@
  * directories removed with what is in them (every child is extra too).
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { promises as fsp } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
 import type { EntryErrors } from '../errors.js';
 import type { NativeAddon } from '../native/loader.js';
@@ -18,9 +17,12 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry, Root } from '../walk/entry.js';
 import { joinPath, showPath } from './paths.js';
+import type { Trees } from './beneath.js';
 
 export interface DeleteOptions {
   roots: Root[];
+  /** SRC and DST beneath their anchors (beneath.ts): DST is walked, checked and cleaned through them */
+  trees: Trees;
   filter: PathFilter | null;
   errors: EntryErrors;
   native: NativeAddon | null;
@@ -36,20 +38,20 @@ export async function deleteExtras(rt: Runtime, o: DeleteOptions): Promise<numbe
   const lists = new WalkLists();
   // A DST root that does not exist yet (dry run) simply has nothing to delete.
   const dstRoots: Root[] = o.roots.map((r) => ({ src: r.dst, dst: r.dst }));
-  await rt.runPhase(walkTask({ roots: dstRoots, lists, errors: o.errors, uid: 0, native: o.native, filter: o.filter, optionalRoots: true }));
+  await rt.runPhase(walkTask({ roots: dstRoots, side: o.trees.dst, lists, errors: o.errors, uid: 0, native: o.native, filter: o.filter, optionalRoots: true }));
   let n = 0;
   const check = async (e: Entry) => {
     if (e.p.length === 0) return;
     const src = joinPath(o.roots[e.r]!.src, e.p);
     const dst = joinPath(o.roots[e.r]!.dst, e.p);
-    const inSrc = await fsp.lstat(src).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT');
+    const inSrc = await o.trees.src.lstat(src).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT');
     if (inSrc) return;
     n++;
     if (o.dryRun || o.verbose) process.stdout.write(`${o.dryRun ? 'would delete' : 'deleted'} '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     if (o.dryRun) return;
     try {
-      if (e.k === 'd') await fsp.rm(dst, { recursive: true, force: true });
-      else await fsp.unlink(dst);
+      if (e.k === 'd') await o.trees.dst.removeTree(dst);
+      else await o.trees.dst.unlink(dst);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') o.errors.report('delete', dst, err);
     }

@@ -16,7 +16,7 @@
  * SQLite store past the memory budget.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
+import { constants as C, close as closeCb, ftruncate as ftruncateCb, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.js';
@@ -42,6 +42,7 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import { Trees } from '../copy/beneath.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -128,6 +129,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const progress = rt.rank === 0 ? progressReporter(opts) : null;
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
+  // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
+  const trees = new Trees(native, roots, true);
+  rt.addAbortHook(() => trees.close());
 
   // 0. checkpoint
   const ckpt = await openCheckpoint(rt, opts.checkpoint);
@@ -150,7 +154,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 1. walk
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter }));
   const walkTotals = walk.total;
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
@@ -166,7 +170,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
-  const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors));
   mark('mkdir');
 
   // 4. copy
@@ -181,7 +185,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -232,17 +236,17 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */
   async function largeUpToDate(e: Entry, ctx: TaskContext<CopyItem>): Promise<boolean> {
     const dst = dstOf(roots, e);
-    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
-    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    const st = await trees.dst.lstat(dst).catch(() => null);
+    if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (opts.update === 'time') {
       if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
     } else {
-      const [a, b] = await Promise.all([hashFile(srcOf(roots, e), e.m.size), hashFile(dst, e.m.size)]);
+      const [a, b] = await Promise.all([hashFile(trees.src, srcOf(roots, e), e.m.size), hashFile(trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
       if (a !== b) return false;
       content = a;
-      await applyMeta(dst, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, e)));
+      await applyMeta(dst, e.m, metaOptions(copyCtx, srcOf(roots, e)));
     }
     ctx.count('upToDate');
     ctx.count('upToDateBytes', e.m.size);
@@ -257,13 +261,16 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     // Chunks done by an earlier run count only if their part file is still there, whole.
     let doneChunks = resume?.doneFor(e).chunks ?? [];
     if (doneChunks.length > 0) {
-      const st = await fsp.lstat(part).catch(() => null);
+      const st = await trees.dst.lstat(part).catch(() => null);
       if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
     }
     try {
-      const fh = await fsp.open(part, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
-      await fh.truncate(e.m.size);
-      await fh.close();
+      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
+      try {
+        await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
+      } finally {
+        await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
+      }
     } catch (err) {
       errors.report('create', part, err);
       failed.set(fileKey(e), { code: 'REPORTED', onDst: true });
@@ -296,17 +303,17 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (why) {
       // One line per file, from its owner, however many chunks failed where.
       if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
-      await fsp.rm(part, { force: true }).catch(() => {});
+      await trees.dst.removeTree(part).catch(() => {});
       return;
     }
     try {
-      const st = await fsp.lstat(src, { bigint: true });
-      if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
-      if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
+      const st = await trees.src.lstat(src);
+      if (st.size < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
+      if (st.size !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
-      await fsp.rename(part, dst);
+      await applyMeta(part, e.m, metaOptions(copyCtx, src));
+      await trees.dst.rename(part, dst);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -314,7 +321,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       errors.report('finish', code === 'ECHANGED' || code === 'ESHRUNK' ? src : dst, err);
-      await fsp.rm(part, { force: true }).catch(() => {});
+      await trees.dst.removeTree(part).catch(() => {});
     }
   });
   await rt.barrier();
@@ -329,11 +336,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     const dst = dstOf(roots, e);
     try {
       try {
-        await fsp.link(target, dst);
+        await trees.dst.link(target, dst);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await fsp.lstat(dst)).isFile()) throw err;
-        await fsp.unlink(dst);
-        await fsp.link(target, dst);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await trees.dst.lstat(dst)).isFile()) throw err;
+        await trees.dst.unlink(dst);
+        await trees.dst.link(target, dst);
       }
     } catch (err) {
       errors.report('link', dst, err);
@@ -344,7 +351,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 6b. --delete: what DST has and SRC has not (before directory metadata: removing
   // entries changes their directories' mtimes)
-  const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
+  const deleted = opts.deleteExtras ? await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false }) : 0;
   if (opts.deleteExtras) mark('delete');
 
   // 7. directory metadata, deepest level first, a barrier between levels
@@ -355,7 +362,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
+        await applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d)));
       } catch (err) {
         errors.report('set metadata of', dst, err);
       }
@@ -369,7 +376,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // earlier runs did) and compares it with the digests of what was read from SRC
   let verifyMismatches: number | undefined;
   if (opts.verify && digests) {
-    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
+    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(trees.dst, roots[0]!, opts.corruptForTest);
     (store ?? scratch!.store).flush();
     await rt.barrier();
     const peer = (rt.rank + 1) % rt.size;
@@ -383,7 +390,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         }
       }
     };
-    const v = await rt.runPhase(verifyTask({ roots, errors, rows, writer: peer }));
+    const v = await rt.runPhase(verifyTask({ roots, dst: trees.dst, errors, rows, writer: peer }));
     verifyMismatches = v.total.mismatches ?? 0;
     mark('verify');
   }
@@ -394,6 +401,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const seconds = performance.now() / 1000;
   const secondaryBytes = links.secondaryBytes();
   links.close();
+  trees.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const ranks = copy.perRank.map((c, r) => ({
@@ -466,7 +474,7 @@ function progressReporter(opts: CopyJobOptions): ProgressReporter | null {
   return null;
 }
 
-function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -476,8 +484,8 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<E
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
-          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
-          const st = await fsp.lstat(dst);
+          await trees.dst.mkdir(dst, 0o700, true);
+          const st = await trees.dst.lstat(dst);
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
         } catch (err) {
