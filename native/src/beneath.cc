@@ -103,7 +103,8 @@ int OpenByWalk(int dirfd, const char* rel, int flags, mode_t mode) {
 
 void ForceWalkResolution(bool on) { g_walk = on; }
 
-int OpenBeneath(int dirfd, const char* rel, int flags, mode_t mode) {
+namespace {
+int OpenBeneathRaw(int dirfd, const char* rel, int flags, mode_t mode) {
   if (!g_walk.load(std::memory_order_relaxed)) {
     struct open_how how;
     memset(&how, 0, sizeof how);
@@ -122,6 +123,20 @@ int OpenBeneath(int dirfd, const char* rel, int flags, mode_t mode) {
     }
   }
   return OpenByWalk(dirfd, rel, flags, mode);
+}
+}  // namespace
+
+int OpenBeneath(int dirfd, const char* rel, int flags, mode_t mode) {
+  int fd = OpenBeneathRaw(dirfd, rel, flags, mode);
+  if (fd != -ENOTDIR || !(flags & O_DIRECTORY)) return fd;
+  // O_DIRECTORY | O_NOFOLLOW on a symlink says ENOTDIR: a directory that became a
+  // symlink is ELOOP like any other (only on this error path: no cost otherwise).
+  int p = OpenBeneathRaw(dirfd, rel, O_PATH, 0);
+  if (p < 0) return p == -ELOOP ? p : fd;
+  struct stat st;
+  bool link = fstat(p, &st) == 0 && S_ISLNK(st.st_mode);
+  close(p);
+  return link ? -ELOOP : fd;
 }
 
 ParentAt::~ParentAt() {
