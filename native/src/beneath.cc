@@ -560,7 +560,8 @@ Napi::Value CopyXattrsAt(const Napi::CallbackInfo& info) {
   bool symlink = info[4].ToBoolean().Value();
   return Queue(info.Env(), Out::None, [=](AtWorker::Result& r) {
     int sfd = OpenBeneath(sa, sr.c_str(), O_PATH);
-    if (sfd < 0) { r.err = sfd; r.syscall = "openat2"; return; }
+    // (the caller names the source when it is the source that cannot be reached)
+    if (sfd < 0) { r.err = sfd; r.syscall = "openat2 source"; return; }
     int dfd = OpenBeneath(da, dr.c_str(), O_PATH);
     if (dfd < 0) { close(sfd); r.err = dfd; r.syscall = "openat2"; return; }
     if (int e = CopyXattrsFds(sfd, dfd, symlink)) { r.err = e; r.syscall = "setxattr"; }

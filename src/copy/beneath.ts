@@ -20,7 +20,7 @@
  * go to node:fs by whole path: only the last component is protected (see fcp.ts
  * --unsafe-paths).
  */
-import { promises as fsp, constants as C, lstatSync, mkdirSync, openSync, type BigIntStats } from 'node:fs';
+import { promises as fsp, constants as C, lstatSync, mkdirSync, open as openCb, openSync, type BigIntStats } from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
 import { putStatRecord, STAT_RECORD_FIELDS, type Root } from '../walk/entry.js';
 
@@ -158,7 +158,10 @@ export class Side {
 
   /** An fd for reading or writing (flags as open(2); O_NOFOLLOW is always added). Close it with fs.close. */
   async open(p: Buffer, flags: number, mode = 0): Promise<number> {
-    if (!this.native) return (await fsp.open(p, flags | C.O_NOFOLLOW, mode)).fd;
+    if (!this.native) {
+      // A plain fd (a FileHandle would close it when collected).
+      return new Promise((resolve, reject) => openCb(p, flags | C.O_NOFOLLOW, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
+    }
     const { fd, rel } = this.at(p);
     return this.native.openAt(fd, rel, flags, mode).catch((e) => { throw withPath(e, p); });
   }
@@ -281,7 +284,9 @@ export class Side {
 export async function copyXattrsBeneath(native: NativeAddon, s: Side, src: Buffer, d: Side, dst: Buffer, symlink: boolean): Promise<void> {
   const a = s.at(src);
   const b = d.at(dst);
-  return native.copyXattrsAt(a.fd, a.rel, b.fd, b.rel, symlink).catch((e) => { throw withPath(e, dst); });
+  return native.copyXattrsAt(a.fd, a.rel, b.fd, b.rel, symlink).catch((e) => {
+    throw withPath(e, (e as NodeJS.ErrnoException).syscall === 'openat2 source' ? src : dst);
+  });
 }
 
 /** Both sides of a job's roots, opened once per rank. */

@@ -75,7 +75,7 @@ export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees'>, 
 const closeFd = (fd: number) => new Promise<void>((resolve) => closeCb(fd, () => resolve()));
 
 /** The path an error is about: the one the failing syscall named, else the given one. */
-function errPath(err: unknown, fallback: Buffer): Buffer | string {
+export function errPath(err: unknown, fallback: Buffer): Buffer | string {
   const p = (err as NodeJS.ErrnoException)?.path as unknown;
   return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
 }

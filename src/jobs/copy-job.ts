@@ -28,7 +28,7 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
-import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { copyTask, dstOf, errPath, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
 import { partName } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
@@ -364,7 +364,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       try {
         await applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d)));
       } catch (err) {
-        errors.report('set metadata of', dst, err);
+        errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed
       }
     });
     await rt.barrier();
