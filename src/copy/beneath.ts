@@ -60,7 +60,9 @@ function statOfNode(st: BigIntStats): EntryStat {
 interface Anchor {
   /** the directory opened, as a whole path ('' for the working directory) */
   path: Buffer;
+  /** -1 when it could not be opened: every operation beneath it fails with `error` */
   fd: number;
+  error?: NodeJS.ErrnoException;
 }
 
 /** Strip trailing slashes (not the only one of '/'). */
@@ -105,18 +107,22 @@ export class Side {
       const path = anchorPathOf(root, followLinkedRoots(root));
       if (this.anchors.some((a) => a.path.equals(path))) continue;
       const dir = path.length ? path : Buffer.from('.');
-      let fd: number;
+      let fd = -1;
+      let error: NodeJS.ErrnoException | undefined;
       try {
-        fd = native.openAnchor(dir);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw Object.assign(e as Error, { path: dir });
-        // Missing (a DST not created yet): a copy creates it; a dry run finds nothing there.
-        if (createMissing) {
+        try {
+          fd = native.openAnchor(dir);
+        } catch (e) {
+          // Missing (a DST not created yet): a copy creates it; a dry run finds nothing there.
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !createMissing) throw e;
           mkdirSync(dir, { recursive: true });
           fd = native.openAnchor(dir);
-        } else fd = -1;
+        }
+      } catch (e) {
+        // Not fatal here: each entry below it fails with this error, as it would have.
+        error = e as NodeJS.ErrnoException;
       }
-      this.anchors.push({ path, fd });
+      this.anchors.push({ path, fd, error });
     }
     // Longest first: the most specific anchor of a path wins.
     this.anchors.sort((a, b) => b.path.length - a.path.length);
@@ -134,24 +140,27 @@ export class Side {
 
   /** The anchor of a whole path and the path relative to it (without trailing slashes). */
   at(p: Buffer): { fd: number; rel: Buffer } {
-    const r = this.find(p);
-    if (r.fd < 0) throw Object.assign(new Error(`ENOENT: no such file or directory, '${p.toString()}'`), { code: 'ENOENT', errno: -2, syscall: 'open', path: p });
-    let end = r.rel.length;
-    while (end > 0 && r.rel[end - 1] === SLASH) end--;
-    return end === r.rel.length ? r : { fd: r.fd, rel: r.rel.subarray(0, end) };
+    const { anchor: a, rel } = this.find(p);
+    if (a.fd < 0) {
+      const e = a.error;
+      throw Object.assign(new Error(e?.message ?? 'ENOENT: no such file or directory'), { code: e?.code ?? 'ENOENT', errno: e?.errno ?? -2, syscall: e?.syscall ?? 'open', path: p });
+    }
+    let end = rel.length;
+    while (end > 0 && rel[end - 1] === SLASH) end--;
+    return { fd: a.fd, rel: end === rel.length ? rel : rel.subarray(0, end) };
   }
 
-  private find(p: Buffer): { fd: number; rel: Buffer } {
+  private find(p: Buffer): { anchor: Anchor; rel: Buffer } {
     for (const a of this.anchors) {
       const n = a.path.length;
       if (n === 0) {
-        if (p[0] !== SLASH) return { fd: a.fd, rel: p };
+        if (p[0] !== SLASH) return { anchor: a, rel: p };
         continue;
       }
       if (p.length < n || p.compare(a.path, 0, n, 0, n) !== 0) continue;
-      if (p.length === n) return { fd: a.fd, rel: Buffer.alloc(0) };
-      if (a.path[n - 1] === SLASH) return { fd: a.fd, rel: p.subarray(n) };
-      if (p[n] === SLASH) return { fd: a.fd, rel: p.subarray(n + 1) };
+      if (p.length === n) return { anchor: a, rel: Buffer.alloc(0) };
+      if (a.path[n - 1] === SLASH) return { anchor: a, rel: p.subarray(n) };
+      if (p[n] === SLASH) return { anchor: a, rel: p.subarray(n + 1) };
     }
     throw Object.assign(new Error(`not beneath any root: ${p.toString()}`), { code: 'EXDEV' });
   }

@@ -72,6 +72,14 @@ export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees'>, 
   return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees };
 }
 
+const tryOr = <T, U>(f: () => T, fallback: U): T | U => {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+};
+
 const closeFd = (fd: number) => new Promise<void>((resolve) => closeCb(fd, () => resolve()));
 
 /** The path an error is about: the one the failing syscall named, else the given one. */
@@ -132,7 +140,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
    * copyFiles' roots: the anchors of [src, dst] of each root and the roots' paths beneath
    * them, flattened (the same for every batch): each file is opened beneath its anchor.
    */
-  const rootPairs = c.native && c.trees.src.safe ? c.trees.copyFilesRoots(c.roots) : null;
+  const rootPairs = c.native && c.trees.src.safe ? tryOr(() => c.trees.copyFilesRoots(c.roots), null) : null; // (null: a root's anchor could not be opened: file by file, each failing with why)
 
   /**
    * A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times,
