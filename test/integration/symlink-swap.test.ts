@@ -127,6 +127,37 @@ describe.each([1, 3])('a directory swapped for a symlink during the copy (-np %i
   }, 120_000);
 });
 
+describe('a directory swapped for a symlink between a stopped copy and its --resume', () => {
+  it('the resume reuses the walk but reads nothing from outside SRC; the swapped entries are named; exit 1', async () => {
+    const s = scratch('paths-swap-resume');
+    try {
+      const { src, dst, outside } = makeTrees(s.dir);
+      const { child, done } = start(process.execPath, [fcpBin, src, dst, '-np', '2'], { env: envWith({ FCP_TEST_SLOW_COPY_MS: '400' }) });
+      // stopped once the walk is over and DST's directories are made
+      const poll = setInterval(() => {
+        if (existsSync(join(dst, 'victim', 'sub')) && existsSync(join(dst, 'other'))) {
+          clearInterval(poll);
+          child.kill('SIGTERM');
+        }
+      }, 2);
+      const first = await done;
+      clearInterval(poll);
+      expect(first.code, first.stderr).toBe(4);
+      renameSync(join(src, 'victim'), join(src, 'victim.moved'));
+      symlinkSync(outside, join(src, 'victim'));
+      const r = await fcp([src, dst, '--resume', '-np', '2']);
+      expect(r.code, r.stderr).toBe(1);
+      expect(contents(dst).filter((c) => c.includes(MARKER))).toEqual([]);
+      const lines = changedLines(r.stderr);
+      expect(lines.length, r.stderr).toBeGreaterThanOrEqual(FILES);
+      for (const l of lines) expect(l).toMatch(new RegExp(`'${src}/victim(/[^']*)?'`));
+      expect(readdirSync(join(dst, 'other')).sort()).toEqual(readdirSync(join(src, 'other')).sort());
+    } finally {
+      s.cleanup();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(!isRoot)('as root without the addon', () => {
   it('refuses with one line and exit 2, writing nothing; --unsafe-paths copies anyway', async () => {
     const s = scratch('paths-nonative');
