@@ -38,6 +38,10 @@ export async function main(argv = process.argv.slice(2)) {
   for (let r = 0; r < reps + 1; r++) {
     dropDir(dst);
     for (const d of dirs) fs.mkdirSync(path.join(dst, d), { recursive: true });
+    // As fcp does: each root beneath an anchor on its parent directory (src/copy/beneath.ts),
+    // every file opened with openat2 beneath it.
+    const anchors = Int32Array.of(native.openAnchor(Buffer.from(path.dirname(src))), native.openAnchor(Buffer.from(path.dirname(dst))));
+    const roots = [Buffer.from(path.basename(src)), Buffer.from(path.basename(dst))];
     const t0 = performance.now();
     for (let i = 0; i < files.length; i += B) {
       const list = files.slice(i, i + B);
@@ -45,9 +49,10 @@ export async function main(argv = process.argv.slice(2)) {
       list.forEach(([, st], k) => nums.set([0, Number(st.size), Number(st.mode), Number(st.uid), Number(st.gid),
         Number(st.atimeNs / 1000000000n), Number(st.atimeNs % 1000000000n), Number(st.mtimeNs / 1000000000n), Number(st.mtimeNs % 1000000000n),
         Number(st.blocks)], k * 10));
-      await native.copyFiles([Buffer.from(src), Buffer.from(dst)], list.map(([p]) => p), nums, flags);
+      await native.copyFiles(anchors, roots, list.map(([p]) => p), nums, flags);
     }
     const tb = (performance.now() - t0) / 1000;
+    for (const fd of anchors) native.closeFd(fd);
     dropDir(dst);
     const tc = await timeIt('cp', ['-a', src, dst]);
     if (r > 0) { batchTimes.push(tb); cpTimes.push(tc); } // round 0 warms up

@@ -39,7 +39,10 @@ const STRERROR: Record<string, string> = {
   EEXIST: 'File exists',
   EISDIR: 'Is a directory',
   ENOTDIR: 'Not a directory',
-  ELOOP: 'Too many levels of symbolic links',
+  // Every path under SRC and DST is resolved without following a symlink in any
+  // component (copy/beneath.ts): ELOOP (and EXDEV, mapped to it natively) means a
+  // directory on the way, or the entry itself, is a symlink now that was not at the walk.
+  ELOOP: 'changed during the copy: a directory became a symlink',
   EIO: 'Input/output error',
   EROFS: 'Read-only file system',
   ENAMETOOLONG: 'File name too long',

@@ -66,6 +66,7 @@
 
 #include <napi.h>
 
+#include "beneath.h"
 #include "sha256.h"
 
 namespace {
@@ -302,20 +303,46 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
   }
 }
 
-void copyOne(FileJob& j, const std::string& src, const std::string& dst, int flags, std::vector<char>& buf) {
+/**
+ * Open p: beneath the directory fd `anchor` without following any symlink in it
+ * (fcp::OpenBeneath: openat2, one system call), or, anchor -1 (the path form kept for
+ * tests and benches), p as a whole with O_NOFOLLOW. Returns the fd or -errno.
+ */
+int openSide(int anchor, const std::string& p, int flags, mode_t mode = 0) {
+  if (anchor >= 0) return fcp::OpenBeneath(anchor, p.c_str(), flags, mode);
+  int fd = open(p.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, mode);
+  return fd < 0 ? -errno : fd;
+}
+
+/** Open a source for reading, with O_NOATIME where allowed (it needs ownership). */
+int openSource(int anchor, const std::string& p) {
+  int fd = openSide(anchor, p, O_RDONLY | O_NOATIME);
+  return fd == -EPERM ? openSide(anchor, p, O_RDONLY) : fd;
+}
+
+/** lstat p (beneath anchor when >= 0, never following a symlink). */
+int lstatSide(int anchor, const std::string& p, struct stat* st) {
+  if (anchor < 0) return lstat(p.c_str(), st) < 0 ? -errno : 0;
+  int fd = fcp::OpenBeneath(anchor, p.c_str(), O_PATH);
+  if (fd < 0) return fd;
+  int r = fstat(fd, st) < 0 ? -errno : 0;
+  close(fd);
+  return r;
+}
+
+void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, const std::string& dst, int flags, std::vector<char>& buf) {
   if (flags & F_UPDATE) {
     // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
     struct stat ds;
-    if (lstat(dst.c_str(), &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == j.size && ds.st_mtim.tv_sec == j.ms && ds.st_mtim.tv_nsec == j.mns) {
+    if (lstatSide(dstAnchor, dst, &ds) == 0 && S_ISREG(ds.st_mode) && ds.st_size == j.size && ds.st_mtim.tv_sec == j.ms && ds.st_mtim.tv_nsec == j.mns) {
       j.op = OP_UP_TO_DATE;
       return;
     }
   }
-  int sfd = open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (sfd < 0 && errno == EPERM) sfd = open(src.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);  // O_NOATIME needs ownership
-  if (sfd < 0) { j.err = -errno; j.op = OP_OPEN_SRC; return; }
-  int dfd = open(dst.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, (j.mode & 0777) | 0200);
-  if (dfd < 0) { j.err = -errno; j.op = OP_OPEN_DST; close(sfd); return; }
+  int sfd = openSource(srcAnchor, src);
+  if (sfd < 0) { j.err = sfd; j.op = OP_OPEN_SRC; return; }
+  int dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC, (j.mode & 0777) | 0200);
+  if (dfd < 0) { j.err = dfd; j.op = OP_OPEN_DST; close(sfd); return; }
   auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
   bool skipped = false, atEof = false;
   // Holes are looked for only where there may be some, as cp does: in a file whose blocks
@@ -367,9 +394,9 @@ bool isInt(double d, double lo, double hi) { return d >= lo && d <= hi && d == s
 
 class CopyFilesWorker : public Napi::AsyncWorker {
  public:
-  CopyFilesWorker(Napi::Env env, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags)
-      : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), roots_(std::move(roots)), jobs_(std::move(jobs)),
-        flags_(flags) {}
+  CopyFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags)
+      : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), anchors_(std::move(anchors)), roots_(std::move(roots)),
+        jobs_(std::move(jobs)), flags_(flags) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   /** The shared cursor (see copyFiles' header comment); kept alive while the job runs. */
@@ -394,7 +421,9 @@ class CopyFilesWorker : public Napi::AsyncWorker {
       }
       joinPath(src, roots_[2 * j.root], j.rel);
       joinPath(dst, roots_[2 * j.root + 1], j.rel);
-      copyOne(j, src, dst, flags_, buf);
+      // Beneath the roots' anchors (no symlink followed in any component), or by whole path.
+      int sa = anchors_.empty() ? -1 : anchors_[2 * j.root], da = anchors_.empty() ? -1 : anchors_[2 * j.root + 1];
+      copyOne(j, sa, src, da, dst, flags_, buf);
       if (!(flags_ & F_HASH)) continue;
       if (j.err || j.op == OP_UP_TO_DATE) { j.content = U128(); continue; }  // not read: no digest
       j.content += sizeTerm((uint64_t)j.size);
@@ -426,7 +455,8 @@ class CopyFilesWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
-  std::vector<std::string> roots_;  // src0, dst0, src1, dst1, ...
+  std::vector<int> anchors_;        // srcFd0, dstFd0, ...; empty: roots_ are whole paths
+  std::vector<std::string> roots_;  // src0, dst0, src1, dst1, ...: paths beneath the anchors
   std::vector<FileJob> jobs_;
   int flags_;
   U128 entrySum_;
@@ -441,12 +471,25 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     else Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
     return env.Undefined();
   };
-  if (info.Length() < 4 || !info[0].IsArray() || !info[1].IsArray() || !info[2].IsTypedArray() || !info[3].IsNumber()) {
-    return fail("copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number)");
+  // copyFiles(anchors: Int32Array, roots, rels, nums, flags): roots relative to the anchors;
+  // copyFiles(roots, rels, nums, flags): roots are whole paths (tests, benches).
+  std::vector<int> anchors;
+  size_t a0 = 0;
+  if (info.Length() > 0 && info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+    for (size_t i = 0; i < fds.ElementLength(); i++) {
+      if (fds[i] < 0) return fail("copyFiles: anchors must be open directory fds");
+      anchors.push_back(fds[i]);
+    }
+    a0 = 1;
   }
-  Napi::Array rootArr = info[0].As<Napi::Array>();
-  Napi::Array rels = info[1].As<Napi::Array>();
-  Napi::TypedArray ta = info[2].As<Napi::TypedArray>();
+  if (info.Length() < a0 + 4 || !info[a0].IsArray() || !info[a0 + 1].IsArray() || !info[a0 + 2].IsTypedArray() || !info[a0 + 3].IsNumber()) {
+    return fail("copyFiles([anchors: Int32Array,] roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number)");
+  }
+  Napi::Array rootArr = info[a0].As<Napi::Array>();
+  Napi::Array rels = info[a0 + 1].As<Napi::Array>();
+  Napi::TypedArray ta = info[a0 + 2].As<Napi::TypedArray>();
+  if (a0 && anchors.size() != rootArr.Length()) return fail("copyFiles: one anchor per root path");
   size_t n = rels.Length();
   if (rootArr.Length() % 2 != 0) return fail("copyFiles: roots come in pairs (src, dst)");
   if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * kCopyNums) return fail("copyFiles: 10 numbers per file");
@@ -454,6 +497,7 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   std::vector<std::string> roots(rootArr.Length());
   for (uint32_t i = 0; i < rootArr.Length(); i++) {
     if (!bytesOf(rootArr.Get(i), &roots[i])) return fail("copyFiles: roots must be Buffers without NUL bytes");
+    if (a0 && ((!roots[i].empty() && roots[i][0] == '/') || hasDotDot(roots[i]))) return fail("copyFiles: roots beneath anchors must be relative, without '..'");
   }
   Napi::Float64Array nums = ta.As<Napi::Float64Array>();
   std::vector<FileJob> jobs(n);
@@ -477,15 +521,15 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     j.blocks = (int64_t)v[9];
   }
   Napi::Int32Array cursor;
-  if (info.Length() > 4 && !info[4].IsUndefined()) {
-    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-        info[4].As<Napi::TypedArray>().ElementLength() != 1) {
+  if (info.Length() > a0 + 4 && !info[a0 + 4].IsUndefined()) {
+    if (!info[a0 + 4].IsTypedArray() || info[a0 + 4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        info[a0 + 4].As<Napi::TypedArray>().ElementLength() != 1) {
       return fail("copyFiles: cursor must be an Int32Array of length 1");
     }
-    cursor = info[4].As<Napi::Int32Array>();
+    cursor = info[a0 + 4].As<Napi::Int32Array>();
     if (cursor[0] != 0) return fail("copyFiles: cursor must start at 0", true);
   }
-  auto* w = new CopyFilesWorker(env, std::move(roots), std::move(jobs), info[3].As<Napi::Number>().Int32Value() & 0xffff);
+  auto* w = new CopyFilesWorker(env, std::move(anchors), std::move(roots), std::move(jobs), info[a0 + 3].As<Napi::Number>().Int32Value() & 0xffff);
   if (!cursor.IsEmpty()) w->SetCursor(cursor);
   Napi::Promise p = w->Promise();
   w->Queue();
@@ -501,17 +545,16 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
 
 class CopyChunkWorker : public Napi::AsyncWorker {
  public:
-  CopyChunkWorker(Napi::Env env, std::string&& src, std::string&& dst, int64_t off, int64_t len, int flags)
-      : Napi::AsyncWorker(env, "fcp:copyChunk"), deferred_(Napi::Promise::Deferred::New(env)), src_(std::move(src)), dst_(std::move(dst)),
-        off_(off), len_(len), flags_(flags) {}
+  CopyChunkWorker(Napi::Env env, int srcAnchor, std::string&& src, int dstAnchor, std::string&& dst, int64_t off, int64_t len, int flags)
+      : Napi::AsyncWorker(env, "fcp:copyChunk"), deferred_(Napi::Promise::Deferred::New(env)), srcAnchor_(srcAnchor), dstAnchor_(dstAnchor),
+        src_(std::move(src)), dst_(std::move(dst)), off_(off), len_(len), flags_(flags) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    int sfd = open(src_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-    if (sfd < 0 && errno == EPERM) sfd = open(src_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (sfd < 0) { err_ = -errno; op_ = OP_OPEN_SRC; return; }
-    int dfd = open(dst_.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0) { err_ = -errno; op_ = OP_OPEN_DST; close(sfd); return; }
+    int sfd = openSource(srcAnchor_, src_);
+    if (sfd < 0) { err_ = sfd; op_ = OP_OPEN_SRC; return; }
+    int dfd = openSide(dstAnchor_, dst_, O_WRONLY);
+    if (dfd < 0) { err_ = dfd; op_ = OP_OPEN_DST; close(sfd); return; }
     posix_fadvise(sfd, off_, len_, POSIX_FADV_SEQUENTIAL);
     std::vector<char> buf(kBuf);
     bool skipped = false;
@@ -539,6 +582,7 @@ class CopyChunkWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
+  int srcAnchor_, dstAnchor_;  // -1: src_/dst_ are whole paths
   std::string src_, dst_;
   int64_t off_, len_;
   int flags_;
@@ -550,22 +594,37 @@ class CopyChunkWorker : public Napi::AsyncWorker {
 Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string src, dst;
-  if (info.Length() < 5 || !bytesOf(info[0], &src) || !bytesOf(info[1], &dst) || !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsNumber()) {
-    Napi::TypeError::New(env, "copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number)").ThrowAsJavaScriptException();
+  // copyChunk(srcAnchor, src, dstAnchor, dst, off, len, flags) (paths beneath the anchors),
+  // or copyChunk(src, dst, off, len, flags) (whole paths).
+  bool at = info.Length() > 0 && info[0].IsNumber();
+  int sa = -1, da = -1;
+  size_t k = at ? 4 : 2;
+  bool ok = at ? info.Length() >= 7 && info[2].IsNumber() && bytesOf(info[1], &src) && bytesOf(info[3], &dst)
+               : info.Length() >= 5 && bytesOf(info[0], &src) && bytesOf(info[1], &dst);
+  if (!ok || !info[k].IsNumber() || !info[k + 1].IsNumber() || !info[k + 2].IsNumber()) {
+    Napi::TypeError::New(env, "copyChunk([srcAnchor,] src: Buffer, [dstAnchor,] dst: Buffer, off: number, len: number, flags: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int64_t off = info[2].As<Napi::Number>().Int64Value(), len = info[3].As<Napi::Number>().Int64Value();
+  if (at) {
+    sa = info[0].As<Napi::Number>().Int32Value();
+    da = info[2].As<Napi::Number>().Int32Value();
+    if (sa < 0 || da < 0 || (!src.empty() && src[0] == '/') || (!dst.empty() && dst[0] == '/')) {
+      Napi::TypeError::New(env, "copyChunk: anchors are directory fds, paths relative to them").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  int64_t off = info[k].As<Napi::Number>().Int64Value(), len = info[k + 1].As<Napi::Number>().Int64Value();
   if (off < 0 || len < 0) {
     Napi::RangeError::New(env, "copyChunk: negative offset or length").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int flags = info[4].As<Napi::Number>().Int32Value() & 0xffff;
+  int flags = info[k + 2].As<Napi::Number>().Int32Value() & 0xffff;
   if ((flags & F_HASH) && off % (int64_t)kBuf != 0) {
     // Leaf terms are numbered from the file's start: a chunk must start on a leaf.
     Napi::RangeError::New(env, "copyChunk: hashing needs an offset that is a multiple of 1 MiB").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  auto* w = new CopyChunkWorker(env, std::move(src), std::move(dst), off, len, flags);
+  auto* w = new CopyChunkWorker(env, sa, std::move(src), da, std::move(dst), off, len, flags);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -589,16 +648,16 @@ void statInto(int dfd, const char* name, double* o) {
 
 class StatAtWorker : public Napi::AsyncWorker {
  public:
-  StatAtWorker(Napi::Env env, std::string&& dir, std::vector<std::string>&& names)
-      : Napi::AsyncWorker(env, "fcp:statAt"), deferred_(Napi::Promise::Deferred::New(env)), dir_(std::move(dir)), names_(std::move(names)),
+  StatAtWorker(Napi::Env env, int anchor, std::string&& dir, std::vector<std::string>&& names)
+      : Napi::AsyncWorker(env, "fcp:statAt"), deferred_(Napi::Promise::Deferred::New(env)), anchor_(anchor), dir_(std::move(dir)), names_(std::move(names)),
         out_(names_.size() * kStatFields, 0.0) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    int dfd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int dfd = openSide(anchor_, dir_, O_PATH | O_DIRECTORY);
     for (size_t i = 0; i < names_.size(); i++) {
       double* o = out_.data() + i * kStatFields;
-      if (dfd < 0) { o[0] = -errno; continue; }
+      if (dfd < 0) { o[0] = dfd; continue; }
       statInto(dfd, names_[i].c_str(), o);
     }
     if (dfd >= 0) close(dfd);
@@ -614,6 +673,7 @@ class StatAtWorker : public Napi::AsyncWorker {
 
  private:
   Napi::Promise::Deferred deferred_;
+  int anchor_;  // -1: dir_ is a whole path
   std::string dir_;
   std::vector<std::string> names_;
   std::vector<double> out_;
@@ -622,11 +682,14 @@ class StatAtWorker : public Napi::AsyncWorker {
 Napi::Value StatAt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
-  if (info.Length() < 2 || !bytesOf(info[0], &dir) || !info[1].IsArray()) {
-    Napi::TypeError::New(env, "statAt(dir: Buffer, names: Buffer[])").ThrowAsJavaScriptException();
+  // statAt(anchor, dir, names) (dir relative to the anchor) or statAt(dir, names).
+  size_t a0 = info.Length() > 0 && info[0].IsNumber() ? 1 : 0;
+  int anchor = a0 ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (info.Length() < a0 + 2 || !bytesOf(info[a0], &dir) || !info[a0 + 1].IsArray() || (a0 && (anchor < 0 || (!dir.empty() && dir[0] == '/')))) {
+    Napi::TypeError::New(env, "statAt([anchor: number,] dir: Buffer, names: Buffer[])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array arr = info[1].As<Napi::Array>();
+  Napi::Array arr = info[a0 + 1].As<Napi::Array>();
   std::vector<std::string> names(arr.Length());
   for (uint32_t i = 0; i < arr.Length(); i++) {
     if (!bytesOf(arr.Get(i), &names[i]) || names[i].empty() || names[i].find('/') != std::string::npos) {
@@ -634,7 +697,7 @@ Napi::Value StatAt(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
-  auto* w = new StatAtWorker(env, std::move(dir), std::move(names));
+  auto* w = new StatAtWorker(env, anchor, std::move(dir), std::move(names));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -715,12 +778,12 @@ Napi::Value ReadNames(const Napi::CallbackInfo& info) {
 
 class ScanDirWorker : public Napi::AsyncWorker {
  public:
-  ScanDirWorker(Napi::Env env, std::string&& dir, size_t maxNames)
-      : Napi::AsyncWorker(env, "fcp:scanDir"), deferred_(Napi::Promise::Deferred::New(env)), dir_(std::move(dir)), max_(maxNames) {}
+  ScanDirWorker(Napi::Env env, int anchor, std::string&& dir, size_t maxNames)
+      : Napi::AsyncWorker(env, "fcp:scanDir"), deferred_(Napi::Promise::Deferred::New(env)), anchor_(anchor), dir_(std::move(dir)), max_(maxNames) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
-    fd_ = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd_ < 0) { err_ = -errno; syscall_ = "open"; return; }
+    fd_ = openSide(anchor_, dir_, O_RDONLY | O_DIRECTORY);
+    if (fd_ < 0) { err_ = fd_; fd_ = -1; syscall_ = "open"; return; }
     std::vector<char> buf(32768);
     size_t count = 0;
     bool end = false;
@@ -769,6 +832,7 @@ class ScanDirWorker : public Napi::AsyncWorker {
   }
  private:
   Napi::Promise::Deferred deferred_;
+  int anchor_;  // -1: dir_ is a whole path
   std::string dir_;
   size_t max_;
   int fd_ = -1;
@@ -781,13 +845,17 @@ class ScanDirWorker : public Napi::AsyncWorker {
 Napi::Value ScanDir(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir;
-  if (info.Length() < 2 || !bytesOf(info[0], &dir) || dir.empty() || !info[1].IsNumber()) {
-    Napi::TypeError::New(env, "scanDir(dir: Buffer, maxNames: number)").ThrowAsJavaScriptException();
+  // scanDir(anchor, dir, maxNames) (dir relative to the anchor, '' the anchor) or scanDir(dir, maxNames).
+  size_t a0 = info.Length() > 0 && info[0].IsNumber() ? 1 : 0;
+  int anchor = a0 ? info[0].As<Napi::Number>().Int32Value() : -1;
+  if (info.Length() < a0 + 2 || !bytesOf(info[a0], &dir) || (!a0 && dir.empty()) || !info[a0 + 1].IsNumber() ||
+      (a0 && (anchor < 0 || (!dir.empty() && dir[0] == '/')))) {
+    Napi::TypeError::New(env, "scanDir([anchor: number,] dir: Buffer, maxNames: number)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int64_t maxNames = info[1].As<Napi::Number>().Int64Value();
+  int64_t maxNames = info[a0 + 1].As<Napi::Number>().Int64Value();
   if (maxNames < 1 || maxNames > (1 << 20)) maxNames = 512;
-  auto* w = new ScanDirWorker(env, std::move(dir), (size_t)maxNames);
+  auto* w = new ScanDirWorker(env, anchor, std::move(dir), (size_t)maxNames);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -370,7 +370,8 @@ static Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   _exit(code);
 }
 
-void RegisterBatch(Napi::Env env, Napi::Object exports);  // batch.cc
+void RegisterBatch(Napi::Env env, Napi::Object exports);    // batch.cc
+void RegisterBeneath(Napi::Env env, Napi::Object exports);  // beneath.cc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Each libuv worker that allocates gets its own glibc malloc arena, and an arena keeps
@@ -382,6 +383,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mallopt(M_ARENA_MAX, 2);
 #endif
   RegisterBatch(env, exports);
+  RegisterBeneath(env, exports);
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("seekData", Napi::Function::New(env, SeekData, "seekData"));
   exports.Set("seekHole", Napi::Function::New(env, SeekHole, "seekHole"));

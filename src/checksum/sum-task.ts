@@ -30,6 +30,7 @@ import { isEntry, type Entry } from '../walk/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { ChunkHasher, LEAF, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
 import { makeRecord, type SumRecord } from './records.js';
+import type { Side } from '../copy/beneath.js';
 
 export type SumItem =
   | { t: 'b'; f: Entry[] }
@@ -107,6 +108,8 @@ export interface SumContext {
   concurrency?: number;
   /** by root index: small files may be read synchronously while fast (default: none) */
   syncRoots?: boolean[];
+  /** the roots beneath their anchors (copy/beneath.ts); without it, whole paths (O_NOFOLLOW) */
+  side?: Side;
 }
 
 export const pathOf = (roots: Buffer[], e: { r: number; p: Buffer }) => joinPath(roots[e.r]!, Buffer.from(e.p));
@@ -137,8 +140,8 @@ export async function hashRange(fd: number, off: number, len: number, buf: Buffe
 }
 
 /** Content digest of a whole small file, synchronously (the caller bounds how long it runs). */
-function hashWholeSync(path: Buffer, size: number, buf: Buffer, onBytes: (n: number) => void): bigint {
-  const fd = fs.openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
+function hashWholeSync(side: Side | undefined, path: Buffer, size: number, buf: Buffer, onBytes: (n: number) => void): bigint {
+  const fd = side ? side.openSync(path, C.O_RDONLY) : fs.openSync(path, C.O_RDONLY | C.O_NOFOLLOW);
   try {
     if (size <= buf.length) {
       // the usual case: the whole file in one read, hashed in one go
@@ -173,7 +176,8 @@ function hashWholeSync(path: Buffer, size: number, buf: Buffer, onBytes: (n: num
   }
 }
 
-async function openRead(path: Buffer): Promise<number> {
+async function openRead(side: Side | undefined, path: Buffer): Promise<number> {
+  if (side) return side.open(path, C.O_RDONLY);
   return new Promise((resolve, reject) => fs.open(path, C.O_RDONLY | C.O_NOFOLLOW, (err, fd) => (err ? reject(err) : resolve(fd))));
 }
 
@@ -202,7 +206,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
     const path = pathOf(s.roots, e);
     let fd: number;
     try {
-      fd = await openRead(path);
+      fd = await openRead(s.side, path);
     } catch (err) {
       s.errors.report('open', path, err);
       ctx.count('errors');
@@ -237,7 +241,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
       const path = pathOf(s.roots, e);
       const t0 = process.hrtime.bigint();
       try {
-        const content = hashWholeSync(path, e.m.size, buf.subarray(0, SMALL), (n) => ctx.count('bytes', n));
+        const content = hashWholeSync(s.side, path, e.m.size, buf.subarray(0, SMALL), (n) => ctx.count('bytes', n));
         s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content }));
         ctx.count('files');
       } catch (err) {
@@ -292,7 +296,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
     await Promise.all(list.map(async (e) => {
       const path = pathOf(s.roots, e);
       try {
-        const t = (await fsp.readlink(path, { encoding: 'buffer' })) as Buffer;
+        const t = s.side ? await s.side.readlink(path) : (await fsp.readlink(path, { encoding: 'buffer' })) as Buffer;
         s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, target: targetDigest(t), targetLength: t.length }));
       } catch (err) {
         s.errors.report('read link', path, err);

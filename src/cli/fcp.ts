@@ -24,6 +24,7 @@ import { formatBytes, formatCount, formatDuration } from '../progress/format.js'
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
+import { loadNative, nativeLoadError } from '../native/loader.js';
 
 /**
  * How --mem-limit is shared: half for the walk lists, a quarter for queued work items (a
@@ -47,7 +48,6 @@ const shellQuote = (a: string) => {
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
 import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
-import { loadNative } from '../native/loader.js';
 import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
@@ -94,6 +94,7 @@ function buildCommand(): Command {
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
+    .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
@@ -141,6 +142,7 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number;
+    unsafePaths: boolean;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -213,6 +215,13 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof UsageError) usage(err.message);
     throw err;
+  }
+
+  // Only the addon resolves paths beneath the roots without following symlinks
+  // (copy/beneath.ts); root, whom no permission stops, must not run without that.
+  if (!opts.unsafePaths && (process.getuid?.() ?? 1) === 0 && !loadNative()) {
+    if (speaks) process.stderr.write(`fcp: refusing to run as root without the native addon (${nativeLoadError()}): paths could not be resolved safely beneath SRC and DST; build it (npm install) or pass --unsafe-paths\n`);
+    process.exit(EXIT.USAGE);
   }
 
   const job = await startJob({

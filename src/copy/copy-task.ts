@@ -7,7 +7,7 @@
  * file is finished (metadata, rename into place) by the owner in the finish step, after
  * every chunk is known to be done.
  */
-import { promises as fsp, constants as C } from 'node:fs';
+import { constants as C, close as closeCb } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, type NativeAddon } from '../native/loader.js';
@@ -23,6 +23,7 @@ import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
 import type { InFlight } from './in-flight.js';
+import type { Side, Trees } from './beneath.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -31,6 +32,8 @@ export type CopyItem =
 
 export interface CopyContext {
   roots: Root[];
+  /** Every operation on SRC and DST goes through these (beneath the roots, see beneath.ts). */
+  trees: Trees;
   native: NativeAddon | null;
   /** chown to the source owner (only root may) */
   chown: boolean;
@@ -71,12 +74,22 @@ const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
 
-export function metaOptions(c: CopyContext, src: Buffer): MetaOptions {
-  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src };
+export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees'>, src: Buffer): MetaOptions {
+  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees };
 }
 
+const tryOr = <T, U>(f: () => T, fallback: U): T | U => {
+  try {
+    return f();
+  } catch {
+    return fallback;
+  }
+};
+
+const closeFd = (fd: number) => new Promise<void>((resolve) => closeCb(fd, () => resolve()));
+
 /** The path an error is about: the one the failing syscall named, else the given one. */
-function errPath(err: unknown, fallback: Buffer): Buffer | string {
+export function errPath(err: unknown, fallback: Buffer): Buffer | string {
   const p = (err as NodeJS.ErrnoException)?.path as unknown;
   return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
 }
@@ -85,13 +98,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   /** --update: is DST's copy of e already there? Records it as done when it is. */
   const upToDate = async (e: Entry, src: Buffer, dst: Buffer, ctx: Parameters<Task<CopyItem>['process']>[1]): Promise<boolean> => {
     if (!c.update) return false;
-    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
-    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    const st = await c.trees.dst.lstat(dst).catch(() => null);
+    if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (c.update === 'time') {
       if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
     } else {
-      const [a, b] = await Promise.all([hashFile(src, e.m.size), hashFile(dst, e.m.size)]);
+      const [a, b] = await Promise.all([hashFile(c.trees.src, src, e.m.size), hashFile(c.trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
       if (a !== b) return false;
       content = a;
@@ -114,6 +127,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
+        open: (side, p, flags, mode) => c.trees[side].open(p, flags, mode),
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
@@ -131,8 +145,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
-  /** copyFiles' roots argument: [src, dst] of each root, flattened (the same for every batch). */
-  const rootPairs = c.roots.flatMap((r) => [r.src, r.dst]);
+  /**
+   * copyFiles' roots: the anchors of [src, dst] of each root and the roots' paths beneath
+   * them, flattened (the same for every batch): each file is opened beneath its anchor.
+   */
+  const rootPairs = c.native && c.trees.src.safe ? tryOr(() => c.trees.copyFilesRoots(c.roots), null) : null; // (null: a root's anchor could not be opened: file by file, each failing with why)
 
   /**
    * A whole batch in one native thread-pool job: open, copy, chown, xattrs, chmod, times,
@@ -166,7 +183,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     });
     let res;
     try {
-      res = await native.copyFiles(rootPairs, rels, nums, flags, cursor);
+      res = await native.copyFiles(rootPairs!.anchors, rootPairs!.rels, rels, nums, flags, cursor);
     } finally {
       end?.();
     }
@@ -227,8 +244,10 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
     // (chunks start on leaf boundaries: see fcp.ts).
     if (c.native && c.digests) {
+      const s = c.trees.src.at(src);
+      const d = c.trees.dst.at(part);
       const end = c.inFlight?.begin('copy of', src);
-      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH).finally(() => end?.());
+      const res = await c.native.copyChunk(s.fd, s.rel, d.fd, d.rel, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH).finally(() => end?.());
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
@@ -243,14 +262,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', status[2]!);
       return;
     }
-    let sfd: fsp.FileHandle | null = null;
-    let dfd: fsp.FileHandle | null = null;
+    let sfd = -1;
+    let dfd = -1;
     const end = c.inFlight?.begin('copy of', src);
     try {
-      sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
-      dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
+      sfd = await c.trees.src.open(src, C.O_RDONLY);
+      dfd = await c.trees.dst.open(part, C.O_WRONLY);
       const h = c.digests ? new ChunkHasher(off) : null;
-      const res = await copyRange(sfd.fd, dfd.fd, off, len, {
+      const res = await copyRange(sfd, dfd, off, len, {
         native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
       });
       const partial = h ? toHex(h.digest()) : null;
@@ -266,8 +285,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       failed(String(ex.code ?? 'EIO'), Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code)));
     } finally {
       end?.();
-      await sfd?.close().catch(() => {});
-      await dfd?.close().catch(() => {});
+      if (sfd >= 0) await closeFd(sfd);
+      if (dfd >= 0) await closeFd(dfd);
     }
   };
 
@@ -277,15 +296,15 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const end = c.inFlight?.begin('create of', dst);
     try {
       if (e.k === 'l') {
-        const target = await fsp.readlink(src, { encoding: 'buffer' });
+        const target = await c.trees.src.readlink(src);
         c.digests?.symlink(e, target);
         try {
-          await fsp.symlink(target, dst);
+          await c.trees.dst.symlink(target, dst);
         } catch (err) {
           // Re-copy onto an earlier copy: the same link is fine; anything else is not ours to replace.
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-          const st = await fsp.lstat(dst);
-          if (!st.isSymbolicLink() || !(await fsp.readlink(dst, { encoding: 'buffer' })).equals(target)) throw err;
+          const st = await c.trees.dst.lstat(dst);
+          if (!st.isSymbolicLink() || !(await c.trees.dst.readlink(dst)).equals(target)) throw err;
         }
         ctx.count('symlinks');
       } else if (e.k === 'p') {
@@ -295,9 +314,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
           return;
         }
         try {
-          c.native.mkfifo(dst, e.m.mode & 0o7777);
+          await c.trees.dst.mkfifo(dst, e.m.mode & 0o7777);
         } catch (err) {
-          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await fsp.lstat(dst) : null;
+          const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await c.trees.dst.lstat(dst) : null;
           if (!st?.isFIFO()) throw err;
         }
         ctx.count('specials');
@@ -339,7 +358,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
@@ -350,12 +369,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   };
 }
 
-/** Content digest of a whole file (for --update=checksum). */
-export async function hashFile(path: Buffer, size: number): Promise<bigint> {
-  const fh = await fsp.open(path, C.O_RDONLY | C.O_NOFOLLOW);
+/** Content digest of a whole file on one side (for --update=checksum). */
+export async function hashFile(side: Side, path: Buffer, size: number): Promise<bigint> {
+  const fd = await side.open(path, C.O_RDONLY);
   try {
-    return fileDigest([await hashRange(fh.fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
+    return fileDigest([await hashRange(fd, 0, size, Buffer.allocUnsafe(Math.min(4 << 20, Math.max(size, 1))))], size);
   } finally {
-    await fh.close();
+    await closeFd(fd);
   }
 }

@@ -386,15 +386,20 @@ export async function copyWholeSmallFile(
   src: Buffer,
   dst: Buffer,
   size: number,
-  opts: RangeCopyOptions & { mode: number },
+  opts: RangeCopyOptions & {
+    mode: number;
+    /** How to open each side (copy/beneath.ts: beneath the roots' anchors); default open(2) of the whole path. */
+    open?: (side: 'src' | 'dst', path: Buffer, flags: number, mode?: number) => Promise<number>;
+  },
 ): Promise<RangeCopyResult> {
   const { O_RDONLY, O_WRONLY, O_CREAT, O_TRUNC, O_NOFOLLOW } = fs.constants;
-  const srcFd = await openFd(src, O_RDONLY | O_NOFOLLOW);
+  const open = opts.open ?? ((_side: 'src' | 'dst', p: Buffer, flags: number, mode?: number) => openFd(p, flags, mode));
+  const srcFd = await open('src', src, O_RDONLY | O_NOFOLLOW);
   let dstFd = -1;
   let result: RangeCopyResult | undefined;
   let failure: unknown;
   try {
-    dstFd = await openFd(dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, (opts.mode & 0o777) | 0o200);
+    dstFd = await open('dst', dst, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, (opts.mode & 0o777) | 0o200);
     if (size <= SMALL_FILE_MAX) {
       result = await copySmall(srcFd, dstFd, size, opts);
     } else {

@@ -14,7 +14,7 @@
  * Exactly the entries counted are deleted.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { promises as fsp, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RankStore } from '../checkpoint/rank-store.js';
@@ -27,9 +27,12 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry, Root } from '../walk/entry.js';
 import { joinPath, showPath } from './paths.js';
+import type { Trees } from './beneath.js';
 
 export interface DeleteOptions {
   roots: Root[];
+  /** SRC and DST beneath their anchors (beneath.ts): DST is walked, checked and cleaned through them */
+  trees: Trees;
   filter: PathFilter | null;
   errors: EntryErrors;
   native: NativeAddon | null;
@@ -66,14 +69,14 @@ export async function deleteExtras(rt: Runtime, o: DeleteOptions): Promise<Delet
 async function countThenDelete(rt: Runtime, o: DeleteOptions, lists: WalkLists, extras: WalkLists): Promise<DeleteResult> {
   // A DST root that does not exist yet (dry run) simply has nothing to delete.
   const dstRoots: Root[] = o.roots.map((r) => ({ src: r.dst, dst: r.dst }));
-  await rt.runPhase(walkTask({ roots: dstRoots, lists, errors: o.errors, uid: 0, native: o.native, filter: o.filter, optionalRoots: true }));
+  await rt.runPhase(walkTask({ roots: dstRoots, side: o.trees.dst, lists, errors: o.errors, uid: 0, native: o.native, filter: o.filter, optionalRoots: true }));
   let seen = 0;
   let mine = 0;
   const count = async (e: Entry) => {
     if (e.p.length === 0) return;
     seen++;
     const src = joinPath(o.roots[e.r]!.src, e.p);
-    const inSrc = await fsp.lstat(src).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT');
+    const inSrc = await o.trees.src.lstat(src).then(() => true, (err: NodeJS.ErrnoException) => err.code !== 'ENOENT');
     if (inSrc) return;
     extras.add(e);
     mine++;
@@ -90,8 +93,8 @@ async function countThenDelete(rt: Runtime, o: DeleteOptions, lists: WalkLists, 
   const remove = async (e: Entry) => {
     const dst = joinPath(o.roots[e.r]!.dst, e.p);
     try {
-      if (e.k === 'd') await fsp.rmdir(dst);
-      else await fsp.unlink(dst);
+      if (e.k === 'd') await o.trees.dst.rmdir(dst);
+      else await o.trees.dst.unlink(dst);
       deleted++;
       if (o.verbose) process.stdout.write(`deleted '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     } catch (err) {

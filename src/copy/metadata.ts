@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
+import { copyXattrsBeneath, type Side } from './beneath.js';
 
 export type NsTime = [sec: number, nsec: number];
 
@@ -37,6 +38,11 @@ export interface MetaOptions {
    * user.* xattrs to non-root). Without it, call copyXattrs yourself after applyMeta.
    */
   xattrSrc?: Buffer;
+  /**
+   * The job's trees (copy/beneath.ts): with the addon, dst (and xattrSrc) are then reached
+   * beneath their roots' anchors, never through a symlink in any component.
+   */
+  sides?: { src: Side; dst: Side };
 }
 
 const NS_PER_SEC = 1_000_000_000n;
@@ -89,6 +95,7 @@ function withPath(e: unknown, path: Buffer): unknown {
  */
 export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions): Promise<void> {
   const symlink = isSymlinkMode(meta.mode);
+  if (opts.native && opts.sides?.dst.safe) return applyMetaBeneath(dst, meta, opts, opts.native, opts.sides, symlink);
   try {
     // chown first: it clears setuid/setgid bits and security.capability.
     if (opts.chown) await fs.promises.lchown(dst, meta.uid, meta.gid);
@@ -98,6 +105,14 @@ export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions)
   } catch (e) {
     throw withPath(e, dst);
   }
+}
+
+/** applyMeta beneath the anchors, in the same order. */
+async function applyMetaBeneath(dst: Buffer, meta: EntryMeta, opts: MetaOptions, native: NativeAddon, sides: { src: Side; dst: Side }, symlink: boolean): Promise<void> {
+  if (opts.chown) await sides.dst.lchown(dst, meta.uid, meta.gid);
+  if (opts.xattrs && opts.xattrSrc) await copyXattrsBeneath(native, sides.src, opts.xattrSrc, sides.dst, dst, symlink);
+  if (!symlink) await sides.dst.chmod(dst, meta.mode & 0o7777);
+  await sides.dst.utimens(dst, meta.atime, meta.mtime);
 }
 
 async function setTimes(dst: Buffer, meta: EntryMeta, symlink: boolean, native: NativeAddon | null): Promise<void> {

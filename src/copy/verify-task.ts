@@ -4,7 +4,8 @@
  * a large file); a rank verifies what another rank wrote, so one rank's bug or bad
  * memory does not check itself. Every mismatch is named with its file and byte range.
  */
-import { promises as fsp, constants as C } from 'node:fs';
+import { constants as C, close as closeCb, read as readCb, write as writeCb } from 'node:fs';
+import type { Side } from './beneath.js';
 import type { Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import type { DoneWork } from '../checkpoint/rank-store.js';
@@ -16,6 +17,8 @@ export interface VerifyItem { r: number; p: Buffer; o: number; l: number; s: num
 
 export interface VerifyContext {
   roots: Root[];
+  /** DST beneath its roots' anchors (beneath.ts) */
+  dst: Side;
   errors: EntryErrors;
   /** the records to verify on this rank (read lazily) */
   rows: () => Iterable<DoneWork>;
@@ -40,12 +43,12 @@ export function verifyTask(v: VerifyContext): Task<VerifyItem> {
     async process(item, ctx) {
       const dst = joinPath(v.roots[item.r]!.dst, item.p);
       const h = new ChunkHasher(item.o);
-      let fh: fsp.FileHandle | null = null;
+      let fd = -1;
       try {
-        fh = await fsp.open(dst, C.O_RDONLY | C.O_NOFOLLOW);
+        fd = await v.dst.open(dst, C.O_RDONLY);
         const buf = Buffer.allocUnsafe(Math.min(BUF, Math.max(item.l, 1)));
         for (let at = item.o; at < item.o + item.l; ) {
-          const { bytesRead } = await fh.read(buf, 0, Math.min(buf.length, item.o + item.l - at), at);
+          const bytesRead = await readAt(fd, buf, Math.min(buf.length, item.o + item.l - at), at);
           if (bytesRead === 0) throw Object.assign(new Error('shorter than the source'), { code: 'ESHRUNK' });
           h.update(buf.subarray(0, bytesRead), at);
           at += bytesRead;
@@ -55,7 +58,7 @@ export function verifyTask(v: VerifyContext): Task<VerifyItem> {
         ctx.count('mismatches');
         return;
       } finally {
-        await fh?.close().catch(() => {});
+        if (fd >= 0) await closeFd(fd);
       }
       // A whole file's record holds its content digest; a chunk's, the chunk's partial.
       const got = toHex(item.s < 0 ? fileDigest([h.digest()], item.l) : h.digest());
@@ -70,14 +73,22 @@ export function verifyTask(v: VerifyContext): Task<VerifyItem> {
 }
 
 /** Test hook: flip the byte at `rel:offset` under root's DST, as a bad disk would. */
-export async function corruptForTest(root: Root, spec: string): Promise<void> {
+export async function corruptForTest(dst: Side, root: Root, spec: string): Promise<void> {
   const i = spec.lastIndexOf(':');
   const path = joinPath(root.dst, Buffer.from(spec.slice(0, i)));
   const off = Number(spec.slice(i + 1));
-  const fh = await fsp.open(path, 'r+');
+  const fd = await dst.open(path, C.O_RDWR);
   const b = Buffer.alloc(1);
-  await fh.read(b, 0, 1, off);
+  await readAt(fd, b, 1, off);
   b[0] = b[0]! ^ 0xff;
-  await fh.write(b, 0, 1, off);
-  await fh.close();
+  await new Promise<void>((resolve, reject) => writeCb(fd, b, 0, 1, off, (err) => (err ? reject(err) : resolve())));
+  await closeFd(fd);
+}
+
+function readAt(fd: number, buf: Buffer, len: number, pos: number): Promise<number> {
+  return new Promise((resolve, reject) => readCb(fd, buf, 0, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function closeFd(fd: number): Promise<void> {
+  return new Promise((resolve) => closeCb(fd, () => resolve()));
 }

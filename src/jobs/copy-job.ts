@@ -17,7 +17,7 @@
  */
 import { mkdirp } from '../util/mkdirp.js';
 import { forEachLimit } from '../util/for-each-limit.js';
-import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
+import { constants as C, close as closeCb, ftruncate as ftruncateCb, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Runtime } from '../engine/runtime.js';
@@ -32,7 +32,7 @@ import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
-import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { copyTask, dstOf, errPath, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
 import { partName, showPath } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
@@ -50,6 +50,7 @@ import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
+import { Trees } from '../copy/beneath.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -116,6 +117,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (progress) rt.addAbortHook(() => progress.done());
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
+  // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
+  const trees = new Trees(native, roots, true);
+  rt.addAbortHook(() => trees.close());
 
   // 0. checkpoint
   progress?.phase('checkpoint');
@@ -164,7 +168,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -206,7 +210,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, errors, tracked));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked));
   mark('mkdir');
 
   // 4. copy
@@ -228,7 +232,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -279,17 +283,17 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */
   async function largeUpToDate(e: Entry, ctx: TaskContext<CopyItem>): Promise<boolean> {
     const dst = dstOf(roots, e);
-    const st = await fsp.lstat(dst, { bigint: true }).catch(() => null);
-    if (!st || !st.isFile() || Number(st.size) !== e.m.size) return false;
+    const st = await trees.dst.lstat(dst).catch(() => null);
+    if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (opts.update === 'time') {
       if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
     } else {
-      const [a, b] = await Promise.all([hashFile(srcOf(roots, e), e.m.size), hashFile(dst, e.m.size)]);
+      const [a, b] = await Promise.all([hashFile(trees.src, srcOf(roots, e), e.m.size), hashFile(trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
       if (a !== b) return false;
       content = a;
-      await applyMeta(dst, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, e)));
+      await applyMeta(dst, e.m, metaOptions(copyCtx, srcOf(roots, e)));
     }
     ctx.count('upToDate');
     ctx.count('upToDateBytes', e.m.size);
@@ -304,13 +308,16 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     // Chunks done by an earlier run count only if their part file is still there, whole.
     let doneChunks = resume?.doneFor(e).chunks ?? [];
     if (doneChunks.length > 0) {
-      const st = await fsp.lstat(part).catch(() => null);
+      const st = await trees.dst.lstat(part).catch(() => null);
       if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
     }
     try {
-      const fh = await fsp.open(part, C.O_WRONLY | C.O_CREAT | C.O_NOFOLLOW | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
-      await fh.truncate(e.m.size);
-      await fh.close();
+      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
+      try {
+        await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
+      } finally {
+        await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
+      }
     } catch (err) {
       errors.report('create', part, err);
       failed.set(fileKey(e), { code: 'REPORTED', onDst: true });
@@ -348,18 +355,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       // checkpoint records them, so keep the part file for --resume to copy only the
       // failed ones. Removed without a checkpoint (nothing could use it) and when DST
       // failed (a full disk needs the space back; what was written there is suspect).
-      if (!store || why[2]) await fsp.rm(part, { force: true }).catch(() => {});
+      if (!store || why[2]) await trees.dst.removeTree(part).catch(() => {});
       return;
     }
     try {
-      const st = await tracked('lstat of', src, () => fsp.lstat(src, { bigint: true }));
-      if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
-      if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
+      const st = await tracked('lstat of', src, () => trees.src.lstat(src));
+      if (st.size < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
+      if (st.size !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
       await tracked('finish of', dst, async () => {
-        await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
-        await fsp.rename(part, dst);
+        await applyMeta(part, e.m, metaOptions(copyCtx, src));
+        await trees.dst.rename(part, dst);
       });
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
@@ -368,7 +375,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       errors.report('finish', code === 'ECHANGED' || code === 'ESHRUNK' ? src : dst, err);
-      await fsp.rm(part, { force: true }).catch(() => {});
+      await trees.dst.removeTree(part).catch(() => {});
     }
   });
   await rt.barrier();
@@ -384,11 +391,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     const dst = dstOf(roots, e);
     try {
       try {
-        await fsp.link(target, dst);
+        await trees.dst.link(target, dst);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await fsp.lstat(dst)).isFile()) throw err;
-        await fsp.unlink(dst);
-        await fsp.link(target, dst);
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await trees.dst.lstat(dst)).isFile()) throw err;
+        await trees.dst.unlink(dst);
+        await trees.dst.link(target, dst);
       }
     } catch (err) {
       errors.report('link', dst, err);
@@ -404,7 +411,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (opts.deleteExtras && deleteRefused === null) {
     progress?.phase('delete');
     // Two lists (DST's entries, the extras) beside the walk's: half the budget each.
-    const d = await deleteExtras(rt, { roots, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
+    const d = await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
     deleted = d.deleted;
     deleteRefused = d.refused;
     mark('delete');
@@ -420,9 +427,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d))));
+        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d))));
       } catch (err) {
-        errors.report('set metadata of', dst, err);
+        errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed
       }
     });
     await rt.barrier();
@@ -436,7 +443,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (opts.verify && digests) {
     progress?.phase('verify');
     rt.onProgress((_p, t) => progress?.copy(t.verified ?? 0, totalBytes, 0, 0));
-    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
+    if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(trees.dst, roots[0]!, opts.corruptForTest);
     (store ?? scratch!.store).flush();
     await rt.barrier();
     const peer = (rt.rank + 1) % rt.size;
@@ -450,7 +457,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         }
       }
     };
-    const v = await rt.runPhase(verifyTask({ roots, errors, rows, writer: peer }));
+    const v = await rt.runPhase(verifyTask({ roots, dst: trees.dst, errors, rows, writer: peer }));
     verifyMismatches = v.total.mismatches ?? 0;
     mark('verify');
   }
@@ -462,6 +469,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const seconds = performance.now() / 1000;
   const secondaryBytes = links.secondaryBytes();
   links.close();
+  trees.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
@@ -556,7 +564,7 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -567,8 +575,8 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked
         const dst = dstOf(roots, d);
         try {
           const st = await tracked('create of directory', dst, async () => {
-            await mkdirp(dst, 0o700);
-            return fsp.lstat(dst);
+            await trees.dst.mkdir(dst, 0o700, true);
+            return trees.dst.lstat(dst);
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');

@@ -9,7 +9,6 @@
  * --delete (copy/delete-guards.ts) apply as in a real run: a refusal is said, with the exit
  * code the real run would have.
  */
-import { promises as fsp } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
 import { EntryErrors } from '../errors.js';
 import { loadNative } from '../native/loader.js';
@@ -23,6 +22,7 @@ import { deleteExtras } from '../copy/delete-extras.js';
 import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
 import { EXIT } from '../engine/runtime.js';
 import { formatBytes, formatCount } from '../progress/format.js';
+import { Trees } from '../copy/beneath.js';
 
 export interface DryRunOptions {
   roots: Root[];
@@ -54,13 +54,14 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
   const errors = new EntryErrors('fcp');
   const lists = new WalkLists();
   const native = loadNative();
-  const walk = await rt.runPhase(walkTask({ roots: o.roots, lists, errors, uid: process.getuid?.() ?? 0, native, filter: o.filter }));
+  const trees = new Trees(native, o.roots);
+  const walk = await rt.runPhase(walkTask({ roots: o.roots, side: trees.src, lists, errors, uid: process.getuid?.() ?? 0, native, filter: o.filter }));
   const guard = o.deleteExtras ? await guardAfterWalk(rt, { roots: o.roots, filter: o.filter, walkErrors: errors.count, fromEmpty: o.deleteFromEmpty }) : null;
   const c = { copy: 0, update: 0, upToDate: 0, bytes: 0 };
   const say = (what: string, e: Entry) => process.stdout.write(`${what} '${showPath(dstOf(o.roots, e))}${e.k === 'd' ? '/' : ''}'\n`);
   for (const list of [lists.dirs(), lists.files(), lists.others()]) {
     for (const e of list) {
-      const st = await fsp.lstat(dstOf(o.roots, e), { bigint: true }).catch(() => null);
+      const st = await trees.dst.lstat(dstOf(o.roots, e)).catch(() => null);
       if (!st) {
         c.copy++;
         if (e.k === 'f') c.bytes += e.m.size;
@@ -68,7 +69,7 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
       } else if (e.k === 'f') {
         // --update=checksum would read both sides; a dry run reads no content: size and
         // mtime tell what the time rule would skip, the rest is counted as an update.
-        const same = st.isFile() && Number(st.size) === e.m.size && st.mtimeNs === BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1]);
+        const same = st.isFile() && st.size === e.m.size && st.mtimeNs === BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1]);
         if (o.update && same) c.upToDate++;
         else {
           c.update++;
@@ -81,10 +82,11 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
   let deleted = 0;
   let deleteRefused = guard?.refused ?? null;
   if (o.deleteExtras && deleteRefused === null) {
-    const d = await deleteExtras(rt, { roots: o.roots, filter: o.filter, errors, native, dryRun: true, verbose: true, maxDelete: o.maxDelete, listBudget: o.listBudget });
+    const d = await deleteExtras(rt, { roots: o.roots, trees, filter: o.filter, errors, native, dryRun: true, verbose: true, maxDelete: o.maxDelete, listBudget: o.listBudget });
     deleted = d.deleted;
     deleteRefused = d.refused;
   }
+  trees.close();
   const t = await rt.allreduceCounters({ ...c, deleted, errors: errors.count });
   const summary: DryRunSummary = {
     dryRun: true, copy: t.copy ?? 0, update: t.update ?? 0, upToDate: t.upToDate ?? 0, delete: t.deleted ?? 0, deleteRefused,

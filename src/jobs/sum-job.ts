@@ -34,6 +34,7 @@ import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
+import { Side } from '../copy/beneath.js';
 
 export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
 
@@ -95,7 +96,11 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), lists, errors, uid, native: loadNative() }));
+  // SRC is read beneath its roots' anchors (copy/beneath.ts), never through a symlink.
+  const native = loadNative();
+  const side = new Side(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
+  rt.addAbortHook(() => side.close());
+  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native }));
   const totals = walk.total;
 
   // 2. seed
@@ -133,7 +138,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
   const hash = await rt.runPhase(sumTask({
-    roots: opts.roots, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
+    roots: opts.roots, side, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
     syncRoots: opts.roots.map((r) => opts.syncSmall !== false && isLocalFs(r)),
   }));
 
@@ -214,5 +219,6 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
       steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0),
     })),
   };
+  side.close();
   return { summary, records: gathered, exitCode: summary.errors > 0 ? 1 : 0 };
 }

@@ -49,14 +49,24 @@ export interface NativeAddon {
   /** _exit(code): leave without waiting for thread-pool threads blocked in a hung file system. */
   exitNow(code: number): never;
   /**
+   * The same beneath anchors (directory fds, src and dst of each root, see copy/beneath.ts):
+   * roots are then paths relative to the anchors, and each file is opened with openat2
+   * beneath its anchor, never following a symlink in any component (no extra system call).
+   */
+  copyFiles(anchors: Int32Array, roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  /**
    * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
    * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes]; with HASH
    * (off a multiple of LEAF) partial is the sum of the chunk's leaf terms, 16 bytes
    * big-endian (the file's digest is the sum of its chunks' partials and its size term).
    */
   copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /** The same with src and dst beneath anchors (directory fds). */
+  copyChunk(srcAnchor: number, src: Buffer, dstAnchor: number, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
+  statAt(anchor: number, dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /**
@@ -66,6 +76,39 @@ export interface NativeAddon {
    * else it is open after the returned names (continue with readNames, then close it).
    */
   scanDir(dir: Buffer, maxNames: number): Promise<{ names: Buffer; stats: Float64Array; fd: number }>;
+  /** The same with dir beneath an anchor, no symlink followed on the way. */
+  scanDir(anchor: number, dir: Buffer, maxNames: number): Promise<{ names: Buffer; stats: Float64Array; fd: number }>;
+  // ----- beneath an anchor (native/src/beneath.cc): rel never leaves the anchor and no
+  // symlink is followed in any component; a symlink on the way is ELOOP. Thread pool. -----
+  /** Open a trusted root directory (followed) as an anchor: an O_PATH directory fd. */
+  openAnchor(path: Buffer): number;
+  closeFd(fd: number): void;
+  /** openat2(anchor, rel, flags | O_NOFOLLOW | O_CLOEXEC, mode, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS). */
+  openAt(anchor: number, rel: Buffer, flags: number, mode: number): Promise<number>;
+  /** openAt on the calling thread. */
+  openAtSync(anchor: number, rel: Buffer, flags: number, mode: number): number;
+  /** lstat: STAT_FIELDS numbers (the first 0). */
+  lstatAt(anchor: number, rel: Buffer): Promise<Float64Array>;
+  readlinkAt(anchor: number, rel: Buffer): Promise<Buffer>;
+  symlinkAt(target: Buffer, anchor: number, rel: Buffer): Promise<void>;
+  /** A hard link to the entry itself (linkat without AT_SYMLINK_FOLLOW). */
+  linkAt(anchor: number, rel: Buffer, newAnchor: number, newRel: Buffer): Promise<void>;
+  renameAt(anchor: number, rel: Buffer, newAnchor: number, newRel: Buffer): Promise<void>;
+  unlinkAt(anchor: number, rel: Buffer, dir: boolean): Promise<void>;
+  /** Remove an entry and, a directory, everything in it (never following a symlink). */
+  removeTreeAt(anchor: number, rel: Buffer): Promise<void>;
+  /** mkdirat; parents: missing parents are created and an existing directory is fine. */
+  mkdirAt(anchor: number, rel: Buffer, mode: number, parents: boolean): Promise<void>;
+  mkfifoAt(anchor: number, rel: Buffer, mode: number): Promise<void>;
+  /** fchmodat2(AT_SYMLINK_NOFOLLOW), or on older kernels chmod through an O_PATH fd (a symlink: EOPNOTSUPP). */
+  chmodAt(anchor: number, rel: Buffer, mode: number): Promise<void>;
+  chownAt(anchor: number, rel: Buffer, uid: number, gid: number): Promise<void>;
+  /** utimensat(AT_SYMLINK_NOFOLLOW). */
+  utimensAt(anchor: number, rel: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
+  /** Copy extended attributes (user.* must succeed, others best effort; none of user.* for symlinks). */
+  copyXattrsAt(srcAnchor: number, srcRel: Buffer, dstAnchor: number, dstRel: Buffer, symlink: boolean): Promise<void>;
+  /** Test hook: resolve by a walk of openat(O_NOFOLLOW) instead of openat2 (true), back (false); says which is in use. */
+  resolveMode(walk?: boolean): 'openat2' | 'walk';
   /** XXH64 of data (same output as xxhash-wasm's h64). */
   xxh64(data: Uint8Array, seed?: number): bigint;
   /** SHA-256 of data (the addon's own, behind its digests; exported for tests). */
@@ -104,6 +147,24 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'copyChunk',
   'scanDir',
   'sha256',
+  'openAnchor',
+  'closeFd',
+  'openAt',
+  'openAtSync',
+  'lstatAt',
+  'readlinkAt',
+  'symlinkAt',
+  'linkAt',
+  'renameAt',
+  'unlinkAt',
+  'removeTreeAt',
+  'mkdirAt',
+  'mkfifoAt',
+  'chmodAt',
+  'chownAt',
+  'utimensAt',
+  'copyXattrsAt',
+  'resolveMode',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

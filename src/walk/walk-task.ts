@@ -23,6 +23,7 @@ import { parentOf } from '../checkpoint/rank-store.js';
 import { baseName } from '../copy/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
+import type { Side } from '../copy/beneath.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
@@ -38,6 +39,11 @@ export interface WalkContext {
   uid: number;
   /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
   native: NativeAddon | null;
+  /**
+   * The walked roots' side (copy/beneath.ts): with the addon, directories are opened
+   * beneath the roots' anchors, never through a symlink in any component.
+   */
+  side: Side;
   /** Checkpoint: every entry found and every directory completely read is recorded. */
   store?: RankStore | null;
   /** Resume: what earlier runs found (see checkpoint/resume-state.ts). */
@@ -102,7 +108,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     const dirAbs = joinPath(w.roots[r]!.src, dirRel);
     if (w.native) {
       try {
-        return await tracked('lstat in directory', dirAbs, () => w.native!.statAt(dirAbs, names));
+        return await tracked('lstat in directory', dirAbs, () => w.side.statAt(dirAbs, names));
       } catch (err) {
         w.errors.report('stat entries of', dirAbs, err);
         return null;
@@ -144,8 +150,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         // One job opens the directory (without following a symlink), reads its first
         // names and lstats them: all of a small directory. A big one goes on streaming
         // from the same descriptor, in batches that other ranks may steal.
-        const native = w.native;
-        const first = await tracked('read of directory', abs, () => native.scanDir(abs, NAMES_PER_BATCH)).catch((err: { errno?: number; syscall?: string }) => {
+        const first = await tracked('read of directory', abs, () => w.side.scanDir(abs, NAMES_PER_BATCH)).catch((err: { errno?: number; syscall?: string }) => {
           throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
         });
         const names = unpackNames(first.names);
@@ -158,7 +163,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         try {
           take(item.r, item.p, names, first.stats, first.names, ctx);
           for (;;) {
-            const packed = await tracked('read of directory', abs, () => native.readNames(fh, 32768));
+            const packed = await tracked('read of directory', abs, () => w.native!.readNames(fh, 32768));
             if (!packed) break;
             for (let s = 0; s < packed.length; ) {
               const e = packed.indexOf(0, s);
@@ -213,8 +218,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       for (let r = 0; r < w.roots.length; r++) {
         const src = w.roots[r]!.src;
         try {
-          const a = new Float64Array(STAT_RECORD_FIELDS);
-          putStatRecord(a, 0, await fsp.lstat(src, { bigint: true }));
+          const a = await w.side.lstatRecord(src);
           const e = entryFromStatAt(r, Buffer.alloc(0), a, 0);
           record(e, ctx);
           // The root as a listing of its own: the name '' in the directory ''.

@@ -71,7 +71,8 @@ describe('copy: pure-Node fallback (FCP_NO_NATIVE=1)', () => {
         const s = scratch(`fallback-${profile}-${np}`);
         try {
           const dst = join(s.dir, 'out');
-          const r = await fcp([src, dst, '-np', String(np), '--json'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
+          // --unsafe-paths: as root, fcp refuses to run without the addon (symlink-swap.test.ts)
+          const r = await fcp([src, dst, '-np', String(np), '--json', '--unsafe-paths'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
           expect(r.code, r.stderr).toBe(0);
           expect(failureLines(r.stderr), r.stderr).toEqual([]);
           const lines = stderrLines(r.stderr).filter((l) => l.includes('native addon'));
@@ -325,7 +326,7 @@ describe('copy: content and names', () => {
       expect(spawnSync('mkfifo', [join(src, 'pipe')]).status).toBe(0);
       writeFileSync(join(src, 'file'), 'content');
       const dst = join(s.dir, 'dst');
-      const r = await fcp([src, dst, '--json'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
+      const r = await fcp([src, dst, '--json', '--unsafe-paths'], { env: envWith({ FCP_NO_NATIVE: '1' }) });
       expect(r.code, r.stderr).toBe(0);
       expect(failureLines(r.stderr), r.stderr).toEqual([]);
       expect(stderrLines(r.stderr).filter((l) => l.startsWith('fcp: native addon not loaded:') && l.includes('named pipes'))).toHaveLength(1);
