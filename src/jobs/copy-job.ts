@@ -26,6 +26,7 @@ import type { Counters } from '../transport/messages.js';
 import { EntryErrors, systemErrorFromCode } from '../errors.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
+import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
@@ -48,6 +49,8 @@ import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 
 export interface CopyJobOptions {
   roots: Root[];
+  /** --files-from: copy only what the list names (walk/list-source.ts) */
+  filesFrom?: FileList | null;
   chunkSize?: number;
   quiet: boolean;
   json: boolean;
@@ -163,7 +166,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, list: opts.filesFrom }));
   const walkTotals = walk.total;
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');

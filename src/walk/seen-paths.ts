@@ -1,0 +1,70 @@
+/**
+ * The paths a --files-from list has named so far (listed, or implied as the parent of a
+ * listed path), so that each is walked once however often the list names or implies it.
+ *
+ * Rank 0 reads the list alone, so the set lives there, once, in a private temporary
+ * SQLite database (`new Sqlite('')`: its pages spill to an unnamed temporary file past
+ * SQLite's cache, so memory does not grow with a list of 100 million lines). A path is
+ * keyed by 16 bytes of its SHA-256 (paths can be 4 KiB; a chance collision is ~2^-128 per
+ * pair). A small map in front answers for the parents that consecutive lines share.
+ */
+import { createHash } from 'node:crypto';
+import type Database from 'better-sqlite3';
+import { Sqlite } from '../util/cjs-deps.js';
+
+/** How a path was seen before: not at all, only as a parent of a listed path, or listed. */
+export type Seen = 'new' | 'parent' | 'listed';
+
+const RECENT = 8192;
+/** Inserts per write transaction. */
+const PER_TRANSACTION = 4096;
+
+export class SeenPaths {
+  private readonly db: Database.Database;
+  private readonly qGet: Database.Statement;
+  private readonly qPut: Database.Statement;
+  private readonly recent = new Map<string, boolean>();
+  private pending = 0;
+
+  constructor() {
+    this.db = new Sqlite('');
+    // Scratch data: no journal.
+    this.db.pragma('journal_mode = OFF');
+    this.db.exec('CREATE TABLE seen (h BLOB PRIMARY KEY, listed INTEGER NOT NULL) WITHOUT ROWID');
+    this.qGet = this.db.prepare('SELECT listed FROM seen WHERE h = ?').pluck();
+    this.qPut = this.db.prepare('INSERT OR REPLACE INTO seen (h, listed) VALUES (?, ?)');
+  }
+
+  /** Record `p` as seen (listed, or as a parent); say how it had been seen before. */
+  mark(p: Buffer, listed: boolean): Seen {
+    const key = p.toString('latin1');
+    let was: boolean | undefined = this.recent.get(key);
+    let h: Buffer | null = null;
+    if (was === undefined) {
+      h = createHash('sha256').update(p).digest().subarray(0, 16);
+      const row = this.qGet.get(h) as number | undefined;
+      was = row === undefined ? undefined : row === 1;
+    }
+    const before: Seen = was === undefined ? 'new' : was ? 'listed' : 'parent';
+    if (was === undefined || (listed && !was)) {
+      h ??= createHash('sha256').update(p).digest().subarray(0, 16);
+      if (this.pending === 0) this.db.exec('BEGIN');
+      this.qPut.run(h, listed ? 1 : 0);
+      if (++this.pending >= PER_TRANSACTION) this.commit();
+    }
+    if (this.recent.size >= RECENT) this.recent.clear();
+    this.recent.set(key, listed || was === true);
+    return before;
+  }
+
+  private commit(): void {
+    if (this.pending === 0) return;
+    this.db.exec('COMMIT');
+    this.pending = 0;
+  }
+
+  close(): void {
+    this.commit();
+    this.db.close();
+  }
+}
