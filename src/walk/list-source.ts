@@ -38,6 +38,11 @@ export interface FileList {
 }
 
 const NAMES_PER_ITEM = 512;
+/**
+ * Lines held back to gather names of one directory into one item: an unsorted list would
+ * otherwise make an item (a thread-pool job, a checkpoint row) per line.
+ */
+const WINDOW = 4096;
 const SLASH = 0x2f;
 
 function listError(code: string, message: string): NodeJS.ErrnoException {
@@ -47,18 +52,31 @@ function listError(code: string, message: string): NodeJS.ErrnoException {
 /** The walk items of a list, for root 0 (--files-from takes one SRC). */
 export async function* listItems(list: FileList, errors: EntryErrors, resume: ResumeState | null | undefined): AsyncGenerator<ListItem> {
   const seen = new SeenPaths();
-  let pending: { p: Buffer; n: Buffer[]; x: ListFlag | undefined } | null = null;
-  /** Add one name; returns the full item it closed, if any. */
-  const add = (dir: Buffer, name: Buffer, x: ListFlag | undefined): ListItem | null => {
-    if (pending && pending.x === x && pending.n.length < NAMES_PER_ITEM && pending.p.equals(dir)) {
-      pending.n.push(name);
-      return null;
+  type Group = { p: Buffer; n: Buffer[]; x: ListFlag | undefined };
+  /** names not yet handed out, by directory and flag */
+  const pending = new Map<string, Group>();
+  let held = 0;
+  const item = (b: Group): ListItem => (b.x ? { t: 's', r: 0, p: b.p, n: b.n, x: b.x } : { t: 's', r: 0, p: b.p, n: b.n });
+  /** Add one name; returns the items it completes (a full directory group, or the whole window). */
+  const add = (dir: Buffer, name: Buffer, x: ListFlag | undefined): ListItem[] => {
+    const key = `${x ?? ''}/${dir.toString('latin1')}`;
+    let g = pending.get(key);
+    if (!g) pending.set(key, (g = { p: dir, n: [], x }));
+    g.n.push(name);
+    held++;
+    if (g.n.length >= NAMES_PER_ITEM) {
+      pending.delete(key);
+      held -= g.n.length;
+      return [item(g)];
     }
-    const out = pending;
-    pending = { p: dir, n: [name], x };
-    return out ? item(out) : null;
+    return held >= WINDOW ? drain() : [];
   };
-  const item = (b: { p: Buffer; n: Buffer[]; x: ListFlag | undefined }): ListItem => (b.x ? { t: 's', r: 0, p: b.p, n: b.n, x: b.x } : { t: 's', r: 0, p: b.p, n: b.n });
+  const drain = (): ListItem[] => {
+    const out = [...pending.values()].map(item);
+    pending.clear();
+    held = 0;
+    return out;
+  };
   let rootListed = false;
   try {
     for await (const l of listLines(list.open(), list.sep)) {
@@ -93,7 +111,7 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
         if (was === 'new') {
           const s = a.lastIndexOf(SLASH);
           const out = add(s < 0 ? Buffer.alloc(0) : Buffer.from(a.subarray(0, s)), Buffer.from(a.subarray(s + 1)), 'p');
-          if (out) yield out;
+          yield* out;
         }
       }
       if (covered) continue;
@@ -106,7 +124,7 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
       }
       const s = p.lastIndexOf(SLASH);
       const out = add(s < 0 ? Buffer.alloc(0) : p.subarray(0, s), p.subarray(s + 1), list.recursive ? undefined : 'l');
-      if (out) yield out;
+      yield* out;
     }
   } catch (err) {
     // What was read is copied; the job ends with an error (exit 1) and can be resumed.
@@ -114,5 +132,5 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
   } finally {
     seen.close();
   }
-  if (pending) yield item(pending);
+  yield* drain();
 }

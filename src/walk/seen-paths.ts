@@ -16,6 +16,8 @@ import { Sqlite } from '../util/cjs-deps.js';
 export type Seen = 'new' | 'parent' | 'listed';
 
 const RECENT = 8192;
+
+const digest = (p: Buffer): Buffer => createHash('sha256').update(p).digest().subarray(0, 16);
 /** Inserts per write transaction. */
 const PER_TRANSACTION = 4096;
 
@@ -23,6 +25,7 @@ export class SeenPaths {
   private readonly db: Database.Database;
   private readonly qGet: Database.Statement;
   private readonly qPut: Database.Statement;
+  private readonly qAdd: Database.Statement;
   private readonly recent = new Map<string, boolean>();
   private pending = 0;
 
@@ -30,31 +33,42 @@ export class SeenPaths {
     this.db = new Sqlite('');
     // Scratch data: no journal.
     this.db.pragma('journal_mode = OFF');
+    // 16 MiB of pages (a few hundred thousand paths); the rest goes to the temporary file.
+    this.db.pragma('cache_size = -16384');
     this.db.exec('CREATE TABLE seen (h BLOB PRIMARY KEY, listed INTEGER NOT NULL) WITHOUT ROWID');
     this.qGet = this.db.prepare('SELECT listed FROM seen WHERE h = ?').pluck();
-    this.qPut = this.db.prepare('INSERT OR REPLACE INTO seen (h, listed) VALUES (?, ?)');
+    this.qPut = this.db.prepare('UPDATE seen SET listed = 1 WHERE h = ?');
+    this.qAdd = this.db.prepare('INSERT OR IGNORE INTO seen (h, listed) VALUES (?, ?)');
   }
 
   /** Record `p` as seen (listed, or as a parent); say how it had been seen before. */
   mark(p: Buffer, listed: boolean): Seen {
     const key = p.toString('latin1');
     let was: boolean | undefined = this.recent.get(key);
-    let h: Buffer | null = null;
     if (was === undefined) {
-      h = createHash('sha256').update(p).digest().subarray(0, 16);
-      const row = this.qGet.get(h) as number | undefined;
-      was = row === undefined ? undefined : row === 1;
+      // Most paths are new: one insert says so; only a path seen before is looked up.
+      const h = digest(p);
+      if (this.write(() => this.qAdd.run(h, listed ? 1 : 0).changes) === 0) {
+        was = (this.qGet.get(h) as number) === 1;
+        if (listed && !was) this.write(() => this.qPut.run(h).changes);
+      }
+    } else if (listed && !was) {
+      this.write(() => this.qPut.run(digest(p)).changes);
     }
-    const before: Seen = was === undefined ? 'new' : was ? 'listed' : 'parent';
-    if (was === undefined || (listed && !was)) {
-      h ??= createHash('sha256').update(p).digest().subarray(0, 16);
-      if (this.pending === 0) this.db.exec('BEGIN');
-      this.qPut.run(h, listed ? 1 : 0);
-      if (++this.pending >= PER_TRANSACTION) this.commit();
+    // Only directories leading to listed paths are kept: those are what the next lines share.
+    if (!listed) {
+      if (this.recent.size >= RECENT) this.recent.clear();
+      this.recent.set(key, was === true);
     }
-    if (this.recent.size >= RECENT) this.recent.clear();
-    this.recent.set(key, listed || was === true);
-    return before;
+    return was === undefined ? 'new' : was ? 'listed' : 'parent';
+  }
+
+  /** One write, inside a transaction of up to PER_TRANSACTION writes. */
+  private write(f: () => number): number {
+    if (this.pending === 0) this.db.exec('BEGIN');
+    const changes = f();
+    if (++this.pending >= PER_TRANSACTION) this.commit();
+    return changes;
   }
 
   private commit(): void {
