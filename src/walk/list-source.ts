@@ -13,6 +13,7 @@
  * Every path goes through SeenPaths first, so a path named twice, or implied by thousands
  * of lines, is walked (and so created and given its metadata) exactly once.
  */
+import { promises as fsp } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EntryErrors } from '../errors.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
@@ -133,4 +134,27 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
     seen.close();
   }
   yield* drain();
+}
+
+/**
+ * Why the directory `rel` of a listed path cannot be used (a component is a symlink, or not
+ * a directory), or null. The walk of a tree only ever descends into what it lstat'ed as a
+ * directory; a list names paths directly, so a symlink planted on the way ('a' -> /etc,
+ * listed 'a/passwd') must not be followed: each component is lstat'ed first.
+ */
+export async function listedDirProblem(root: Buffer, rel: Buffer): Promise<NodeJS.ErrnoException | null> {
+  for (let i = rel.indexOf(SLASH); ; i = rel.indexOf(SLASH, i + 1)) {
+    const prefix = i < 0 ? rel : rel.subarray(0, i);
+    if (prefix.length > 0) {
+      let st;
+      try {
+        st = await fsp.lstat(Buffer.concat([root, Buffer.from('/'), prefix]));
+      } catch (err) {
+        return err as NodeJS.ErrnoException;
+      }
+      if (st.isSymbolicLink()) return listError('ELOOP', 'a directory on the way is a symbolic link');
+      if (!st.isDirectory()) return listError('ENOTDIR', 'Not a directory');
+    }
+    if (i < 0) return null;
+  }
 }

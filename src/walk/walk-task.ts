@@ -22,7 +22,7 @@ import { parentOf } from '../checkpoint/rank-store.js';
 import { baseName } from '../copy/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
-import { listItems, type FileList, type ListFlag } from './list-source.js';
+import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
@@ -119,6 +119,14 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
   };
 
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag }, ctx: TaskContext<WalkItem>) => {
+    // A list's names come with their directory, not from reading it: check it first.
+    if (w.list && item.p.length > 0) {
+      const bad = await listedDirProblem(w.roots[item.r]!.src, item.p);
+      if (bad) {
+        if (item.x !== 'p') for (const n of item.n) w.errors.report('stat', joinPath(joinPath(w.roots[item.r]!.src, item.p), n), bad);
+        return;
+      }
+    }
     const a = await statNames(item.r, item.p, item.n);
     if (a) take(item.r, item.p, item.n, a, null, ctx, item.x);
   };

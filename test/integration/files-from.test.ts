@@ -4,7 +4,7 @@
  * processes, real files.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lastJson, scratch, sleep, start, toolsDir } from '../helpers/run.js';
@@ -144,6 +144,26 @@ describe('fcp --files-from', () => {
     expect(readFileSync(join(dst, 'd/sub/f4'), 'utf8')).toBe('four\n');
     expect(existsSync(join(dst, 'a/b/sibling'))).toBe(false);
     expect((await treecmp(expected, dst)).code).toBe(0);
+  }, 120_000);
+
+  it('never follows a symlink on the way to a listed path (named, ELOOP; nothing outside SRC is read)', async () => {
+    const outside = join(work.dir, 'outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'secret'), 'outside SRC\n');
+    const tree = join(work.dir, 'symlink-src');
+    mkdirSync(join(tree, 'real'), { recursive: true });
+    writeFileSync(join(tree, 'real', 'f'), 'inside\n');
+    symlinkSync(outside, join(tree, 'lnk'));
+    const list = join(work.dir, 'list-symlink');
+    writeFileSync(list, 'lnk/secret\nreal/f\n');
+    const dst = join(work.dir, 'dst-symlink');
+    const r = await fcp(['--files-from', list, tree, dst, '-np', '2', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(entryErrors(r.stderr).map((e) => e.line)).toEqual([`fcp: cannot stat '${tree}/lnk/secret': Too many levels of symbolic links (ELOOP)`]);
+    expect(lastJson<Summary>(r.stdout).files).toBe(1);
+    expect(readFileSync(join(dst, 'real', 'f'), 'utf8')).toBe('inside\n');
+    expect(lstatSync(join(dst, 'lnk')).isSymbolicLink()).toBe(true); // the implied parent, as it is in SRC
+    expect(readdirSync(outside)).toEqual(['secret']);
   }, 120_000);
 
   it('refuses, before writing anything, two SRC, --from0 without --files-from, --delete, and a list it cannot read (exit 2)', async () => {
