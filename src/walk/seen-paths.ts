@@ -59,6 +59,8 @@ export class SeenPaths {
     if (!listed) {
       if (this.recent.size >= RECENT) this.recent.clear();
       this.recent.set(key, was === true);
+    } else if (this.recent.has(key)) {
+      this.recent.set(key, true);
     }
     return was === undefined ? 'new' : was ? 'listed' : 'parent';
   }
