@@ -274,6 +274,7 @@ async function main(argv: string[]): Promise<void> {
         resume: opts.resume,
         enabled: opts.checkpoint,
         roots,
+        list: filesFrom !== null,
       },
     });
   } catch (err) {

@@ -195,7 +195,7 @@ describe('fcp --files-from and --resume', () => {
     for (let i = 0; i < 100 && existsSync(pidfile); i++) await sleep(50);
   });
 
-  it('SIGTERM mid-copy exits 4; --resume with the same list (other -np) finishes it without copying the done files again', async () => {
+  it('SIGTERM mid-copy exits 4; --resume without the list is refused; with the same list (other -np) it finishes without copying the done files again', async () => {
     const tree = join(work.dir, 'resume-src');
     // 40 directories of 50 files of 64 KiB; every other file listed, in two nested levels
     const lines: string[] = [];
@@ -231,6 +231,12 @@ describe('fcp --files-from and --resume', () => {
     const first = await job.done;
     expect(first.code, first.stderr).toBe(4);
     expect(first.stderr).toMatch(/resume with: fcp --resume --files-from /);
+    // Without its list, a resume would copy all of SRC: refused, the checkpoint stays usable.
+    const before = countFiles(dst);
+    const whole = await fcp(['--resume', mnt, dst, '--checkpoint-interval', '0.2', '-np', '2']);
+    expect(whole.code, whole.stderr).toBe(2);
+    expect(whole.stderr).toMatch(/is of a copy with --files-from: resume it with --files-from/);
+    expect(countFiles(dst)).toBe(before);
     const r = await fcp(['--resume', ...args, '-np', '3', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const s = lastJson<Summary>(r.stdout);
@@ -297,6 +303,10 @@ describe('fcp --files-from at scale', () => {
     expect(cmp.differences, cmp.output).toBe(0);
   }, 600_000);
 });
+
+function countFiles(dir: string): number {
+  return readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isFile()).length;
+}
 
 function childrenOf(pid: number): number[] {
   try {
