@@ -20,11 +20,14 @@ import type { ResumeState } from '../checkpoint/resume-state.js';
 import { listLines, listPath } from './list-lines.js';
 import { SeenPaths } from './seen-paths.js';
 
-/** Which names of an 's' item the walk records: 'l' listed (not descended), 'p' implied parents. */
+/**
+ * Which names of an 's' item the walk records: 'l' listed (not descended), 'p' implied
+ * parents. On a 'd' item, 'l': a directory named by the list (its way is checked first).
+ */
 export type ListFlag = 'l' | 'p';
 
 export type ListItem =
-  | { t: 'd'; r: number; p: Buffer }
+  | { t: 'd'; r: number; p: Buffer; x?: 'l' }
   | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag };
 
 export interface FileList {
@@ -120,7 +123,7 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
       if (was === 'listed') continue; // named again: once is enough
       if (was === 'parent') {
         // Recorded already as a parent; --recursive-list still walks it whole.
-        if (list.recursive && !resume?.isComplete(0, p)) yield { t: 'd', r: 0, p };
+        if (list.recursive && !resume?.isComplete(0, p)) yield { t: 'd', r: 0, p, x: 'l' };
         continue;
       }
       const s = p.lastIndexOf(SLASH);
@@ -152,7 +155,7 @@ export async function listedDirProblem(root: Buffer, rel: Buffer): Promise<NodeJ
       } catch (err) {
         return err as NodeJS.ErrnoException;
       }
-      if (st.isSymbolicLink()) return listError('ELOOP', 'a directory on the way is a symbolic link');
+      if (st.isSymbolicLink()) return listError('ELOOP', 'Too many levels of symbolic links');
       if (!st.isDirectory()) return listError('ENOTDIR', 'Not a directory');
     }
     if (i < 0) return null;

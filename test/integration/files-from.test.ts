@@ -166,6 +166,27 @@ describe('fcp --files-from', () => {
     expect(readdirSync(outside)).toEqual(['secret']);
   }, 120_000);
 
+  it('--recursive-list does not walk a listed directory through a symlink on its way either', async () => {
+    const outside = join(work.dir, 'outside-rec');
+    mkdirSync(join(outside, 'sub'), { recursive: true });
+    writeFileSync(join(outside, 'sub', 'f'), 'outside SRC\n');
+    const tree = join(work.dir, 'symlink-rec-src');
+    mkdirSync(tree);
+    symlinkSync(outside, join(tree, 'lnk'));
+    const list = join(work.dir, 'list-symlink-rec');
+    // lnk/sub is first seen as a parent, then listed: walked as a directory of its own
+    writeFileSync(list, 'lnk/sub/f\nlnk/sub\n');
+    const dst = join(work.dir, 'dst-symlink-rec');
+    const r = await fcp(['--files-from', list, '--recursive-list', tree, dst, '-np', '2', '--json']);
+    expect(r.code, r.stderr).toBe(1);
+    expect(entryErrors(r.stderr).map((e) => e.line).sort()).toEqual([
+      `fcp: cannot read directory '${tree}/lnk/sub': Too many levels of symbolic links (ELOOP)`,
+      `fcp: cannot stat '${tree}/lnk/sub/f': Too many levels of symbolic links (ELOOP)`,
+    ]);
+    expect(lastJson<Summary>(r.stdout).files).toBe(0);
+    expect(readdirSync(dst)).toEqual(['lnk']);
+  }, 120_000);
+
   it('refuses, before writing anything, two SRC, --from0 without --files-from, --delete, and a list it cannot read (exit 2)', async () => {
     const list = join(work.dir, 'list-usage');
     writeFileSync(list, 'top\n');
