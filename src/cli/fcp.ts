@@ -5,7 +5,7 @@
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
  * 4 stopped by a signal (SIGINT/SIGTERM); 5 --delete refused by a guard (nothing deleted).
  */
-import { closeSync, createReadStream, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
@@ -131,8 +131,9 @@ function checkFilesFrom(o: { filesFrom?: string; from0: boolean; recursiveList: 
   }
   // Only rank 0 reads the list (other ranks may be on hosts that cannot see it).
   if (speaks && o.filesFrom !== '-') {
+    // Not opened here: a pipe (`--files-from <(lfs find ...)`) would lose its writer.
     try {
-      closeSync(openSync(o.filesFrom, 'r'));
+      accessSync(o.filesFrom, fsConstants.R_OK);
       if (statSync(o.filesFrom).isDirectory()) return `cannot read --files-from '${o.filesFrom}': Is a directory (EISDIR)`;
     } catch (err) {
       return `cannot read --files-from '${o.filesFrom}': ${causeOf(err)}`;

@@ -130,6 +130,17 @@ describe('fcp --files-from', () => {
     expect((await treecmp(expected, dst)).code).toBe(0);
   }, 120_000);
 
+  it('reads a list from a pipe (bash process substitution) whole', async () => {
+    const { fcpList, rsyncList: ref } = mainList();
+    const dst = join(work.dir, 'dst-pipe');
+    const expected = join(work.dir, 'expected-pipe');
+    rsyncList(ref, expected);
+    const r = await start('bash', ['-c', `exec "${process.execPath}" "${fcpBin}" --files-from <(cat "${fcpList}") "${src}" "${dst}" -np 2 --json`]).done;
+    expect(r.code, r.stderr).toBe(1);
+    expect(lastJson<Summary>(r.stdout).files).toBe(3);
+    expect((await treecmp(expected, dst)).code).toBe(0);
+  }, 120_000);
+
   it('--recursive-list copies a listed directory whole; a path inside it listed again is copied once', async () => {
     const list = join(work.dir, 'list-rec');
     writeFileSync(list, 'd\nd/sub/f4\na/b/c/f1\n');
