@@ -20,14 +20,11 @@ import type { ResumeState } from '../checkpoint/resume-state.js';
 import { listLines, listPath } from './list-lines.js';
 import { SeenPaths } from './seen-paths.js';
 
-/**
- * Which names of an 's' item the walk records: 'l' listed (not descended), 'p' implied
- * parents. On a 'd' item, 'l': a directory named by the list (its way is checked first).
- */
+/** Which names of an 's' item the walk records: 'l' listed (not descended), 'p' implied parents. */
 export type ListFlag = 'l' | 'p';
 
 export type ListItem =
-  | { t: 'd'; r: number; p: Buffer; x?: 'l' }
+  | { t: 'd'; r: number; p: Buffer }
   | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag };
 
 export interface FileList {
@@ -52,6 +49,8 @@ const SLASH = 0x2f;
 function listError(code: string, message: string): NodeJS.ErrnoException {
   return Object.assign(new Error(message), { code });
 }
+
+const listedLate = () => listError('EINVAL', 'with --recursive-list a directory must be listed before the paths inside it (as find lists them)');
 
 /** The walk items of a list, for root 0 (--files-from takes one SRC). */
 export async function* listItems(list: FileList, errors: EntryErrors, resume: ResumeState | null | undefined): AsyncGenerator<ListItem> {
@@ -82,6 +81,8 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
     return out;
   };
   let rootListed = false;
+  /** a line other than SRC itself came already */
+  let anyPath = false;
   try {
     for await (const l of listLines(list.open(), list.sep)) {
       if ('tooLong' in l) {
@@ -97,10 +98,15 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
       const p = lp.p;
       if (p.length === 0) {
         // SRC itself ('.' or '/'): always recorded; listed with --recursive-list, the whole tree.
+        if (list.recursive && !rootListed && anyPath) {
+          errors.report(`copy list line ${l.no}`, l.line, listedLate());
+          continue;
+        }
         if (list.recursive && !rootListed && !resume?.isComplete(0, p)) yield { t: 'd', r: 0, p };
         rootListed = true;
         continue;
       }
+      anyPath = true;
       if (list.recursive && rootListed) continue;
       // The directories leading to p, shallowest first.
       let covered = false;
@@ -122,8 +128,10 @@ export async function* listItems(list: FileList, errors: EntryErrors, resume: Re
       const was = seen.mark(p, true);
       if (was === 'listed') continue; // named again: once is enough
       if (was === 'parent') {
-        // Recorded already as a parent; --recursive-list still walks it whole.
-        if (list.recursive && !resume?.isComplete(0, p)) yield { t: 'd', r: 0, p, x: 'l' };
+        // Recorded already as a parent. Walking it whole now would record again the paths
+        // inside it that earlier lines named (a large file copied twice at once by two ranks
+        // is not safe): refused, named.
+        if (list.recursive) errors.report(`copy list line ${l.no}`, l.line, listedLate());
         continue;
       }
       const s = p.lastIndexOf(SLASH);

@@ -25,7 +25,7 @@ import type { WalkLists } from './walk-lists.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 
 export type WalkItem =
-  | { t: 'd'; r: number; p: Buffer; x?: 'l' }
+  | { t: 'd'; r: number; p: Buffer }
   | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag };
 
 const NAMES_PER_BATCH = 512;
@@ -131,14 +131,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     if (a) take(item.r, item.p, item.n, a, null, ctx, item.x);
   };
 
-  const readDir = async (item: { r: number; p: Buffer; x?: 'l' }, ctx: TaskContext<WalkItem>) => {
+  const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
     const abs = joinPath(w.roots[item.r]!.src, item.p);
-    // A directory the list names: no symlink on the way (its last component is opened without following).
-    const bad = item.x === 'l' && item.p.length > 0 ? await listedDirProblem(w.roots[item.r]!.src, parentOf(item.p)) : null;
-    if (bad) {
-      w.errors.report('read directory', abs, bad);
-      return;
-    }
     let batch: Buffer[] = [];
     let handedOut = false;
     const flush = (last: boolean) => {
@@ -245,7 +239,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       const i = x as Record<string, unknown>;
       if (!Number.isInteger(i.r) || (i.r as number) < 0 || (i.r as number) >= w.roots.length) return false;
       if (!isBuf(i.p) || hasDotDot(Buffer.from(i.p))) return false;
-      if (i.t === 'd') return i.x === undefined || i.x === 'l';
+      if (i.t === 'd') return true;
       if (i.x !== undefined && i.x !== 'l' && i.x !== 'p') return false;
       return i.t === 's' && Array.isArray(i.n) && i.n.every((n) => isBuf(n) && n.length > 0 && !n.includes(0x2f) && !Buffer.from(n).equals(Buffer.from('..')));
     },
