@@ -5,8 +5,9 @@
  * Rank 0 reads the list alone, so the set lives there, once, in a private temporary
  * SQLite database (`new Sqlite('')`: its pages spill to an unnamed temporary file past
  * SQLite's cache, so memory does not grow with a list of 100 million lines). A path is
- * keyed by 16 bytes of its SHA-256 (paths can be 4 KiB; a chance collision is ~2^-128 per
- * pair). A small map in front answers for the parents that consecutive lines share.
+ * keyed by 20 bytes of SHA-256 (see digest; paths can be 4 KiB; two paths collide by
+ * chance with probability ~2^-96 at most). A small map in front answers for the parents
+ * that consecutive lines share.
  */
 import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
@@ -17,7 +18,18 @@ export type Seen = 'new' | 'parent' | 'listed';
 
 const RECENT = 8192;
 
-const digest = (p: Buffer): Buffer => createHash('sha256').update(p).digest().subarray(0, 16);
+/**
+ * A path's key: 8 bytes of its directory's SHA-256, then 12 of its own. Names of one
+ * directory sit together in the b-tree, so a list in walk order (as find writes it)
+ * inserts into the same few pages instead of a random one per line.
+ */
+function digest(p: Buffer): Buffer {
+  const slash = p.lastIndexOf(0x2f);
+  const key = Buffer.allocUnsafe(20);
+  createHash('sha256').update(slash < 0 ? Buffer.alloc(0) : p.subarray(0, slash)).digest().copy(key, 0, 0, 8);
+  createHash('sha256').update(p).digest().copy(key, 8, 0, 12);
+  return key;
+}
 /** Inserts per write transaction. */
 const PER_TRANSACTION = 4096;
 
