@@ -9,6 +9,7 @@
 
 /** Set the process up, start local ranks early (-np N without a launcher), then load `entry`. */
 exports.run = function run(entry) {
+  lastResort();
   // Enough libuv threads to keep many small-file syscalls, directory reads and large
   // reads in flight at once (the walk runs 8 items at a time, the copy 4 batches).
   process.env.UV_THREADPOOL_SIZE ??= '16';
@@ -34,15 +35,45 @@ exports.run = function run(entry) {
   // Node sets up its ES module loader for the program (that alone costs 20-40 ms).
   try {
     const { detectLauncher } = require('../dist/launch/env.cjs');
-    const { spawnEarly } = require('../dist/launch/self-launch.cjs');
-    if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), detectLauncher().kind === 'none');
+    const { spawnEarly, guardChildStartup } = require('../dist/launch/self-launch.cjs');
+    const kind = detectLauncher().kind;
+    if (kind === 'self') guardChildStartup();
+    if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), kind === 'none');
   } catch (err) {
     fail(err);
   }
   import(entry).catch(fail);
 };
 
+const tool = () => require('node:path').basename(process.argv[1] || 'fcp').replace(/\.js$/, '');
+
+/** One line for the user, whatever went wrong: never a multi-line stack trace. */
+function oneLine(err) {
+  const msg = err instanceof Error ? `${err.message}${err.code ? ` (${err.code})` : ''}` : String(err);
+  const at = err instanceof Error && /\n\s+at (.*)/.exec(err.stack || '');
+  // eslint-disable-next-line no-control-regex
+  return `${msg}${at ? ` [at ${at[1]}]` : ''}`.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
+}
+
 function fail(err) {
-  process.stderr.write(`${require('node:path').basename(process.argv[1] || 'fcp')}: cannot start: ${err && err.stack ? err.stack : err}\n`);
+  process.stderr.write(`${tool()}: cannot start: ${oneLine(err)}\n`);
   process.exit(1);
+}
+
+/**
+ * The last resort: whatever escapes the tool's own handling ends the process with one
+ * line and exit 3 (the job is aborted; a checkpoint, if any, is resumable). A closed
+ * stdout or stderr (EPIPE: the reader went away) ends it quietly, as for cat.
+ */
+function lastResort() {
+  const die = (err) => {
+    // A collective that learnt of an abort: the runtime prints its reason and exits itself.
+    if (err && err.constructor && err.constructor.name === 'JobAborted') return;
+    if (err && err.code === 'EPIPE') process.exit(3);
+    try { process.stderr.write(`${tool()}: internal error: ${oneLine(err)}\n`); } catch { /* stderr is gone */ }
+    process.exit(3);
+  };
+  process.on('uncaughtException', die);
+  process.on('unhandledRejection', die);
+  for (const s of [process.stdout, process.stderr]) s.on('error', (err) => (err && err.code === 'EPIPE' ? process.exit(3) : die(err)));
 }

@@ -5,8 +5,9 @@
  *   and folded into the exit code; the rest of the job goes on.
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
+import { mkdirpSync } from './util/mkdirp.js';
 import { getSystemErrorName } from 'node:util';
-import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
 
@@ -60,10 +61,24 @@ export function causeOf(err: unknown): string {
   return e instanceof Error ? e.message : String(err);
 }
 
+/**
+ * An unexpected error as one line: its message (control characters escaped, as paths
+ * are) and where it was thrown, never a multi-line stack trace in the user's log.
+ */
+export function internalErrorLine(tool: string, err: unknown): string {
+  const e = err as Error;
+  const msg = e instanceof Error ? `${e.message}${(e as NodeJS.ErrnoException).code ? ` (${(e as NodeJS.ErrnoException).code})` : ''}` : String(err);
+  const at = e instanceof Error ? /\n\s+at (.*)/.exec(e.stack ?? '')?.[1] : undefined;
+  return `${tool}: internal error: ${showPath(msg)}${at ? ` [at ${showPath(at)}]` : ''}\n`;
+}
+
 /** An Error with just a code (a failure learnt from another rank). */
 export function systemErrorFromCode(code: string): NodeJS.ErrnoException {
   return Object.assign(new Error(code), { code });
 }
+
+/** Error codes that mean the destination is full: the job stops (see EntryErrors.onFull). */
+export const FULL_CODES: ReadonlySet<string> = new Set(['ENOSPC', 'EDQUOT']);
 
 export interface EntryErrorRecord { op: string; path: string; cause: string; code: string }
 
@@ -79,15 +94,34 @@ export class EntryErrors {
    * line each: path, operation, errno code, cause.
    */
   logTo(dir: string, rank: number): void {
-    mkdirSync(dir, { recursive: true });
+    mkdirpSync(dir);
     this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
   }
+
+  /** A line for the --log-dir file only, in the same four fields (not an entry failure: not counted, not printed). */
+  note(what: string, op: string, code: string, cause: string): void {
+    if (this.logFd !== null) writeSync(this.logFd, `${what}\t${op}\t${code}\t${cause}\n`);
+  }
+
+  /**
+   * A full destination (ENOSPC, EDQUOT) is not a per-file error: every file after it
+   * would fail the same way. When set, such failures go here, unprinted, instead.
+   */
+  onFull: ((path: string, code: string) => void) | null = null;
 
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
     const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
+    if (this.full(path, rec.code)) return rec;
     this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
     if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);
     return rec;
+  }
+
+  /** Hand a full-destination failure to onFull; false when it is not one (or nobody listens). */
+  full(path: Buffer | string, code: string): boolean {
+    if (!this.onFull || !FULL_CODES.has(code)) return false;
+    this.onFull(showPath(path), code);
+    return true;
   }
 }

@@ -13,9 +13,13 @@
 //             rels: Buffer[] /* per file: path relative to its root, '' for the root itself */,
 //             nums: Float64Array /* 10 per file: root index, size, mode, uid, gid, atimeSec,
 //             atimeNsec, mtimeSec, mtimeNsec, blocks (st_blocks from the walk, -1 unknown) */,
-//             flags: number)
+//             flags: number, cursor?: Int32Array /* length 1, starting at 0 */)
 //     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */,
 //                  digests: Buffer /* 16 per file */, entrySum: Buffer /* 16 */ }>
+//     cursor: before file i the worker moves it from i to i+1 (compare-and-swap), so JS
+//     sees which file the batch is on (cursor - 1); JS may swap in -1 to take the files
+//     not yet started (a file hung in the file system must not hold back the others):
+//     the worker then stops, and those files get status -ECANCELED.
 //     Paths are joined here as src/paths.ts joinPath does (root + '/' + rel, just the root
 //     when rel is empty), so JS builds no path Buffers for files that copy fine.
 //     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks, and look
@@ -368,10 +372,26 @@ class CopyFilesWorker : public Napi::AsyncWorker {
         flags_(flags) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
+  /** The shared cursor (see copyFiles' header comment); kept alive while the job runs. */
+  void SetCursor(Napi::Int32Array cursor) {
+    cursorRef_ = Napi::Persistent(cursor.As<Napi::Object>());
+    cursor_ = cursor.Data();
+  }
+
   void Execute() override {
     std::vector<char> buf(kBuf);
     std::string src, dst;
-    for (auto& j : jobs_) {
+    for (size_t i = 0; i < jobs_.size(); i++) {
+      auto& j = jobs_[i];
+      // Claim file i (cursor i -> i+1) unless JS took the rest of the batch (cursor -1):
+      // a file hung in the kernel must not hold back the files after it.
+      if (cursor_) {
+        int32_t expect = (int32_t)i;
+        if (!__atomic_compare_exchange_n(cursor_, &expect, (int32_t)i + 1, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+          for (size_t k = i; k < jobs_.size(); k++) { jobs_[k].err = -ECANCELED; jobs_[k].op = OP_NONE; }
+          break;
+        }
+      }
       joinPath(src, roots_[2 * j.root], j.rel);
       joinPath(dst, roots_[2 * j.root + 1], j.rel);
       copyOne(j, src, dst, flags_, buf);
@@ -410,6 +430,8 @@ class CopyFilesWorker : public Napi::AsyncWorker {
   std::vector<FileJob> jobs_;
   int flags_;
   U128 entrySum_;
+  Napi::ObjectReference cursorRef_;
+  int32_t* cursor_ = nullptr;
 };
 
 Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
@@ -454,7 +476,17 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     j.as = (int64_t)v[5]; j.ans = (int64_t)v[6]; j.ms = (int64_t)v[7]; j.mns = (int64_t)v[8];
     j.blocks = (int64_t)v[9];
   }
+  Napi::Int32Array cursor;
+  if (info.Length() > 4 && !info[4].IsUndefined()) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+        info[4].As<Napi::TypedArray>().ElementLength() != 1) {
+      return fail("copyFiles: cursor must be an Int32Array of length 1");
+    }
+    cursor = info[4].As<Napi::Int32Array>();
+    if (cursor[0] != 0) return fail("copyFiles: cursor must start at 0", true);
+  }
   auto* w = new CopyFilesWorker(env, std::move(roots), std::move(jobs), info[3].As<Napi::Number>().Int32Value() & 0xffff);
+  if (!cursor.IsEmpty()) w->SetCursor(cursor);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

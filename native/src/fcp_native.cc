@@ -360,6 +360,16 @@ static Napi::Value Mkfifo(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// exitNow(code): _exit(code), without running exit handlers. Why: libuv joins its
+// thread-pool threads at process teardown (a destructor), so process.exit() waits
+// forever when a thread is blocked in a request a hung file system never answers; a job
+// that has saved its progress must still exit (see src/engine/runtime.ts). stdout and
+// stderr are pipes, files or terminals, which Node writes synchronously on Linux.
+static Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  int code = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 1;
+  _exit(code);
+}
+
 void RegisterBatch(Napi::Env env, Napi::Object exports);  // batch.cc
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -381,6 +391,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fadvise", Napi::Function::New(env, Fadvise, "fadvise"));
   exports.Set("utimens", Napi::Function::New(env, Utimens, "utimens"));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
   return exports;
 }
 

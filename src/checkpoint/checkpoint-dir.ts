@@ -5,12 +5,14 @@
  *   lock            the running job: {host, pid, started}; its mtime is touched every interval
  *   g<G>-r<R>.db    rank R's records of run (generation) G
  *   merged.db       everything earlier runs recorded, merged by the resume that followed them
+ *   reserve-r<R>    space rank R keeps for its records on a full disk (see reserve.ts)
  *
  * Every rank of any later run can read every file, whatever the rank counts were: a
  * resume merges all earlier files into merged.db first, and ranks then share its rows.
  */
+import { mkdirpSync } from '../util/mkdirp.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Root } from '../walk/entry.js';
@@ -79,7 +81,7 @@ export class CheckpointDir {
    * recently (another host), belongs to a running job; anything else is stale and taken over.
    */
   lock(): string | null {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    mkdirpSync(this.dir, 0o700);
     if (existsSync(this.lockPath)) {
       let info: LockInfo | null = null;
       try {

@@ -3,12 +3,16 @@
  * runs' records; every rank then opens its own store and, on resume, the merged view.
  * Rank 0 keeps the lock fresh; the stores flush every interval and when the job stops.
  */
+import { showPath } from '../copy/paths.js';
+import { causeOf } from '../errors.js';
 import type { Runtime } from '../engine/runtime.js';
 import type { Root } from '../walk/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
 import { RankStore } from './rank-store.js';
 import { ResumeState } from './resume-state.js';
 import { openDb } from './schema.js';
+import { SpaceReserve } from './reserve.js';
+import { join } from 'node:path';
 
 export interface CheckpointOptions {
   dir: string;
@@ -31,6 +35,10 @@ export interface JobCheckpoint {
   rankFileOf(rank: number): string;
   /** flush and close this rank's store */
   close(): void;
+  /** give back the space reserved for the checkpoint (a full disk: see reserve.ts) */
+  releaseReserve(): void;
+  /** when the job stops: awaited before the store is closed (let work in flight be recorded) */
+  beforeClose: (() => Promise<void>) | null;
 }
 
 export class CheckpointRefused extends Error {}
@@ -44,7 +52,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     try {
       setup = prepare(dir, o);
     } catch (err) {
-      setup = { error: `cannot use checkpoint directory '${o.dir}': ${(err as Error).message}`, merged: null, gen: 0 };
+      setup = { error: `cannot use checkpoint directory '${showPath(o.dir)}': ${causeOf(err)}`, merged: null, gen: 0 };
     }
   }
   const isSetup = (x: unknown): x is Setup => typeof x === 'object' && x !== null && 'gen' in x;
@@ -53,8 +61,10 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
   if (store) {
-    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${store.path} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
+    store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${showPath(store.path)} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }
+  const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
+  if (store && reserve) store.onFull = () => reserve.release();
   if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
   if (store && rt.rank === 0 && o.list) store.setMeta('filesFrom', '1');
   store?.startInterval(o.intervalMs);
@@ -65,24 +75,30 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
     lockTimer = setInterval(() => dir.touchLock(), o.intervalMs);
     lockTimer.unref();
   }
-  rt.addAbortHook(() => {
-    if (lockTimer) clearInterval(lockTimer);
-    store?.close();
-    resume?.close();
-    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
-  });
-  return {
+  const ckpt: JobCheckpoint = {
     store,
     resume,
     dir,
     earlierChunkSize: earlier ? Number(earlier) : null,
     rankFileOf: (r) => dir.rankFile(setup.gen, r),
+    releaseReserve: () => void reserve?.release(),
+    beforeClose: null,
     close() {
       if (lockTimer) clearInterval(lockTimer);
+      reserve?.release();
       store?.close();
       resume?.close();
     },
   };
+  rt.addAbortHook(async () => {
+    if (lockTimer) clearInterval(lockTimer);
+    await ckpt.beforeClose?.();
+    reserve?.release();
+    store?.close();
+    resume?.close();
+    // The lock stays: a resume takes over a stale lock, and a second plain fcp is refused.
+  });
+  return ckpt;
 }
 
 function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
@@ -93,7 +109,7 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   if (has && !o.resume) {
     dir.unlock();
     return {
-      error: `an unfinished job left a checkpoint in '${o.dir}': add --resume to finish it, or remove that directory to start over`,
+      error: `an unfinished job left a checkpoint in '${showPath(o.dir)}': add --resume to finish it, or remove that directory to start over`,
       merged: null, gen: 0,
     };
   }
@@ -108,14 +124,14 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
     dir.unlock();
     return {
       error: list
-        ? `the checkpoint in '${o.dir}' is of a copy with --files-from: resume it with --files-from (the same list), or remove that directory`
-        : `the checkpoint in '${o.dir}' is of a copy of all of SRC, not of a --files-from list: resume it without --files-from, or remove that directory`,
+        ? `the checkpoint in '${showPath(o.dir)}' is of a copy with --files-from: resume it with --files-from (the same list), or remove that directory`
+        : `the checkpoint in '${showPath(o.dir)}' is of a copy of all of SRC, not of a --files-from list: resume it without --files-from, or remove that directory`,
       merged: null, gen: 0,
     };
   }
   if (roots !== undefined && roots !== describeRoots(o.roots)) {
     dir.unlock();
-    return { error: `the checkpoint in '${o.dir}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };
+    return { error: `the checkpoint in '${showPath(o.dir)}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };
   }
   return { error: null, merged, gen: earlier.maxGen + 1 };
 }

@@ -84,6 +84,8 @@ export class RankStore {
   broken: Error | null = null;
   /** Told once, when writing fails. */
   onBroken: (err: Error) => void = () => {};
+  /** The disk is full: free reserved space if any (true: worth writing again). */
+  onFull: () => boolean = () => false;
 
   constructor(readonly path: string) {
     this.db = openDb(path, false, 'log');
@@ -193,14 +195,22 @@ export class RankStore {
     const [en, li, co, dn, db] = [this.entries.take(), this.listings.take(), this.complete.take(), this.done.take(), this.doneBatches.take()];
     this.listed = 0;
     this.batched = 0;
+    const write = this.db.transaction(() => {
+      this.entries.write(en);
+      this.listings.write(li);
+      this.complete.write(co);
+      this.done.write(dn);
+      this.doneBatches.write(db);
+    });
     try {
-      this.db.transaction(() => {
-        this.entries.write(en);
-        this.listings.write(li);
-        this.complete.write(co);
-        this.done.write(dn);
-        this.doneBatches.write(db);
-      })();
+      try {
+        write();
+      } catch (err) {
+        // The checkpoint shares a full disk with DST: its reserve (see checkpoint/reserve.ts)
+        // makes room for what is recorded, once.
+        if ((err as { code?: string }).code !== 'SQLITE_FULL' || !this.onFull()) throw err;
+        write();
+      }
     } catch (err) {
       this.broken = err instanceof Error ? err : new Error(String(err));
       this.onBroken(this.broken);

@@ -3,19 +3,23 @@
  *
  * Exit codes: 0 everything copied; 1 some entries failed (each named on stderr);
  * 2 usage (nothing written); 3 the job was aborted (a rank died, a host was lost);
- * 4 stopped by a signal (SIGINT/SIGTERM); 5 --delete refused by a guard (nothing deleted).
+ * 4 stopped by a signal (SIGINT/SIGTERM), --time-limit or --stall-timeout; 5 --delete
+ * refused by a guard (nothing deleted); 6 the destination is full.
  */
+import { showPath } from '../copy/paths.js';
+import { mkdirpSync } from '../util/mkdirp.js';
 import { accessSync, constants as fsConstants, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { UsageError, causeOf } from '../errors.js';
+import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob } from '../launch/job.js';
-import { parseSize } from '../copy/plan.js';
 import { resolveRoots } from '../copy/targets.js';
 import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
+import { copyJson } from '../jobs/copy-summary.js';
+import { JsonOnExit, ending } from './json-on-exit.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
@@ -28,25 +32,29 @@ import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoin
  * `node bench/scale.mjs`, 291 MiB of peak RSS for 150,000 entries a rank.
  */
 function budgets(memLimit: number): { listEntries: number; queueItems: number } {
+  // Below MIN_FULL_BUDGET these floors take over (said on stderr when it happens).
   return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 1536)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
 }
 
-const shellQuote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
-import { addLaunchOptions, collect, filterArgs, normalizeArgv, positiveInt, seconds } from './options.js';
+/** The smallest --mem-limit whose shares are not floored by budgets(). */
+const MIN_FULL_BUDGET = 4 * 1024 * 1024;
+
+/** An argument as a POSIX shell reads it back; control characters as bash's $'..' (so a name cannot break the line). */
+const shellQuote = (a: string) => {
+  if (/^[\w@%+=:,./-]+$/.test(a)) return a;
+  // eslint-disable-next-line no-control-regex
+  if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
+  return `$'${showPath(a).replace(/'/g, "\\'")}'`;
+};
+import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { loadNative } from '../native/loader.js';
+import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
 import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
 import type { FileList } from '../walk/list-source.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-function sizeArg(v: string): number {
-  try {
-    return parseSize(v);
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
 
 function maxDeleteArg(v: string): MaxDelete {
   try {
@@ -62,8 +70,8 @@ function buildCommand(): Command {
     .usage('[options] SRC... DST')
     .argument('<paths...>', 'sources, then the destination')
     .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fcp; -np N works too', positiveInt('--np'), 1)
-    .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeArg)
-    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('--chunk-size <size>', 'split files larger than this into chunks of this size (e.g. 64M, 1G; a multiple of 1M unless --no-hash); default adapts: clamp(pow2floor(total bytes / (ranks x 8)), 4 MiB, 1 GiB)', sizeOption('--chunk-size', 4096))
+    .option('--json', 'print the summary as one JSON object on the last line of stdout, on every exit (with exitCode, aborted, stopped, reason)', false)
     .option('-q, --quiet', 'no progress line, no summary (errors are still printed)', false)
     .option('--update', 'skip files DST already has with the same type, size and mtime (to the ns), without reading them; --update=checksum compares content by hash instead (reads both sides)', false)
     .addOption(new Option('--update-mode <mode>', 'rule of --update (time, checksum)').choices(['time', 'checksum']).hideHelp())
@@ -82,18 +90,21 @@ function buildCommand(): Command {
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
-    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeArg).default(128 * 1024 * 1024, '128M'))
+    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists, at least 1M; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeOption('--mem-limit', 2 ** 20)).default(128 * 1024 * 1024, '128M'))
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
+    .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
+    .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
 died or became unreachable; resumable); 4 stopped by SIGINT/SIGTERM (progress saved;
-resumable with --resume); 5 --delete refused by a guard, nothing deleted (SRC's walk had
-errors, SRC is empty, or more than --max-delete would go).
+resumable with --resume, also after --time-limit or a --stall-timeout); 5 --delete refused
+by a guard, nothing deleted (SRC's walk had errors, SRC is empty, or more than
+--max-delete would go); 6 the destination is full (progress saved; free space, then --resume).
 
 Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC DST' or
 'srun -n 64 fcp SRC DST' the launcher's ranks are used and find each other over TCP.`)
@@ -102,11 +113,7 @@ Launch: 'fcp SRC DST -np 4' starts 4 local ranks; under 'mpirun -np 64 fcp SRC D
   return addLaunchOptions(cmd, "the destination's parent directory", pkg.version);
 }
 
-function printSummary(s: CopySummary, json: boolean, quiet: boolean): void {
-  if (json) {
-    process.stdout.write(`${JSON.stringify(s)}\n`);
-    return;
-  }
+function printSummary(s: CopySummary, quiet: boolean): void {
   if (quiet) return;
   process.stdout.write(
     `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
@@ -125,7 +132,7 @@ function checkFilesFrom(o: { filesFrom?: string; from0: boolean; recursiveList: 
   if (paths.length !== 2) return `--files-from takes exactly one SRC (and DST), got ${paths.length - 1} SRC`;
   if (o.delete) return '--delete cannot be used with --files-from (DST would lose everything not listed)';
   try {
-    if (!statSync(paths[0]!).isDirectory()) return `--files-from needs SRC to be a directory: '${paths[0]}' is not`;
+    if (!statSync(paths[0]!).isDirectory()) return `--files-from needs SRC to be a directory: '${showPath(paths[0]!)}' is not`;
   } catch {
     return null; // a missing SRC is named by resolveRoots
   }
@@ -134,9 +141,9 @@ function checkFilesFrom(o: { filesFrom?: string; from0: boolean; recursiveList: 
     // Not opened here: a pipe (`--files-from <(lfs find ...)`) would lose its writer.
     try {
       accessSync(o.filesFrom, fsConstants.R_OK);
-      if (statSync(o.filesFrom).isDirectory()) return `cannot read --files-from '${o.filesFrom}': Is a directory (EISDIR)`;
+      if (statSync(o.filesFrom).isDirectory()) return `cannot read --files-from '${showPath(o.filesFrom)}': Is a directory (EISDIR)`;
     } catch (err) {
-      return `cannot read --files-from '${o.filesFrom}': ${causeOf(err)}`;
+      return `cannot read --files-from '${showPath(o.filesFrom)}': ${causeOf(err)}`;
     }
   }
   return null;
@@ -150,16 +157,30 @@ async function main(argv: string[]): Promise<void> {
   try {
     cmd.parse(normalizeArgv(argv), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    if (err instanceof CommanderError) {
+      // --json promises a last line on every exit, also when the rest of the line did not parse.
+      const json = argv.includes('--json') && !argv.includes('--dry-run');
+      if (err.exitCode !== 0 && speaks && json) process.stdout.write(`${JSON.stringify(copyJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
+      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    }
     throw err;
   }
   const opts = cmd.opts<{
-    np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
+    np: number; forceNp: boolean; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
+    stallTimeout: number; timeLimit?: number;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
   }>();
+  // --json: rank 0 prints a summary on every exit from here on, however the job ends.
+  const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
+  /** A usage error: one line (from rank 0), exit 2, nothing written. */
+  const usage = (msg: string): never => {
+    if (speaks) process.stderr.write(`fcp: ${msg}\n`);
+    jsonOut?.ended(msg);
+    process.exit(EXIT.USAGE);
+  };
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
   try {
@@ -173,31 +194,42 @@ async function main(argv: string[]): Promise<void> {
       try {
         text = readFileSync(f.file!, 'utf8');
       } catch (err) {
-        throw new UsageError(`cannot read --exclude-from '${f.file}': ${causeOf(err)}`);
+        throw new UsageError(`cannot read --exclude-from '${showPath(f.file!)}': ${causeOf(err)}`);
       }
       for (const p of patternsFromFile(text)) rules.push(makeRule(false, p));
     }
     if (rules.length > 0) filter = new PathFilter(rules);
   } catch (err) {
-    if (speaks) process.stderr.write(`fcp: ${err instanceof UsageError ? err.message : `bad --exclude/--include pattern: ${(err as Error).message}`}\n`);
-    process.exit(EXIT.USAGE);
+    usage(err instanceof UsageError ? err.message : `bad --exclude/--include pattern: ${(err as Error).message}`);
   }
   if (!opts.hash && (opts.verify || opts.signature)) {
-    if (speaks) process.stderr.write(`fcp: --${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off\n`);
-    process.exit(EXIT.USAGE);
+    usage(`--${opts.verify ? 'verify' : 'signature'} needs the hashes that --no-hash turns off`);
   }
   if (!opts.delete && (opts.maxDelete !== undefined || opts.deleteFromEmpty)) {
     if (speaks) process.stderr.write(`fcp: --${opts.maxDelete !== undefined ? 'max-delete' : 'delete-from-empty'} is a guard of --delete, which is not given\n`);
     process.exit(EXIT.USAGE);
   }
+  // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
+  if (opts.chunkSize && opts.hash && opts.chunkSize % LEAF !== 0) {
+    usage(`--chunk-size must be a multiple of 1M (hashes are kept per 1 MiB leaf), not ${opts.chunkSize}; or add --no-hash`);
+  }
+  if (opts.logDir && !opts.dryRun) {
+    // Made here, so that a --log-dir that cannot be made is a usage error, not a crash later.
+    try {
+      mkdirpSync(opts.logDir);
+    } catch (err) {
+      usage(`cannot use --log-dir '${showPath(opts.logDir)}': ${causeOf(err)}`);
+    }
+  }
+  const npError = npRefused('fcp', opts.np, opts.forceNp);
+  if (npError) usage(npError.replace(/^fcp: /, ''));
+  if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
+    const b = budgets(opts.memLimit);
+    process.stderr.write(`fcp: --mem-limit ${formatBytes(opts.memLimit)} is below ${formatBytes(MIN_FULL_BUDGET)}: each rank still keeps up to ${b.queueItems} work items and ${b.listEntries} list entries in memory\n`);
+  }
   const paths = cmd.processedArgs[0] as string[];
   const filesFromError = checkFilesFrom(opts, paths, speaks);
-  if (filesFromError) {
-    if (speaks) process.stderr.write(`fcp: ${filesFromError}\n`);
-    process.exit(EXIT.USAGE);
-  }
-  // Hashes are kept per 1 MiB leaf (see checksum/hasher.ts): chunks start on leaf boundaries.
-  if (opts.chunkSize && opts.hash) opts.chunkSize = Math.ceil(opts.chunkSize / LEAF) * LEAF;
+  if (filesFromError) usage(filesFromError);
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
   let roots: Root[];
@@ -213,10 +245,7 @@ async function main(argv: string[]): Promise<void> {
       if (matches(asCopy) || (!matches(roots) && !existsSync(roots[0]!.dst))) roots = asCopy;
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      if (speaks) process.stderr.write(`fcp: ${err.message}\n`);
-      process.exit(EXIT.USAGE);
-    }
+    if (err instanceof UsageError) usage(err.message);
     throw err;
   }
 
@@ -230,7 +259,15 @@ async function main(argv: string[]): Promise<void> {
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
+    exit: hardExit(loadNative()),
+    onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
+  job.rt.addAbortHook((reason) => jsonOut?.ended(reason));
+  if (opts.timeLimit !== undefined && job.rt.rank === 0) {
+    // From the start of rank 0, as the batch system counts; rank 0 stops everyone.
+    const limit = opts.timeLimit;
+    setTimeout(() => job.rt.stop(`time limit of ${formatDuration(limit)} reached`), Math.max(0, limit * 1000 - performance.now())).unref();
+  }
   // Rank 0's view of the roots is the job's: ranks on other hosts follow it.
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
@@ -267,6 +304,8 @@ async function main(argv: string[]): Promise<void> {
       maxDelete: opts.maxDelete ?? null,
       progress: opts.progress,
       logDir: opts.logDir,
+      stallTimeoutMs: opts.stallTimeout * 1000,
+      known: jsonOut?.known,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
@@ -281,6 +320,7 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof CheckpointRefused) {
       if (job.rt.rank === 0) process.stderr.write(`fcp: ${err.message}\n`);
+      jsonOut?.ended(err.message);
       await endJob(job, EXIT.USAGE);
     }
     throw err;
@@ -294,7 +334,8 @@ async function main(argv: string[]): Promise<void> {
         : 'fcp: no signature: some entries could not be read (see the errors above), or an earlier run copied them with --no-hash\n');
     }
     // A job refused before anything was written says so in one line (above), not a summary.
-    printSummary(summary, opts.json, opts.quiet || wroteNothing === true);
+    if (jsonOut) jsonOut.finished(summary, exitCode);
+    else printSummary(summary, opts.quiet || wroteNothing === true);
   }
   await endJob(job, exitCode, finalize);
 }
@@ -303,6 +344,6 @@ main(process.argv.slice(2)).catch((err) => {
   // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
   // a collective that was waiting only learned it.
   if (err instanceof JobAborted) return;
-  process.stderr.write(`fcp: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(internalErrorLine('fcp', err));
   process.exit(EXIT.ABORTED);
 });

@@ -21,12 +21,11 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, CommanderError, InvalidArgumentError } from '../util/cjs-deps.js';
+import { Command, CommanderError } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { causeOf } from '../errors.js';
+import { causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
-import { parseSize } from '../copy/plan.js';
 import { joinPath, showPath } from '../copy/paths.js';
 import { isBuf } from '../walk/entry.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
@@ -35,19 +34,12 @@ import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type Su
 import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
-import { addLaunchOptions, normalizeArgv, positiveInt, seconds } from './options.js';
+import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
+import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
 /** Sizes are rounded up to a whole number of 1 MiB leaves. */
-function chunkArg(v: string): number {
-  try {
-    return Math.ceil(parseSize(v) / LEAF) * LEAF;
-  } catch (err) {
-    throw new InvalidArgumentError((err as Error).message);
-  }
-}
-
 function buildCommand(): Command {
   const cmd = new Command('fsum')
     .description('Checksum one or more trees with N cooperating ranks: a 128-bit signature independent of -np, chunking and order, equal for a faithful copy.')
@@ -55,11 +47,11 @@ function buildCommand(): Command {
     .argument('<paths...>', 'trees (or files) to checksum; with --compare, the two trees A B')
     .option('-n, --np <N>', 'number of ranks to start when no launcher (mpirun, srun) started fsum; -np N works too', positiveInt('--np'), 1)
     .option('--meta', 'include permission bits, owner (uid:gid) and mtime (ns) of every entry', false)
-    .option('--chunk-size <size>', `hash files larger than this in chunks of this size, a multiple of 1 MiB (rounded up); default ${DEFAULT_SUM_CHUNK / LEAF}M. Changes the sum file's chunk lines, never the signature`, chunkArg)
+    .option('--chunk-size <size>', `hash files larger than this in chunks of this size, a multiple of 1M; default ${DEFAULT_SUM_CHUNK / LEAF}M. Changes the sum file's chunk lines, never the signature`, sizeOption('--chunk-size', LEAF, LEAF))
     .option('-o, --output <sumfile>', 'write a sum file: one line per entry, sorted, with chunk digests of large files')
     .option('--check <sumfile>', 'recompute PATH... with the sum file\'s chunk size and name every missing, extra and differing entry; exit 1 if anything differs')
     .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
-    .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+    .option('--json', 'print the summary as one JSON object on the last line of stdout, on every exit (with exitCode, aborted, stopped, reason)', false)
     .option('-q, --quiet', 'no progress line, no summary: only the signature or the differences', false)
     .addHelpText('after', `
 Output: the signature (32 hex digits) and the PATHs, then a summary line. --check and
@@ -78,7 +70,7 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -106,7 +98,7 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     try {
       lstatSync(p);
     } catch (err) {
-      throw new Usage(`cannot stat '${p}': ${causeOf(err)}`);
+      throw new Usage(`cannot stat '${showPath(p)}': ${causeOf(err)}`);
     }
   }
   if (opts.output) {
@@ -115,7 +107,7 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     try {
       ok = statSync(parent).isDirectory();
     } catch { /* reported below */ }
-    if (!ok) throw new Usage(`cannot write '${opts.output}': directory '${parent}' does not exist`);
+    if (!ok) throw new Usage(`cannot write '${showPath(opts.output)}': directory '${showPath(parent)}' does not exist`);
   }
   let sum: SumCheck | null = null;
   if (opts.check) {
@@ -125,15 +117,15 @@ async function validate(opts: Opts, paths: string[]): Promise<{ sum: SumCheck | 
     } catch (err) {
       throw checkFileError(opts.check, err);
     }
-    if (sum.head.roots !== paths.length) throw new Usage(`'${opts.check}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
-    if (opts.meta && !sum.head.meta) throw new Usage(`'${opts.check}' was made without --meta`);
+    if (sum.head.roots !== paths.length) throw new Usage(`'${showPath(opts.check)}' has ${sum.head.roots} root${sum.head.roots === 1 ? '' : 's'}, ${paths.length} PATH${paths.length === 1 ? '' : 's'} given`);
+    if (opts.meta && !sum.head.meta) throw new Usage(`'${showPath(opts.check)}' was made without --meta`);
   }
   return { sum };
 }
 
 function checkFileError(file: string, err: unknown): Usage {
-  if (err instanceof SumFileError) return new Usage(`'${file}' is not a valid sum file: ${err.message}`);
-  return new Usage(`cannot read '${file}': ${causeOf(err)}`);
+  if (err instanceof SumFileError) return new Usage(`'${showPath(file)}' is not a valid sum file: ${err.message}`);
+  return new Usage(`cannot read '${showPath(file)}': ${causeOf(err)}`);
 }
 
 /**
@@ -163,10 +155,23 @@ async function main(argv: string[]): Promise<void> {
   try {
     cmd.parse(normalizeArgv(argv), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    if (err instanceof CommanderError) {
+      // --json promises a last line on every exit, also when the rest of the line did not parse.
+      if (err.exitCode !== 0 && speaks && argv.includes('--json')) process.stdout.write(`${JSON.stringify(sumJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
+      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+    }
     throw err;
   }
   const opts = cmd.opts<Opts>();
+  // --json: rank 0 prints a summary on every exit from here on, however the job ends.
+  const jsonOut = opts.json && speaks ? new JsonOnExit<Record<string, unknown>>(sumJson) : null;
+  const usage = (msg: string): never => {
+    if (speaks) process.stderr.write(`fsum: ${msg}\n`);
+    jsonOut?.ended(msg);
+    process.exit(EXIT.USAGE);
+  };
+  const npError = npRefused('fsum', opts.np, opts.forceNp);
+  if (npError) usage(npError.replace(/^fsum: /, ''));
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
@@ -174,10 +179,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     ({ sum } = await validate(opts, paths));
   } catch (err) {
-    if (err instanceof Usage) {
-      if (speaks) process.stderr.write(`fsum: ${err.message}\n`);
-      process.exit(EXIT.USAGE);
-    }
+    if (err instanceof Usage) usage(err.message);
     throw err;
   }
   await initHashing();
@@ -191,12 +193,15 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+    onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;
+  rt.addAbortHook((reason) => jsonOut?.ended(reason));
   if (opts.check && sum) {
     const error = await readCheckFile(rt, opts.check, sum);
     if (error) {
       if (rt.rank === 0) process.stderr.write(`fsum: ${error}\n`);
+      jsonOut?.ended(error);
       await endJob(job, EXIT.USAGE);
     }
   }
@@ -224,7 +229,11 @@ async function main(argv: string[]): Promise<void> {
   });
   let exitCode = res.exitCode;
   try {
-    if (rt.rank === 0) exitCode = Math.max(exitCode, await report(opts, paths, res.summary, res.records, sum));
+    if (rt.rank === 0) {
+      const r = await report(opts, paths, res.summary, res.records, sum);
+      exitCode = Math.max(exitCode, r.code);
+      jsonOut?.finished(r.json, exitCode);
+    }
   } finally {
     res.records?.close();
     sum?.table?.close();
@@ -232,8 +241,8 @@ async function main(argv: string[]): Promise<void> {
   await endJob(job, exitCode);
 }
 
-/** Rank 0: write the sum file, compare, print. Returns the exit code it adds. */
-async function report(opts: Opts, paths: string[], s: SumSummary, records: RecordTable | null, sum: SumCheck | null): Promise<number> {
+/** Rank 0: write the sum file, compare, print. Returns the exit code it adds and the --json summary. */
+async function report(opts: Opts, paths: string[], s: SumSummary, records: RecordTable | null, sum: SumCheck | null): Promise<{ code: number; json: Record<string, unknown> }> {
   const out = (line: string) => process.stdout.write(line);
   const given = paths.map((p) => Buffer.from(p));
   let code = 0;
@@ -248,7 +257,7 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
       json.sumFile = opts.output;
       json.sumFileEntries = n;
     } catch (err) {
-      process.stderr.write(`fsum: cannot write '${opts.output}': ${causeOf(err)}\n`);
+      process.stderr.write(`fsum: cannot write '${showPath(opts.output)}': ${causeOf(err)}\n`);
       json.errors = s.errors + 1;
       code = 1;
     }
@@ -270,7 +279,7 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
   }
 
   if (diffs) {
-    if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${paths[0]}' (reference) with '${paths[1]}'\n`);
+    if (!opts.json && !opts.quiet && opts.compare) out(`fsum: comparing '${showPath(paths[0]!)}' (reference) with '${showPath(paths[1]!)}'\n`);
     // printed as they come; only the first 1000 are kept for --json
     const n = { missing: 0, extra: 0, differs: 0, unreadable: 0 };
     const kept: { kind: string; path: string; what: string[]; ranges: [number, number][] }[] = [];
@@ -287,22 +296,27 @@ async function report(opts: Opts, paths: string[], s: SumSummary, records: Recor
     if (count > 0) code = 1;
     if (!opts.json && !opts.quiet) {
       out(summaryLine(s));
-      const what = opts.check ? `'${paths.join(' ')}' against '${opts.check}'` : `'${paths[0]}' and '${paths[1]}'`;
+      const what = opts.check ? `'${paths.map((p) => showPath(p)).join(' ')}' against '${showPath(opts.check)}'` : `'${showPath(paths[0]!)}' and '${showPath(paths[1]!)}'`;
       if (count === 0) out(`fsum: ${what}: no differences (signature ${opts.compare ? s.rootSignatures[0] : s.signature})\n`);
       else out(`fsum: ${what}: ${count} difference${count === 1 ? '' : 's'} (${n.missing} missing, ${n.extra} extra, ${n.differs} differing, ${n.unreadable} unreadable)\n`);
     }
   } else if (!opts.json) {
-    out(`${s.signature}  ${paths.join(' ')}\n`);
+    out(`${s.signature}  ${paths.map((p) => showPath(p)).join(' ')}\n`);
     if (!opts.quiet) out(summaryLine(s));
   }
-  if (opts.json) out(`${JSON.stringify(json)}\n`);
-  return code;
+  return { code, json };
+}
+
+/** fsum's --json object: the summary (what is known of it), then how the job ended (see json-on-exit.ts). */
+function sumJson(known: Partial<Record<string, unknown>>, end: Ending): object {
+  const early = { signature: null, files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, errors: 0, seconds: performance.now() / 1000 };
+  return { ...(ranToEnd(end.exitCode) ? {} : early), ...known, ...end };
 }
 
 main(process.argv.slice(2)).catch((err) => {
   // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
   // a collective that was waiting only learned it.
   if (err instanceof JobAborted) return;
-  process.stderr.write(`fsum: internal error: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(internalErrorLine('fsum', err));
   process.exit(EXIT.ABORTED);
 });

@@ -1,5 +1,7 @@
 /** Command-line helpers shared by fcp and fsum. */
 import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
+import { npLimit } from '../launch/self-launch.cjs';
+import { parseSize } from '../copy/plan.js';
 
 /**
  * Accept the MPI-style `-np N` (and `-np=N`) that HPC users type, as `--np N`, and
@@ -43,12 +45,56 @@ export function positiveInt(name: string) {
   };
 }
 
+/** The longest a Node timer waits (2^31-1 ms); a longer one would fire at once. */
+const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
 export function seconds(name: string) {
   return (v: string): number => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number of seconds, not '${v}'`);
+    if (!Number.isFinite(n) || n <= 0 || n > MAX_SECONDS) throw new InvalidArgumentError(`${name} must be a number of seconds above 0 and at most ${MAX_SECONDS}, not '${v}'`);
     return n;
   };
+}
+
+/** A duration: `3h50m`, `90s`, `45m`, `1d12h`, or plain seconds (`5400`), in seconds. */
+export function parseDuration(v: string): number | null {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) > 0 ? Number(v) : null;
+  const m = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$/.exec(v);
+  if (!m || v === '') return null;
+  const s = Number(m[1] ?? 0) * 86400 + Number(m[2] ?? 0) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+  return s > 0 ? s : null;
+}
+
+export function duration(name: string) {
+  return (v: string): number => {
+    const s = parseDuration(v);
+    if (s === null) throw new InvalidArgumentError(`${name} must be a duration such as 3h50m, 45m or 90s, not '${v}'`);
+    return s;
+  };
+}
+
+/** A size (64M, 1G, 4096) of at least `min` bytes and, if `multiple` is given, a multiple of it. */
+export function sizeOption(name: string, min: number, multiple?: number) {
+  const show = (n: number) => (n % 2 ** 20 === 0 ? `${n / 2 ** 20}M` : `${n}`);
+  return (v: string): number => {
+    let n: number;
+    try {
+      n = parseSize(v);
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+    }
+    if (n < min) throw new InvalidArgumentError(`${name} must be at least ${show(min)}, not '${v}'`);
+    if (multiple && n % multiple !== 0) throw new InvalidArgumentError(`${name} must be a multiple of ${show(multiple)} (1 MiB hash leaves), not '${v}'`);
+    if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} is too large: '${v}'`);
+    return n;
+  };
+}
+
+/** -np past the limit (see npLimit) without --force-np: the usage error's text, else null. */
+export function npRefused(tool: string, np: number, forceNp: boolean): string | null {
+  const limit = npLimit();
+  if (np <= limit || forceNp) return null;
+  return `${tool}: -np ${np} is more than this machine should start (at most ${limit}: 4 per core, at least 1024); add --force-np to start them anyway`;
 }
 
 /**
@@ -64,6 +110,7 @@ export function addLaunchOptions(cmd: Command, rendezvousDefault: string, versio
     .option('--job-id <id>', 'job identifier for the rendezvous when the launcher exports none (MPICH without Slurm)')
     .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
     .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
+    .option('--force-np', 'start -np ranks even above 4 per core (and above 1024)', false)
     .version(version, '-V, --version')
     .helpOption('-h, --help', 'show this help');
 }

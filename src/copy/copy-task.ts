@@ -22,6 +22,7 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
+import type { InFlight } from './in-flight.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -50,6 +51,11 @@ export interface CopyContext {
    * differs (then only the metadata is set). false: every file is copied.
    */
   update: false | 'time' | 'checksum';
+  /**
+   * Requests in flight, watched for stalls (see in-flight.ts); a native batch stuck on one
+   * file hands the files it has not started on as a new item.
+   */
+  inFlight?: InFlight | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -101,6 +107,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
+    const end = c.inFlight?.begin('copy of', src);
     try {
       if (await upToDate(e, src, dst, ctx)) return;
       ctx.count('filesRead');
@@ -119,6 +126,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     } catch (err) {
       c.errors.report('copy', errPath(err, src), err);
       ctx.count('errors');
+    } finally {
+      end?.();
     }
   };
 
@@ -147,13 +156,32 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
       | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
-    const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
+    // The files after one that hangs are handed on as a new item (see in-flight.ts): this
+    // batch then answers for the files before the hand-off only.
+    let n = list.length;
+    const cursor = c.inFlight ? new Int32Array(1) : undefined;
+    const end = c.inFlight?.beginBatch('copy of', list.length, cursor!, (i) => srcOf(c.roots, list[i]!), (from) => {
+      n = from;
+      ctx.enqueue({ t: 'b', f: list.slice(from) });
+    });
+    let res;
+    try {
+      res = await native.copyFiles(rootPairs, rels, nums, flags, cursor);
+    } finally {
+      end?.();
+    }
+    const { entrySum } = res;
+    let { status, digests } = res;
     c.digests?.addEntrySum(entrySum);
+    if (n < list.length) {
+      status = status.subarray(0, n * COPY_STATUS);
+      digests = digests.subarray(0, n * 16);
+    }
     // The checkpoint takes the batch as it is, one row (see checkpoint/done-batch.ts).
-    c.store?.doneBatch(packNames(rels), nums, status, c.digests ? digests : null, list.length);
+    c.store?.doneBatch(packNames(n < list.length ? rels.slice(0, n) : rels), n < list.length ? nums.subarray(0, n * COPY_NUMS) : nums, status, c.digests ? digests : null, n);
     // Counted once per batch; keys appear when they did before (holeBytes with the files).
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
-    for (let i = 0; i < list.length; i++) {
+    for (let i = 0; i < n; i++) {
       const e = list[i]!;
       const err = status[i * COPY_STATUS]!;
       const op = status[i * COPY_STATUS + 1]!;
@@ -178,7 +206,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('upToDate', upToDate);
       ctx.count('upToDateBytes', upToDateBytes);
     }
-    if (list.length > upToDate) ctx.count('filesRead', list.length - upToDate);
+    if (n > upToDate) ctx.count('filesRead', n - upToDate);
     if (files > 0) {
       ctx.count('files', files);
       ctx.count('bytes', bytes);
@@ -192,13 +220,15 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const src = srcOf(c.roots, e);
     const part = partName(dstOf(c.roots, e));
     const failed = (code: string, onDst: boolean) => {
+      if (onDst) c.errors.full(dstOf(c.roots, e), code); // the file, not its hidden part file
       if (!c.failed.has(fileKey(e))) c.failed.set(fileKey(e), { code, onDst });
       ctx.count('chunkErrors');
     };
     // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
     // (chunks start on leaf boundaries: see fcp.ts).
     if (c.native && c.digests) {
-      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const end = c.inFlight?.begin('copy of', src);
+      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH).finally(() => end?.());
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
@@ -215,6 +245,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
     let sfd: fsp.FileHandle | null = null;
     let dfd: fsp.FileHandle | null = null;
+    const end = c.inFlight?.begin('copy of', src);
     try {
       sfd = await fsp.open(src, C.O_RDONLY | C.O_NOFOLLOW);
       dfd = await fsp.open(part, C.O_WRONLY | C.O_NOFOLLOW);
@@ -234,6 +265,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       // About the destination: its path, or a write (fd calls carry no path).
       failed(String(ex.code ?? 'EIO'), Buffer.from(p).equals(part) || ex.syscall === 'write' || ['ENOSPC', 'EDQUOT', 'EFBIG', 'EROFS'].includes(String(ex.code)));
     } finally {
+      end?.();
       await sfd?.close().catch(() => {});
       await dfd?.close().catch(() => {});
     }
@@ -242,6 +274,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
   const createOther = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
+    const end = c.inFlight?.begin('create of', dst);
     try {
       if (e.k === 'l') {
         const target = await fsp.readlink(src, { encoding: 'buffer' });
@@ -276,6 +309,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     } catch (err) {
       c.errors.report('create', errPath(err, dst), err);
       ctx.count('errors');
+    } finally {
+      end?.();
     }
   };
 
@@ -298,6 +333,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     seed() {},
     source: (ctx) => c.seedItems(ctx),
     async process(item, ctx) {
+      // The job is stopping (a signal, a full disk): start nothing new; a resume does it.
+      if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);

@@ -42,31 +42,49 @@ export function depthOf(rel: Buffer): number {
   return d;
 }
 
-/** Printable form: valid UTF-8 as is, other bytes as \xNN, so every path can be named exactly. */
+/**
+ * Printable form of a path, as `ls -b` prints names: valid UTF-8 as is; `\n`, `\t`, and
+ * `\xHH` for other control bytes (< 0x20, 0x7f), for C1 controls and for bytes that are
+ * not valid UTF-8; a backslash as `\\`. A name can then neither forge a line of fcp's
+ * output or logs nor hide what it is, and every path is named exactly. Strings (paths as
+ * the user typed them) are escaped the same way, byte by byte of their UTF-8.
+ */
 export function showPath(p: Buffer | string): string {
-  if (typeof p === 'string') return p;
-  const s = p.toString('utf8');
-  if (!s.includes('\uFFFD') && Buffer.from(s, 'utf8').equals(p)) return s;
+  const b = typeof p === 'string' ? Buffer.from(p, 'utf8') : p;
+  let plain = true;
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c === 0x7f || c === 0x5c || c >= 0x80) { plain = false; break; }
+  }
+  if (plain) return b.toString('latin1');
   let out = '';
   let i = 0;
-  while (i < p.length) {
-    // Decode one UTF-8 sequence if valid, else escape the byte.
-    const b = p[i]!;
-    const len = b < 0x80 ? 1 : b >> 5 === 6 ? 2 : b >> 4 === 14 ? 3 : b >> 3 === 30 ? 4 : 0;
-    if (len > 0 && i + len <= p.length) {
-      const piece = p.subarray(i, i + len);
+  while (i < b.length) {
+    const c = b[i]!;
+    if (c === 0x5c) { out += '\\\\'; i++; continue; }
+    if (c === 0x0a) { out += '\\n'; i++; continue; }
+    if (c === 0x09) { out += '\\t'; i++; continue; }
+    if (c < 0x20 || c === 0x7f) { out += hexByte(c); i++; continue; }
+    if (c < 0x80) { out += String.fromCharCode(c); i++; continue; }
+    // One UTF-8 sequence if it is valid (and not a C1 control), else the byte escaped.
+    const len = c >> 5 === 6 ? 2 : c >> 4 === 14 ? 3 : c >> 3 === 30 ? 4 : 0;
+    if (len > 0 && i + len <= b.length) {
+      const piece = b.subarray(i, i + len);
       const t = piece.toString('utf8');
-      if (!t.includes('\uFFFD') && Buffer.from(t, 'utf8').equals(piece)) {
+      const cp = t.codePointAt(0) ?? 0;
+      if (!t.includes('\uFFFD') && Buffer.from(t, 'utf8').equals(piece) && !(cp >= 0x80 && cp < 0xa0)) {
         out += t;
         i += len;
         continue;
       }
     }
-    out += `\\x${b.toString(16).padStart(2, '0')}`;
+    out += hexByte(c);
     i++;
   }
   return out;
 }
+
+const hexByte = (c: number) => `\\x${c.toString(16).padStart(2, '0')}`;
 
 /**
  * Temporary name for a file written in several chunks by several ranks: hidden, in the

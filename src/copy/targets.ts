@@ -7,6 +7,7 @@
  *   a target inside SRC (it would copy itself forever and write into SRC), a directory
  *   onto a non-directory.
  */
+import { showPath } from './paths.js';
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UsageError, causeOf } from '../errors.js';
@@ -35,21 +36,21 @@ const inside = (child: string, parent: string) => child === parent || child.star
  * the interrupted run created DST, and must not now be read as "copy into DST".
  */
 export function resolveRoots(sources: string[], dest: string, asCopy = false): Root[] {
-  if (sources.length === 0) throw new UsageError(dest ? `missing destination after '${dest}'` : 'missing source and destination (usage: fcp SRC... DST)');
+  if (sources.length === 0) throw new UsageError(dest ? `missing destination after '${showPath(dest)}'` : 'missing source and destination (usage: fcp SRC... DST)');
   let dstStat = null;
   try {
     dstStat = statSync(dest);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot access '${dest}': ${causeOf(err)}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new UsageError(`cannot access '${showPath(dest)}': ${causeOf(err)}`);
   }
   const dstIsDir = (dstStat?.isDirectory() ?? false) && !(asCopy && sources.length === 1);
-  if (sources.length > 1 && !dstIsDir) throw new UsageError(`target '${dest}' is not a directory`);
+  if (sources.length > 1 && !dstIsDir) throw new UsageError(`target '${showPath(dest)}' is not a directory`);
   if (!dstStat) {
     const parent = dirname(resolve(dest));
     try {
       if (!statSync(parent).isDirectory()) throw new Error();
     } catch {
-      throw new UsageError(`cannot create '${dest}': parent directory '${parent}' does not exist`);
+      throw new UsageError(`cannot create '${showPath(dest)}': parent directory '${showPath(parent)}' does not exist`);
     }
   }
   const roots: Root[] = [];
@@ -58,19 +59,19 @@ export function resolveRoots(sources: string[], dest: string, asCopy = false): R
     try {
       st = lstatSync(src);
     } catch (err) {
-      throw new UsageError(`cannot stat '${src}': ${causeOf(err)}`);
+      throw new UsageError(`cannot stat '${showPath(src)}': ${causeOf(err)}`);
     }
     const target = dstIsDir ? join(dest, basename(resolve(src))) : dest;
     const realSrc = realish(src);
     const realTarget = realish(target);
-    if (realSrc === realTarget) throw new UsageError(`'${src}' and '${target}' are the same file`);
+    if (realSrc === realTarget) throw new UsageError(`'${showPath(src)}' and '${showPath(target)}' are the same file`);
     if (st.isDirectory() && inside(realTarget, realSrc)) {
-      throw new UsageError(`cannot copy a directory, '${src}', into itself, '${target}'`);
+      throw new UsageError(`cannot copy a directory, '${showPath(src)}', into itself, '${showPath(target)}'`);
     }
     if (st.isDirectory()) {
       try {
         const t = lstatSync(target);
-        if (!t.isDirectory()) throw new UsageError(`cannot overwrite non-directory '${target}' with directory '${src}'`);
+        if (!t.isDirectory()) throw new UsageError(`cannot overwrite non-directory '${showPath(target)}' with directory '${showPath(src)}'`);
       } catch (err) {
         if (err instanceof UsageError) throw err;
       }

@@ -15,7 +15,8 @@
 import type { LaunchInfo } from '../launch/env.cjs';
 import { chooseBindAddress, removeJobDir, rendezvous } from '../launch/rendezvous.js';
 import type { PeerInfo } from '../launch/peers.cjs';
-import type { Envelope } from '../transport/codec.js';
+import { MessageTooLarge, type DropCounts, type Envelope } from '../transport/codec.js';
+import { dropCountsOf, emptyDrops } from '../transport/drop-report.js';
 import { isCounters, type Counters, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';
 import { Collectives, treeChildren, treeParent } from './collectives.js';
@@ -50,10 +51,16 @@ export interface RuntimeConfig {
    * IPC channel between rank 0 and its children: no polling of files).
    */
   exchange?: (endpoint: string) => Promise<PeerInfo[]>;
+  /**
+   * How an aborting rank leaves (default process.exit). process.exit waits for the libuv
+   * thread pool at teardown, forever if a thread is blocked in a hung file system; tools
+   * pass the native addon's exitNow (_exit), so a stop always ends the process.
+   */
+  exit?: (code: number) => never;
 }
 
 /** Exit codes shared by every tool. */
-export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5 } as const;
+export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5, DESTINATION_FULL: 6 } as const;
 
 export class JobAborted extends Error {
   constructor(readonly reason: string, readonly code: number) {
@@ -130,6 +137,7 @@ export class Runtime {
     await rt.collectives.barrier();
     clearTimeout(timer);
     if (rank === 0 && rdv.jobDir) await removeJobDir(rdv.jobDir).catch(() => {});
+    else rdv.jobDir?.close();
     rt.startHeartbeats();
     return rt;
   }
@@ -140,9 +148,14 @@ export class Runtime {
     return p ? `rank ${r} (${p.host}, pid ${p.pid})` : `rank ${r}`;
   }
 
-  /** Messages dropped on arrival (strangers, wrong secret, malformed), by reason. */
+  /** Messages dropped on arrival (strangers, wrong secret, malformed) by reason, and connections refused (`address`). */
   get dropped(): Record<string, number> {
-    return this.transport ? { ...this.transport.dropped } : {};
+    return this.transport ? this.transport.dropped : {};
+  }
+
+  /** Collective: the dropped counts summed over every rank (see drop-report.ts). */
+  async droppedEverywhere(): Promise<DropCounts> {
+    return dropCountsOf(await this.allreduceCounters(this.transport ? this.transport.dropped : emptyDrops()));
   }
 
   onProgress(cb: (phase: number, total: Counters) => void, intervalMs = this.cfg.progressIntervalMs ?? 1000): void {
@@ -240,11 +253,27 @@ export class Runtime {
       await this.transport.flush(500);
       this.transport.close(300);
     }
-    process.exit(code);
+    const exit: (code: number) => never = this.cfg.exit ?? process.exit;
+    return exit(code);
+  }
+
+  /**
+   * Stop the job as SIGTERM does (every rank saves its progress, exit 4), unless it is
+   * already ending: --time-limit, and a signal.
+   */
+  stop(reason: string): void {
+    if (this.finishing || this.aborting) return;
+    void this.abort(reason, EXIT.INTERRUPTED);
   }
 
   private send(to: number, msg: Message): void {
-    this.transport?.send(to, msg);
+    try {
+      this.transport?.send(to, msg);
+    } catch (err) {
+      // A message the transport cannot carry would leave its collective waiting forever.
+      if (!(err instanceof MessageTooLarge)) throw err;
+      void this.abort(`cannot send to ${this.describe(to)}: ${err.message}`, EXIT.ABORTED);
+    }
   }
 
   private dispatch({ from, msg }: Envelope): void {
@@ -314,7 +343,7 @@ export class Runtime {
         if (this.finishing || this.aborting) return;
         // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
         // speak for the job; another rank speaks only if no abort came from rank 0.
-        const go = () => void this.abort(`stopped by ${sig}${this.rank === 0 ? '' : ` on ${this.describe(this.rank)}`}`, EXIT.INTERRUPTED);
+        const go = () => this.stop(`stopped by ${sig}${this.rank === 0 ? '' : ` on ${this.describe(this.rank)}`}`);
         if (this.rank === 0 || this.size === 1) go();
         else setTimeout(go, 300).unref();
       };

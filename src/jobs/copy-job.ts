@@ -15,6 +15,7 @@
  * Every per-file list is read lazily from the walk lists, which spill to the rank's
  * SQLite store past the memory budget.
  */
+import { mkdirp } from '../util/mkdirp.js';
 import { forEachLimit } from '../util/for-each-limit.js';
 import { promises as fsp, constants as C, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,8 @@ import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
 import { EntryErrors, systemErrorFromCode } from '../errors.js';
+import type { DropCounts } from '../transport/codec.js';
+import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
 import type { FileList } from '../walk/list-source.js';
@@ -32,7 +35,7 @@ import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
 import { copyTask, dstOf, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
-import { partName } from '../copy/paths.js';
+import { partName, showPath } from '../copy/paths.js';
 import { planHardLinks } from '../copy/hardlinks.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
@@ -46,6 +49,8 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import { InFlight } from '../copy/in-flight.js';
+import type { CopySummary } from './copy-summary.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -80,41 +85,13 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
+  stallTimeoutMs: number;
+  /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
+  known?: Partial<CopySummary>;
 }
 
-export interface CopySummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  specials: number;
-  bytes: number;
-  seconds: number;
-  bytesPerSecond: number;
-  errors: number;
-  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
-  bytesCopied: number;
-  bytesSkipped: number;
-  filesCopied: number;
-  filesSkipped: number;
-  chunkSize: number;
-  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
-  signature: string | null;
-  /** --verify: chunks or files of DST that differ from what was read from SRC */
-  verifyMismatches?: number;
-  /** --update: files DST already had (not read, with --update=time) */
-  filesUpToDate: number;
-  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
-  filesRead: number;
-  /** --delete: entries removed from DST */
-  deleted: number;
-  /** --delete: why nothing was deleted (a guard, see copy/delete-guards.ts), or null */
-  deleteRefused: string | null;
-  /** entries left out by --exclude/--include */
-  excluded: number;
-  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
-  spilled: { listRanks: number; queueItems: number };
-  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
-}
+export type { CopySummary } from './copy-summary.js';
 
 const IN_FLIGHT = 16;
 
@@ -149,10 +126,34 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const { resume } = ckpt;
   const store = ckpt.store;
   if (rt.rank === 0) {
-    rt.addAbortHook((_reason, code) => {
-      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
+    rt.addAbortHook((reason, code) => {
+      progress?.stopped(reason);
+      if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED || code === EXIT.DESTINATION_FULL) && store) {
+        process.stderr.write(`fcp: progress is saved in ${showPath(ckpt.dir.dir)}; resume with: ${opts.resumeCommand}\n`);
+      }
     });
   }
+  // A full destination stops the job, named once, instead of failing every file left.
+  // Every rank may fill up at once: rank 0 speaks first, another only if no abort came.
+  errors.onFull = (path, code) => {
+    errors.onFull = () => {};
+    const go = () => void rt.abort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
+    if (rt.rank === 0) go();
+    else setTimeout(go, 100 * Math.min(rt.rank, 20)).unref();
+  };
+  // A request that never returns (a hung server) is named, and the job stops as on SIGTERM.
+  const inFlight = opts.stallTimeoutMs > 0
+    ? new InFlight({
+      stallMs: opts.stallTimeoutMs,
+      onStall: (st) => void rt.abort(`rank ${rt.rank}: ${st.op} '${showPath(st.path)}' has not returned for ${st.seconds} s (stalled file system?)`, EXIT.INTERRUPTED),
+    })
+    : null;
+  inFlight?.start();
+  /** fn as a request in flight (watched for stalls) */
+  const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (inFlight ? inFlight.track(op, path, fn) : fn());
+  rt.addAbortHook(() => inFlight?.stop());
+  // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
+  ckpt.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {
@@ -166,8 +167,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, list: opts.filesFrom }));
+  const walk = await rt.runPhase(walkTask({ roots, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom }));
   const walkTotals = walk.total;
+  const known = opts.known ?? {};
+  Object.assign(known, {
+    files: walkTotals.files ?? 0, dirs: walkTotals.dirs ?? 0, symlinks: walkTotals.symlinks ?? 0, specials: walkTotals.specials ?? 0,
+    bytes: walkTotals.bytes ?? 0, excluded: walkTotals.excluded ?? 0, errors: walkTotals.errors ?? 0,
+  } satisfies Partial<CopySummary>);
   progress?.walk(walkTotals.entries ?? 0);
   mark('walk');
   if (rt.rank === 0 && !asRoot && (walkTotals.foreignOwner ?? 0) > 0 && !opts.quiet) {
@@ -188,20 +194,22 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (resume) ckpt.dir.unlock();
       else ckpt.dir.remove();
     };
-    return { summary: nothingCopied(walkTotals, rt.size, guard.refused), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
+    const dropped = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
+    return { summary: nothingCopied(walkTotals, rt.size, guard.refused, dropped), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
   }
 
   // 2. plan: a resume cuts files as the first run did, so its recorded chunks line up
   progress?.phase('plan');
   const chunk = opts.chunkSize ?? ckpt.earlierChunkSize ?? chooseChunkSize(walkTotals.bytes ?? 0, rt.size);
   if (rt.rank === 0) store?.setMeta('chunkSize', String(chunk));
+  known.chunkSize = chunk;
   const links = await planHardLinks(rt, lists.hardlinked(), roots.length);
   rt.addAbortHook(() => links.close());
   mark('plan');
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, errors));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, errors, tracked));
   mark('mkdir');
 
   // 4. copy
@@ -211,13 +219,19 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
-  rt.onProgress((_p, t) => progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0));
+  rt.onProgress((_p, t) => {
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0);
+    Object.assign(known, {
+      bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
+      filesUpToDate: t.upToDate ?? 0, filesRead: t.filesRead ?? 0,
+    } satisfies Partial<CopySummary>);
+  });
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -333,17 +347,23 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (why) {
       // One line per file, from its owner, however many chunks failed where.
       if (why[1] !== 'REPORTED') errors.report('copy', why[2] ? dst : src, systemErrorFromCode(why[1]));
-      await fsp.rm(part, { force: true }).catch(() => {});
+      // A chunk could not be read from SRC: the chunks that were copied are good and the
+      // checkpoint records them, so keep the part file for --resume to copy only the
+      // failed ones. Removed without a checkpoint (nothing could use it) and when DST
+      // failed (a full disk needs the space back; what was written there is suspect).
+      if (!store || why[2]) await fsp.rm(part, { force: true }).catch(() => {});
       return;
     }
     try {
-      const st = await fsp.lstat(src, { bigint: true });
+      const st = await tracked('lstat of', src, () => fsp.lstat(src, { bigint: true }));
       if (Number(st.size) < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
       if (Number(st.size) !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
-      await fsp.rename(part, dst);
+      await tracked('finish of', dst, async () => {
+        await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
+        await fsp.rename(part, dst);
+      });
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -403,13 +423,14 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d)));
+        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions({ ...copyCtx, seedItems: () => [] }, srcOf(roots, d))));
       } catch (err) {
         errors.report('set metadata of', dst, err);
       }
     });
     await rt.barrier();
   }
+  inFlight?.stop();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
@@ -446,6 +467,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   links.close();
   const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
+  const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
     files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
@@ -465,7 +487,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     else {
       ckpt.dir.unlock();
       if (errorsTotal > 0 && store) {
-        process.stderr.write(`fcp: checkpoint kept in ${ckpt.dir.dir}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
+        process.stderr.write(`fcp: checkpoint kept in ${showPath(ckpt.dir.dir)}: fix the errors above, then '${opts.resumeCommand}' copies only what is missing\n`);
       }
     }
   };
@@ -492,6 +514,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     deleted: total.deleted ?? 0,
     deleteRefused,
     excluded: walkTotals.excluded ?? 0,
+    droppedMessages,
     spilled: {
       listRanks: total.listSpilled ?? 0,
       queueItems: (walk.total.spilledItems ?? 0) + (mk.total.spilledItems ?? 0) + (copy.total.spilledItems ?? 0),
@@ -503,11 +526,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 }
 
 /** The summary of a job refused right after its walk: what was found, nothing copied. */
-function nothingCopied(walk: Counters, size: number, deleteRefused: string | null): CopySummary {
+function nothingCopied(walk: Counters, size: number, deleteRefused: string | null, droppedMessages: DropCounts): CopySummary {
   return {
     files: walk.files ?? 0, dirs: walk.dirs ?? 0, symlinks: walk.symlinks ?? 0, specials: walk.specials ?? 0, bytes: walk.bytes ?? 0,
     seconds: performance.now() / 1000, bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
-    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0,
+    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0, droppedMessages,
     spilled: { listRanks: 0, queueItems: 0 },
     ranks: Array.from({ length: size }, () => ({ files: 0, bytes: 0, chunks: 0, steals: 0 })),
   };
@@ -534,7 +557,9 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
   return null;
 }
 
-function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<Entry[]> {
+type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
+
+function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -544,8 +569,10 @@ function mkdirTask(lists: WalkLists, roots: Root[], errors: EntryErrors): Task<E
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
-          await fsp.mkdir(dst, { recursive: true, mode: 0o700 });
-          const st = await fsp.lstat(dst);
+          const st = await tracked('create of directory', dst, async () => {
+            await mkdirp(dst, 0o700);
+            return fsp.lstat(dst);
+          });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
         } catch (err) {

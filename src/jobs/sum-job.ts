@@ -30,6 +30,8 @@ import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js
 import { makeRecord, isRecordTuple, type SumRecord, type RecordTuple } from '../checksum/records.js';
 import { RecordTable } from '../checksum/record-table.js';
 import { exchange } from '../engine/exchange.js';
+import type { DropCounts } from '../transport/codec.js';
+import { reportDrops } from './report-drops.js';
 import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
 
@@ -66,6 +68,8 @@ export interface SumSummary {
   leafSize: number;
   meta: boolean;
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
+  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
+  droppedMessages: DropCounts;
 }
 
 export interface SumJobResult {
@@ -185,6 +189,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     gathered = into;
   }
   progress?.done();
+  const droppedMessages = await reportDrops(rt, 'fsum');
 
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const summary: SumSummary = {
@@ -201,6 +206,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     chunkSize: chunk,
     leafSize: LEAF,
     meta: opts.meta,
+    droppedMessages,
     ranks: hash.perRank.map((c, r) => ({
       files: filesPerRank[r] ?? 0,
       bytes: c.bytes ?? 0,

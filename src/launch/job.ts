@@ -6,6 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.cjs';
+import { PrivateDirRefused } from './private-dir.js';
 import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.cjs';
 
 export interface JobOptions {
@@ -22,6 +23,10 @@ export interface JobOptions {
   delayWorkMs?: number;
   /** work items a queue keeps in memory before spilling */
   queueInMemory?: number;
+  /** how an aborting rank leaves (see RuntimeConfig.exit) */
+  exit?: (code: number) => never;
+  /** told why the job could not start, just before the process exits (e.g. for a --json summary) */
+  onStartupFailure?: (reason: string) => void;
 }
 
 export interface Job {
@@ -44,7 +49,17 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     local.setDeathHandler((rank, pid, code, signal) => {
       const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
       // A rank that fails on its own tells the job first; give that message a moment.
-      setTimeout(() => void rtRef?.abort(`rank ${rank} (pid ${pid}) ${how}`, EXIT.ABORTED), signal ? 0 : 300).unref();
+      setTimeout(() => {
+        if (rtRef) void rtRef.abort(`rank ${rank} (pid ${pid}) ${how}`, EXIT.ABORTED);
+        else {
+          // Still starting: no peer to tell and nothing saved; stop now rather than wait
+          // out --startup-timeout (the 'exit' handler takes the other ranks along).
+          const reason = `rank ${rank} (pid ${pid}) ${how} during startup`;
+          process.stderr.write(`${opts.tool}: ${reason}\n`);
+          opts.onStartupFailure?.(reason);
+          process.exit(EXIT.ABORTED);
+        }
+      }, signal ? 0 : 300).unref();
     });
     secret = local.secret;
     rendezvousDir = local.rendezvousDir;
@@ -56,7 +71,8 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     if (!/^[0-9a-f]{32}$/.test(hex)) throw new Error('FCP_SECRET is missing or malformed in a self-launched rank');
     secret = Buffer.from(hex, 'hex');
     rendezvousDir = process.env.FCP_RENDEZVOUS ?? rendezvousDir;
-    watchParent(() => void rtRef?.abort('the launching process (rank 0) went away', EXIT.ABORTED, false));
+    // Before the runtime is up there is nothing to flush: leave quietly (rank 0 said why).
+    watchParent(() => (rtRef ? void rtRef.abort('the launching process (rank 0) went away', EXIT.ABORTED, false) : process.exit(EXIT.ABORTED)));
     if (process.send) exchange = (endpoint) => childExchange(launch.rank, endpoint, startupTimeoutMs);
   } else if (launch.kind !== 'none' && opts.np > 1 && opts.np !== launch.size && launch.rank === 0) {
     process.stderr.write(`${opts.tool}: started by ${launch.kind} with ${launch.size} ranks; -np ${opts.np} is ignored\n`);
@@ -73,6 +89,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     delayWorkMs: opts.delayWorkMs,
     queueInMemory: opts.queueInMemory,
     exchange,
+    exit: opts.exit,
   };
   try {
     rtRef = await Runtime.start(cfg);
@@ -80,8 +97,11 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     local?.cleanup();
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${opts.tool}: ${msg}\n`);
-    process.exit(EXIT.ABORTED);
+    opts.onStartupFailure?.(msg);
+    // A rendezvous folder we may not trust is the user's to fix, and nothing was written.
+    process.exit(err instanceof PrivateDirRefused ? EXIT.USAGE : EXIT.ABORTED);
   }
+  local?.handOverSignals();
   if (local) {
     // Rank 0 of a self-launch leaves last: its ranks have the abort message; give them a
     // moment to flush and exit, then make sure none is left behind.

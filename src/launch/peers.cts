@@ -8,7 +8,9 @@ export interface PeerInfo { rank: number; endpoint: string; host: string; pid: n
 
 export class RendezvousTimeout extends Error {
   constructor(readonly missing: number[], timeoutMs: number, jobDir: string) {
-    super(`rank${missing.length > 1 ? 's' : ''} ${formatRanks(missing)} never showed up in ${jobDir} within ${Math.round(timeoutMs / 1000)} s`);
+    // All a rank can know here is that no endpoint came: the rank died, or never started.
+    const many = missing.length > 1;
+    super(`rank${many ? 's' : ''} ${formatRanks(missing)} never showed up in ${jobDir} within ${Math.round(timeoutMs / 1000)} s: ${many ? 'they' : 'it'} died or never started`);
   }
 }
 

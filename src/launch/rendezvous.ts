@@ -8,13 +8,24 @@
  * by rank 0 and published as a 0600 file, so only the job's user (or root) can read it.
  * Each endpoint file carries a short hash of the secret, so files left by an older job
  * with the same key are recognised as stale and ignored.
+ *
+ * The job's folder is a PrivateDir (private-dir.ts): created 0700, and refused when it
+ * exists but belongs to another user, is writable by group or others, or is a symlink.
+ * Refusing (rather than falling back to a private name) because the ranks, possibly on
+ * different hosts, must find the same folder without talking to each other: any name
+ * they can compute, another user can compute and create first; only ownership tells.
+ * Every file read from it is checked the same way, so the secret and the endpoints are
+ * never taken from a file another user could have written.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { SECRET_BYTES } from '../transport/secret.cjs';
 import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
+import { PrivateDir } from './private-dir.js';
+
+export { PrivateDirRefused } from './private-dir.js';
 
 export interface RendezvousOptions {
   /** Directory that holds the per-job rendezvous folder. */
@@ -28,25 +39,28 @@ export interface RendezvousOptions {
   secret?: Buffer;
 }
 
-export interface RendezvousResult { secret: Buffer; peers: PeerInfo[]; jobDir: string }
+export interface RendezvousResult { secret: Buffer; peers: PeerInfo[]; jobDir: PrivateDir }
 
 const secretTag = (secret: Buffer) => createHash('sha256').update(secret).digest('hex').slice(0, 16);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function writeAtomic(path: string, data: string | Buffer, mode: number): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await fsp.writeFile(tmp, data, { mode });
-  await fsp.chmod(tmp, mode); // the umask may have narrowed or widened nothing, but be explicit
-  await fsp.rename(tmp, path);
+async function readSecret(dir: PrivateDir): Promise<Buffer | null> {
+  const b = await dir.read('secret');
+  return b && b.length === SECRET_BYTES ? b : null;
 }
 
-async function readSecret(jobDir: string): Promise<Buffer | null> {
+async function readPeer(dir: PrivateDir, r: number, tag: string): Promise<PeerInfo | null> {
+  const b = await dir.read(`rank-${r}`);
+  if (!b) return null;
   try {
-    const b = await fsp.readFile(join(jobDir, 'secret'));
-    return b.length === SECRET_BYTES ? b : null;
+    const info = JSON.parse(b.toString('utf8')) as PeerInfo & { tag: string };
+    if (info.tag === tag && info.rank === r && typeof info.endpoint === 'string' && info.endpoint.startsWith('tcp://')) {
+      return { rank: r, endpoint: info.endpoint, host: String(info.host), pid: Number(info.pid) };
+    }
   } catch {
-    return null;
+    // being written by an older fcp that did not rename into place: read again next round
   }
+  return null;
 }
 
 export function jobDirFor(dir: string, jobKey: string): string {
@@ -54,16 +68,25 @@ export function jobDirFor(dir: string, jobKey: string): string {
 }
 
 export async function rendezvous(opts: RendezvousOptions): Promise<RendezvousResult> {
-  const jobDir = jobDirFor(opts.dir, opts.jobKey);
-  await fsp.mkdir(jobDir, { recursive: true, mode: 0o700 });
-  const deadline = Date.now() + opts.timeoutMs;
+  // The parent is the user's choice (--rendezvous, DST's parent): created if missing, as before.
+  await mkdir(opts.dir, { recursive: true });
+  const jobDir = PrivateDir.open(jobDirFor(opts.dir, opts.jobKey));
+  try {
+    return await meet(jobDir, opts);
+  } catch (err) {
+    jobDir.close();
+    throw err;
+  }
+}
 
+async function meet(jobDir: PrivateDir, opts: RendezvousOptions): Promise<RendezvousResult> {
+  const deadline = Date.now() + opts.timeoutMs;
   let secret = opts.secret ?? null;
   if (!secret && opts.rank === 0) {
     secret = randomBytes(SECRET_BYTES);
     // Remove what an older job with the same key left behind, then publish the new secret.
-    for (const name of await fsp.readdir(jobDir)) if (name.startsWith('rank-')) await fsp.rm(join(jobDir, name), { force: true });
-    await writeAtomic(join(jobDir, 'secret'), secret, 0o600);
+    for (const name of await jobDir.list()) if (name.startsWith('rank-')) await jobDir.remove(name);
+    await jobDir.write('secret', secret);
   }
 
   const self: PeerInfo = { rank: opts.rank, endpoint: opts.endpoint, host: hostname(), pid: process.pid };
@@ -79,26 +102,20 @@ export async function rendezvous(opts: RendezvousOptions): Promise<RendezvousRes
     if (secret) {
       const tag = secretTag(secret);
       if (published !== tag) {
-        await writeAtomic(join(jobDir, `rank-${opts.rank}`), JSON.stringify({ ...self, tag }), 0o600);
+        await jobDir.write(`rank-${opts.rank}`, JSON.stringify({ ...self, tag }));
         published = tag;
       }
       for (let r = 0; r < opts.size; r++) {
         if (peers.has(r)) continue;
-        try {
-          const info = JSON.parse(await fsp.readFile(join(jobDir, `rank-${r}`), 'utf8')) as PeerInfo & { tag: string };
-          if (info.tag === tag && info.rank === r && typeof info.endpoint === 'string' && info.endpoint.startsWith('tcp://')) {
-            peers.set(r, { rank: r, endpoint: info.endpoint, host: String(info.host), pid: Number(info.pid) });
-          }
-        } catch {
-          // not there yet (or being renamed into place)
-        }
+        const p = await readPeer(jobDir, r, tag);
+        if (p) peers.set(r, p);
       }
       if (peers.size === opts.size) break;
     }
     if (Date.now() > deadline) {
       const missing: number[] = [];
       for (let r = 0; r < opts.size; r++) if (!peers.has(r)) missing.push(r);
-      throw new RendezvousTimeout(missing, opts.timeoutMs, jobDir);
+      throw new RendezvousTimeout(missing, opts.timeoutMs, jobDir.path);
     }
     await sleep(delay);
     delay = Math.min(250, delay * 2);
@@ -107,8 +124,8 @@ export async function rendezvous(opts: RendezvousOptions): Promise<RendezvousRes
 }
 
 /** Remove the job's rendezvous folder once every rank has read it (rank 0, after the first barrier). */
-export async function removeJobDir(jobDir: string): Promise<void> {
-  await fsp.rm(jobDir, { recursive: true, force: true });
+export async function removeJobDir(jobDir: PrivateDir): Promise<void> {
+  await jobDir.removeAll();
 }
 
 /**

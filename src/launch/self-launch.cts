@@ -14,8 +14,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { availableParallelism, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { SECRET_BYTES } from '../transport/secret.cjs';
 import { RendezvousTimeout, type PeerInfo } from './peers.cjs';
 import { hostname } from 'node:os';
@@ -35,6 +35,8 @@ export interface LocalRanks {
   setDeathHandler(fn: ChildDeath): void;
   /** Rank 0's side of the endpoint exchange over the IPC channels. */
   exchange(endpoint: string, timeoutMs: number): Promise<PeerInfo[]>;
+  /** The runtime is up and handles SIGINT/SIGTERM/SIGHUP from now on (until then: see onSignal). */
+  handOverSignals(): void;
   cleanup(): void;
 }
 
@@ -51,6 +53,25 @@ export function spawnLocalRanks(np: number): LocalRanks {
   const exits: Promise<number>[] = [];
   const peers: PeerInfo[] = [];
   let gotEndpoint = () => {};
+  // If this process goes away in any way Node can see, take the children with it.
+  const killAll = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  };
+  process.on('exit', () => {
+    killAll();
+    rmSync(rendezvousDir, { recursive: true, force: true });
+  });
+  // Until the runtime installs its own handlers, a signal would kill this process the
+  // default way, which runs no 'exit' handler: the children would be orphans. Nothing is
+  // saved yet, so stop them and leave (4: stopped by a signal). Set before the first
+  // spawn: the signal may come while they are being started.
+  const onSignal = (sig: NodeJS.Signals) => {
+    killAll();
+    process.stderr.write(`${basename(process.argv[1] ?? 'fcp').replace(/\.js$/, '')}: stopped by ${sig} while the ranks were starting\n`);
+    process.exit(4);
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
   for (let r = 1; r < np; r++) {
     const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
@@ -82,10 +103,6 @@ export function spawnLocalRanks(np: number): LocalRanks {
       }),
     );
   }
-  // If this process goes away in any way Node can see, take the children with it.
-  process.on('exit', () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  });
   return {
     secret,
     rendezvousDir,
@@ -111,8 +128,12 @@ export function spawnLocalRanks(np: number): LocalRanks {
           gotEndpoint = () => { clearTimeout(t); resolve(); };
         });
       }
-      for (const c of children) c.send({ t: 'fcp-peers', peers } satisfies PeersMsg);
+      // A child that died meanwhile is reported by its exit (the death handler), not by send.
+      for (const c of children) if (c.connected) c.send({ t: 'fcp-peers', peers } satisfies PeersMsg, (err) => void err);
       return peers.slice();
+    },
+    handOverSignals() {
+      for (const sig of signals) process.off(sig, onSignal);
     },
     cleanup: () => rmSync(rendezvousDir, { recursive: true, force: true }),
   };
@@ -126,7 +147,7 @@ function signalNumber(sig: NodeJS.Signals | null): number {
 /** A self-launched child's side of the endpoint exchange: tell rank 0, wait for everyone's. */
 export function childExchange(rank: number, endpoint: string, timeoutMs: number): Promise<PeerInfo[]> {
   return new Promise((resolve, reject) => {
-    if (!process.send) {
+    if (!process.send || !process.connected) {
       reject(new Error('a self-launched rank has no IPC channel to rank 0'));
       return;
     }
@@ -139,15 +160,40 @@ export function childExchange(rank: number, endpoint: string, timeoutMs: number)
       resolve(msg.peers);
     };
     process.on('message', onMsg);
-    process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg);
+    // Rank 0 may be gone already: then the channel is closed (ERR_IPC_CHANNEL_CLOSED
+    // comes to this callback, not as an uncaught exception) and 'disconnect' stops us.
+    process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg, undefined, {}, (err) => {
+      if (err) { clearTimeout(t); reject(new Error('rank 0 went away during startup')); }
+    });
   });
 }
 
 /** In a self-launched child: stop when the parent's IPC channel closes. */
 export function watchParent(onParentGone: () => void): void {
   if (!process.channel) return;
+  process.off('disconnect', leaveQuietly);
   process.on('disconnect', onParentGone);
   process.channel.unref();
+  if (!process.connected) onParentGone();
+}
+
+/** Rank 0 is gone before this rank could join: it has said why; nothing to add. */
+const leaveQuietly = () => process.exit(3);
+
+/**
+ * In a self-launched child, first thing (bin/): until the program takes over (watchParent),
+ * leave quietly when rank 0 goes away, instead of running on alone as an orphan.
+ */
+export function guardChildStartup(): void {
+  if (process.channel) process.on('disconnect', leaveQuietly);
+}
+
+/**
+ * The most ranks `-np` starts without `--force-np`: four per core, and at least 1024. A
+ * typo (`-np 100000`) must not fork a machine's worth of processes.
+ */
+export function npLimit(): number {
+  return Math.max(4 * availableParallelism(), 1024);
 }
 
 let earlyRanks: LocalRanks | null = null;
@@ -160,13 +206,16 @@ let earlyRanks: LocalRanks | null = null;
 export function spawnEarly(argv: string[], noLauncher: boolean): void {
   if (!noLauncher || argv.some((a) => a === '-h' || a === '--help' || a === '-V' || a === '--version')) return;
   let np = 1;
+  let force = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-np' || a === '--np' || a === '-n') np = Number(argv[i + 1]);
     else if (a.startsWith('--np=') || a.startsWith('-np=')) np = Number(a.split('=')[1]);
+    else if (a === '--force-np') force = true;
     else if (a === '--') break;
   }
-  if (Number.isInteger(np) && np > 1 && np <= 4096) earlyRanks = spawnLocalRanks(np);
+  // Past the limit without --force-np the tool refuses the command: start nothing.
+  if (Number.isInteger(np) && np > 1 && np <= (force ? 4096 : npLimit())) earlyRanks = spawnLocalRanks(np);
 }
 
 /** The ranks spawned early, if they match the job's -np. */
@@ -174,6 +223,7 @@ export function takeEarlyRanks(np: number): LocalRanks | null {
   const r = earlyRanks;
   earlyRanks = null;
   if (r && r.children.length !== np - 1) {
+    r.handOverSignals(); // the ranks spawned instead take over
     for (const c of r.children) c.kill('SIGKILL');
     r.cleanup();
     return null;

@@ -41,8 +41,13 @@ export interface NativeAddon {
    * for files that failed or were up to date), entrySum the sum mod 2^128 of the entry
    * digests (kind 'f', no metadata, root index, rel) of the files copied (16 bytes
    * big-endian). Without HASH both are zeros.
+   * cursor (optional, Int32Array(1) at 0): the worker moves it from i to i+1 before file
+   * i, so cursor - 1 is the file it is on; swapping in -1 (Atomics.compareExchange) takes
+   * the files not yet started away from it: they come back with -ECANCELED.
    */
-  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  /** _exit(code): leave without waiting for thread-pool threads blocked in a hung file system. */
+  exitNow(code: number): never;
   /**
    * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
    * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes]; with HASH

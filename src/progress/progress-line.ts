@@ -26,6 +26,8 @@ export interface ProgressReporter {
   note(text: string | null): void;
   /** The job's work is over: erase the line, before the summary is printed. */
   done(): void;
+  /** The job stopped before the end (a signal, a stall, a full disk): say why, last. */
+  stopped(reason: string): void;
 }
 
 /**
@@ -62,6 +64,10 @@ export class JsonProgress implements ProgressReporter {
   note(): void {}
 
   done(): void {}
+
+  stopped(reason: string): void {
+    this.emit({ phase: 'stopped', reason });
+  }
 
   private emit(o: Record<string, unknown>): void {
     this.out.write(`${JSON.stringify({ progress: o.phase, ...o, phase: undefined, elapsed: Math.round((Date.now() - this.t0) / 100) / 10 })}\n`);
@@ -165,6 +171,15 @@ export class ProgressLine implements ProgressReporter {
     clearInterval(this.tick);
     if (this.pending) clearTimeout(this.pending);
     this.term.close();
+  }
+
+  /** The job stopped before the end (a signal, a stall, a full disk): say why, on a line of its own that stays. */
+  stopped(reason: string): void {
+    if (this.closed) return;
+    const text = `stopped: ${reason}`;
+    this.term.draw(text.length > this.term.cols ? `${text.slice(0, this.term.cols - 1)}…` : text, true);
+    this.term.keep();
+    this.done();
   }
 
   /** What the line shows now. */

@@ -58,6 +58,13 @@ export class TerminalLine {
     this.ownWrite.call(this.out, '\r\x1b[K');
   }
 
+  /** Leave the line as it stands and move below it (it is no longer ours to erase). */
+  keep(): void {
+    if (!this.shown) return;
+    this.shown = false;
+    this.ownWrite.call(this.out, '\n');
+  }
+
   /** Erase the line and give the streams back. */
   close(): void {
     if (this.closed) return;

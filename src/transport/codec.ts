@@ -5,9 +5,16 @@
  * can drop anything that did not come from its own job (another job on the same
  * ports, a stranger, a stale process) before looking at the body. Comparison is
  * constant-time so the secret cannot be guessed byte by byte.
+ *
+ * The secret is checked on the raw bytes, before anything is decoded: msgpack lets a
+ * few bytes stand for large structures (a byte per array element, and JavaScript spends
+ * some 8 to 16 bytes holding each), so a stranger's frame is never unpacked at all.
+ * The envelope's first 20 bytes are fixed: 0x95 (an array of 5), the version (a
+ * positive fixint), 0xc4 0x10 (bin 8 of 16 bytes) and the secret.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { Packr } from '../util/cjs-deps.js';
+import { FRAGMENT_BYTES, MAX_FRAGMENTS } from './limits.js';
 import { PROTOCOL_VERSION, bodyOf, validateBody, type Message } from './messages.js';
 
 // Plain structures only: no records/structured clone extensions, so a peer cannot make
@@ -23,6 +30,18 @@ export interface Envelope { from: number; msg: Message }
 /** Why a message was dropped; counted per reason by the transport. */
 export type DropReason = 'malformed' | 'version' | 'secret' | 'sender' | 'body';
 
+/** Dropped messages by reason, and `address`: connections refused because they came from outside the job. */
+export type DropCounts = Record<DropReason | 'address', number>;
+
+const HEADER_BYTES = 4 + SECRET_BYTES;
+
+/** A message too large even in fragments (MAX_FRAGMENTS x FRAGMENT_BYTES). */
+export class MessageTooLarge extends Error {
+  constructor(readonly type: string, readonly bytes: number) {
+    super(`a '${type}' message of ${(bytes / 2 ** 20).toFixed(0)} MiB is more than the transport carries (${MAX_FRAGMENTS} x ${FRAGMENT_BYTES / 2 ** 20} MiB)`);
+  }
+}
+
 export class Codec {
   constructor(private readonly secret: Buffer, private readonly size: number) {
     if (secret.length !== SECRET_BYTES) throw new Error(`job secret must be ${SECRET_BYTES} bytes`);
@@ -32,8 +51,29 @@ export class Codec {
     return packr.pack([PROTOCOL_VERSION, this.secret, from, msg.type, bodyOf(msg)]);
   }
 
+  /**
+   * The frames that carry `msg`: the message itself, or, when it is larger than
+   * FRAGMENT_BYTES, `frag` messages of that size each (see limits.ts).
+   */
+  encodeFrames(from: number, msg: Message): Buffer[] {
+    const whole = this.encode(from, msg);
+    if (whole.length <= FRAGMENT_BYTES) return [whole];
+    const parts = Math.ceil(whole.length / FRAGMENT_BYTES);
+    if (parts > MAX_FRAGMENTS) throw new MessageTooLarge(msg.type, whole.length);
+    const out: Buffer[] = [];
+    for (let part = 0; part < parts; part++) {
+      const data = whole.subarray(part * FRAGMENT_BYTES, (part + 1) * FRAGMENT_BYTES);
+      out.push(this.encode(from, { type: 'frag', part, parts, data }));
+    }
+    return out;
+  }
+
   /** Decode and authenticate; returns the drop reason instead of throwing. */
   decode(buf: Buffer): Envelope | DropReason {
+    if (buf.length < HEADER_BYTES || buf[0] !== 0x95) return 'malformed';
+    if (buf[1] !== PROTOCOL_VERSION) return 'version';
+    if (buf[2] !== 0xc4 || buf[3] !== SECRET_BYTES) return 'secret';
+    if (!timingSafeEqual(buf.subarray(4, HEADER_BYTES), this.secret)) return 'secret';
     let raw: unknown;
     try {
       raw = packr.unpack(buf);

@@ -10,7 +10,9 @@
  * Bump PROTOCOL_VERSION whenever a body changes shape; ranks of different versions
  * drop each other's messages (and count them) instead of misreading them.
  */
-export const PROTOCOL_VERSION = 2;
+import { FRAGMENT_BYTES, MAX_FRAGMENTS } from './limits.js';
+
+export const PROTOCOL_VERSION = 3;
 
 /** Items and counters are task-defined plain data; the task validates items itself. */
 export type Counters = Record<string, number>;
@@ -37,6 +39,12 @@ export interface ProgressMsg { type: 'progress'; phase: number; seq: number; cou
 export interface ByeMsg { type: 'bye' }
 /** Any rank may stop the whole job; receivers stop at once and exit non-zero. */
 export interface AbortMsg { type: 'abort'; reason: string; code: number }
+/**
+ * Part `part` of `parts` of one larger message (its whole encoded envelope, cut in
+ * pieces of FRAGMENT_BYTES, see limits.ts). A sender's fragments arrive in order and
+ * together: one PUSH socket per peer, one outbound queue.
+ */
+export interface FragmentMsg { type: 'frag'; part: number; parts: number; data: Buffer }
 
 export type Message =
   | HelloMsg
@@ -48,7 +56,8 @@ export type Message =
   | CollectiveMsg
   | ProgressMsg
   | ByeMsg
-  | AbortMsg;
+  | AbortMsg
+  | FragmentMsg;
 
 export type MessageType = Message['type'];
 
@@ -96,6 +105,11 @@ export function validateBody(type: unknown, body: unknown): Message | null {
     case 'abort':
       return typeof b.reason === 'string' && b.reason.length <= MAX_REASON && isInt(b.code)
         ? { type, reason: b.reason, code: b.code }
+        : null;
+    case 'frag':
+      return isNat(b.part) && isNat(b.parts) && b.parts >= 2 && b.parts <= MAX_FRAGMENTS && b.part < b.parts
+        && b.data instanceof Uint8Array && b.data.length > 0 && b.data.length <= FRAGMENT_BYTES
+        ? { type, part: b.part, parts: b.parts, data: Buffer.from(b.data.buffer, b.data.byteOffset, b.data.length) }
         : null;
     default:
       return null;

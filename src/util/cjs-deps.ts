@@ -32,6 +32,10 @@ export const Push = zmq.Push;
 export type Push = ZmqNS.Push;
 export const Pull = zmq.Pull;
 export type Pull = ZmqNS.Pull;
+export const Router = zmq.Router;
+export type Router = ZmqNS.Router;
+export const ZmqContext = zmq.Context;
+export type ZmqContext = ZmqNS.Context;
 
 export const Packr = (require('msgpackr') as typeof MsgpackrNS).Packr;
 export type Packr = MsgpackrNS.Packr;

@@ -10,6 +10,7 @@
  */
 import { promises as fsp, close } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
+import type { InFlight } from '../copy/in-flight.js';
 import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
@@ -46,6 +47,8 @@ export interface WalkContext {
   filter?: PathFilter | null;
   /** A missing root is no error (walking DST for --delete before anything was copied). */
   optionalRoots?: boolean;
+  /** Requests in flight, watched for stalls: a directory's item is one (see copy/in-flight.ts). */
+  inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
 }
@@ -96,12 +99,15 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
   };
 
+  /** fn as one request in flight, watched for stalls (each call, not a whole directory: a huge one takes long). */
+  const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (w.inFlight ? w.inFlight.track(op, path, fn) : fn());
+
   /** lstat names of one directory, relative to it: stat records (null when that failed as a whole, reported). */
   const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Float64Array | null> => {
     const dirAbs = joinPath(w.roots[r]!.src, dirRel);
     if (w.native) {
       try {
-        return await w.native.statAt(dirAbs, names);
+        return await tracked('lstat in directory', dirAbs, () => w.native!.statAt(dirAbs, names));
       } catch (err) {
         w.errors.report('stat entries of', dirAbs, err);
         return null;
@@ -110,7 +116,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     const a = new Float64Array(names.length * STAT_RECORD_FIELDS);
     await Promise.all(names.map(async (name, i) => {
       try {
-        putStatRecord(a, i, await fsp.lstat(joinPath(dirAbs, name), { bigint: true }));
+        const path = joinPath(dirAbs, name);
+        putStatRecord(a, i, await tracked('lstat of', path, () => fsp.lstat(path, { bigint: true })));
       } catch (err) {
         a[i * STAT_RECORD_FIELDS] = (err as NodeJS.ErrnoException).errno ?? -5;
       }
@@ -150,7 +157,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         // One job opens the directory (without following a symlink), reads its first
         // names and lstats them: all of a small directory. A big one goes on streaming
         // from the same descriptor, in batches that other ranks may steal.
-        const first = await w.native.scanDir(abs, NAMES_PER_BATCH).catch((err: { errno?: number; syscall?: string }) => {
+        const native = w.native;
+        const first = await tracked('read of directory', abs, () => native.scanDir(abs, NAMES_PER_BATCH)).catch((err: { errno?: number; syscall?: string }) => {
           throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
         });
         const names = unpackNames(first.names);
@@ -163,7 +171,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         try {
           take(item.r, item.p, names, first.stats, first.names, ctx);
           for (;;) {
-            const packed = await w.native.readNames(fh, 32768);
+            const packed = await tracked('read of directory', abs, () => native.readNames(fh, 32768));
             if (!packed) break;
             for (let s = 0; s < packed.length; ) {
               const e = packed.indexOf(0, s);
@@ -176,7 +184,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           await new Promise<void>((resolve) => close(fh, () => resolve()));
         }
       } else {
-        const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 });
+        // (Without the addon only the opening is watched: a rare path.)
+        const end = w.inFlight?.begin('read of directory', abs);
+        const dir = await fsp.opendir(abs, { encoding: 'buffer' as BufferEncoding, bufferSize: 128 }).finally(() => end?.());
         for await (const d of dir) {
           batch.push(d.name as unknown as Buffer);
           if (batch.length === NAMES_PER_BATCH) flush(false);

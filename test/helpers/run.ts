@@ -19,6 +19,8 @@ export function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutM
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
     child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+    // A command that exits before reading its input (fusermount3) closes the pipe first.
+    child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
     const timer = setTimeout(() => {
       child.kill('SIGKILL');

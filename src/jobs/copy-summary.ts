@@ -1,0 +1,65 @@
+/**
+ * fcp's summary, and its `--json` form (printed on every exit: see cli/json-on-exit.ts).
+ */
+import { ranToEnd, type Ending } from '../cli/json-on-exit.js';
+import type { DropCounts } from '../transport/codec.js';
+import { emptyDrops } from '../transport/drop-report.js';
+
+export interface CopySummary {
+  files: number;
+  dirs: number;
+  symlinks: number;
+  specials: number;
+  bytes: number;
+  seconds: number;
+  bytesPerSecond: number;
+  errors: number;
+  /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
+  bytesCopied: number;
+  bytesSkipped: number;
+  filesCopied: number;
+  filesSkipped: number;
+  chunkSize: number;
+  /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
+  signature: string | null;
+  /** --verify: chunks or files of DST that differ from what was read from SRC */
+  verifyMismatches?: number;
+  /** --update: files DST already had (not read, with --update=time) */
+  filesUpToDate: number;
+  /** files whose content this run read (--update=checksum reads both sides: counts 2) */
+  filesRead: number;
+  /** --delete: entries removed from DST */
+  deleted: number;
+  /** --delete: why nothing was deleted (a guard, see copy/delete-guards.ts), or null */
+  deleteRefused: string | null;
+  /** entries left out by --exclude/--include */
+  excluded: number;
+  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
+  droppedMessages: DropCounts;
+  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
+  spilled: { listRanks: number; queueItems: number };
+  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
+}
+
+/** `ranks` (each rank's share) only when the job ran to its end: an early exit does not know them. */
+export type CopyJson = Omit<CopySummary, 'ranks'> & Partial<Pick<CopySummary, 'ranks'>> & Ending;
+
+/** A summary of nothing: what a job that ended before counting anything reports. */
+export function emptySummary(): CopySummary {
+  return {
+    files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, seconds: 0, bytesPerSecond: 0, errors: 0,
+    bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0, chunkSize: 0, signature: null,
+    filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused: null, excluded: 0, droppedMessages: emptyDrops(), spilled: { listRanks: 0, queueItems: 0 }, ranks: [],
+  };
+}
+
+/** fcp's --json object: the counters (what is known of them), then how the job ended. */
+export function copyJson(known: Partial<CopySummary>, end: Ending): CopyJson {
+  const s = { ...emptySummary(), ...known };
+  if (known.seconds === undefined) {
+    s.seconds = performance.now() / 1000;
+    s.bytesPerSecond = s.bytesCopied / Math.max(s.seconds, 1e-9);
+  }
+  const { ranks, ...counters } = s;
+  return { ...counters, ...(ranToEnd(end.exitCode) ? { ranks } : {}), ...end };
+}
