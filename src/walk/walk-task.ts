@@ -128,9 +128,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag }, ctx: TaskContext<WalkItem>) => {
     // A list's names come with their directory, not from reading it: check it first.
     if (w.list && item.p.length > 0) {
-      const bad = await listedDirProblem(w.roots[item.r]!.src, item.p);
+      const dirAbs = joinPath(w.roots[item.r]!.src, item.p);
+      const bad = await tracked('lstat of the directories leading to', dirAbs, () => listedDirProblem(w.roots[item.r]!.src, item.p));
       if (bad) {
-        if (item.x !== 'p') for (const n of item.n) w.errors.report('stat', joinPath(joinPath(w.roots[item.r]!.src, item.p), n), bad);
+        if (item.x !== 'p') for (const n of item.n) w.errors.report('stat', joinPath(dirAbs, n), bad);
         return;
       }
     }
