@@ -291,6 +291,26 @@ describe('fcp --files-from and --resume', () => {
   }, 300_000);
 });
 
+describe('fcp --files-from: --resume with a different list', () => {
+  it('copies what the new list names, skips what is done, and leaves what only the old list named', async () => {
+    const listA = join(work.dir, 'list-a');
+    const listB = join(work.dir, 'list-b');
+    writeFileSync(listA, 'a/b/c/f1\ntop\n');
+    writeFileSync(listB, 'top\nd/f3\n');
+    const dst = join(work.dir, 'dst-ab');
+    const first = await fcp(['--files-from', listA, src, dst, '--keep-checkpoint', '-np', '2']);
+    expect(first.code, first.stderr).toBe(0);
+    const r = await fcp(['--resume', '--files-from', listB, src, dst, '-np', '2', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson<Summary>(r.stdout);
+    expect(s.files).toBe(2);
+    expect(s.filesSkipped).toBe(1); // top, done by the first run
+    expect(s.filesCopied).toBe(1); // d/f3
+    expect(readFileSync(join(dst, 'd/f3'), 'utf8')).toBe('three\n');
+    expect(readFileSync(join(dst, 'a/b/c/f1'), 'utf8')).toBe('one\n'); // only in the old list: left as it is
+  }, 120_000);
+});
+
 describe('fcp --files-from at scale', () => {
   let big: string;
   let list: string;
