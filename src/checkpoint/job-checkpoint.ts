@@ -21,6 +21,8 @@ export interface CheckpointOptions {
   /** false: no records (and so nothing to resume), but the lock is still taken */
   enabled: boolean;
   roots: Root[];
+  /** --files-from: the job copies a list (a resume must too, and a list job must not resume a whole copy) */
+  list?: boolean;
 }
 
 export interface JobCheckpoint {
@@ -64,6 +66,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
   const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
   if (store && reserve) store.onFull = () => reserve.release();
   if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
+  if (store && rt.rank === 0 && o.list) store.setMeta('filesFrom', '1');
   store?.startInterval(o.intervalMs);
   const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;
   const earlier = resume?.meta('chunkSize');
@@ -114,7 +117,18 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   const merged = dir.merge();
   const db = openDb(merged, true);
   const roots = db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get() as string | undefined;
+  const list = db.prepare("SELECT v FROM meta WHERE k = 'filesFrom'").pluck().get() === '1';
   db.close();
+  // Without its list a resume would copy all of SRC (a day's changes become the whole project).
+  if (roots !== undefined && list !== (o.list ?? false)) {
+    dir.unlock();
+    return {
+      error: list
+        ? `the checkpoint in '${showPath(o.dir)}' is of a copy with --files-from: resume it with --files-from (the same list), or remove that directory`
+        : `the checkpoint in '${showPath(o.dir)}' is of a copy of all of SRC, not of a --files-from list: resume it without --files-from, or remove that directory`,
+      merged: null, gen: 0,
+    };
+  }
   if (roots !== undefined && roots !== describeRoots(o.roots)) {
     dir.unlock();
     return { error: `the checkpoint in '${showPath(o.dir)}' belongs to a copy of other paths; remove it or give --checkpoint-dir`, merged: null, gen: 0 };

@@ -8,7 +8,7 @@
  */
 import { showPath } from '../copy/paths.js';
 import { mkdirpSync } from '../util/mkdirp.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
@@ -52,6 +52,7 @@ import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
 import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
+import type { FileList } from '../walk/list-source.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -80,6 +81,9 @@ function buildCommand(): Command {
     .option('--exclude <pattern>', 'leave out entries matching PATTERN (repeatable; rsync-like rules, see README: first matching rule wins; no \'/\' matches the name, \'/\' anchors at SRC; trailing \'/\' directories only; * ? [..] **)', collect, [])
     .option('--include <pattern>', 'keep entries matching PATTERN even if a later --exclude matches (repeatable; order on the command line decides)', collect, [])
     .option('--exclude-from <file>', 'read exclude patterns from FILE, one per line (# comments)', collect, [])
+    .option('--files-from <file>', "copy only the paths listed in FILE ('-': stdin), one per line, relative to SRC (a leading '/' or './' too; '..' refused); exactly one SRC, and DST is the copy of SRC (DST/path); the directories leading to a listed path are created with their source metadata; a listed directory is created, not copied whole, unless --recursive-list (as rsync --files-from)")
+    .option('--from0', 'with --files-from: the list is separated by NUL bytes, not newlines (find -print0)', false)
+    .option('--recursive-list', 'with --files-from: a listed directory is copied whole (by default only the directory itself)', false)
     .option('--dry-run', 'walk and decide: print what would be copied, updated and deleted, with totals; write nothing', false)
     .addOption(new Option('--progress <mode>', 'progress display: auto (a line on a terminal), line, json (one JSON object per line and second, for batch logs), none').choices(['auto', 'line', 'json', 'none']).default('auto'))
     .option('--log-dir <dir>', 'also log failed entries, one line each (path, operation, errno), to DIR/fcp-rank<R>.log')
@@ -120,6 +124,32 @@ function printSummary(s: CopySummary, quiet: boolean): void {
   );
 }
 
+/** --files-from and its companions: the usage error, or null. */
+function checkFilesFrom(o: { filesFrom?: string; from0: boolean; recursiveList: boolean; delete: boolean }, paths: string[], speaks: boolean): string | null {
+  if (o.filesFrom === undefined) {
+    if (o.from0 || o.recursiveList) return `--${o.from0 ? 'from0' : 'recursive-list'} needs --files-from`;
+    return null;
+  }
+  if (paths.length !== 2) return `--files-from takes exactly one SRC (and DST), got ${paths.length - 1} SRC`;
+  if (o.delete) return '--delete cannot be used with --files-from (DST would lose everything not listed)';
+  try {
+    if (!statSync(paths[0]!).isDirectory()) return `--files-from needs SRC to be a directory: '${showPath(paths[0]!)}' is not`;
+  } catch {
+    return null; // a missing SRC is named by resolveRoots
+  }
+  // Only rank 0 reads the list (other ranks may be on hosts that cannot see it).
+  if (speaks && o.filesFrom !== '-') {
+    // Not opened here: a pipe (`--files-from <(lfs find ...)`) would lose its writer.
+    try {
+      accessSync(o.filesFrom, fsConstants.R_OK);
+      if (statSync(o.filesFrom).isDirectory()) return `cannot read --files-from '${showPath(o.filesFrom)}': Is a directory (EISDIR)`;
+    } catch (err) {
+      return `cannot read --files-from '${showPath(o.filesFrom)}': ${causeOf(err)}`;
+    }
+  }
+  return null;
+}
+
 async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
   const speaks = launch.rank === 0; // only one rank prints usage errors
@@ -143,6 +173,7 @@ async function main(argv: string[]): Promise<void> {
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number;
     unsafePaths: boolean;
+    filesFrom?: string; from0: boolean; recursiveList: boolean;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -199,12 +230,15 @@ async function main(argv: string[]): Promise<void> {
     process.stderr.write(`fcp: --mem-limit ${formatBytes(opts.memLimit)} is below ${formatBytes(MIN_FULL_BUDGET)}: each rank still keeps up to ${b.queueItems} work items and ${b.listEntries} list entries in memory\n`);
   }
   const paths = cmd.processedArgs[0] as string[];
+  const filesFromError = checkFilesFrom(opts, paths, speaks);
+  if (filesFromError) usage(filesFromError);
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
   let roots: Root[];
   try {
-    roots = resolveRoots(paths.slice(0, -1), paths[paths.length - 1]!);
-    if ((opts.resume || opts.update || opts.updateMode || opts.delete) && paths.length === 2 && Buffer.compare(roots[0]!.dst, Buffer.from(resolve(paths[1]!))) !== 0) {
+    // --files-from: DST is the copy of SRC (DST/<listed path>), as rsync --files-from.
+    roots = resolveRoots(paths.slice(0, -1), paths[paths.length - 1]!, opts.filesFrom !== undefined);
+    if (opts.filesFrom === undefined && (opts.resume || opts.update || opts.updateMode || opts.delete) && paths.length === 2 && Buffer.compare(roots[0]!.dst, Buffer.from(resolve(paths[1]!))) !== 0) {
       // Re-running into an existing DST (resume, --update, --delete): DST is usually the
       // copy an earlier run made, not a directory to copy into. A checkpoint tells which;
       // without one, DST/basename(SRC) existing does (then the earlier run copied into DST).
@@ -247,8 +281,16 @@ async function main(argv: string[]): Promise<void> {
   const isRoots = (x: unknown): x is Root[] => Array.isArray(x) && x.every((r) => isBuf((r as Root).src) && isBuf((r as Root).dst));
   roots = await job.rt.collectives.bcast<Root[]>(job.rt.rank === 0 ? roots : null, isRoots);
 
+  const filesFrom: FileList | null = opts.filesFrom === undefined ? null : {
+    open: () => (opts.filesFrom === '-' ? process.stdin : createReadStream(opts.filesFrom!, { highWaterMark: 256 * 1024 })),
+    name: opts.filesFrom === '-' ? '(stdin)' : opts.filesFrom,
+    sep: opts.from0 ? 0 : 10,
+    recursive: opts.recursiveList,
+  };
+
   if (opts.dryRun) {
     const { summary, exitCode } = await runDryRun(job.rt, {
+      filesFrom,
       roots, update, filter, deleteExtras: opts.delete, deleteFromEmpty: opts.deleteFromEmpty, maxDelete: opts.maxDelete ?? null,
       listBudget: budgets(opts.memLimit).listEntries, json: opts.json,
     });
@@ -260,7 +302,7 @@ async function main(argv: string[]): Promise<void> {
   let result;
   try {
     result = await runCopyJob(job.rt, {
-      roots, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json, keepCheckpoint: opts.keepCheckpoint,
+      roots, filesFrom, chunkSize: opts.chunkSize, quiet: opts.quiet, json: opts.json, keepCheckpoint: opts.keepCheckpoint,
       listBudget: budgets(opts.memLimit).listEntries,
       hash: opts.hash,
       verify: opts.verify,
@@ -281,6 +323,7 @@ async function main(argv: string[]): Promise<void> {
         resume: opts.resume,
         enabled: opts.checkpoint,
         roots,
+        list: filesFrom !== null,
       },
     });
   } catch (err) {

@@ -29,6 +29,7 @@ import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
+import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
 import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
@@ -54,6 +55,8 @@ import { Trees } from '../copy/beneath.js';
 
 export interface CopyJobOptions {
   roots: Root[];
+  /** --files-from: copy only what the list names (walk/list-source.ts) */
+  filesFrom?: FileList | null;
   chunkSize?: number;
   quiet: boolean;
   json: boolean;
@@ -168,7 +171,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {

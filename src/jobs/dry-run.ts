@@ -13,6 +13,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { EntryErrors } from '../errors.js';
 import { loadNative } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
+import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry, Root } from '../walk/entry.js';
 import type { PathFilter } from '../walk/filter.js';
@@ -26,6 +27,8 @@ import { Trees } from '../copy/beneath.js';
 
 export interface DryRunOptions {
   roots: Root[];
+  /** --files-from (walk/list-source.ts) */
+  filesFrom?: FileList | null;
   update: false | 'time' | 'checksum';
   filter: PathFilter | null;
   deleteExtras: boolean;
@@ -55,7 +58,7 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
   const lists = new WalkLists();
   const native = loadNative();
   const trees = new Trees(native, o.roots);
-  const walk = await rt.runPhase(walkTask({ roots: o.roots, side: trees.src, lists, errors, uid: process.getuid?.() ?? 0, native, filter: o.filter }));
+  const walk = await rt.runPhase(walkTask({ roots: o.roots, side: trees.src, lists, errors, uid: process.getuid?.() ?? 0, native, filter: o.filter, list: o.filesFrom }));
   const guard = o.deleteExtras ? await guardAfterWalk(rt, { roots: o.roots, filter: o.filter, walkErrors: errors.count, fromEmpty: o.deleteFromEmpty }) : null;
   const c = { copy: 0, update: 0, upToDate: 0, bytes: 0 };
   const say = (what: string, e: Entry) => process.stdout.write(`${what} '${showPath(dstOf(o.roots, e))}${e.k === 'd' ? '/' : ''}'\n`);

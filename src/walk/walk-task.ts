@@ -24,10 +24,11 @@ import { baseName } from '../copy/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../copy/beneath.js';
+import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
-  | { t: 's'; r: number; p: Buffer; n: Buffer[] };
+  | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag };
 
 const NAMES_PER_BATCH = 512;
 
@@ -54,6 +55,8 @@ export interface WalkContext {
   optionalRoots?: boolean;
   /** Requests in flight, watched for stalls: a directory's item is one (see copy/in-flight.ts). */
   inFlight?: InFlight | null;
+  /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
+  list?: FileList | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -75,13 +78,15 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
    * The checkpoint gets the batch as one listing row (checkpoint/listing.ts), with the
    * slots it must not record marked. `packed`: the names NUL-terminated, when at hand.
    */
-  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>) => {
+  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag) => {
     let dirAbs: Buffer | null = null;
     let recorded = 0;
     for (let i = 0; i < names.length; i++) {
       const o = i * STAT_RECORD_FIELDS;
       const err = a[o]!;
       if (err < 0) {
+        // An implied parent of a listed path: the listed path's own failure names it.
+        if (x === 'p') continue;
         dirAbs ??= joinPath(w.roots[r]!.src, dirRel);
         w.errors.report('stat', joinPath(dirAbs, names[i]!), systemError(err, 'lstat'));
         continue;
@@ -95,7 +100,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       record(e, ctx);
       recorded++;
       // A directory an earlier run read completely keeps its children (resume): not read again.
-      if (e.k === 'd' && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+      if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
   };
@@ -126,9 +131,20 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     return a;
   };
 
-  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[] }, ctx: TaskContext<WalkItem>) => {
+  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag }, ctx: TaskContext<WalkItem>) => {
+    // A list's names come with their directory, not from reading it. Beneath an anchor
+    // (the addon) a symlink on the way fails the lstat itself (ELOOP); without it, each
+    // component is checked first.
+    if (w.list && item.p.length > 0 && !w.side.safe) {
+      const dirAbs = joinPath(w.roots[item.r]!.src, item.p);
+      const bad = await tracked('lstat of the directories leading to', dirAbs, () => listedDirProblem(w.roots[item.r]!.src, item.p));
+      if (bad) {
+        if (item.x !== 'p') for (const n of item.n) w.errors.report('stat', joinPath(dirAbs, n), bad);
+        return;
+      }
+    }
     const a = await statNames(item.r, item.p, item.n);
-    if (a) take(item.r, item.p, item.n, a, null, ctx);
+    if (a) take(item.r, item.p, item.n, a, null, ctx, item.x);
   };
 
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
@@ -223,12 +239,14 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           record(e, ctx);
           // The root as a listing of its own: the name '' in the directory ''.
           w.store?.listing(r, e.p, Buffer.alloc(1), a, 1);
-          if (e.k === 'd' && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
+          if (e.k === 'd' && !w.list && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
           if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);
         }
       }
     },
+    // --files-from: rank 0 reads the list and hands it out in stealable batches.
+    ...(w.list ? { source: (ctx: TaskContext<WalkItem>) => (ctx.rank === 0 ? listItems(w.list!, w.errors, w.resume) : []) } : {}),
     async process(item, ctx) {
       if (item.t === 'd') await readDir(item, ctx);
       else await statBatch(item, ctx);
@@ -239,6 +257,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (!Number.isInteger(i.r) || (i.r as number) < 0 || (i.r as number) >= w.roots.length) return false;
       if (!isBuf(i.p) || hasDotDot(Buffer.from(i.p))) return false;
       if (i.t === 'd') return true;
+      if (i.x !== undefined && i.x !== 'l' && i.x !== 'p') return false;
       return i.t === 's' && Array.isArray(i.n) && i.n.every((n) => isBuf(n) && n.length > 0 && !n.includes(0x2f) && !Buffer.from(n).equals(Buffer.from('..')));
     },
   };
