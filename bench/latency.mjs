@@ -132,6 +132,10 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
   const bin = path.join(repoRoot, 'bin/fcp.js');
   if (!fs.existsSync(bin)) throw new Error(`${bin} not found: build first (npm run build)`);
   const haveRsync = spawnSync('rsync', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (spawnSync('fusermount3', ['-V'], { stdio: 'ignore' }).status !== 0) {
+    console.log('## latency: skipped (fusermount3 not found: apt-get install fuse3)\n');
+    return;
+  }
   const latfs = latfsBinary();
 
   // Everything this run creates: one backing store, one mount point.
