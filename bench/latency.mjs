@@ -60,6 +60,7 @@ const SPEC = {
   'lat-np': 'string',
   'noop-np': 'string',
   'phase-np': 'string',
+  'fcp-variants': 'string',
   'data-us': 'number',
   all: 'boolean',
   'per-phase': 'boolean',
@@ -78,6 +79,8 @@ const HELP = `usage: node bench/latency.mjs [options]   (or: npm run bench -- [o
                      npm run bench 1,2,8)
   --all              also fcp -np 32 and 64
   --noop-np LIST     fcp rank counts of the no-op re-run (default 2)
+  --fcp-variants "A|B"  more fcp cases in the copy section, at -np 2, with these extra
+                     arguments each (split on whitespace), e.g. "--no-hash|--no-checkpoint"
   --per-phase        also the requests of each of fcp's phases (fcp alone)
   --phase-np LIST    fcp rank counts for --per-phase (default 2)
   --reps N           rounds per case (default 3)
@@ -120,6 +123,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
   const nps = numList(opts['lat-np'] ?? (direct ? '1,2,4,8,16' : '1,2,8'), '--lat-np');
   if (opts.all) for (const n of [32, 64]) if (!nps.includes(n)) nps.push(n);
   const noopNps = numList(opts['noop-np'] ?? '2', '--noop-np');
+  const variants = (opts['fcp-variants'] ?? '').split('|').map(list).filter((v) => v.length);
   const phaseNps = numList(opts['phase-np'] ?? '2', '--phase-np');
   const reps = opts.reps ?? 3;
   const warmup = opts.warmup ?? 0;
@@ -171,7 +175,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
         const title = `${fmtUs(lat)} × ${treeName} (${def.about}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)})`;
         const ctx = { back, mnt, mount, entries, treeName, lat, reps, warmup, bin, haveRsync, verify: !opts['no-verify'] };
 
-        if (sections.includes('copy')) await copySection(ctx, title, nps);
+        if (sections.includes('copy')) await copySection(ctx, title, nps, variants);
         if (sections.includes('noop')) await noopSection(ctx, title, noopNps);
         if (sections.includes('phases')) await phaseSection(ctx, title, phaseNps);
       }
@@ -291,7 +295,7 @@ function breakdownTable(columns, entries) {
   ].join('\n');
 }
 
-async function copySection(ctx, title, nps) {
+async function copySection(ctx, title, nps, variants) {
   const { mnt, back, bin, haveRsync } = ctx;
   const src = path.join(mnt, 'src');
   const dst = path.join(mnt, 'dst');
@@ -299,6 +303,7 @@ async function copySection(ctx, title, nps) {
     { name: 'cp -a', cmd: 'cp', args: ['-a', src, dst] },
     ...(haveRsync ? [{ name: 'rsync -a', cmd: 'rsync', args: ['-a', `${src}/`, `${dst}/`] }] : []),
     ...nps.map((n) => ({ name: `fcp -np ${n}`, cmd: process.execPath, args: [bin, src, dst, '-np', String(n), '--quiet'] })),
+    ...variants.map((v) => ({ name: `fcp -np 2 ${v.join(' ')}`, cmd: process.execPath, args: [bin, src, dst, '-np', '2', '--quiet', ...v] })),
   ];
   const verified = [];
   const load0 = loadavg();
