@@ -67,6 +67,7 @@ const SPEC = {
   all: 'boolean',
   'per-phase': 'boolean',
   'no-verify': 'boolean',
+  clean: 'boolean',
   help: 'boolean',
 };
 
@@ -88,6 +89,7 @@ const HELP = `usage: node bench/latency.mjs [options]   (or: npm run bench -- [o
   --reps N           rounds per case (default 3)
   --warmup N         untimed rounds first (default 0: every run is on a fresh mount anyway)
   --no-verify        skip the treecmp check of each copy case's first copy
+  --clean            remove the cached source trees at the end
 Needs root (FUSE mounts), fusermount3, rsync. Trees are cached in ${benchDir};
 mounts are /tmp/latbench-<pid>-mnt, backing stores /dev/shm/latbench-<pid>.`;
 
@@ -183,6 +185,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
         if (sections.includes('phases')) await phaseSection(ctx, title, phaseNps);
       }
       dropDir(back);
+      if (opts.clean) { dropDir(srcCache); fs.rmSync(`${srcCache}.summary.json`, { force: true }); }
     }
   } finally {
     removeWork();
