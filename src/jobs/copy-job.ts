@@ -122,7 +122,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
   // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
   const trees = new Trees(native, roots, true);
-  rt.addAbortHook(() => trees.close());
+  // Not closed on abort: a stopping rank lets the work in flight finish (see in-flight.ts),
+  // and that work still resolves its paths beneath these anchors; the process exit closes them.
 
   // 0. checkpoint
   progress?.phase('checkpoint');
