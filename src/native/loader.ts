@@ -28,6 +28,8 @@ export interface NativeAddon {
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, followSymlinks: boolean): void;
   /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
   mkfifo(path: Buffer, mode: number): void;
+  /** syncfs(2) of the file system fd is on, in the thread pool: everything dirty there is on stable storage when it resolves. */
+  syncfs(fd: number): Promise<void>;
   /**
    * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
    * [src, dst] pair per root, flattened; rels one path per file relative to its root
@@ -99,6 +101,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'copyChunk',
   'scanDir',
   'sha256',
+  'syncfs',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */
