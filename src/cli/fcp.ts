@@ -73,6 +73,7 @@ function buildCommand(): Command {
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
+    .option('--no-sync', 'UNSAFE: do not make copied data durable (syncfs) before the checkpoint records it as done and success is reported; after a crash --resume may skip files whose data was lost')
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
@@ -115,7 +116,7 @@ async function main(argv: string[]): Promise<void> {
     np: number; chunkSize?: number; json: boolean; quiet: boolean; rendezvous?: string; bind?: string; jobId?: string;
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
-    update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
+    update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string; sync: boolean;
   }>();
   const update: false | 'time' | 'checksum' = opts.update || opts.updateMode ? (opts.updateMode ?? 'time') : false;
   let filter: PathFilter | null = null;
@@ -201,6 +202,7 @@ async function main(argv: string[]): Promise<void> {
       deleteExtras: opts.delete,
       progress: opts.progress,
       logDir: opts.logDir,
+      sync: opts.sync,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {

@@ -22,6 +22,7 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
+import type { DataSync } from './data-sync.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -42,6 +43,8 @@ export interface CopyContext {
   failed: Map<string, ChunkFailure>;
   /** Checkpoint: finished files and chunks are recorded here. */
   store?: RankStore | null;
+  /** Told what was written, so the sync before the checkpoint's commit covers it (data-sync.ts). */
+  sync?: DataSync;
   /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
   digests: CopyDigests | null;
   /**
@@ -90,6 +93,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (a !== b) return false;
       content = a;
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.sync?.wrote(dst);
     }
     ctx.count('upToDate');
     ctx.count('upToDateBytes', e.m.size);
@@ -109,6 +113,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.sync?.wrote(dst);
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
       c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       c.digests?.file(e, content);
@@ -206,6 +211,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         return;
       }
       const partial = res.partial.toString('hex'); // the sum of this chunk's leaf terms, as toHex writes it
+      c.sync?.wrote(part);
       c.store?.doneWork(e, off, len, partial);
       c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);
@@ -223,6 +229,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
       });
       const partial = h ? toHex(h.digest()) : null;
+      c.sync?.wrote(part);
       c.store?.doneWork(e, off, len, partial);
       if (c.digests) c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);

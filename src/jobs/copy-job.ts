@@ -42,6 +42,7 @@ import { RankStore, readVerifiable, type DoneWork } from '../checkpoint/rank-sto
 import { CopyDigests } from '../copy/copy-digests.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
+import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -70,6 +71,8 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** make copied data durable before the checkpoint records it and before success (false: --no-sync) */
+  sync: boolean;
 }
 
 export interface CopySummary {
@@ -129,10 +132,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (opts.logDir) errors.logTo(opts.logDir, rt.rank);
   if (rt.rank === 0 && !native && !opts.quiet) process.stderr.write(`fcp: native addon not loaded: ${nativeSkips().join('; ')}\n`);
 
-  // 0. checkpoint
-  const ckpt = await openCheckpoint(rt, opts.checkpoint);
+  // 0. checkpoint; copied data is synced before the checkpoint records it (data-sync.ts)
+  const dataSync = makeDataSync(opts.sync, native, roots);
+  const ckpt = await openCheckpoint(rt, opts.checkpoint, dataSync.kind === 'none' ? null : () => dataSync.sync());
   const { resume } = ckpt;
   const store = ckpt.store;
+  let syncFailures = 0;
+  const syncFailed = (err: Error) => {
+    // One line per rank; later failures are counted (exit 1, checkpoint kept).
+    if (syncFailures++ === 0) errors.report('sync', (err as NodeJS.ErrnoException).path ?? roots[0]!.dst, err);
+    else errors.count++;
+  };
+  if (store) store.onSyncFailed = syncFailed;
   if (rt.rank === 0) {
     rt.addAbortHook((_reason, code) => {
       if ((code === EXIT.INTERRUPTED || code === EXIT.ABORTED) && store) process.stderr.write(`fcp: progress is saved in ${ckpt.dir.dir}; resume with: ${opts.resumeCommand}\n`);
@@ -181,7 +192,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -306,7 +317,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
       await applyMeta(part, e.m, metaOptions({ ...copyCtx, seedItems: () => [] }, src));
+      await datasyncBeforeRename(dataSync, part);
       await fsp.rename(part, dst);
+      dataSync.wrote(dst);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -370,7 +383,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   let verifyMismatches: number | undefined;
   if (opts.verify && digests) {
     if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(roots[0]!, opts.corruptForTest);
-    (store ?? scratch!.store).flush();
+    // Every rank's done records in its file (synced first: they are the checkpoint's too).
+    await (store ?? scratch!.store).commit();
     await rt.barrier();
     const peer = (rt.rank + 1) % rt.size;
     const rows = function* (): Generator<DoneWork> {
@@ -388,6 +402,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     mark('verify');
   }
   const sig = digests ? await digests.signature(rt) : null;
+
+  // Everything this rank wrote is made durable before its last records are committed and
+  // before success is reported (and the checkpoint removed, after the final barrier).
+  if (store) await store.commit(true);
+  else await dataSync.sync().catch(syncFailed);
+  dataSync.close();
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)
