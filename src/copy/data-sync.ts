@@ -101,31 +101,56 @@ class SyncfsDataSync implements DataSync {
   }
 }
 
+/** Paths the fsync way keeps before it syncs them on its own (memory stays bounded without a checkpoint). */
+const FSYNC_PENDING_MAX = 8192;
+
 /** Without the addon: fsync what was written since the last sync, files first, then their directories. */
 class FsyncDataSync implements DataSync {
   readonly kind = 'fsync';
   /** path as latin1 (a key that keeps every byte) -> path */
   private files = new Map<string, Buffer>();
+  /** syncs started because too many paths were waiting; the next sync() awaits them and reports their error */
+  private early: Promise<void> = Promise.resolve();
+  private earlyError: Error | null = null;
 
   wrote(path: Buffer): void {
     this.files.set(path.toString('latin1'), path);
+    if (this.files.size >= FSYNC_PENDING_MAX) {
+      const files = this.take();
+      this.early = this.early.then(() => fsyncAll(files)).catch((err: Error) => {
+        this.earlyError ??= err;
+      });
+    }
   }
 
   async sync(): Promise<void> {
+    const files = this.take();
+    await this.early;
+    const err = this.earlyError;
+    this.earlyError = null;
+    if (err) throw err;
+    await fsyncAll(files);
+  }
+
+  private take(): Buffer[] {
     const files = [...this.files.values()];
     this.files = new Map();
-    const dirs = new Map<string, Buffer>();
-    for (const f of files) {
-      const d = dirName(f);
-      dirs.set(d.toString('latin1'), d);
-    }
-    await forEachLimit(files, FSYNC_IN_FLIGHT, (p) => fsyncPath(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK));
-    await forEachLimit(dirs.values(), FSYNC_IN_FLIGHT, (p) => fsyncPath(p, C.O_RDONLY | C.O_DIRECTORY));
+    return files;
   }
 
   close(): void {
     this.files.clear();
   }
+}
+
+async function fsyncAll(files: Buffer[]): Promise<void> {
+  const dirs = new Map<string, Buffer>();
+  for (const f of files) {
+    const d = dirName(f);
+    dirs.set(d.toString('latin1'), d);
+  }
+  await forEachLimit(files, FSYNC_IN_FLIGHT, (p) => fsyncPath(p, C.O_RDONLY | C.O_NOFOLLOW | C.O_NONBLOCK));
+  await forEachLimit(dirs.values(), FSYNC_IN_FLIGHT, (p) => fsyncPath(p, C.O_RDONLY | C.O_DIRECTORY));
 }
 
 /**
