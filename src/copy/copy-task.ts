@@ -127,6 +127,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
+  /** With syncfs before each commit, the addon starts writing data back as it goes (see batch.cc). */
+  const writeback = c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK : 0;
+
   /** copyFiles' roots argument: [src, dst] of each root, flattened (the same for every batch). */
   const rootPairs = c.roots.flatMap((r) => [r.src, r.dst]);
 
@@ -151,7 +154,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       nums[o + 9] = m.blocks ?? -1;
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
-      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback;
     const { status, digests, entrySum } = await native.copyFiles(rootPairs, rels, nums, flags);
     c.digests?.addEntrySum(entrySum);
     // The checkpoint takes the batch as it is, one row (see checkpoint/done-batch.ts).
@@ -203,7 +206,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     // Hashing with the addon: read, hash and write in the thread pool, leaf by leaf
     // (chunks start on leaf boundaries: see fcp.ts).
     if (c.native && c.digests) {
-      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH);
+      const res = await c.native.copyChunk(src, part, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH | writeback);
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
