@@ -28,13 +28,14 @@ const FLUSH_ROWS = 8192;
 /** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
 const ROWS_PER_INSERT = 64;
 
+/** Rows taken out of a buffer: the flat values and how many rows they hold. */
+type Taken = { values: unknown[]; rows: number };
+
 /**
  * Rows of one table, buffered as one flat array of values and written with multi-row
  * INSERTs: per row, a push of its values instead of an array, a statement step and a
  * crossing into the binding (which together cost more than the b-tree append).
  */
-type Taken = { values: unknown[]; rows: number };
-
 class RowBuffer {
   private values: unknown[] = [];
   rows = 0;

@@ -405,7 +405,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // Everything this rank wrote is made durable before its last records are committed and
   // before success is reported (and the checkpoint removed, after the final barrier).
-  if (store) await store.commit(true);
+  if (store && !store.broken) await store.commit(true);
   else await dataSync.sync().catch(syncFailed);
   dataSync.close();
 
