@@ -408,6 +408,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (store && !store.broken) await store.commit(true);
   else await dataSync.sync().catch(syncFailed);
   dataSync.close();
+  mark('sync');
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)
