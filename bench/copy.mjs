@@ -1,7 +1,7 @@
 // Copy benchmark: fcp against `cp -a` and a raw read+write floor, on tmpfs.
 //
 //   node bench/copy.mjs [--reps N] [--warmup N] [--only small,large,mixed,wide] [--np N]
-//                       [--extra-args "..."] [--fcp-cmd "..."] [--no-verify]
+//                       [--extra-args "..."] [--fcp-cmd "..."] [--no-verify] [--sync-cost] [--dir DIR]
 //                       [--small-files N] [--large-size BYTES]
 //                       [--mixed-files N] [--mixed-size BYTES] [--wide-files N] [--clean]
 //
@@ -13,6 +13,11 @@
 //   fcp --no-hash  the same with --no-hash (no xxhash of what is read; lets
 //                  copy_file_range move the data in the kernel): the two side
 //                  by side show what hashing costs
+//   fcp --no-sync  (--sync-cost, instead of --no-hash and cat) the same without
+//                  making the data durable (syncfs): what durability costs; on a
+//                  disk, give --dir DIR there (every run starts after a `sync`, so
+//                  no run pays for an earlier one's dirty data). With it, also
+//                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system)
 //   cp -a          cp -a SRC DST  (the single-process tool fcp has to beat)
 //   cat    find SRC -type f -print0 | xargs -0 cat > OUT
 //          reads and writes the same bytes with no per-file creates,
@@ -50,6 +55,8 @@ const SPEC = {
   'extra-args': 'string',
   'fcp-cmd': 'string',
   'no-verify': 'boolean',
+  'sync-cost': 'boolean',
+  dir: 'string',
   'small-files': 'number',
   'large-size': 'number',
   'mixed-files': 'number',
@@ -69,6 +76,8 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
                        runs as: CMD SRC DST [extra args], without -np/--quiet
                        (and without the --no-hash case)
   --no-verify          skip the treecmp check of each fcp case's first copy of each profile
+  --sync-cost          cases fcp, fcp --no-sync, cp -a and cp -a; sync -f: what making the data durable costs
+  --dir DIR            trees and copies in DIR instead of ${benchDir} (e.g. on a disk)
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
   --mixed-files N      files in the mixed tree (default 5000)
@@ -102,11 +111,11 @@ function profiles(o) {
 }
 
 /** Cache directory name that encodes the mktree options, so changed options mean a new tree. */
-function srcDirFor(name, mk) {
+function srcDirFor(base, name, mk) {
   const parts = [`src-${name}`];
   if (mk.files != null) parts.push(`f${mk.files}`);
   if (mk.size != null) parts.push(`s${mk.size}`);
-  return path.join(benchDir, parts.join('-'));
+  return path.join(base, parts.join('-'));
 }
 
 /**
@@ -114,9 +123,9 @@ function srcDirFor(name, mk) {
  * (and swap), and its size limit is often larger than the memory actually
  * free, so take the smaller of statfs and MemAvailable for tmpfs mounts.
  */
-function roomBytes() {
-  fs.mkdirSync(benchDir, { recursive: true });
-  const st = fs.statfsSync(benchDir);
+function roomBytes(base) {
+  fs.mkdirSync(base, { recursive: true });
+  const st = fs.statfsSync(base);
   let room = st.bavail * st.bsize;
   const TMPFS_MAGIC = 0x01021994;
   if (st.type === TMPFS_MAGIC) {
@@ -161,19 +170,22 @@ export async function main(argv = process.argv.slice(2)) {
     fcpName = `fcp -np ${np}`;
     fcpArgs = (src, dst) => [bin, src, dst, '-np', String(np), '--quiet', ...extra];
     fcpVariants.push({ name: fcpName, args: fcpArgs });
-    if (!extra.includes('--no-hash')) {
+    if (opts['sync-cost']) {
+      fcpVariants.push({ name: `${fcpName} --no-sync`, args: (src, dst) => [...fcpArgs(src, dst), '--no-sync'] });
+    } else if (!extra.includes('--no-hash')) {
       fcpVariants.push({ name: `${fcpName} --no-hash`, args: (src, dst) => [...fcpArgs(src, dst), '--no-hash'] });
     }
   }
 
-  const dst = path.join(benchDir, 'dst');
-  const catOut = path.join(benchDir, 'catout');
+  const base = opts.dir ? path.resolve(opts.dir) : benchDir;
+  const dst = path.join(base, 'dst');
+  const catOut = path.join(base, 'catout');
   const used = [];
 
-  console.log(`## copy: fcp vs cp -a (tmpfs ${benchDir})\n`);
+  console.log(`## copy: fcp vs cp -a (${base})\n`);
   for (const name of only) {
     const prof = all[name];
-    const src = srcDirFor(name, prof.mk);
+    const src = srcDirFor(base, name, prof.mk);
     dropDir(dst);
     dropDir(catOut);
 
@@ -183,9 +195,9 @@ export async function main(argv = process.argv.slice(2)) {
     const cached = fs.existsSync(`${src}.summary.json`) && fs.existsSync(src);
     const treeBytes = prof.estimate;
     const need = (cached ? 0 : treeBytes) + treeBytes + Math.max(256 * 1024 ** 2, treeBytes * 0.1);
-    const room = roomBytes();
+    const room = roomBytes(base);
     if (room < need) {
-      console.log(`### ${name}\n\nskipped: needs about ${fmtBytes(need)} free in ${benchDir}, only ${fmtBytes(room)} available.\n`);
+      console.log(`### ${name}\n\nskipped: needs about ${fmtBytes(need)} free in ${base}, only ${fmtBytes(room)} available.\n`);
       continue;
     }
 
@@ -213,10 +225,11 @@ export async function main(argv = process.argv.slice(2)) {
         },
       })),
       { name: 'cp -a', run: () => timeIt('cp', ['-a', src, dst]) },
-      {
+      // What a durable cp costs: its data on the disk before it is called done.
+      ...(opts['sync-cost'] ? [{ name: 'cp -a; sync -f', run: () => timeIt('bash', ['-c', 'cp -a "$1" "$2" && sync -f "$2"', 'cp-sync', src, dst]) }] : [{
         name: 'cat',
         run: () => timeIt('bash', ['-c', 'set -o pipefail; find "$1" -type f -print0 | xargs -0 cat > "$2"', 'cat-floor', src, catOut]),
-      },
+      }]),
     ];
 
     let run = 0;
@@ -228,6 +241,8 @@ export async function main(argv = process.argv.slice(2)) {
         // created as the copy). Nothing else is dropped: tmpfs has no cache.
         dropDir(dst);
         dropDir(catOut);
+        // No run writes back what an earlier one (or the tree's generation) left dirty.
+        if (opts['sync-cost']) spawnSync('sync');
         const label = how?.warmup ? 'warm-up' : `run ${++run}/${reps * cases.length}`;
         console.error(`copy: ${name}: ${label}: ${c.name}`);
       },
@@ -235,7 +250,7 @@ export async function main(argv = process.argv.slice(2)) {
     dropDir(dst);
     dropDir(catOut);
 
-    const baselines = name === 'large' ? ['cp -a', 'cat'] : ['cp -a'];
+    const baselines = name === 'large' && !opts['sync-cost'] ? ['cp -a', 'cat'] : ['cp -a'];
     console.log(ratioTable(`${name}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)}`, results, baselines));
     const checks = opts['no-verify']
       ? 'skipped (--no-verify)'
@@ -244,8 +259,10 @@ export async function main(argv = process.argv.slice(2)) {
     const on = results.find((r) => r.name === fcpVariants[0].name);
     const off = fcpVariants[1] && results.find((r) => r.name === fcpVariants[1].name);
     if (on && off) {
-      const pct = ((on.median / off.median - 1) * 100).toFixed(0);
-      console.log(`Hashing cost: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): hashing on takes ${pct >= 0 ? '+' : ''}${pct} %.`);
+      const pct = ((on.median / off.median - 1) * 100).toFixed(1);
+      const what = opts['sync-cost'] ? 'Sync cost' : 'Hashing cost';
+      const on2 = opts['sync-cost'] ? 'syncing' : 'hashing on';
+      console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.`);
     }
 
     // Peak memory: one more, untimed run of the default fcp case, watching

@@ -105,6 +105,12 @@ static int fcp_mkfifo(const char* path, int mode) {
   return mkfifo(path, (mode_t)mode) < 0 ? -errno : 0;
 }
 
+// syncfs(2): write back and wait for everything dirty on fd's file system (data, inodes,
+// directory entries, the journal), as one call; reports writeback errors since fd was opened.
+static int fcp_syncfs(int fd) {
+  return syncfs(fd) < 0 ? -errno : 0;
+}
+
 // ---------------------------------------------------------------------------
 // N-API layer.
 // ---------------------------------------------------------------------------
@@ -230,6 +236,39 @@ static Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
       !GetFd(info, 2, "fdOut", &fdOut) || !GetInt64(info, 3, "offOut", &offOut) || !GetInt64(info, 4, "len", &len))
     return env.Undefined();
   auto* w = new CopyFileRangeWorker(env, fdIn, offIn, fdOut, offOut, len);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// syncfs(fd): Promise<void>, on the libuv pool (it waits for the disk or the servers).
+class SyncfsWorker : public Napi::AsyncWorker {
+ public:
+  SyncfsWorker(Napi::Env env, int fd)
+      : Napi::AsyncWorker(env, "fcp:syncfs"), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override { result_ = fcp_syncfs(fd_); }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    if (result_ < 0) deferred_.Reject(MakeErrnoError(env, result_, "syncfs").Value());
+    else deferred_.Resolve(env.Undefined());
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int fd_;
+  int result_ = 0;
+};
+
+static Napi::Value Syncfs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!CheckArgs(info, 1, "syncfs") || !GetFd(info, 0, "fd", &fd)) return env.Undefined();
+  auto* w = new SyncfsWorker(env, fd);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -394,6 +433,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("utimens", Napi::Function::New(env, Utimens, "utimens"));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo, "mkfifo"));
   exports.Set("exitNow", Napi::Function::New(env, ExitNow, "exitNow"));
+  exports.Set("syncfs", Napi::Function::New(env, Syncfs, "syncfs"));
   return exports;
 }
 

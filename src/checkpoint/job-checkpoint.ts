@@ -1,7 +1,8 @@
 /**
  * The checkpoint's life in a job: rank 0 takes the lock and (on --resume) merges earlier
  * runs' records; every rank then opens its own store and, on resume, the merged view.
- * Rank 0 keeps the lock fresh; the stores flush every interval and when the job stops.
+ * Rank 0 keeps the lock fresh; the stores commit every interval (records of finished
+ * work after a data sync, see rank-store.ts) and when the job stops.
  */
 import { showPath } from '../copy/paths.js';
 import { causeOf } from '../errors.js';
@@ -45,7 +46,8 @@ export class CheckpointRefused extends Error {}
 
 interface Setup { error: string | null; merged: string | null; gen: number }
 
-export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise<JobCheckpoint> {
+/** `syncData`: makes what was written durable before done records are committed (null: --no-sync). */
+export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData: (() => Promise<void>) | null = null): Promise<JobCheckpoint> {
   const dir = new CheckpointDir(o.dir, 3 * o.intervalMs + 30_000);
   let setup: Setup = { error: null, merged: null, gen: 1 };
   if (rt.rank === 0) {
@@ -59,7 +61,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
   setup = await rt.collectives.bcast<Setup>(rt.rank === 0 ? setup : null, isSetup);
   if (setup.error) throw new CheckpointRefused(setup.error);
 
-  const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank)) : null;
+  const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank), syncData) : null;
   if (store) {
     store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${showPath(store.path)} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }
@@ -93,6 +95,9 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions): Promise
   rt.addAbortHook(async () => {
     if (lockTimer) clearInterval(lockTimer);
     await ckpt.beforeClose?.();
+    // What this rank finished is recorded once a sync covered it (bounded: the runtime
+    // exits after a few seconds of hooks; unsynced records are then dropped, not written).
+    await store?.commit();
     reserve?.release();
     store?.close();
     resume?.close();

@@ -6,6 +6,13 @@
  * Records are appended in the order the work happened: a directory is marked complete
  * only after the entries of its children were appended, so a committed "complete" row
  * implies its children's rows are committed too.
+ *
+ * Records of finished work (done rows and batches) say the copy in DST is complete, so
+ * with a data sync they are committed only after a sync that started after they were
+ * buffered has returned (see copy/data-sync.ts): the periodic commit takes the buffered
+ * done records, awaits the sync, then writes them. A synchronous flush (a stop, a full
+ * buffer of walk records) writes only done records a sync already covered; the others
+ * are dropped at close, and a resume redoes that work.
  */
 import type Database from 'better-sqlite3';
 import type { Entry } from '../walk/entry.js';
@@ -20,6 +27,9 @@ const FLUSH_ROWS = 8192;
 
 /** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
 const ROWS_PER_INSERT = 64;
+
+/** Rows taken out of a buffer: the flat values and how many rows they hold. */
+type Taken = { values: unknown[]; rows: number };
 
 /**
  * Rows of one table, buffered as one flat array of values and written with multi-row
@@ -50,7 +60,7 @@ class RowBuffer {
   }
 
   /** Hand the buffered rows over (the buffer is empty afterwards). */
-  take(): { values: unknown[]; rows: number } {
+  take(): Taken {
     const t = { values: this.values, rows: this.rows };
     this.values = [];
     this.rows = 0;
@@ -58,7 +68,7 @@ class RowBuffer {
   }
 
   /** Insert rows taken earlier; call inside a transaction. */
-  write({ values, rows }: { values: unknown[]; rows: number }): void {
+  write({ values, rows }: Taken): void {
     const n = this.columns.length;
     for (let r = 0; r < rows; r += ROWS_PER_INSERT) {
       const k = Math.min(ROWS_PER_INSERT, rows - r);
@@ -78,6 +88,13 @@ export class RankStore {
   private readonly doneBatches: RowBuffer;
   /** files held by the buffered done batches */
   private batched = 0;
+  /** Done records a completed sync covers, waiting for the next transaction. */
+  private synced: { dn: Taken; db: Taken }[] = [];
+  /** The commit (sync, then write) under way, and the one queued behind it. */
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  /** The next commit syncs even without done records (the end of a job: everything written is made durable). */
+  private syncAlways = false;
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Set when a write failed (a full disk beside DST): nothing more is recorded. */
@@ -86,8 +103,14 @@ export class RankStore {
   onBroken: (err: Error) => void = () => {};
   /** The disk is full: free reserved space if any (true: worth writing again). */
   onFull: () => boolean = () => false;
+  /** Told when a data sync failed: the done records it should have covered are dropped. */
+  onSyncFailed: (err: Error) => void = () => {};
 
-  constructor(readonly path: string) {
+  /**
+   * `syncData` makes durable everything written before it is called (null: --no-sync,
+   * done records are committed like any other).
+   */
+  constructor(readonly path: string, private readonly syncData: (() => Promise<void>) | null = null) {
     this.db = openDb(path, false, 'log');
     this.entries = new RowBuffer(this.db, 'entries', ENTRY_COLUMNS);
     this.listings = new RowBuffer(this.db, 'listings', ['root', 'dir', 'names', 'stats']);
@@ -169,7 +192,7 @@ export class RankStore {
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
     if (this.broken) return;
     this.done.next().push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
-    if (this.done.rows >= FLUSH_ROWS) this.flush();
+    if (this.done.rows >= FLUSH_ROWS) this.commitDone();
   }
 
   /**
@@ -181,26 +204,40 @@ export class RankStore {
     if (this.broken) return;
     this.doneBatches.next().push(rels, statBytes(nums), statBytes(status), digests);
     this.batched += files;
-    if (this.batched >= FLUSH_ROWS) this.flush();
+    if (this.batched >= FLUSH_ROWS) this.commitDone();
+  }
+
+  /** A full buffer of done records: without a data sync written now, else by a commit. */
+  private commitDone(): void {
+    if (this.syncData) void this.commit();
+    else this.flush();
   }
 
   /**
-   * Write everything buffered in one transaction. A failed write (no space left where
-   * the checkpoint lives) does not stop the copy: recording stops, once, with a message.
+   * Write what is buffered in one transaction: walk records, and done records only when
+   * there is no data sync or a sync covered them. A failed write (no space left where the
+   * checkpoint lives) does not stop the copy: recording stops, once, with a message.
    */
   flush(): void {
     if (this.closed || this.broken) return;
-    if (this.entries.rows === 0 && this.listings.rows === 0 && this.complete.rows === 0 && this.done.rows === 0 && this.doneBatches.rows === 0) return;
+    if (!this.syncData && (this.done.rows > 0 || this.doneBatches.rows > 0)) {
+      this.synced.push({ dn: this.done.take(), db: this.doneBatches.take() });
+      this.batched = 0;
+    }
+    if (this.entries.rows === 0 && this.listings.rows === 0 && this.complete.rows === 0 && this.synced.length === 0) return;
     // Order matters (see the header): entries before the completeness marks that rely on them.
-    const [en, li, co, dn, db] = [this.entries.take(), this.listings.take(), this.complete.take(), this.done.take(), this.doneBatches.take()];
+    const [en, li, co] = [this.entries.take(), this.listings.take(), this.complete.take()];
+    const synced = this.synced;
+    this.synced = [];
     this.listed = 0;
-    this.batched = 0;
     const write = this.db.transaction(() => {
       this.entries.write(en);
       this.listings.write(li);
       this.complete.write(co);
-      this.done.write(dn);
-      this.doneBatches.write(db);
+      for (const { dn, db } of synced) {
+        this.done.write(dn);
+        this.doneBatches.write(db);
+      }
     });
     try {
       try {
@@ -217,12 +254,57 @@ export class RankStore {
     }
   }
 
-  /** Flush every `intervalMs` until closed. */
+  /**
+   * Sync the data, then commit every record buffered when this was called. Resolves when
+   * they are written (or dropped: the sync failed, see onSyncFailed); never rejects. One
+   * commit runs at a time; calls meanwhile share the one queued behind it. `syncAlways`:
+   * sync even when no done records wait (the end of a job).
+   */
+  commit(syncAlways = false): Promise<void> {
+    this.syncAlways ||= syncAlways;
+    if (!this.running) return this.startCommit();
+    this.queued ??= this.running.then(() => {
+      this.queued = null;
+      return this.startCommit();
+    });
+    return this.queued;
+  }
+
+  private startCommit(): Promise<void> {
+    const p = this.syncThenWrite().finally(() => {
+      if (this.running === p) this.running = null;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private async syncThenWrite(): Promise<void> {
+    if (this.closed || this.broken) return;
+    const always = this.syncAlways;
+    this.syncAlways = false;
+    if (this.syncData && (always || this.done.rows > 0 || this.doneBatches.rows > 0)) {
+      // Taken before the sync starts: the sync covers the work these records describe.
+      const taken = { dn: this.done.take(), db: this.doneBatches.take() };
+      this.batched = 0;
+      try {
+        await this.syncData();
+        this.synced.push(taken);
+      } catch (err) {
+        this.onSyncFailed(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
+    this.flush();
+  }
+
+  /** Commit every `intervalMs` until closed (an interval whose commit still runs is skipped). */
   startInterval(intervalMs: number): void {
-    this.timer = setInterval(() => this.flush(), intervalMs);
+    this.timer = setInterval(() => {
+      if (!this.running) void this.commit();
+    }, intervalMs);
     this.timer.unref();
   }
 
+  /** Write what can be written now (done records no sync covered are dropped) and close. */
   close(): void {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);

@@ -99,6 +99,7 @@ function buildCommand(): Command {
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
     .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
+    .option('--no-sync', 'UNSAFE: do not make copied data durable (syncfs) before the checkpoint records it as done and success is reported; after a crash --resume may skip files whose data was lost')
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
 kept so --resume retries only those); 2 usage error (nothing written); 3 job aborted (a rank
@@ -174,6 +175,7 @@ async function main(argv: string[]): Promise<void> {
     stallTimeout: number; timeLimit?: number;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
+    sync: boolean;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -315,6 +317,7 @@ async function main(argv: string[]): Promise<void> {
       logDir: opts.logDir,
       stallTimeoutMs: opts.stallTimeout * 1000,
       known: jsonOut?.known,
+      sync: opts.sync,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {

@@ -24,6 +24,7 @@ import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
 import type { InFlight } from './in-flight.js';
 import type { Side, Trees } from './beneath.js';
+import type { DataSync } from './data-sync.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -46,6 +47,8 @@ export interface CopyContext {
   failed: Map<string, ChunkFailure>;
   /** Checkpoint: finished files and chunks are recorded here. */
   store?: RankStore | null;
+  /** Told what was written, so the sync before the checkpoint's commit covers it (data-sync.ts). */
+  sync?: DataSync;
   /** Hash what is read (fsum's digests, see copy-digests.ts); null: no hashing. */
   digests: CopyDigests | null;
   /**
@@ -109,6 +112,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (a !== b) return false;
       content = a;
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.sync?.wrote(dst);
     }
     ctx.count('upToDate');
     ctx.count('upToDateBytes', e.m.size);
@@ -130,6 +134,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         open: (side, p, flags, mode) => c.trees[side].open(p, flags, mode),
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.sync?.wrote(dst);
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
       c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       c.digests?.file(e, content);
@@ -144,6 +149,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       end?.();
     }
   };
+
+  /** With syncfs before each commit, the addon starts writing data back as it goes (see batch.cc). */
+  const writeback = c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK : 0;
 
   /**
    * copyFiles' roots: the anchors of [src, dst] of each root and the roots' paths beneath
@@ -172,7 +180,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       nums[o + 9] = m.blocks ?? -1;
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
-      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0);
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback;
     // The files after one that hangs are handed on as a new item (see in-flight.ts): this
     // batch then answers for the files before the hand-off only.
     let n = list.length;
@@ -247,7 +255,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const s = c.trees.src.at(src);
       const d = c.trees.dst.at(part);
       const end = c.inFlight?.begin('copy of', src);
-      const res = await c.native.copyChunk(s.fd, s.rel, d.fd, d.rel, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH).finally(() => end?.());
+      const res = await c.native.copyChunk(s.fd, s.rel, d.fd, d.rel, off, len, COPY_FLAGS.SPARSE | COPY_FLAGS.HASH | writeback).finally(() => end?.());
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
@@ -255,6 +263,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         return;
       }
       const partial = res.partial.toString('hex'); // the sum of this chunk's leaf terms, as toHex writes it
+      c.sync?.wrote(part);
       c.store?.doneWork(e, off, len, partial);
       c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);
@@ -273,6 +282,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         native: c.native, copyFileRange: !h, sparse: true, onData: h ? (b, o) => h.update(b, o) : undefined,
       });
       const partial = h ? toHex(h.digest()) : null;
+      c.sync?.wrote(part);
       c.store?.doneWork(e, off, len, partial);
       if (c.digests) c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);

@@ -52,6 +52,7 @@ import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
 import { Trees } from '../copy/beneath.js';
+import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -90,6 +91,8 @@ export interface CopyJobOptions {
   stallTimeoutMs: number;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
+  /** make copied data durable before the checkpoint records it and before success (false: --no-sync) */
+  sync: boolean;
 }
 
 export type { CopySummary } from './copy-summary.js';
@@ -125,11 +128,19 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Not closed on abort: a stopping rank lets the work in flight finish (see in-flight.ts),
   // and that work still resolves its paths beneath these anchors; the process exit closes them.
 
-  // 0. checkpoint
+  // 0. checkpoint; copied data is synced before the checkpoint records it (data-sync.ts)
   progress?.phase('checkpoint');
-  const ckpt = await openCheckpoint(rt, opts.checkpoint);
+  const dataSync = makeDataSync(opts.sync, native, roots);
+  const ckpt = await openCheckpoint(rt, opts.checkpoint, dataSync.kind === 'none' ? null : () => dataSync.sync());
   const { resume } = ckpt;
   const store = ckpt.store;
+  let syncFailures = 0;
+  const syncFailed = (err: Error) => {
+    // One line per rank; later failures are counted (exit 1, checkpoint kept).
+    if (syncFailures++ === 0) errors.report('sync', (err as NodeJS.ErrnoException).path ?? roots[0]!.dst, err);
+    else errors.count++;
+  };
+  if (store) store.onSyncFailed = syncFailed;
   if (rt.rank === 0) {
     rt.addAbortHook((reason, code) => {
       progress?.stopped(reason);
@@ -236,7 +247,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -370,8 +381,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       }
       await tracked('finish of', dst, async () => {
         await applyMeta(part, e.m, metaOptions(copyCtx, src));
+        await datasyncBeforeRename(dataSync, trees.dst, part);
         await trees.dst.rename(part, dst);
       });
+      dataSync.wrote(dst);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -448,7 +461,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     progress?.phase('verify');
     rt.onProgress((_p, t) => progress?.copy(t.verified ?? 0, totalBytes, 0, 0));
     if (rt.rank === 0 && opts.corruptForTest) await corruptForTest(trees.dst, roots[0]!, opts.corruptForTest);
-    (store ?? scratch!.store).flush();
+    // Every rank's done records in its file (synced first: they are the checkpoint's too).
+    await (store ?? scratch!.store).commit();
     await rt.barrier();
     const peer = (rt.rank + 1) % rt.size;
     const rows = function* (): Generator<DoneWork> {
@@ -467,6 +481,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }
   const sig = digests ? await digests.signature(rt) : null;
   progress?.done();
+
+  // Everything this rank wrote is made durable before its last records are committed and
+  // before success is reported (and the checkpoint removed, after the final barrier).
+  if (store && !store.broken) await store.commit(true);
+  else await dataSync.sync().catch(syncFailed);
+  dataSync.close();
+  mark('sync');
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
   // wall time as the user sees it: from the start of this process (rank 0 started the job)

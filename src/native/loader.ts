@@ -28,6 +28,8 @@ export interface NativeAddon {
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number, followSymlinks: boolean): void;
   /** mkfifo(path, mode) (mode & 0o7777, subject to umask). */
   mkfifo(path: Buffer, mode: number): void;
+  /** syncfs(2) of the file system fd is on, in the thread pool: everything dirty there is on stable storage when it resolves. */
+  syncfs(fd: number): Promise<void>;
   /**
    * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
    * [src, dst] pair per root, flattened; rels one path per file relative to its root
@@ -115,7 +117,8 @@ export interface NativeAddon {
   sha256(data: Uint8Array): Buffer;
 }
 
-export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16 } as const;
+/** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32 } as const;
 /** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
 export const COPY_NUMS = 10;
 export const COPY_STATUS = 3;
@@ -165,6 +168,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'utimensAt',
   'copyXattrsAt',
   'resolveMode',
+  'syncfs',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

@@ -176,6 +176,13 @@ describe.skipIf(!native)('addon', () => {
     expect(() => n.mkfifo(f, 0o640)).toThrow(expect.objectContaining({ code: 'EEXIST', syscall: 'mkfifo' }));
   });
 
+  it('syncfs resolves for an fd on a file system, rejects EBADF for a closed one', async () => {
+    const fd = fs.openSync(dir, 'r');
+    await expect(n.syncfs(fd)).resolves.toBeUndefined();
+    fs.closeSync(fd);
+    await expect(n.syncfs(fd)).rejects.toMatchObject({ code: 'EBADF', syscall: 'syncfs' });
+  });
+
   it('fadvise accepts all advice values', () => {
     const f = p('adv');
     fs.writeFileSync(f, Buffer.alloc(10000));
