@@ -51,7 +51,8 @@ import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
-import { Trees } from '../copy/beneath.js';
+import { Trees, copyLayoutBeneath } from '../copy/beneath.js';
+import { O_LOV_DELAY_CREATE, resolveLayout, type Layout, type LayoutOptions } from '../copy/layout.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -86,6 +87,8 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** --layout: DST's default layouts (inherit, the default) or the source's, set at create (copy) */
+  layout?: LayoutOptions;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
@@ -123,6 +126,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
   const trees = new Trees(native, roots, true);
   rt.addAbortHook(() => trees.close());
+  // Layouts: decided by DST's file system (each rank sees the same), said once.
+  const { layout, note: layoutNote } = resolveLayout(opts.layout ?? { mode: 'inherit' }, roots[0]!.dst);
+  if (rt.rank === 0 && layoutNote && !opts.quiet) process.stderr.write(`fcp: ${layoutNote}\n`);
 
   // 0. checkpoint
   progress?.phase('checkpoint');
@@ -213,7 +219,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked, layout.copy ? layout : null));
   mark('mkdir');
 
   // 4. copy
@@ -235,7 +241,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight, layout };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -314,9 +320,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       const st = await trees.dst.lstat(part).catch(() => null);
       if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
     }
+    // --layout copy: a new part file gets the source's layout before any byte (and before
+    // ftruncate, which gives it objects); one with chunks done keeps the layout it has.
+    const withLayout = layout.copy && native !== null && doneChunks.length === 0;
     try {
-      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
+      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC) | (withLayout ? O_LOV_DELAY_CREATE : 0), 0o600);
       try {
+        if (withLayout) {
+          await copyLayoutBeneath(native, trees.src, srcOf(roots, e), trees.dst, part, layout.name).catch((err) => {
+            const p = errPath(err, part); // the file, not its hidden part file
+            errors.report('set layout of', Buffer.isBuffer(p) && p.equals(part) ? dstOf(roots, e) : p, err);
+          });
+        }
         await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
       } finally {
         await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
@@ -567,7 +582,8 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
+/** layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -583,6 +599,12 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
+          if (layout && trees.native) {
+            await tracked('set layout of', dst, () => copyLayoutBeneath(trees.native!, trees.src, srcOf(roots, d), trees.dst, dst, layout.name)).catch((err) => {
+              errors.report('set layout of', errPath(err, dst), err);
+              ctx.count('errors');
+            });
+          }
         } catch (err) {
           errors.report('create directory', dst, err);
           ctx.count('errors');
