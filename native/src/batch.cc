@@ -26,7 +26,7 @@
 //     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks, and look
 //     for holes with SEEK_DATA in files whose blocks do not cover their size), 8 hash,
 //     16 update (skip a destination that is a regular file of the same size and mtime:
-//     status 0, op 12), 32 layout (--layout copy, see layout.h: the destination is opened
+//     status 0, op 12), 512 layout (--layout copy, see layout.h: the destination is opened
 //     with O_LOV_DELAY_CREATE and gets the source's `layout` attribute before its first
 //     write; refused, the file is still copied and layoutErrors says why). The attribute
 //     named `layout` (and Lustre's) is never copied with the other xattrs.
@@ -164,7 +164,7 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
 enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_LAYOUT = 32,
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_LAYOUT = 512,
              F_DENSE = 1 << 16 /* internal: this file has no holes (see copyOne) */ };
 /** copyFiles' numbers per file (see the top of this file). */
 constexpr size_t kCopyNums = 10;
