@@ -127,7 +127,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const trees = new Trees(native, roots, true);
   rt.addAbortHook(() => trees.close());
   // Layouts: decided by DST's file system (each rank sees the same), said once.
-  const { layout, note: layoutNote } = resolveLayout(opts.layout ?? { mode: 'inherit' }, roots[0]!.dst);
+  const resolved = resolveLayout(opts.layout ?? { mode: 'inherit' }, roots[0]!.dst);
+  // Only the addon sets attributes: without it no layout is copied (as no xattr is).
+  const layout = native ? resolved.layout : { ...resolved.layout, copy: false };
+  const layoutNote = resolved.layout.copy && !native ? '--layout copy needs the native addon: files and directories get the destination\'s default layout' : resolved.note;
   if (rt.rank === 0 && layoutNote && !opts.quiet) process.stderr.write(`fcp: ${layoutNote}\n`);
 
   // 0. checkpoint
