@@ -99,7 +99,7 @@ describe('--layout', () => {
   });
   afterAll(() => s.cleanup());
 
-  it.runIf(hasStrace && native)('copy: each new file gets its layout after its create and before its first write; directories at mkdir (strace)', async () => {
+  it.runIf(hasStrace && native !== null)('copy: each new file gets its layout after its create and before its first write; directories at mkdir (strace)', async () => {
     const src = join(s.dir, 'order-src');
     const dst = join(s.dir, 'order-dst');
     makeSource(src);
@@ -146,7 +146,7 @@ describe('--layout', () => {
     expect(dirLayout && childCreate && dirLayout.i < childCreate.i).toBe(true);
   }, 180_000);
 
-  it.runIf(native)('inherit (the default): no layout attribute is set on any file or directory; the other xattrs are', async () => {
+  it.runIf(native !== null)('inherit (the default): no layout attribute is set on any file or directory; the other xattrs are', async () => {
     const src = join(s.dir, 'inherit-src');
     const dst = join(s.dir, 'inherit-dst');
     makeSource(src);
@@ -157,7 +157,7 @@ describe('--layout', () => {
     expect(readFileSync(join(dst, 'big')).equals(readFileSync(join(src, 'big')))).toBe(true);
   }, 120_000);
 
-  it.runIf(native)('copy through the per-file path (--update=checksum) sets the layout too', async () => {
+  it.runIf(native !== null)('copy through the per-file path (--update=checksum) sets the layout too', async () => {
     const src = join(s.dir, 'perfile-src');
     const dst = join(s.dir, 'perfile-dst');
     makeSource(src);
@@ -186,7 +186,7 @@ describe('--layout', () => {
     expect(r.stderr).toMatch(/--layout.*stripe/);
   });
 
-  it.runIf(isRoot && native)('copy onto a file system that refuses the layout: each entry named once, its data copied with the default layout, exit 1; --resume does not copy them again', async () => {
+  it.runIf(isRoot && native !== null)('copy onto a file system that refuses the layout: each entry named once, its data copied with the default layout, exit 1; --resume does not copy them again', async () => {
     const src = join(s.dir, 'refused-src');
     makeSource(src, false); // ramfs takes no xattrs at all: only the layout attribute, to see its refusal alone
     const mnt = mkdtempSync('/tmp/layout-ramfs-');
