@@ -13,9 +13,10 @@
 //             rels: Buffer[] /* per file: path relative to its root, '' for the root itself */,
 //             nums: Float64Array /* 10 per file: root index, size, mode, uid, gid, atimeSec,
 //             atimeNsec, mtimeSec, mtimeNsec, blocks (st_blocks from the walk, -1 unknown) */,
-//             flags: number, cursor?: Int32Array /* length 1, starting at 0 */)
+//             flags: number, cursor?: Int32Array /* length 1, starting at 0 */, layout?: Buffer)
 //     -> Promise<{ status: Float64Array /* 3 per file: -errno or 0, op, holeBytes */,
-//                  digests: Buffer /* 16 per file */, entrySum: Buffer /* 16 */ }>
+//                  digests: Buffer /* 16 per file */, entrySum: Buffer /* 16 */,
+//                  layoutErrors: Float64Array /* 1 per file: -errno when DST refused its layout */ }>
 //     cursor: before file i the worker moves it from i to i+1 (compare-and-swap), so JS
 //     sees which file the batch is on (cursor - 1); JS may swap in -1 to take the files
 //     not yet started (a file hung in the file system must not hold back the others):
@@ -25,7 +26,12 @@
 //     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks, and look
 //     for holes with SEEK_DATA in files whose blocks do not cover their size), 8 hash,
 //     16 update (skip a destination that is a regular file of the same size and mtime:
-//     status 0, op 12), 32 writeback (start writing files of 1 MiB or more back at once).
+//     status 0, op 12),
+//     32 writeback (start writing files of 1 MiB or more back at once),
+//     512 layout (--layout copy, see layout.h: the destination is opened
+//     with O_LOV_DELAY_CREATE and gets the source's `layout` attribute before its first
+//     write; refused, the file is still copied and layoutErrors says why). The attribute
+//     named `layout` (and Lustre's) is never copied with the other xattrs.
 //     Hashing: digests holds each file's content digest (src/checksum/hasher.ts: sizeTerm
 //     plus the sum of its leaf terms, 128-bit big-endian), zeros for files that failed or
 //     were up to date; entrySum is the sum mod 2^128 of the entry digests
@@ -67,6 +73,7 @@
 #include <napi.h>
 
 #include "beneath.h"
+#include "layout.h"
 #include "sha256.h"
 
 namespace {
@@ -159,7 +166,7 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
 enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_WRITEBACK = 32,
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_WRITEBACK = 32, F_LAYOUT = 512,
              F_DENSE = 1 << 16 /* internal: this file has no holes (see copyOne) */ };
 /** copyFiles' numbers per file (see the top of this file). */
 constexpr size_t kCopyNums = 10;
@@ -175,6 +182,7 @@ struct FileJob {
   int op = OP_NONE;
   int64_t holes = 0;
   U128 content;  // F_HASH: the sum of its leaf terms while copying, then + sizeTerm
+  int layoutErr = 0;  // F_LAYOUT: -errno when DST refused the source's layout (copied with its default)
 };
 
 /** src/paths.ts joinPath: parent + '/' + name, without a doubled slash; either may be empty. */
@@ -201,8 +209,9 @@ int writeAll(int fd, const char* p, size_t n, int64_t off) {
 }
 
 // Copy extended attributes fd to fd. user.* must succeed; other namespaces (trusted, security)
-// are best effort, as an unprivileged cp -a would do.
-int copyXattrs(int sfd, int dfd) {
+// are best effort, as an unprivileged cp -a would do. Layout attributes are never copied
+// here, after the data (see layout.h): F_LAYOUT sets one before it.
+int copyXattrs(int sfd, int dfd, const std::string& layout) {
   std::vector<char> names(1024), value(4096);
   ssize_t n;
   for (;;) {
@@ -216,6 +225,7 @@ int copyXattrs(int sfd, int dfd) {
     const char* name = names.data() + i;
     size_t len = strlen(name);
     i += (ssize_t)len + 1;
+    if (fcp::IsLayoutXattr(name, layout)) continue;
     bool user = strncmp(name, "user.", 5) == 0;
     ssize_t v;
     for (;;) {
@@ -228,6 +238,22 @@ int copyXattrs(int sfd, int dfd) {
     if (fsetxattr(dfd, name, value.data(), (size_t)v, 0) < 0 && user) return -errno;
   }
   return 0;
+}
+
+/**
+ * Give the new, empty dfd the layout of sfd (attribute `name`) before its first byte: 0,
+ * or -errno when the destination refuses it. A source without one sets nothing.
+ */
+int copyLayout(int sfd, int dfd, const std::string& name) {
+  std::vector<char> value(4096);
+  ssize_t v;
+  for (;;) {
+    v = fgetxattr(sfd, name.c_str(), value.data(), value.size());
+    if (v >= 0) break;
+    if (errno == ERANGE) { value.resize(value.size() * 4); continue; }
+    return 0;  // ENODATA, ENOTSUP: no layout to copy; the destination's default applies
+  }
+  return fsetxattr(dfd, name.c_str(), value.data(), (size_t)v, 0) < 0 ? -errno : 0;
 }
 
 /** XXH64 of `n` zero bytes (a hole leaf), for the two sizes that occur: a full leaf, or the last one. */
@@ -339,7 +365,7 @@ int lstatSide(int anchor, const std::string& p, struct stat* st) {
   return r;
 }
 
-void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, const std::string& dst, int flags, std::vector<char>& buf) {
+void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, const std::string& dst, int flags, const std::string& layout, std::vector<char>& buf) {
   if (flags & F_UPDATE) {
     // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
     struct stat ds;
@@ -350,8 +376,11 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   }
   int sfd = openSource(srcAnchor, src);
   if (sfd < 0) { j.err = sfd; j.op = OP_OPEN_SRC; return; }
-  int dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC, (j.mode & 0777) | 0200);
+  int dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200);
   if (dfd < 0) { j.err = dfd; j.op = OP_OPEN_DST; close(sfd); return; }
+  // --layout copy: on the file without objects yet, before any write (Lustre ignores a
+  // layout set later). Refused (a pool DST lacks): the data goes on with DST's default.
+  if (flags & F_LAYOUT) j.layoutErr = copyLayout(sfd, dfd, layout);
   auto fail = [&](int e, int op) { if (!j.err) { j.err = e; j.op = op; } };
   bool skipped = false, atEof = false;
   // Holes are looked for only where there may be some, as cp does: in a file whose blocks
@@ -369,7 +398,7 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
   if (!j.err && j.size >= kWritebackMin) startWriteback(dfd, flags);
   if (!j.err && (flags & F_CHOWN) && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
-  if (!j.err && (flags & F_XATTR)) { int e = copyXattrs(sfd, dfd); if (e) fail(e, OP_XATTR); }
+  if (!j.err && (flags & F_XATTR)) { int e = copyXattrs(sfd, dfd, layout); if (e) fail(e, OP_XATTR); }
   if (!j.err && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
   if (!j.err) {
     struct timespec ts[2];
@@ -404,9 +433,9 @@ bool isInt(double d, double lo, double hi) { return d >= lo && d <= hi && d == s
 
 class CopyFilesWorker : public Napi::AsyncWorker {
  public:
-  CopyFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags)
+  CopyFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags, std::string&& layout)
       : Napi::AsyncWorker(env, "fcp:copyFiles"), deferred_(Napi::Promise::Deferred::New(env)), anchors_(std::move(anchors)), roots_(std::move(roots)),
-        jobs_(std::move(jobs)), flags_(flags) {}
+        jobs_(std::move(jobs)), flags_(flags), layout_(std::move(layout)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   /** The shared cursor (see copyFiles' header comment); kept alive while the job runs. */
@@ -433,7 +462,7 @@ class CopyFilesWorker : public Napi::AsyncWorker {
       joinPath(dst, roots_[2 * j.root + 1], j.rel);
       // Beneath the roots' anchors (no symlink followed in any component), or by whole path.
       int sa = anchors_.empty() ? -1 : anchors_[2 * j.root], da = anchors_.empty() ? -1 : anchors_[2 * j.root + 1];
-      copyOne(j, sa, src, da, dst, flags_, buf);
+      copyOne(j, sa, src, da, dst, flags_, layout_, buf);
       if (!(flags_ & F_HASH)) continue;
       if (j.err || j.op == OP_UP_TO_DATE) { j.content = U128(); continue; }  // not read: no digest
       j.content += sizeTerm((uint64_t)j.size);
@@ -447,8 +476,10 @@ class CopyFilesWorker : public Napi::AsyncWorker {
     size_t n = jobs_.size();
     Napi::Float64Array status = Napi::Float64Array::New(env, n * 3);
     Napi::Buffer<unsigned char> digests = Napi::Buffer<unsigned char>::New(env, n * 16);
+    Napi::Float64Array layoutErrors = Napi::Float64Array::New(env, n);
     for (size_t i = 0; i < n; i++) {
       auto& j = jobs_[i];
+      layoutErrors[i] = j.layoutErr;
       status[i * 3] = j.err;
       status[i * 3 + 1] = j.op;
       status[i * 3 + 2] = (double)j.holes;
@@ -460,6 +491,7 @@ class CopyFilesWorker : public Napi::AsyncWorker {
     out.Set("status", status);
     out.Set("digests", digests);
     out.Set("entrySum", entrySum);
+    out.Set("layoutErrors", layoutErrors);
     deferred_.Resolve(out);
   }
 
@@ -469,6 +501,7 @@ class CopyFilesWorker : public Napi::AsyncWorker {
   std::vector<std::string> roots_;  // src0, dst0, src1, dst1, ...: paths beneath the anchors
   std::vector<FileJob> jobs_;
   int flags_;
+  std::string layout_;  // the layout attribute's name (layout.h): set at create with F_LAYOUT, never after the data
   U128 entrySum_;
   Napi::ObjectReference cursorRef_;
   int32_t* cursor_ = nullptr;
@@ -539,7 +572,11 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
     cursor = info[a0 + 4].As<Napi::Int32Array>();
     if (cursor[0] != 0) return fail("copyFiles: cursor must start at 0", true);
   }
-  auto* w = new CopyFilesWorker(env, std::move(anchors), std::move(roots), std::move(jobs), info[a0 + 3].As<Napi::Number>().Int32Value() & 0xffff);
+  std::string layout;
+  if (info.Length() > a0 + 5 && !info[a0 + 5].IsUndefined() && !bytesOf(info[a0 + 5], &layout)) return fail("copyFiles: layout must be an attribute name (Buffer)");
+  int flags = info[a0 + 3].As<Napi::Number>().Int32Value() & 0xffff;
+  if ((flags & F_LAYOUT) && layout.empty()) return fail("copyFiles: the layout flag needs the layout attribute's name");
+  auto* w = new CopyFilesWorker(env, std::move(anchors), std::move(roots), std::move(jobs), flags, std::move(layout));
   if (!cursor.IsEmpty()) w->SetCursor(cursor);
   Napi::Promise p = w->Promise();
   w->Queue();

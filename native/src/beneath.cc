@@ -18,7 +18,8 @@
 //   mkdirAt(anchor, rel, mode, parents), mkfifoAt(anchor, rel, mode)
 //   chmodAt(anchor, rel, mode), chownAt(anchor, rel, uid, gid),
 //   utimensAt(anchor, rel, aS, aNs, mS, mNs)                 never following the last component
-//   copyXattrsAt(srcAnchor, srcRel, dstAnchor, dstRel, symlink)
+//   copyXattrsAt(srcAnchor, srcRel, dstAnchor, dstRel, symlink, layout?)   layout attributes left out (layout.h)
+//   copyLayoutAt(srcAnchor, srcRel, dstAnchor, dstRel, layout) -> boolean  set one (false: the source has none)
 //   resolveMode(walk?: boolean) -> 'openat2' | 'walk'        test hook
 
 #ifndef _GNU_SOURCE
@@ -29,6 +30,7 @@
 #endif
 
 #include "beneath.h"
+#include "layout.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -171,8 +173,11 @@ using fcp::ResolveParent;
 
 // ----- the operations: plain functions returning >= 0 or -errno ------------------------
 
-/** Copy xattrs fd to fd through /proc/self/fd (O_PATH fds, symlinks too); user.* must succeed. */
-int CopyXattrsFds(int sfd, int dfd, bool symlink) {
+/**
+ * Copy xattrs fd to fd through /proc/self/fd (O_PATH fds, symlinks too); user.* must succeed.
+ * Layout attributes (layout.h) are left out: --layout copy sets them before any data.
+ */
+int CopyXattrsFds(int sfd, int dfd, bool symlink, const std::string& layout) {
   char sp[64], dp[64];
   snprintf(sp, sizeof sp, "/proc/self/fd/%d", sfd);
   snprintf(dp, sizeof dp, "/proc/self/fd/%d", dfd);
@@ -189,6 +194,7 @@ int CopyXattrsFds(int sfd, int dfd, bool symlink) {
     const char* name = names.data() + i;
     size_t len = strlen(name);
     i += (ssize_t)len + 1;
+    if (fcp::IsLayoutXattr(name, layout)) continue;
     bool user = strncmp(name, "user.", 5) == 0;
     if (user && symlink) continue;  // Linux refuses user.* on symlinks
     ssize_t v;
@@ -555,8 +561,10 @@ Napi::Value UtimensAt(const Napi::CallbackInfo& info) {
 
 Napi::Value CopyXattrsAt(const Napi::CallbackInfo& info) {
   int sa, da; std::string sr, dr;
-  if (!AnchorRel(info, 0, &sa, &sr) || !AnchorRel(info, 2, &da, &dr) || info.Length() < 5)
-    return Usage(info.Env(), "copyXattrsAt(srcAnchor, srcRel, dstAnchor, dstRel, symlink: boolean)");
+  std::string layout;
+  if (!AnchorRel(info, 0, &sa, &sr) || !AnchorRel(info, 2, &da, &dr) || info.Length() < 5 ||
+      (info.Length() > 5 && !info[5].IsUndefined() && !Bytes(info[5], &layout)))
+    return Usage(info.Env(), "copyXattrsAt(srcAnchor, srcRel, dstAnchor, dstRel, symlink: boolean, layout?: Buffer)");
   bool symlink = info[4].ToBoolean().Value();
   return Queue(info.Env(), Out::None, [=](AtWorker::Result& r) {
     int sfd = OpenBeneath(sa, sr.c_str(), O_PATH);
@@ -564,8 +572,43 @@ Napi::Value CopyXattrsAt(const Napi::CallbackInfo& info) {
     if (sfd < 0) { r.err = sfd; r.syscall = "openat2 source"; return; }
     int dfd = OpenBeneath(da, dr.c_str(), O_PATH);
     if (dfd < 0) { close(sfd); r.err = dfd; r.syscall = "openat2"; return; }
-    if (int e = CopyXattrsFds(sfd, dfd, symlink)) { r.err = e; r.syscall = "setxattr"; }
+    if (int e = CopyXattrsFds(sfd, dfd, symlink, layout)) { r.err = e; r.syscall = "setxattr"; }
     close(sfd);
+    close(dfd);
+  });
+}
+
+// copyLayoutAt: the source's layout attribute onto a destination that has no data yet (a
+// large file's new part file, a new directory: its default layout). Resolves true when
+// set, false when the source has none (ENODATA, ENOTSUP): DST's default applies.
+Napi::Value CopyLayoutAt(const Napi::CallbackInfo& info) {
+  int sa, da; std::string sr, dr, name;
+  if (!AnchorRel(info, 0, &sa, &sr) || !AnchorRel(info, 2, &da, &dr) || info.Length() < 5 || !Bytes(info[4], &name) || name.empty())
+    return Usage(info.Env(), "copyLayoutAt(srcAnchor, srcRel, dstAnchor, dstRel, layout: Buffer)");
+  return Queue(info.Env(), Out::Number, [=](AtWorker::Result& r) {
+    int sfd = OpenBeneath(sa, sr.c_str(), O_PATH);
+    if (sfd < 0) { r.err = sfd; r.syscall = "openat2 source"; return; }
+    char sp[64];
+    snprintf(sp, sizeof sp, "/proc/self/fd/%d", sfd);
+    std::vector<char> value(4096);
+    ssize_t v;
+    for (;;) {
+      v = getxattr(sp, name.c_str(), value.data(), value.size());
+      if (v >= 0 || errno != ERANGE) break;
+      value.resize(value.size() * 4);
+    }
+    int e = errno;
+    close(sfd);
+    if (v < 0) {
+      if (e == ENODATA || e == ENOTSUP || e == EOPNOTSUPP) return;  // r.num 0: none
+      r.err = -e; r.syscall = "getxattr source"; return;
+    }
+    int dfd = OpenBeneath(da, dr.c_str(), O_PATH);
+    if (dfd < 0) { r.err = dfd; r.syscall = "openat2"; return; }
+    char dp[64];
+    snprintf(dp, sizeof dp, "/proc/self/fd/%d", dfd);
+    if (setxattr(dp, name.c_str(), value.data(), (size_t)v, 0) < 0) { r.err = -errno; r.syscall = "setxattr"; }
+    else r.num = 1;
     close(dfd);
   });
 }
@@ -595,5 +638,6 @@ void RegisterBeneath(Napi::Env env, Napi::Object exports) {
   exports.Set("chownAt", Napi::Function::New(env, ChownAt, "chownAt"));
   exports.Set("utimensAt", Napi::Function::New(env, UtimensAt, "utimensAt"));
   exports.Set("copyXattrsAt", Napi::Function::New(env, CopyXattrsAt, "copyXattrsAt"));
+  exports.Set("copyLayoutAt", Napi::Function::New(env, CopyLayoutAt, "copyLayoutAt"));
   exports.Set("resolveMode", Napi::Function::New(env, ResolveMode, "resolveMode"));
 }

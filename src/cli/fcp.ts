@@ -98,6 +98,9 @@ function buildCommand(): Command {
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
+    .addOption(new Option('--layout <mode>', "file layout on Lustre: inherit (the destination directory's default layout) or copy (the source's striping, set when each file and directory is created; a no-op elsewhere)").choices(['inherit', 'copy']).default('inherit'))
+    // For tests only (see copy/layout.ts): this attribute is the layout, on any file system.
+    .addOption(new Option('--layout-xattr <name>', 'for tests: treat the extended attribute NAME as the layout, on any file system').hideHelp())
     .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .option('--no-sync', 'UNSAFE: do not make copied data durable (syncfs) before the checkpoint records it as done and success is reported; after a crash --resume may skip files whose data was lost')
     .addHelpText('after', `
@@ -173,6 +176,7 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number;
+    layout: 'inherit' | 'copy'; layoutXattr?: string;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
@@ -225,6 +229,7 @@ async function main(argv: string[]): Promise<void> {
       usage(`cannot use --log-dir '${showPath(opts.logDir)}': ${causeOf(err)}`);
     }
   }
+  if (opts.layoutXattr !== undefined && (opts.layoutXattr === '' || opts.layoutXattr.includes('\0'))) usage('--layout-xattr needs an attribute name');
   const npError = npRefused('fcp', opts.np, opts.forceNp);
   if (npError) usage(npError.replace(/^fcp: /, ''));
   if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
@@ -316,6 +321,7 @@ async function main(argv: string[]): Promise<void> {
       progress: opts.progress,
       logDir: opts.logDir,
       stallTimeoutMs: opts.stallTimeout * 1000,
+      layout: { mode: opts.layout, testXattr: opts.layoutXattr },
       known: jsonOut?.known,
       sync: opts.sync,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,

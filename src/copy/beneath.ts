@@ -299,12 +299,24 @@ export class Side {
   }
 }
 
-/** Copy extended attributes from src (on side s) to dst (on side d), addon only. */
-export async function copyXattrsBeneath(native: NativeAddon, s: Side, src: Buffer, d: Side, dst: Buffer, symlink: boolean): Promise<void> {
+/** Copy extended attributes from src (on side s) to dst (on side d), addon only; layout attributes left out (copy/layout.ts). */
+export async function copyXattrsBeneath(native: NativeAddon, s: Side, src: Buffer, d: Side, dst: Buffer, symlink: boolean, layout?: Buffer): Promise<void> {
   const a = s.at(src);
   const b = d.at(dst);
-  return native.copyXattrsAt(a.fd, a.rel, b.fd, b.rel, symlink).catch((e) => {
+  return native.copyXattrsAt(a.fd, a.rel, b.fd, b.rel, symlink, layout).catch((e) => {
     throw withPath(e, (e as NodeJS.ErrnoException).syscall === 'openat2 source' ? src : dst);
+  });
+}
+
+/**
+ * Give dst (on side d: a new, empty file or a new directory) the layout attribute `layout`
+ * of src (on side s), addon only: true when set, false when src has none.
+ */
+export async function copyLayoutBeneath(native: NativeAddon, s: Side, src: Buffer, d: Side, dst: Buffer, layout: Buffer): Promise<boolean> {
+  const a = s.at(src);
+  const b = d.at(dst);
+  return native.copyLayoutAt(a.fd, a.rel, b.fd, b.rel, layout).then((set) => set === 1, (e) => {
+    throw withPath(e, String((e as NodeJS.ErrnoException).syscall).endsWith(' source') ? src : dst);
   });
 }
 

@@ -23,7 +23,8 @@ import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
 import type { InFlight } from './in-flight.js';
-import type { Side, Trees } from './beneath.js';
+import { copyLayoutBeneath, type Side, type Trees } from './beneath.js';
+import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
 import type { DataSync } from './data-sync.js';
 
 export type CopyItem =
@@ -62,6 +63,8 @@ export interface CopyContext {
    * file hands the files it has not started on as a new item.
    */
   inFlight?: InFlight | null;
+  /** --layout (copy/layout.ts): whether files get their source's layout at create, and its attribute's name */
+  layout?: Layout;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -77,8 +80,8 @@ const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
 
-export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees'>, src: Buffer): MetaOptions {
-  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees };
+export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees' | 'layout'>, src: Buffer): MetaOptions {
+  return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees, layout: c.layout?.name };
 }
 
 const tryOr = <T, U>(f: () => T, fallback: U): T | U => {
@@ -131,7 +134,16 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
-        open: (side, p, flags, mode) => c.trees[side].open(p, flags, mode),
+        open: async (side, p, flags, mode) => {
+          if (side === 'src' || !(flags & C.O_CREAT) || !c.layout?.copy || !c.native) return c.trees[side].open(p, flags, mode);
+          // --layout copy: created without objects, given its layout before the first write.
+          const fd = await c.trees.dst.open(p, flags | O_LOV_DELAY_CREATE, mode);
+          await copyLayoutBeneath(c.native, c.trees.src, src, c.trees.dst, p, c.layout.name).catch((err) => {
+            c.errors.report('set layout of', errPath(err, p), err);
+            ctx.count('errors');
+          });
+          return fd;
+        },
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
       c.sync?.wrote(dst);
@@ -180,7 +192,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       nums[o + 9] = m.blocks ?? -1;
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
-      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback;
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback | (c.layout?.copy ? COPY_FLAGS.LAYOUT : 0);
     // The files after one that hangs are handed on as a new item (see in-flight.ts): this
     // batch then answers for the files before the hand-off only.
     let n = list.length;
@@ -191,7 +203,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     });
     let res;
     try {
-      res = await native.copyFiles(rootPairs!.anchors, rootPairs!.rels, rels, nums, flags, cursor);
+      res = await native.copyFiles(rootPairs!.anchors, rootPairs!.rels, rels, nums, flags, cursor, c.layout?.name);
     } finally {
       end?.();
     }
@@ -217,6 +229,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         continue;
       }
       if (err === 0) {
+        // Copied, with DST's default layout when it refused the source's: named, counted.
+        const layoutErr = res.layoutErrors[i]!;
+        if (layoutErr !== 0) {
+          c.errors.report('set layout of', dstOf(c.roots, e), systemError(layoutErr, 'setxattr'));
+          errors++;
+        }
         // A hard-linked primary's content, for its other names.
         if (e.h && c.digests) c.digests.linkPrimary(e.h, digests.toString('hex', 16 * i, 16 * i + 16));
         files++;

@@ -43,6 +43,11 @@ export interface MetaOptions {
    * beneath their roots' anchors, never through a symlink in any component.
    */
   sides?: { src: Side; dst: Side };
+  /**
+   * The job's layout attribute (copy/layout.ts), left out with Lustre's own (lustre.lov,
+   * trusted.lov): a layout is set when an entry is created (--layout copy) or not at all.
+   */
+  layout?: Buffer;
 }
 
 const NS_PER_SEC = 1_000_000_000n;
@@ -99,7 +104,7 @@ export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions)
   try {
     // chown first: it clears setuid/setgid bits and security.capability.
     if (opts.chown) await fs.promises.lchown(dst, meta.uid, meta.gid);
-    if (opts.xattrs && opts.xattrSrc) copyXattrs(opts.xattrSrc, dst, opts.native, symlink);
+    if (opts.xattrs && opts.xattrSrc) copyXattrs(opts.xattrSrc, dst, opts.native, symlink, opts.layout);
     if (!symlink) await fs.promises.chmod(dst, meta.mode & 0o7777);
     await setTimes(dst, meta, symlink, opts.native);
   } catch (e) {
@@ -110,7 +115,7 @@ export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions)
 /** applyMeta beneath the anchors, in the same order. */
 async function applyMetaBeneath(dst: Buffer, meta: EntryMeta, opts: MetaOptions, native: NativeAddon, sides: { src: Side; dst: Side }, symlink: boolean): Promise<void> {
   if (opts.chown) await sides.dst.lchown(dst, meta.uid, meta.gid);
-  if (opts.xattrs && opts.xattrSrc) await copyXattrsBeneath(native, sides.src, opts.xattrSrc, sides.dst, dst, symlink);
+  if (opts.xattrs && opts.xattrSrc) await copyXattrsBeneath(native, sides.src, opts.xattrSrc, sides.dst, dst, symlink, opts.layout);
   if (!symlink) await sides.dst.chmod(dst, meta.mode & 0o7777);
   await sides.dst.utimens(dst, meta.atime, meta.mtime);
 }
@@ -139,6 +144,8 @@ async function setTimes(dst: Buffer, meta: EntryMeta, symlink: boolean, native: 
 /** Errors ignored (silently) when reading or setting xattrs outside the user.* namespace. */
 const IGNORABLE_XATTR_ERRORS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EACCES', 'EINVAL']);
 const USER_PREFIX = Buffer.from('user.');
+/** Lustre's layout attributes: never copied after the data (see copy/layout.ts). */
+const LUSTRE_LAYOUT_XATTRS = [Buffer.from('lustre.lov'), Buffer.from('trusted.lov')];
 
 /**
  * Copy all extended attributes of src to dst (never following symlinks). user.* errors are
@@ -146,8 +153,9 @@ const USER_PREFIX = Buffer.from('user.');
  * EPERM/ENOTSUP/EOPNOTSUPP/EACCES/EINVAL are ignored. No-op without native. For symlinks
  * user.* is skipped (Linux refuses user.* on symlinks). A src file system without xattr
  * support (ENOTSUP on list) copies nothing; an attribute removed meanwhile (ENODATA) is skipped.
+ * Layout attributes (Lustre's and `layout`) are left out.
  */
-export function copyXattrs(src: Buffer, dst: Buffer, native: NativeAddon | null, isSymlink: boolean): void {
+export function copyXattrs(src: Buffer, dst: Buffer, native: NativeAddon | null, isSymlink: boolean, layout?: Buffer): void {
   if (!native) return;
   let names: Buffer[];
   try {
@@ -158,6 +166,7 @@ export function copyXattrs(src: Buffer, dst: Buffer, native: NativeAddon | null,
     throw e;
   }
   for (const name of names) {
+    if (LUSTRE_LAYOUT_XATTRS.some((l) => l.equals(name)) || layout?.equals(name)) continue;
     const user = name.subarray(0, USER_PREFIX.length).equals(USER_PREFIX);
     if (user && isSymlink) continue;
     try {

@@ -51,7 +51,8 @@ import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
-import { Trees } from '../copy/beneath.js';
+import { Trees, copyLayoutBeneath } from '../copy/beneath.js';
+import { O_LOV_DELAY_CREATE, resolveLayout, type Layout, type LayoutOptions } from '../copy/layout.js';
 import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
 
 export interface CopyJobOptions {
@@ -87,6 +88,8 @@ export interface CopyJobOptions {
   progress: 'auto' | 'line' | 'json' | 'none';
   /** --log-dir: per-rank logs of failed entries */
   logDir?: string;
+  /** --layout: DST's default layouts (inherit, the default) or the source's, set at create (copy) */
+  layout?: LayoutOptions;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
@@ -127,6 +130,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const trees = new Trees(native, roots, true);
   // Not closed on abort: a stopping rank lets the work in flight finish (see in-flight.ts),
   // and that work still resolves its paths beneath these anchors; the process exit closes them.
+  // Layouts: decided by DST's file system (each rank sees the same), said once.
+  const resolved = resolveLayout(opts.layout ?? { mode: 'inherit' }, roots[0]!.dst);
+  // Only the addon sets attributes: without it no layout is copied (as no xattr is).
+  const layout = native ? resolved.layout : { ...resolved.layout, copy: false };
+  const layoutNote = resolved.layout.copy && !native ? '--layout copy needs the native addon: files and directories get the destination\'s default layout' : resolved.note;
+  if (rt.rank === 0 && layoutNote && !opts.quiet) process.stderr.write(`fcp: ${layoutNote}\n`);
 
   // 0. checkpoint; copied data is synced before the checkpoint records it (data-sync.ts)
   progress?.phase('checkpoint');
@@ -225,7 +234,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked, layout.copy ? layout : null));
   mark('mkdir');
 
   // 4. copy
@@ -247,7 +256,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -326,9 +335,18 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       const st = await trees.dst.lstat(part).catch(() => null);
       if (!st || !st.isFile() || st.size !== e.m.size) doneChunks = [];
     }
+    // --layout copy: a new part file gets the source's layout before any byte (and before
+    // ftruncate, which gives it objects); one with chunks done keeps the layout it has.
+    const withLayout = layout.copy && native !== null && doneChunks.length === 0;
     try {
-      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC), 0o600);
+      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC) | (withLayout ? O_LOV_DELAY_CREATE : 0), 0o600);
       try {
+        if (withLayout) {
+          await copyLayoutBeneath(native, trees.src, srcOf(roots, e), trees.dst, part, layout.name).catch((err) => {
+            const p = errPath(err, part); // the file, not its hidden part file
+            errors.report('set layout of', Buffer.isBuffer(p) && p.equals(part) ? dstOf(roots, e) : p, err);
+          });
+        }
         await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
       } finally {
         await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
@@ -589,7 +607,8 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
+/** layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -605,6 +624,12 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           ctx.count('dirs');
+          if (layout && trees.native) {
+            await tracked('set layout of', dst, () => copyLayoutBeneath(trees.native!, trees.src, srcOf(roots, d), trees.dst, dst, layout.name)).catch((err) => {
+              errors.report('set layout of', errPath(err, dst), err);
+              ctx.count('errors');
+            });
+          }
         } catch (err) {
           errors.report('create directory', dst, err);
           ctx.count('errors');

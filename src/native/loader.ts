@@ -46,8 +46,12 @@ export interface NativeAddon {
    * cursor (optional, Int32Array(1) at 0): the worker moves it from i to i+1 before file
    * i, so cursor - 1 is the file it is on; swapping in -1 (Atomics.compareExchange) takes
    * the files not yet started away from it: they come back with -ECANCELED.
+   * layout: the layout attribute's name (copy/layout.ts), never copied with the other
+   * xattrs; with COPY_FLAGS.LAYOUT set on each new file before its first write (opened with
+   * O_LOV_DELAY_CREATE): layoutErrors has -errno per file whose layout DST refused (the
+   * file is still copied, with DST's default), else 0.
    */
-  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  copyFiles(roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array, layout?: Buffer): Promise<CopyFilesResult>;
   /** _exit(code): leave without waiting for thread-pool threads blocked in a hung file system. */
   exitNow(code: number): never;
   /**
@@ -55,7 +59,7 @@ export interface NativeAddon {
    * roots are then paths relative to the anchors, and each file is opened with openat2
    * beneath its anchor, never following a symlink in any component (no extra system call).
    */
-  copyFiles(anchors: Int32Array, roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array): Promise<{ status: Float64Array; digests: Buffer; entrySum: Buffer }>;
+  copyFiles(anchors: Int32Array, roots: Buffer[], rels: Buffer[], nums: Float64Array, flags: number, cursor?: Int32Array, layout?: Buffer): Promise<CopyFilesResult>;
   /**
    * Copy [off, off+len) of src into the existing dst (a part file) in the thread pool,
    * with copyFiles' flags (SPARSE, HASH): status [-errno, op, hole bytes]; with HASH
@@ -107,8 +111,16 @@ export interface NativeAddon {
   chownAt(anchor: number, rel: Buffer, uid: number, gid: number): Promise<void>;
   /** utimensat(AT_SYMLINK_NOFOLLOW). */
   utimensAt(anchor: number, rel: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): Promise<void>;
-  /** Copy extended attributes (user.* must succeed, others best effort; none of user.* for symlinks). */
-  copyXattrsAt(srcAnchor: number, srcRel: Buffer, dstAnchor: number, dstRel: Buffer, symlink: boolean): Promise<void>;
+  /**
+   * Copy extended attributes (user.* must succeed, others best effort; none of user.* for
+   * symlinks). Layout attributes (lustre.lov, trusted.lov, and `layout`) are left out.
+   */
+  copyXattrsAt(srcAnchor: number, srcRel: Buffer, dstAnchor: number, dstRel: Buffer, symlink: boolean, layout?: Buffer): Promise<void>;
+  /**
+   * Set the source's layout attribute `layout` on dst (a new, empty file or a new directory:
+   * see copy/layout.ts). 1 when set, 0 when the source has none.
+   */
+  copyLayoutAt(srcAnchor: number, srcRel: Buffer, dstAnchor: number, dstRel: Buffer, layout: Buffer): Promise<number>;
   /** Test hook: resolve by a walk of openat(O_NOFOLLOW) instead of openat2 (true), back (false); says which is in use. */
   resolveMode(walk?: boolean): 'openat2' | 'walk';
   /** XXH64 of data (same output as xxhash-wasm's h64). */
@@ -118,7 +130,9 @@ export interface NativeAddon {
 }
 
 /** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
-export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32 } as const;
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32, LAYOUT: 512 } as const;
+
+export interface CopyFilesResult { status: Float64Array; digests: Buffer; entrySum: Buffer; layoutErrors: Float64Array }
 /** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
 export const COPY_NUMS = 10;
 export const COPY_STATUS = 3;
@@ -167,6 +181,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'chownAt',
   'utimensAt',
   'copyXattrsAt',
+  'copyLayoutAt',
   'resolveMode',
   'syncfs',
 ];
