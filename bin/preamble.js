@@ -13,19 +13,9 @@ exports.run = function run(entry) {
   // Enough libuv threads to keep many small-file syscalls, directory reads and large
   // reads in flight at once (the walk runs 8 items at a time, the copy 4 batches).
   process.env.UV_THREADPOOL_SIZE ??= '16';
-  // Keep the heap near what is live. fcp's live heap is small and bounded (--mem-limit),
-  // but it allocates a lot per file, and V8 by default lets the heap grow to ~4x the live
-  // size between full collections: on 300,000 files a rank's heap reached 130 MB for
-  // ~15 MB live. This flag makes V8 grow it less (it is read when V8 sizes the heap, so
-  // setting it here, before any work, takes effect). Peak RSS at -np 2 on 300,000 files:
-  // 267 -> 155 MiB, time within noise (see README, bench/scale.mjs).
-  require('node:v8').setFlagsFromString('--optimize-for-size');
-  // Optimize hot functions later (V8's default budget x15). A rank runs for well under a
-  // second on a small tree, and optimizing (TurboFan) its many short-lived hot functions
-  // cost more CPU than it saved; on long runs the same functions still get optimized,
-  // a little later. Measured with node bench/cpu.mjs --baseline-root (the commit before):
-  // 20,000 files -15% CPU, -13% wall; --small-files 200000 -2% CPU.
-  require('node:v8').setFlagsFromString('--interrupt-budget=1000000');
+  // V8 flags for bounded heap growth and later TurboFan, only those this V8 has (a flag
+  // V8 does not know costs an error line on stderr per rank): see v8-flags.js.
+  require('./v8-flags.js').applyV8Flags();
   // msgpackr's optional native string extractor speeds up decoding long strings; fcp's
   // messages are numbers and short Buffers, and loading it (with its libc detection)
   // costs each rank several milliseconds of startup.
