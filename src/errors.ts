@@ -7,6 +7,7 @@
  */
 import { mkdirpSync } from './util/mkdirp.js';
 import { getSystemErrorName } from 'node:util';
+import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
@@ -22,9 +23,15 @@ export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoExce
     } catch {
       code = `E${-negErrno}`;
     }
+    // libuv names only the errnos it knows (not ESTALE): the system's table names the rest.
+    if (code.startsWith('Unknown')) code = errnoName(-negErrno) ?? code;
   }
   return Object.assign(new Error(`${code}: ${syscall}`), { code, errno: negErrno, syscall });
 }
+
+let errnoNames: Map<number, string> | null = null;
+const errnoName = (errno: number): string | undefined =>
+  (errnoNames ??= new Map(Object.entries(constants.errno as Record<string, number>).map(([k, v]) => [v, k]))).get(errno);
 
 export class UsageError extends Error {
   readonly code = 'EUSAGE';
@@ -52,6 +59,10 @@ const STRERROR: Record<string, string> = {
   EFBIG: 'File too large',
   ENOTSUP: 'Operation not supported',
   ESTALE: 'Stale file handle',
+  ETIMEDOUT: 'Connection timed out',
+  ENOTCONN: 'Transport endpoint is not connected',
+  ECONNRESET: 'Connection reset by peer',
+  EAGAIN: 'Resource temporarily unavailable',
   ESHRUNK: 'file shrank while it was being copied',
   ECHANGED: 'file changed while it was being copied (it grew, or its mtime moved)',
 };

@@ -24,11 +24,13 @@ import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
 import type { InFlight } from './in-flight.js';
 import type { Side, Trees } from './beneath.js';
+import { Retries } from './retry.js';
 
+/** `a`: the try this item is (absent: the first; n: its n-th retry, see retry.ts). */
 export type CopyItem =
-  | { t: 'b'; f: Entry[] }
-  | { t: 'c'; f: Entry; o: number; l: number }
-  | { t: 'o'; e: Entry[] };
+  | { t: 'b'; f: Entry[]; a?: number }
+  | { t: 'c'; f: Entry; o: number; l: number; a?: number }
+  | { t: 'o'; e: Entry[]; a?: number };
 
 export interface CopyContext {
   roots: Root[];
@@ -59,6 +61,8 @@ export interface CopyContext {
    * file hands the files it has not started on as a new item.
    */
   inFlight?: InFlight | null;
+  /** --retries: entries that fail transiently are enqueued again after a backoff; null: never. */
+  retries?: Retries | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -117,7 +121,16 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     return true;
   };
 
-  const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  type Ctx = Parameters<Task<CopyItem>['process']>[1];
+  /** Failed transiently with a retry left: enqueued again after the backoff (not named, not counted as an error). */
+  const retryLater = (err: unknown, attempt: number, ctx: Ctx, again: (a: number) => CopyItem): boolean => {
+    const wait = c.retries?.next(err, attempt) ?? null;
+    if (wait === null) return false;
+    ctx.enqueueLater(again(attempt + 1), wait);
+    return true;
+  };
+
+  const copyWhole = async (e: Entry, ctx: Ctx, attempt = 0) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     const end = c.inFlight?.begin('copy of', src);
@@ -138,6 +151,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
     } catch (err) {
+      if (retryLater(err, attempt, ctx, (a) => ({ t: 'b', f: [e], a }))) return;
       c.errors.report('copy', errPath(err, src), err);
       ctx.count('errors');
     } finally {
@@ -158,7 +172,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
    * relative path; full paths are built here only for files that failed), no BigInt and
    * no crypto (entry digests come back summed, one BigInt addition per batch).
    */
-  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Ctx, attempt = 0) => {
     const rels: Buffer[] = new Array(list.length);
     const nums = new Float64Array(list.length * COPY_NUMS);
     for (let i = 0; i < list.length; i++) {
@@ -179,7 +193,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const cursor = c.inFlight ? new Int32Array(1) : undefined;
     const end = c.inFlight?.beginBatch('copy of', list.length, cursor!, (i) => srcOf(c.roots, list[i]!), (from) => {
       n = from;
-      ctx.enqueue({ t: 'b', f: list.slice(from) });
+      ctx.enqueue({ t: 'b', f: list.slice(from), ...(attempt > 0 ? { a: attempt } : {}) });
     });
     let res;
     try {
@@ -198,6 +212,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     c.store?.doneBatch(packNames(n < list.length ? rels.slice(0, n) : rels), n < list.length ? nums.subarray(0, n * COPY_NUMS) : nums, status, c.digests ? digests : null, n);
     // Counted once per batch; keys appear when they did before (holeBytes with the files).
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
+    // Files that failed transiently: tried again together, after one backoff (retry.ts).
+    let again: Entry[] | null = null;
+    let wait = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i]!;
       const err = status[i * COPY_STATUS]!;
@@ -216,6 +233,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         holeBytes += status[i * COPY_STATUS + 2]!;
         continue;
       }
+      const w = c.retries?.nextErrno(err, attempt) ?? null;
+      if (w !== null) {
+        (again ??= []).push(e);
+        wait = Math.max(wait, w);
+        continue;
+      }
       c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? srcOf(c.roots, e) : dstOf(c.roots, e), systemError(err, COPY_OPS[op] || 'copy'));
       errors++;
     }
@@ -231,9 +254,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', holeBytes);
     }
     if (errors > 0) ctx.count('errors', errors);
+    if (again) ctx.enqueueLater({ t: 'b', f: again, a: attempt + 1 }, wait);
   };
 
-  const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const copyChunk = async (e: Entry, off: number, len: number, ctx: Ctx, attempt = 0) => {
+    const again = (a: number): CopyItem => ({ t: 'c', f: e, o: off, l: len, a });
     const src = srcOf(c.roots, e);
     const part = partName(dstOf(c.roots, e));
     const failed = (code: string, onDst: boolean) => {
@@ -251,6 +276,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
+        const wait = c.retries?.nextErrno(status[0]!, attempt) ?? null;
+        if (wait !== null) {
+          ctx.enqueueLater(again(attempt + 1), wait);
+          return;
+        }
         failed(systemError(status[0]!, COPY_OPS[op] || 'copy').code!, !COPY_OP_ON_SOURCE.has(op));
         return;
       }
@@ -279,6 +309,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
     } catch (err) {
+      if (retryLater(err, attempt, ctx, again)) return;
       const p = errPath(err, src);
       const ex = err as NodeJS.ErrnoException;
       // About the destination: its path, or a write (fd calls carry no path).
@@ -290,7 +321,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
-  const createOther = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const createOther = async (e: Entry, ctx: Ctx, attempt = 0) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     const end = c.inFlight?.begin('create of', dst);
@@ -326,6 +357,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       }
       await applyMeta(dst, e.m, metaOptions(c, src));
     } catch (err) {
+      if (retryLater(err, attempt, ctx, (a) => ({ t: 'o', e: [e], a }))) return;
       c.errors.report('create', errPath(err, dst), err);
       ctx.count('errors');
     } finally {
@@ -337,6 +369,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     if (typeof x !== 'object' || x === null) return false;
     const i = x as Record<string, unknown>;
     const n = c.roots.length;
+    if (!Retries.validAttempt(i.a)) return false;
     if (i.t === 'b') return Array.isArray(i.f) && i.f.every((e) => isEntry(e, n) && (e as Entry).k === 'f');
     if (i.t === 'o') return Array.isArray(i.e) && i.e.every((e) => isEntry(e, n) && (e as Entry).k !== 'f' && (e as Entry).k !== 'd');
     if (i.t === 'c') {
@@ -356,13 +389,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
-      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
+      const attempt = item.a ?? 0;
+      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx, attempt);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx, attempt);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
-        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx)));
+        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx, attempt)));
       }
     },
     isItem,
