@@ -246,7 +246,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('upToDate', upToDate);
       ctx.count('upToDateBytes', upToDateBytes);
     }
-    if (n > upToDate) ctx.count('filesRead', n - upToDate);
+    // (a file to be tried again counts when that try reads it)
+    const read = n - upToDate - (again?.length ?? 0);
+    if (read > 0) ctx.count('filesRead', read);
     if (files > 0) {
       ctx.count('files', files);
       ctx.count('bytes', bytes);
