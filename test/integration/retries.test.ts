@@ -51,7 +51,7 @@ function makeSource(back: string): void {
   writeFileSync(join(back, 'denied'), 'no\n');
 }
 
-function startFcp(args: string[]): { done: Promise<RunResult> } {
+function startFcp(args: string[]): { pid: number; done: Promise<RunResult> } {
   const t0 = Date.now();
   const child = spawn(process.execPath, [fcpJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -60,6 +60,7 @@ function startFcp(args: string[]): { done: Promise<RunResult> } {
   child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
   return {
+    pid: child.pid!,
     done: new Promise<RunResult>((r) => child.on('close', (code, signal) => {
       clearTimeout(timer);
       r({ code, signal, stdout, stderr, ms: Date.now() - t0 });
@@ -196,6 +197,34 @@ describe.skipIf(!canMount)('--retries: transient errors are tried again, permane
     expect(s.retries).toBe(0);
     // One try: fewer failed reads than the three of the test above.
     expect(faults.fail_read).toBeLessThan(3);
+  });
+
+  it('SIGTERM while a retry waits: exit 4 at once, and --resume copies the file that was waiting', async () => {
+    const t = mkdtempSync(join(work, 'term-'));
+    const back = join(t, 'back');
+    makeSource(back);
+    rmSync(join(back, 'denied'));
+    const stats = join(t, 'stats.json');
+    const m = await mountLatfs(back, ['--fail-open', 'flaky2:ESTALE', '--stats', stats], 'retries');
+    const args = [m.mnt, join(t, 'dst'), '--json', '--checkpoint-dir', join(t, 'ck')];
+    const job = startFcp([...args, '--retries', '10']);
+    for (let i = 0; i < 400 && (await faultsOf(m, stats)).fail_open === 0; i++) await sleep(20);
+    const termAt = Date.now();
+    process.kill(job.pid, 'SIGTERM');
+    const r = await job.done;
+    expect(r.code, r.stderr).toBe(4);
+    // Not after the retries' backoffs (0.5 + 1 + 2 + ... s): at once.
+    expect(Date.now() - termAt).toBeLessThan(3000);
+    expect(failureLines(r.stderr)).toEqual([]);
+    const healed = await mountOver(m, []);
+    const again = await startFcp(['--resume', ...args]).done;
+    await healed.unmount();
+    expect(again.code, again.stderr).toBe(0);
+    // What the first run finished was recorded and is not copied again; flaky2 was not.
+    const s = lastJson<Summary & { filesSkipped: number }>(again.stdout);
+    expect(s.filesSkipped).toBeGreaterThan(0);
+    expect(s.filesCopied).toBeGreaterThanOrEqual(1);
+    expect((await treecmp(back, join(t, 'dst'))).code).toBe(0);
   });
 
   it('--retries takes a count from 0: a negative or non-numeric one is a usage error', async () => {
