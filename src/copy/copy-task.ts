@@ -136,7 +136,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const end = c.inFlight?.begin('copy of', src);
     try {
       if (await upToDate(e, src, dst, ctx)) return;
-      ctx.count('filesRead');
+      if (attempt === 0) ctx.count('filesRead'); // once per file, however many tries
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,

@@ -26,7 +26,11 @@ const TRANSIENT_ERRNOS: ReadonlySet<number> = new Set(
 
 export const isTransientCode = (code: unknown): boolean => typeof code === 'string' && TRANSIENT_CODES.has(code);
 export const isTransientErrno = (negErrno: number): boolean => TRANSIENT_ERRNOS.has(negErrno);
-export const isTransient = (err: unknown): boolean => isTransientCode((err as NodeJS.ErrnoException | null)?.code);
+/** (By errno too: Node gives errnos libuv does not name, as ESTALE, no code of their own.) */
+export const isTransient = (err: unknown): boolean => {
+  const e = err as NodeJS.ErrnoException | null;
+  return isTransientCode(e?.code) || (typeof e?.errno === 'number' && isTransientErrno(e.errno));
+};
 
 /** The first backoff; each next one doubles. */
 export const FIRST_BACKOFF_MS = 500;

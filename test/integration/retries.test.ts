@@ -51,9 +51,9 @@ function makeSource(back: string): void {
   writeFileSync(join(back, 'denied'), 'no\n');
 }
 
-function startFcp(args: string[]): { pid: number; done: Promise<RunResult> } {
+function startFcp(args: string[], env: NodeJS.ProcessEnv = process.env): { pid: number; done: Promise<RunResult> } {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [fcpJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [fcpJs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d) => (stdout += d));
@@ -91,10 +91,10 @@ describe.skipIf(!canMount)('--retries: transient errors are tried again, permane
    * Copy SRC (a latfs mount of back with `faults`) to a new DST; mount back again without
    * faults on top once `ready` says enough faults were hit (or after 2 s of some).
    */
-  async function healedCopy(t: string, back: string, faults: string[], ready: (f: Faults) => boolean, args: string[]): Promise<RunResult> {
+  async function healedCopy(t: string, back: string, faults: string[], ready: (f: Faults) => boolean, args: string[], env?: NodeJS.ProcessEnv): Promise<RunResult> {
     const stats = join(t, 'stats.json');
     const m = await mountLatfs(back, [...faults, '--stats', stats], 'retries');
-    const job = startFcp([m.mnt, join(t, 'dst'), '--json', '--no-checkpoint', ...args]);
+    const job = startFcp([m.mnt, join(t, 'dst'), '--json', '--no-checkpoint', ...args], env);
     let healed: LatfsMount | null = null;
     let firstAt = 0;
     for (let i = 0; i < 400 && !healed; i++) {
@@ -139,6 +139,20 @@ describe.skipIf(!canMount)('--retries: transient errors are tried again, permane
     const s = lastJson<Summary>(r.stdout);
     expect(s.retried).toBe(1);
     expect((await treecmp(back, join(t, 'dst'))).code).toBe(0);
+  });
+
+  it('without the native addon: files (ESTALE, which Node does not name) and a directory retried until the fault goes away are copied', async () => {
+    const t = mkdtempSync(join(work, 'fallback-'));
+    const back = join(t, 'back');
+    makeSource(back);
+    rmSync(join(back, 'denied'));
+    const r = await healedCopy(t, back, ['--fail-open', 'flaky*:ESTALE'], (f) => f.fail_open > 2, ['--unsafe-paths'], { ...process.env, FCP_NO_NATIVE: '1' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(failureLines(r.stderr)).toEqual([]);
+    const s = lastJson<Summary>(r.stdout);
+    expect(s.errors).toBe(0);
+    expect(s.retried).toBeGreaterThanOrEqual(1);
+    expect((await treecmp(back, join(t, 'dst'), ['--no-xattr', '--mtime-s'])).code).toBe(0);
   });
 
   it('a permanent error (EACCES) is tried once and named once: exit 1, nothing retried', async () => {

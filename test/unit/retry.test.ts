@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isTransient, isTransientErrno, Retries, TRANSIENT_CODES } from '../../src/copy/retry.js';
-import { systemError } from '../../src/errors.js';
+import { causeOf, codeOf, systemError } from '../../src/errors.js';
 
 const err = (code: string) => Object.assign(new Error(code), { code });
 
@@ -17,6 +17,13 @@ describe('retry: which errors are transient, and the backoff', () => {
     expect(isTransientErrno(-13)).toBe(false); // EACCES
     expect(isTransientErrno(-1000)).toBe(false); // fcp's ESHRUNK
     expect(systemError(-116, 'open').code).toBe('ESTALE');
+  });
+
+  it("Node's error for an errno libuv does not name ('Unknown system error -116') is ESTALE: transient, named so", () => {
+    const e = Object.assign(new Error('Unknown system error -116: Unknown system error -116, open'), { code: 'Unknown system error -116', errno: -116 });
+    expect(isTransient(e)).toBe(true);
+    expect(codeOf(e)).toBe('ESTALE');
+    expect(causeOf(e)).toBe('Stale file handle (ESTALE)');
   });
 
   it('backoff: 0.5 s, 1 s, 2 s ... each within ±25 %, capped at 30 s', () => {
