@@ -270,7 +270,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       for (let r = 0; r < w.roots.length; r++) {
         const src = w.roots[r]!.src;
         try {
-          const a = await w.side.lstatRecord(src);
+          const a = await (w.retries ? w.retries.run(() => w.side.lstatRecord(src)) : w.side.lstatRecord(src));
           const e = entryFromStatAt(r, Buffer.alloc(0), a, 0);
           record(e, ctx);
           // The root as a listing of its own: the name '' in the directory ''.
