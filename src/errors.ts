@@ -7,6 +7,7 @@
  */
 import { mkdirpSync } from './util/mkdirp.js';
 import { getSystemErrorName } from 'node:util';
+import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
@@ -22,9 +23,15 @@ export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoExce
     } catch {
       code = `E${-negErrno}`;
     }
+    // libuv names only the errnos it knows (not ESTALE): the system's table names the rest.
+    if (code.startsWith('Unknown')) code = errnoName(-negErrno) ?? code;
   }
   return Object.assign(new Error(`${code}: ${syscall}`), { code, errno: negErrno, syscall });
 }
+
+let errnoNames: Map<number, string> | null = null;
+const errnoName = (errno: number): string | undefined =>
+  (errnoNames ??= new Map(Object.entries(constants.errno as Record<string, number>).map(([k, v]) => [v, k]))).get(errno);
 
 export class UsageError extends Error {
   readonly code = 'EUSAGE';
@@ -52,14 +59,30 @@ const STRERROR: Record<string, string> = {
   EFBIG: 'File too large',
   ENOTSUP: 'Operation not supported',
   ESTALE: 'Stale file handle',
+  ETIMEDOUT: 'Connection timed out',
+  ENOTCONN: 'Transport endpoint is not connected',
+  ECONNRESET: 'Connection reset by peer',
+  EAGAIN: 'Resource temporarily unavailable',
   ESHRUNK: 'file shrank while it was being copied',
   ECHANGED: 'file changed while it was being copied (it grew, or its mtime moved)',
 };
 
+/**
+ * The error's code; for an errno libuv does not name (Node says 'Unknown system error
+ * -116'), the system's name of it (ESTALE).
+ */
+export function codeOf(err: unknown): string | undefined {
+  const e = err as NodeJS.ErrnoException | null;
+  if (!e || typeof e.code !== 'string') return undefined;
+  if (e.code.startsWith('Unknown system error') && typeof e.errno === 'number') return errnoName(-e.errno) ?? e.code;
+  return e.code;
+}
+
 /** "Permission denied (EACCES)" for a Node/system error, else its message. */
 export function causeOf(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  if (e && typeof e.code === 'string' && STRERROR[e.code]) return `${STRERROR[e.code]} (${e.code})`;
+  const code = codeOf(e);
+  if (code && STRERROR[code]) return `${STRERROR[code]} (${code})`;
   if (e && typeof e.code === 'string') return `${e.message.split(',')[0]} (${e.code})`;
   return e instanceof Error ? e.message : String(err);
 }
@@ -114,7 +137,7 @@ export class EntryErrors {
 
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
-    const rec = { op, path: showPath(path), cause: causeOf(err), code: String((err as NodeJS.ErrnoException)?.code ?? 'EUNKNOWN') };
+    const rec = { op, path: showPath(path), cause: causeOf(err), code: codeOf(err) ?? 'EUNKNOWN' };
     if (this.full(path, rec.code)) return rec;
     this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
     if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);

@@ -47,7 +47,8 @@ const shellQuote = (a: string) => {
   if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
-import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, collect, countOption, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { MAX_RETRIES } from '../copy/retry.js';
 import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
@@ -97,6 +98,7 @@ function buildCommand(): Command {
     .option('--keep-checkpoint', 'keep the checkpoint after a successful copy', false)
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
+    .option('--retries <N>', 'try an entry that failed with a transient error (EIO, ESTALE, ETIMEDOUT, EAGAIN, ENOTCONN, ECONNRESET) again up to N times, after 0.5 s, 1 s, 2 s, ... (doubling, +-25%), before naming it; other errors are named at once; 0: never', countOption('--retries', MAX_RETRIES), 3)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
     .addOption(new Option('--layout <mode>', "file layout on Lustre: inherit (the destination directory's default layout) or copy (the source's striping, set when each file and directory is created; a no-op elsewhere)").choices(['inherit', 'copy']).default('inherit'))
     // For tests only (see copy/layout.ts): this attribute is the layout, on any file system.
@@ -124,6 +126,7 @@ function printSummary(s: CopySummary, quiet: boolean): void {
     `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
       `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
       `${s.errors} error${s.errors === 1 ? '' : 's'}` +
+      (s.retried > 0 ? ` (${formatCount(s.retried)} entr${s.retried === 1 ? 'y' : 'ies'} retried)` : '') +
       (s.bytesSkipped > 0 || s.filesSkipped > 0 ? ` (${formatBytes(s.bytesSkipped)} in ${formatCount(s.filesSkipped)} files already done by an earlier run)` : '') + '\n',
   );
 }
@@ -175,7 +178,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeout: number; heartbeatTimeout: number; resume: boolean; checkpointDir?: string; checkpointInterval: number;
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
-    stallTimeout: number; timeLimit?: number;
+    stallTimeout: number; timeLimit?: number; retries: number;
     layout: 'inherit' | 'copy'; layoutXattr?: string;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
@@ -322,6 +325,7 @@ async function main(argv: string[]): Promise<void> {
       logDir: opts.logDir,
       stallTimeoutMs: opts.stallTimeout * 1000,
       layout: { mode: opts.layout, testXattr: opts.layoutXattr },
+      retries: opts.retries,
       known: jsonOut?.known,
       sync: opts.sync,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,

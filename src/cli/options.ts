@@ -48,6 +48,14 @@ export function positiveInt(name: string) {
   };
 }
 
+/** A count that may be 0 (--retries 0: none), at most `max`. */
+export function countOption(name: string, max: number) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) > max) throw new InvalidArgumentError(`${name} must be an integer from 0 to ${max}, not '${v}'`);
+    return Number(v);
+  };
+}
+
 /** The longest a Node timer waits (2^31-1 ms); a longer one would fire at once. */
 const MAX_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
 

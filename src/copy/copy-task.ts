@@ -26,11 +26,13 @@ import type { InFlight } from './in-flight.js';
 import { copyLayoutBeneath, type Side, type Trees } from './beneath.js';
 import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
 import type { DataSync } from './data-sync.js';
+import { Retries } from './retry.js';
 
+/** `a`: the try this item is (absent: the first; n: its n-th retry, see retry.ts). */
 export type CopyItem =
-  | { t: 'b'; f: Entry[] }
-  | { t: 'c'; f: Entry; o: number; l: number }
-  | { t: 'o'; e: Entry[] };
+  | { t: 'b'; f: Entry[]; a?: number }
+  | { t: 'c'; f: Entry; o: number; l: number; a?: number }
+  | { t: 'o'; e: Entry[]; a?: number };
 
 export interface CopyContext {
   roots: Root[];
@@ -65,6 +67,8 @@ export interface CopyContext {
   inFlight?: InFlight | null;
   /** --layout (copy/layout.ts): whether files get their source's layout at create, and its attribute's name */
   layout?: Layout;
+  /** --retries: entries that fail transiently are enqueued again after a backoff; null: never. */
+  retries?: Retries | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -124,13 +128,22 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     return true;
   };
 
-  const copyWhole = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  type Ctx = Parameters<Task<CopyItem>['process']>[1];
+  /** Failed transiently with a retry left: enqueued again after the backoff (not named, not counted as an error). */
+  const retryLater = (err: unknown, attempt: number, ctx: Ctx, again: (a: number) => CopyItem): boolean => {
+    const wait = c.retries?.next(err, attempt) ?? null;
+    if (wait === null) return false;
+    ctx.enqueueLater(again(attempt + 1), wait);
+    return true;
+  };
+
+  const copyWhole = async (e: Entry, ctx: Ctx, attempt = 0) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     const end = c.inFlight?.begin('copy of', src);
     try {
       if (await upToDate(e, src, dst, ctx)) return;
-      ctx.count('filesRead');
+      if (attempt === 0) ctx.count('filesRead'); // once per file, however many tries
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
         native: c.native, copyFileRange: !h, sparse: true, mode: e.m.mode, onData: h ? (b, o) => h.update(b, o) : undefined,
@@ -155,6 +168,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
     } catch (err) {
+      if (retryLater(err, attempt, ctx, (a) => ({ t: 'b', f: [e], a }))) return;
       c.errors.report('copy', errPath(err, src), err);
       ctx.count('errors');
     } finally {
@@ -178,7 +192,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
    * relative path; full paths are built here only for files that failed), no BigInt and
    * no crypto (entry digests come back summed, one BigInt addition per batch).
    */
-  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const copyBatchNative = async (list: Entry[], native: NativeAddon, ctx: Ctx, attempt = 0) => {
     const rels: Buffer[] = new Array(list.length);
     const nums = new Float64Array(list.length * COPY_NUMS);
     for (let i = 0; i < list.length; i++) {
@@ -199,7 +213,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const cursor = c.inFlight ? new Int32Array(1) : undefined;
     const end = c.inFlight?.beginBatch('copy of', list.length, cursor!, (i) => srcOf(c.roots, list[i]!), (from) => {
       n = from;
-      ctx.enqueue({ t: 'b', f: list.slice(from) });
+      ctx.enqueue({ t: 'b', f: list.slice(from), ...(attempt > 0 ? { a: attempt } : {}) });
     });
     let res;
     try {
@@ -218,6 +232,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     c.store?.doneBatch(packNames(n < list.length ? rels.slice(0, n) : rels), n < list.length ? nums.subarray(0, n * COPY_NUMS) : nums, status, c.digests ? digests : null, n);
     // Counted once per batch; keys appear when they did before (holeBytes with the files).
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
+    // Files that failed transiently: tried again together, after one backoff (retry.ts).
+    let again: Entry[] | null = null;
+    let wait = 0;
     for (let i = 0; i < n; i++) {
       const e = list[i]!;
       const err = status[i * COPY_STATUS]!;
@@ -242,6 +259,12 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         holeBytes += status[i * COPY_STATUS + 2]!;
         continue;
       }
+      const w = c.retries?.nextErrno(err, attempt) ?? null;
+      if (w !== null) {
+        (again ??= []).push(e);
+        wait = Math.max(wait, w);
+        continue;
+      }
       c.errors.report(COPY_OPS[op] || 'copy', COPY_OP_ON_SOURCE.has(op) ? srcOf(c.roots, e) : dstOf(c.roots, e), systemError(err, COPY_OPS[op] || 'copy'));
       errors++;
     }
@@ -249,7 +272,9 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('upToDate', upToDate);
       ctx.count('upToDateBytes', upToDateBytes);
     }
-    if (n > upToDate) ctx.count('filesRead', n - upToDate);
+    // (a file to be tried again counts when that try reads it)
+    const read = n - upToDate - (again?.length ?? 0);
+    if (read > 0) ctx.count('filesRead', read);
     if (files > 0) {
       ctx.count('files', files);
       ctx.count('bytes', bytes);
@@ -257,9 +282,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', holeBytes);
     }
     if (errors > 0) ctx.count('errors', errors);
+    if (again) ctx.enqueueLater({ t: 'b', f: again, a: attempt + 1 }, wait);
   };
 
-  const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const copyChunk = async (e: Entry, off: number, len: number, ctx: Ctx, attempt = 0) => {
+    const again = (a: number): CopyItem => ({ t: 'c', f: e, o: off, l: len, a });
     const src = srcOf(c.roots, e);
     const part = partName(dstOf(c.roots, e));
     const failed = (code: string, onDst: boolean) => {
@@ -277,6 +304,11 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const status = res.status;
       if (status[0] !== 0) {
         const op = status[1]!;
+        const wait = c.retries?.nextErrno(status[0]!, attempt) ?? null;
+        if (wait !== null) {
+          ctx.enqueueLater(again(attempt + 1), wait);
+          return;
+        }
         failed(systemError(status[0]!, COPY_OPS[op] || 'copy').code!, !COPY_OP_ON_SOURCE.has(op));
         return;
       }
@@ -307,6 +339,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('chunks');
       ctx.count('holeBytes', res.holeBytes);
     } catch (err) {
+      if (retryLater(err, attempt, ctx, again)) return;
       const p = errPath(err, src);
       const ex = err as NodeJS.ErrnoException;
       // About the destination: its path, or a write (fd calls carry no path).
@@ -318,7 +351,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
-  const createOther = async (e: Entry, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
+  const createOther = async (e: Entry, ctx: Ctx, attempt = 0) => {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     const end = c.inFlight?.begin('create of', dst);
@@ -354,6 +387,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       }
       await applyMeta(dst, e.m, metaOptions(c, src));
     } catch (err) {
+      if (retryLater(err, attempt, ctx, (a) => ({ t: 'o', e: [e], a }))) return;
       c.errors.report('create', errPath(err, dst), err);
       ctx.count('errors');
     } finally {
@@ -365,6 +399,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     if (typeof x !== 'object' || x === null) return false;
     const i = x as Record<string, unknown>;
     const n = c.roots.length;
+    if (!Retries.validAttempt(i.a)) return false;
     if (i.t === 'b') return Array.isArray(i.f) && i.f.every((e) => isEntry(e, n) && (e as Entry).k === 'f');
     if (i.t === 'o') return Array.isArray(i.e) && i.e.every((e) => isEntry(e, n) && (e as Entry).k !== 'f' && (e as Entry).k !== 'd');
     if (i.t === 'c') {
@@ -384,13 +419,14 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
-      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
+      const attempt = item.a ?? 0;
+      if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx, attempt);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx, attempt);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
-        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx)));
+        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx, attempt)));
       }
     },
     isItem,

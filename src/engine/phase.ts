@@ -43,6 +43,8 @@ export class PhaseRunner<I> {
   private refilling = false;
   readonly counters: Counters = { items: 0, steals: 0, stolen: 0, given: 0, stealRequests: 0 };
   private inflight = 0;
+  /** Items waiting on a timer to be enqueued (enqueueLater): the rank is not passive meanwhile. */
+  private waiting = new Set<NodeJS.Timeout>();
   private readonly concurrency: number;
   private stealOutstanding = false;
   private stealTimer: NodeJS.Timeout | null = null;
@@ -72,6 +74,15 @@ export class PhaseRunner<I> {
       enqueue: (item: I) => {
         this.queue.push(item);
         this.schedulePump();
+      },
+      enqueueLater: (item: I, ms: number) => {
+        const t = setTimeout(() => {
+          this.waiting.delete(t);
+          if (this.terminated) return;
+          this.queue.push(item);
+          this.pump();
+        }, ms);
+        this.waiting.add(t);
       },
       count: (name: string, n = 1) => {
         counters[name] = (counters[name] ?? 0) + n;
@@ -184,6 +195,8 @@ export class PhaseRunner<I> {
     this.finished = true;
     if (this.stealTimer) clearTimeout(this.stealTimer);
     this.stealTimer = null;
+    for (const t of this.waiting) clearTimeout(t);
+    this.waiting.clear();
     // Termination is only ever concluded with no work anywhere; answer late requests empty.
     for (const r of this.requesters.splice(0)) this.env.send(r, { type: 'steal-reply', phase: this.phase, items: [] });
     if (this.env.rank === 0) for (let r = 1; r < this.env.size; r++) this.env.send(r, { type: 'term', phase: this.phase });
@@ -232,7 +245,7 @@ export class PhaseRunner<I> {
     }
     if (this.source && !this.refilling && this.queue.length < SOURCE_HIGH_WATER / 2) void this.refill();
     // While an asynchronous seed or source still has work the rank is not passive.
-    if (this.inflight > 0 || this.queue.length > 0 || this.seeding || this.source || this.refilling) return;
+    if (this.inflight > 0 || this.queue.length > 0 || this.seeding || this.source || this.refilling || this.waiting.size > 0) return;
     this.termination.passive();
     if (this.terminated || this.env.size === 1 || this.stealOutstanding || this.stealTimer) return;
     let victim = Math.floor(Math.random() * (this.env.size - 1));

@@ -13,6 +13,11 @@ export interface TaskContext<I> {
   readonly size: number;
   /** Add work to this rank's queue (LIFO: the newest item is processed first). */
   enqueue(item: I): void;
+  /**
+   * Add work after `ms` (a retry after a backoff): until then the rank is not passive, so
+   * the phase does not end while a retry waits, and nothing else waits for it.
+   */
+  enqueueLater(item: I, ms: number): void;
   /** Add n (default 1) to a named counter; counters are summed over ranks at the end of the phase. */
   count(name: string, n?: number): void;
   /** This rank's counters of the current phase (read-only view). */

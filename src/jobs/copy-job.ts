@@ -54,6 +54,7 @@ import type { CopySummary } from './copy-summary.js';
 import { Trees, copyLayoutBeneath } from '../copy/beneath.js';
 import { O_LOV_DELAY_CREATE, resolveLayout, type Layout, type LayoutOptions } from '../copy/layout.js';
 import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
+import { Retries } from '../copy/retry.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -92,6 +93,8 @@ export interface CopyJobOptions {
   layout?: LayoutOptions;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
+  /** --retries: tries again of an entry that failed transiently (copy/retry.ts); 0: none */
+  retries: number;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
   /** make copied data durable before the checkpoint records it and before success (false: --no-sync) */
@@ -177,6 +180,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** fn as a request in flight (watched for stalls) */
   const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (inFlight ? inFlight.track(op, path, fn) : fn());
   rt.addAbortHook(() => inFlight?.stop());
+  // Transient failures are tried again after a backoff before they are named (copy/retry.ts).
+  const retries = opts.retries > 0 ? new Retries(opts.retries) : null;
+  /** fn, tried again while it fails transiently (the phases outside the engine wait in place) */
+  const retrying = <T>(fn: () => Promise<T>): Promise<T> => (retries ? retries.run(fn) : fn());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
   ckpt.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
@@ -192,7 +199,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -234,7 +241,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked, layout.copy ? layout : null));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null));
   mark('mkdir');
 
   // 4. copy
@@ -256,7 +263,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -339,18 +346,20 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     // ftruncate, which gives it objects); one with chunks done keeps the layout it has.
     const withLayout = layout.copy && native !== null && doneChunks.length === 0;
     try {
-      const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC) | (withLayout ? O_LOV_DELAY_CREATE : 0), 0o600);
-      try {
-        if (withLayout) {
-          await copyLayoutBeneath(native, trees.src, srcOf(roots, e), trees.dst, part, layout.name).catch((err) => {
-            const p = errPath(err, part); // the file, not its hidden part file
-            errors.report('set layout of', Buffer.isBuffer(p) && p.equals(part) ? dstOf(roots, e) : p, err);
-          });
+      await retrying(async () => {
+        const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC) | (withLayout ? O_LOV_DELAY_CREATE : 0), 0o600);
+        try {
+          if (withLayout) {
+            await copyLayoutBeneath(native, trees.src, srcOf(roots, e), trees.dst, part, layout.name).catch((err) => {
+              const p = errPath(err, part); // the file, not its hidden part file
+              errors.report('set layout of', Buffer.isBuffer(p) && p.equals(part) ? dstOf(roots, e) : p, err);
+            });
+          }
+          await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
+        } finally {
+          await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
         }
-        await new Promise<void>((resolve, reject) => ftruncateCb(fd, e.m.size, (err) => (err ? reject(err) : resolve())));
-      } finally {
-        await new Promise<void>((resolve) => closeCb(fd, () => resolve()));
-      }
+      });
     } catch (err) {
       errors.report('create', part, err);
       failed.set(fileKey(e), { code: 'REPORTED', onDst: true });
@@ -392,16 +401,16 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       return;
     }
     try {
-      const st = await tracked('lstat of', src, () => trees.src.lstat(src));
+      const st = await retrying(() => tracked('lstat of', src, () => trees.src.lstat(src)));
       if (st.size < e.m.size) throw Object.assign(new Error('shrank while copied'), { code: 'ESHRUNK' });
       if (st.size !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
-      await tracked('finish of', dst, async () => {
+      await retrying(() => tracked('finish of', dst, async () => {
         await applyMeta(part, e.m, metaOptions(copyCtx, src));
         await datasyncBeforeRename(dataSync, trees.dst, part);
         await trees.dst.rename(part, dst);
-      });
+      }));
       dataSync.wrote(dst);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
@@ -425,13 +434,15 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     const target = dstOf(roots, e.primary);
     const dst = dstOf(roots, e);
     try {
-      try {
-        await trees.dst.link(target, dst);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await trees.dst.lstat(dst)).isFile()) throw err;
-        await trees.dst.unlink(dst);
-        await trees.dst.link(target, dst);
-      }
+      await retrying(async () => {
+        try {
+          await trees.dst.link(target, dst);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || !(await trees.dst.lstat(dst)).isFile()) throw err;
+          await trees.dst.unlink(dst);
+          await trees.dst.link(target, dst);
+        }
+      });
     } catch (err) {
       errors.report('link', dst, err);
     }
@@ -462,7 +473,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d))));
+        await retrying(() => tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d)))));
       } catch (err) {
         errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed
       }
@@ -513,7 +524,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const secondaryBytes = links.secondaryBytes();
   links.close();
   trees.close();
-  const total = await rt.allreduceCounters({ errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0 });
+  const total = await rt.allreduceCounters({
+    errors: errors.count, secondaryBytes, deleted, listSpilled: lists.isSpilled ? 1 : 0, retried: retries?.retried ?? 0, retries: retries?.retries ?? 0,
+  });
   const finishedPerRank = await rt.collectives.allgather<number>(finishedFiles, isNum);
   const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
@@ -562,6 +575,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     deleted: total.deleted ?? 0,
     deleteRefused,
     excluded: walkTotals.excluded ?? 0,
+    retried: total.retried ?? 0,
+    retries: total.retries ?? 0,
     droppedMessages,
     spilled: {
       listRanks: total.listSpilled ?? 0,
@@ -578,7 +593,7 @@ function nothingCopied(walk: Counters, size: number, deleteRefused: string | nul
   return {
     files: walk.files ?? 0, dirs: walk.dirs ?? 0, symlinks: walk.symlinks ?? 0, specials: walk.specials ?? 0, bytes: walk.bytes ?? 0,
     seconds: performance.now() / 1000, bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
-    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0, droppedMessages,
+    chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0, retried: 0, retries: 0, droppedMessages,
     spilled: { listRanks: 0, queueItems: 0 },
     ranks: Array.from({ length: size }, () => ({ files: 0, bytes: 0, chunks: 0, steals: 0 })),
   };

@@ -34,6 +34,9 @@ export interface CopySummary {
   deleteRefused: string | null;
   /** entries left out by --exclude/--include */
   excluded: number;
+  /** --retries: entries that failed transiently and were tried again (whatever the outcome), and the tries made again in all */
+  retried: number;
+  retries: number;
   /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
   droppedMessages: DropCounts;
   /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
@@ -49,7 +52,7 @@ export function emptySummary(): CopySummary {
   return {
     files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, seconds: 0, bytesPerSecond: 0, errors: 0,
     bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0, chunkSize: 0, signature: null,
-    filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused: null, excluded: 0, droppedMessages: emptyDrops(), spilled: { listRanks: 0, queueItems: 0 }, ranks: [],
+    filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused: null, excluded: 0, retried: 0, retries: 0, droppedMessages: emptyDrops(), spilled: { listRanks: 0, queueItems: 0 }, ranks: [],
   };
 }
 

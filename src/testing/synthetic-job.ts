@@ -8,7 +8,7 @@
  *
  * usage: node dist/testing/synthetic-job.js [--np N] [--seed S] [--roots R] [--fanout F]
  *          [--depth D] [--work-us U] [--seed-everywhere] [--delay-work-ms M]
- *          [--endpoint-file F] [--heartbeat-timeout MS] [--rendezvous DIR] [--json]
+ *          [--later-ms M] [--endpoint-file F] [--heartbeat-timeout MS] [--rendezvous DIR] [--json]
  */
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,6 +64,8 @@ async function main(): Promise<void> {
       'work-us': { type: 'string', default: '0' },
       'seed-everywhere': { type: 'boolean', default: false },
       'delay-work-ms': { type: 'string', default: '0' },
+      // every 7th child is enqueued only after up to M ms (enqueueLater, as a retry is)
+      'later-ms': { type: 'string', default: '0' },
       'endpoint-file': { type: 'string' },
       'heartbeat-timeout': { type: 'string' },
       'startup-timeout': { type: 'string' },
@@ -76,6 +78,7 @@ async function main(): Promise<void> {
   const fanout = Number(values.fanout);
   const depth = Number(values.depth);
   const workUs = Number(values['work-us']);
+  const laterMs = Number(values['later-ms']);
 
   const job = await startJob({
     tool: 'synthetic',
@@ -104,7 +107,11 @@ async function main(): Promise<void> {
       ctx.count('processed');
       ctx.count('hash', idHash(item.id));
       const n = childCount(seed, item, fanout, depth);
-      for (let k = 0; k < n; k++) ctx.enqueue({ id: `${item.id}.${k}`, depth: item.depth + 1 });
+      for (let k = 0; k < n; k++) {
+        const child = { id: `${item.id}.${k}`, depth: item.depth + 1 };
+        if (laterMs > 0 && idHash(child.id) % 7 === 0) ctx.enqueueLater(child, idHash(`${child.id}/later`) % laterMs);
+        else ctx.enqueue(child);
+      }
     },
     isItem: (x): x is Item =>
       typeof x === 'object' && x !== null && typeof (x as Item).id === 'string' && Number.isInteger((x as Item).depth),

@@ -25,10 +25,12 @@ import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../copy/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
+import { Retries } from '../copy/retry.js';
 
+/** `a`: the try this item is (absent: the first; n: its n-th retry, see copy/retry.ts). */
 export type WalkItem =
-  | { t: 'd'; r: number; p: Buffer }
-  | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag };
+  | { t: 'd'; r: number; p: Buffer; a?: number }
+  | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag; a?: number };
 
 const NAMES_PER_BATCH = 512;
 
@@ -57,6 +59,8 @@ export interface WalkContext {
   inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
+  /** --retries: a directory or names whose read or lstat failed transiently are enqueued again after a backoff. */
+  retries?: Retries | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -77,14 +81,24 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
    * are reported, exclusions counted, the rest recorded; subdirectories become 'd' items.
    * The checkpoint gets the batch as one listing row (checkpoint/listing.ts), with the
    * slots it must not record marked. `packed`: the names NUL-terminated, when at hand.
+   * Names whose lstat failed transiently go again as a batch of their own after a backoff:
+   * returns true then (the directory is not complete before they are recorded).
    */
-  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag) => {
+  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, attempt = 0): boolean => {
     let dirAbs: Buffer | null = null;
     let recorded = 0;
+    let again: Buffer[] | null = null;
+    let wait = 0;
     for (let i = 0; i < names.length; i++) {
       const o = i * STAT_RECORD_FIELDS;
       const err = a[o]!;
       if (err < 0) {
+        const retryIn = w.retries?.nextErrno(err, attempt) ?? null;
+        if (retryIn !== null) {
+          (again ??= []).push(names[i]!);
+          wait = Math.max(wait, retryIn);
+          continue;
+        }
         // An implied parent of a listed path: the listed path's own failure names it.
         if (x === 'p') continue;
         dirAbs ??= joinPath(w.roots[r]!.src, dirRel);
@@ -103,19 +117,25 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
+    if (!again) return false;
+    ctx.enqueueLater({ t: 's', r, p: dirRel, n: again, ...(x ? { x } : {}), a: attempt + 1 }, wait);
+    return true;
   };
 
   /** fn as one request in flight, watched for stalls (each call, not a whole directory: a huge one takes long). */
   const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (w.inFlight ? w.inFlight.track(op, path, fn) : fn());
 
-  /** lstat names of one directory, relative to it: stat records (null when that failed as a whole, reported). */
-  const statNames = async (r: number, dirRel: Buffer, names: Buffer[]): Promise<Float64Array | null> => {
+  /**
+   * lstat names of one directory, relative to it: stat records (null when that failed as a
+   * whole: reported, or `retry` called when it failed transiently).
+   */
+  const statNames = async (r: number, dirRel: Buffer, names: Buffer[], retry: (err: unknown) => boolean): Promise<Float64Array | null> => {
     const dirAbs = joinPath(w.roots[r]!.src, dirRel);
     if (w.native) {
       try {
         return await tracked('lstat in directory', dirAbs, () => w.side.statAt(dirAbs, names));
       } catch (err) {
-        w.errors.report('stat entries of', dirAbs, err);
+        if (!retry(err)) w.errors.report('stat entries of', dirAbs, err);
         return null;
       }
     }
@@ -131,7 +151,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     return a;
   };
 
-  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag }, ctx: TaskContext<WalkItem>) => {
+  /** The batch was enqueued again for a retry (true), or was done, its failures named. */
+  const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag; a?: number }, ctx: TaskContext<WalkItem>): Promise<boolean> => {
+    const attempt = item.a ?? 0;
     // A list's names come with their directory, not from reading it. Beneath an anchor
     // (the addon) a symlink on the way fails the lstat itself (ELOOP); without it, each
     // component is checked first.
@@ -140,14 +162,19 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       const bad = await tracked('lstat of the directories leading to', dirAbs, () => listedDirProblem(w.roots[item.r]!.src, item.p));
       if (bad) {
         if (item.x !== 'p') for (const n of item.n) w.errors.report('stat', joinPath(dirAbs, n), bad);
-        return;
+        return false;
       }
     }
-    const a = await statNames(item.r, item.p, item.n);
-    if (a) take(item.r, item.p, item.n, a, null, ctx, item.x);
+    let again = false;
+    const a = await statNames(item.r, item.p, item.n, (err) => {
+      const wait = w.retries?.next(err, attempt) ?? null;
+      if (wait !== null) ctx.enqueueLater({ t: 's', r: item.r, p: item.p, n: item.n, ...(item.x ? { x: item.x } : {}), a: attempt + 1 }, wait);
+      return (again = wait !== null);
+    });
+    return a ? take(item.r, item.p, item.n, a, null, ctx, item.x, attempt) : again;
   };
 
-  const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
+  const readDir = async (item: { r: number; p: Buffer; a?: number }, ctx: TaskContext<WalkItem>) => {
     const abs = joinPath(w.roots[item.r]!.src, item.p);
     let batch: Buffer[] = [];
     let handedOut = false;
@@ -161,6 +188,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       return null;
     };
     let failed = false;
+    let tookFirst = false;
     try {
       if (w.native) {
         // One job opens the directory (without following a symlink), reads its first
@@ -170,14 +198,14 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
         });
         const names = unpackNames(first.names);
+        tookFirst = true;
         if (first.fd < 0) {
-          take(item.r, item.p, names, first.stats, first.names, ctx);
-          w.store?.dirComplete(item.r, item.p);
+          if (!take(item.r, item.p, names, first.stats, first.names, ctx)) w.store?.dirComplete(item.r, item.p);
           return;
         }
         const fh = first.fd;
         try {
-          take(item.r, item.p, names, first.stats, first.names, ctx);
+          if (take(item.r, item.p, names, first.stats, first.names, ctx)) handedOut = true;
           for (;;) {
             const packed = await tracked('read of directory', abs, () => w.native!.readNames(fh, 32768));
             if (!packed) break;
@@ -202,11 +230,19 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
     } catch (err) {
       failed = true;
+      // Failed before any name was taken (the open, the first read): the directory is read
+      // again after a backoff. Later, names already taken would be taken twice: named.
+      const attempt = item.a ?? 0;
+      const wait = !handedOut && batch.length === 0 && !tookFirst ? w.retries?.next(err, attempt) ?? null : null;
+      if (wait !== null) {
+        ctx.enqueueLater({ t: 'd', r: item.r, p: item.p, a: attempt + 1 }, wait);
+        return;
+      }
       w.errors.report('read directory', abs, err);
     }
     // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
     const last = flush(true);
-    if (last) await statBatch({ r: item.r, p: item.p, n: last }, ctx);
+    if (last && await statBatch({ r: item.r, p: item.p, n: last }, ctx)) handedOut = true;
     // Complete when every child was recorded by this rank, after them (see rank-store.ts);
     // a directory whose batches went to other ranks is simply read again by a resume.
     if (!failed && !handedOut) w.store?.dirComplete(item.r, item.p);
@@ -234,7 +270,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       for (let r = 0; r < w.roots.length; r++) {
         const src = w.roots[r]!.src;
         try {
-          const a = await w.side.lstatRecord(src);
+          const a = await (w.retries ? w.retries.run(() => w.side.lstatRecord(src)) : w.side.lstatRecord(src));
           const e = entryFromStatAt(r, Buffer.alloc(0), a, 0);
           record(e, ctx);
           // The root as a listing of its own: the name '' in the directory ''.
@@ -254,6 +290,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     isItem(x): x is WalkItem {
       if (typeof x !== 'object' || x === null) return false;
       const i = x as Record<string, unknown>;
+      if (!Retries.validAttempt(i.a)) return false;
       if (!Number.isInteger(i.r) || (i.r as number) < 0 || (i.r as number) >= w.roots.length) return false;
       if (!isBuf(i.p) || hasDotDot(Buffer.from(i.p))) return false;
       if (i.t === 'd') return true;

@@ -48,11 +48,23 @@ export async function mountLatfs(back: string, args: string[] = [], prefix = 'la
   return mountAt(base, back, args);
 }
 
-async function mountAt(base: string, back: string, args: string[]): Promise<LatfsMount> {
+/**
+ * Mount `back` again, with other options, on top of m's mount point while m stays mounted
+ * beneath: paths through m.mnt reach the new mount from then on, without a moment
+ * unmounted (a transient fault that goes away); descriptors opened before keep the old
+ * one. Unmount it before m.
+ */
+export async function mountOver(m: LatfsMount, args: string[] = []): Promise<LatfsMount> {
+  return mountAt(mkdtempSync(join('/tmp', 'latfs-over-')), m.back, args, m.mnt);
+}
+
+async function mountAt(base: string, back: string, args: string[], mnt = join(base, 'mnt')): Promise<LatfsMount> {
   const bin = await latfsBinary();
   mkdirSync(back, { recursive: true });
-  const mnt = join(base, 'mnt');
   const pidfile = join(base, 'pid');
+  // Mounts stack (mountOver): this one is the depth-th at mnt, and is mounted while that many are.
+  const depth = mountsAt(mnt) + 1;
+  const isMounted = (p: string) => mountsAt(p) >= depth;
   const r = await run(bin, [...args, '--pidfile', pidfile, back, mnt], { timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`latfs did not mount (exit ${r.code}): ${r.stderr}`);
   let gone = false;
@@ -62,7 +74,7 @@ async function mountAt(base: string, back: string, args: string[]): Promise<Latf
     path: (rel) => join(mnt, rel),
     async remount(again = []) {
       await unmountOnly();
-      return mountAt(base, back, again);
+      return mountAt(base, back, again, mnt);
     },
     async unmount() {
       // A mount already replaced by remount() is not this object's to clean up.
@@ -83,7 +95,13 @@ async function mountAt(base: string, back: string, args: string[]): Promise<Latf
     }
     if (isMounted(mnt)) {
       const pid = pidOf(pidfile);
-      if (pid) process.kill(pid, 'SIGTERM');
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // exited meanwhile
+        }
+      }
     }
     const until = Date.now() + 15_000;
     while (existsSync(pidfile) && Date.now() < until) await sleep(50);
@@ -107,8 +125,8 @@ function pidOf(pidfile: string): number | null {
   }
 }
 
-function isMounted(mnt: string): boolean {
-  return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === mnt);
+function mountsAt(mnt: string): number {
+  return readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.split(' ')[1] === mnt).length;
 }
 
 /** Pids of processes whose command line mentions `s` (ranks of a job, found by a unique path). */

@@ -35,6 +35,19 @@ describe('engine: every item exactly once', () => {
   }
 });
 
+describe('engine: work enqueued after a delay (a retry) is waited for', () => {
+  for (const np of [1, 3]) {
+    it(`every item exactly once with ${np} rank(s) when some items are enqueued up to 300 ms later`, async () => {
+      const r = await node(synth, ['--np', String(np), '--seed', '11', '--depth', '8', '--later-ms', '300', '--json'], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const out = lastJson<SynthOut>(r.stdout);
+      expect(out.expectedItems).toBeGreaterThan(100);
+      expect(out.items).toBe(out.expectedItems);
+      expect(out.hash).toBe(out.expectedHash);
+    });
+  }
+});
+
 interface ExchangeOut {
   received: number; sent: number; expected: number; hash: number; expectedHash: number;
   misrouted: number; duplicates: number; corrupt: number; oversized: number; rounds: number[];
