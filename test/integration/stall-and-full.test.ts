@@ -216,11 +216,12 @@ describe.skipIf(!canMount)('--time-limit', () => {
   it('stops a slow copy at the limit like SIGTERM (exit 4, resume command), and the resume finishes it', async () => {
     const base = mkdtempSync(join(work, 'limit-'));
     const back = join(base, 'back');
-    makeSource(join(back, 'src'), 4, 50, 20_000);
+    makeSource(join(back, 'src'), 4, 250, 20_000);
     const ck = join(base, 'ck');
     const dst = join(base, 'dst');
-    // 20 ms per data request: 200 files take far longer than the limit.
-    let m = await mountLatfs(back, ['--data-us', '20000', '--meta-us', '2000'], 'stall');
+    // 50 ms per data request: 1,000 files take far longer than the limit (some 8 files in
+    // flight at -np 2: about 10 s).
+    let m = await mountLatfs(back, ['--data-us', '50000', '--meta-us', '2000'], 'stall');
     const r = await fcp([m.path('src'), dst, '-np', '2', '--time-limit', '3s', '--checkpoint-dir', ck], { timeoutMs: 60_000 });
     expect(r.code, r.stderr).toBe(4);
     expect(r.stderr).toMatch(/^fcp: time limit of 3(\.0)? s reached$/m);
