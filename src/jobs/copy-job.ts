@@ -52,6 +52,8 @@ import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
 import { Trees } from '../copy/beneath.js';
+import { JobReport, type ReportOptions } from '../report/report.js';
+import { ACTION, type ReportPart } from '../report/report-part.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -88,6 +90,8 @@ export interface CopyJobOptions {
   logDir?: string;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
+  /** --report FILE: one line per entry (report/) */
+  report?: ReportOptions | null;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
 }
@@ -123,6 +127,9 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
   const trees = new Trees(native, roots, true);
   rt.addAbortHook(() => trees.close());
+  const jobReport = opts.report ? new JobReport(rt, opts.report, roots) : null;
+  const report = jobReport?.part ?? null;
+  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
 
   // 0. checkpoint
   progress?.phase('checkpoint');
@@ -171,7 +178,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, report }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -198,6 +205,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (resume) ckpt.dir.unlock();
       else ckpt.dir.remove();
     };
+    await jobReport?.finish(); // what the walk excluded or could not read
     const dropped = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
     return { summary: nothingCopied(walkTotals, rt.size, guard.refused, dropped), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
   }
@@ -213,7 +221,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked, report));
   mark('mkdir');
 
   // 4. copy
@@ -235,7 +243,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight, report };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -302,6 +310,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     ctx.count('upToDateBytes', e.m.size);
     store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
     digests?.file(e, content);
+    report?.add(content === null ? ACTION.upToDate : ACTION.metadata, e.r, e.p);
     largeUpToDateSet.add(e);
     return true;
   }
@@ -367,10 +376,13 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (st.size !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
+      let existed = false;
       await tracked('finish of', dst, async () => {
         await applyMeta(part, e.m, metaOptions(copyCtx, src));
+        if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
         await trees.dst.rename(part, dst);
       });
+      report?.add(existed ? ACTION.updated : ACTION.copied, e.r, e.p);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -400,6 +412,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         await trees.dst.unlink(dst);
         await trees.dst.link(target, dst);
       }
+      report?.add(ACTION.linked, e.r, e.p);
     } catch (err) {
       errors.report('link', dst, err);
     }
@@ -414,7 +427,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (opts.deleteExtras && deleteRefused === null) {
     progress?.phase('delete');
     // Two lists (DST's entries, the extras) beside the walk's: half the budget each.
-    const d = await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
+    const d = await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)), report });
     deleted = d.deleted;
     deleteRefused = d.refused;
     mark('delete');
@@ -465,6 +478,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     mark('verify');
   }
   const sig = digests ? await digests.signature(rt) : null;
+  // Every entry has its line by now: each rank sorts its part, rank 0 joins them.
+  if (jobReport) {
+    progress?.phase('report');
+    await jobReport.finish();
+  }
   progress?.done();
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
@@ -567,7 +585,7 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, report: ReportPart | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -577,11 +595,15 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
+          let existed = false;
           const st = await tracked('create of directory', dst, async () => {
+            // --report: created or there already (one lstat more, only with --report)
+            if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
             await trees.dst.mkdir(dst, 0o700, true);
             return trees.dst.lstat(dst);
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
+          report?.add(existed ? ACTION.upToDate : ACTION.copied, d.r, d.p);
           ctx.count('dirs');
         } catch (err) {
           errors.report('create directory', dst, err);

@@ -25,6 +25,7 @@ import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../copy/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
+import { ACTION, type ReportPart } from '../report/report-part.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
@@ -57,6 +58,8 @@ export interface WalkContext {
   inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
+  /** --report: excluded entries are reported (the walk of SRC only, not --delete's of DST) */
+  report?: ReportPart | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -94,6 +97,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
+        w.report?.add(ACTION.excluded, r, e.p);
         a[o] = NOT_RECORDED;
         continue;
       }
