@@ -482,6 +482,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (jobReport) {
     progress?.phase('report');
     await jobReport.finish();
+    mark('report');
   }
   progress?.done();
 

@@ -1,14 +1,19 @@
 /**
- * --report FILE: each rank appends what happened to each entry to its own part file,
- * FILE.part-r<R>, as binary records buffered in memory and written 256 KiB at a time
- * (the copy's hot path formats nothing and makes no system call per entry). At the end
- * the parts are sorted and joined by path into FILE (report-join.ts).
+ * --report FILE: each rank appends what happened to each entry to its own part file as
+ * binary records, buffered in memory (the copy's hot path formats no text and makes no
+ * system call per entry). Every RUN_BYTES the buffer is sorted by path bytes and written
+ * as one sorted run, so a part is a sequence of sorted runs, memory stays bounded, and
+ * rank 0 joins every part's runs into FILE with one k-way merge (report-join.ts).
  *
+ * A part is written as FILE.part-r<R>.open and renamed to FILE.part-r<R> once closed: a
+ * part under its final name is whole.
+ *
+ * A run: magic (u32 LE), byte length of its records (u32 LE), the records.
  * A record: action (one byte, the report's letter), key length (u32 LE), key (the path
  * as shown: relative to SRC; with several SRC, under its SRC's name; '.' for SRC
  * itself), cause length (u32 LE), cause (UTF-8, failures only).
  */
-import { closeSync, constants as C, openSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, renameSync, writeSync } from 'node:fs';
 import type { Entry, Root } from '../walk/entry.js';
 import { COPY_STATUS, OP_REPLACED, OP_UP_TO_DATE } from '../native/loader.js';
 import { baseName } from '../copy/paths.js';
@@ -26,7 +31,9 @@ export const ACTION = {
 } as const;
 export type ActionCode = (typeof ACTION)[keyof typeof ACTION];
 
-const BUFFER = 256 * 1024;
+/** Bytes of records sorted and written as one run (the part's memory). */
+const RUN_BYTES = 4 * 1024 * 1024;
+export const RUN_MAGIC = 0x54505246; // 'FRPT'
 const DOT = Buffer.from('.');
 
 export function partPath(file: string, rank: number): string {
@@ -35,7 +42,8 @@ export function partPath(file: string, rank: number): string {
 
 export class ReportPart {
   private fd: number;
-  private buf = Buffer.allocUnsafe(BUFFER);
+  private readonly writing: string;
+  private buf = Buffer.allocUnsafe(RUN_BYTES);
   private pos = 0;
   /** with several SRC: each root's name (its basename in DST) and '/' */
   private readonly prefixes: Buffer[] | null;
@@ -44,7 +52,8 @@ export class ReportPart {
   count = 0;
 
   constructor(readonly path: string, private readonly roots: Root[]) {
-    this.fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
+    this.writing = `${path}.open`;
+    this.fd = openSync(this.writing, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
     this.prefixes = roots.length > 1 ? roots.map((r) => Buffer.from(baseName(r.dst))) : null;
     this.rootPaths = roots.flatMap((r, i) => [{ path: r.src, r: i }, { path: r.dst, r: i }]).sort((a, b) => b.path.length - a.path.length);
   }
@@ -115,17 +124,41 @@ export class ReportPart {
     if (n > this.buf.length) this.buf = Buffer.allocUnsafe(n);
   }
 
-  /** Write what is buffered (also on a stop, so the part holds everything done). */
+  /** Sort what is buffered by key bytes (stable) and write it as one run. */
   flush(): void {
+    if (this.pos === 0 || this.fd < 0) return;
+    const b = this.buf;
+    const starts: number[] = [];
+    const keys: string[] = [];
+    for (let o = 0; o < this.pos; ) {
+      const keyLen = b.readUInt32LE(o + 1);
+      starts.push(o);
+      // latin1: one code unit per byte, so string order is byte order (and comparing strings is fast)
+      keys.push(b.toString('latin1', o + 5, o + 5 + keyLen));
+      o += 9 + keyLen + b.readUInt32LE(o + 5 + keyLen);
+    }
+    // stable: one path's records keep their order
+    const order = starts.map((_, i) => i).sort((x, y) => (keys[x]! < keys[y]! ? -1 : keys[x]! > keys[y]! ? 1 : x - y));
+    const out = Buffer.allocUnsafe(8 + this.pos);
+    out.writeUInt32LE(RUN_MAGIC, 0);
+    out.writeUInt32LE(this.pos, 4);
+    let p = 8;
+    for (const i of order) {
+      const s = starts[i]!;
+      const e = i + 1 < starts.length ? starts[i + 1]! : this.pos;
+      p += b.copy(out, p, s, e);
+    }
     let off = 0;
-    while (off < this.pos) off += writeSync(this.fd, this.buf, off, this.pos - off);
+    while (off < out.length) off += writeSync(this.fd, out, off, out.length - off);
     this.pos = 0;
   }
 
+  /** Write the last run; the part gets its final name (whole, for rank 0 to join). */
   close(): void {
     if (this.fd < 0) return;
     this.flush();
     closeSync(this.fd);
     this.fd = -1;
+    renameSync(this.writing, this.path);
   }
 }
