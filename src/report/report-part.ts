@@ -43,7 +43,7 @@ export function partPath(file: string, rank: number): string {
 export class ReportPart {
   private fd: number;
   private readonly writing: string;
-  private buf = Buffer.allocUnsafe(RUN_BYTES);
+  private buf: Buffer;
   private pos = 0;
   /** with several SRC: each root's name (its basename in DST) and '/' */
   private readonly prefixes: Buffer[] | null;
@@ -51,7 +51,9 @@ export class ReportPart {
   private readonly rootPaths: { path: Buffer; r: number }[];
   count = 0;
 
-  constructor(readonly path: string, private readonly roots: Root[]) {
+  /** runBytes: records per sorted run (tests make it small, to merge many runs) */
+  constructor(readonly path: string, roots: Root[], runBytes = RUN_BYTES) {
+    this.buf = Buffer.allocUnsafe(runBytes);
     this.writing = `${path}.open`;
     this.fd = openSync(this.writing, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
     this.prefixes = roots.length > 1 ? roots.map((r) => Buffer.from(baseName(r.dst))) : null;
