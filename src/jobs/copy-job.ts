@@ -127,15 +127,16 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Anchors of SRC and DST (copy/beneath.ts), opened once by each rank.
   const trees = new Trees(native, roots, true);
   rt.addAbortHook(() => trees.close());
-  const jobReport = opts.report ? new JobReport(rt, opts.report, roots) : null;
-  const report = jobReport?.part ?? null;
-  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
 
   // 0. checkpoint
   progress?.phase('checkpoint');
   const ckpt = await openCheckpoint(rt, opts.checkpoint);
   const { resume } = ckpt;
   const store = ckpt.store;
+  // (after the checkpoint: a job it refuses leaves no part behind)
+  const jobReport = opts.report ? new JobReport(rt, opts.report, roots) : null;
+  const report = jobReport?.part ?? null;
+  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
   if (rt.rank === 0) {
     rt.addAbortHook((reason, code) => {
       progress?.stopped(reason);
