@@ -133,10 +133,6 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const ckpt = await openCheckpoint(rt, opts.checkpoint);
   const { resume } = ckpt;
   const store = ckpt.store;
-  // (after the checkpoint: a job it refuses leaves no part behind)
-  const jobReport = opts.report ? new JobReport(rt, opts.report, roots) : null;
-  const report = jobReport?.part ?? null;
-  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
   if (rt.rank === 0) {
     rt.addAbortHook((reason, code) => {
       progress?.stopped(reason);
@@ -166,6 +162,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   rt.addAbortHook(() => inFlight?.stop());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
   ckpt.beforeClose = async () => inFlight?.drain(1000);
+  // --report (after the checkpoint: a job it refuses leaves no part behind); on a stop it
+  // too waits for what is in flight, which the checkpoint records as done.
+  const jobReport = opts.report ? new JobReport(rt, opts.report, roots, async () => inFlight?.drain(1000)) : null;
+  const report = jobReport?.part ?? null;
+  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {

@@ -22,7 +22,11 @@ export class JobReport {
   private closed = false;
   private joined = false;
 
-  constructor(private readonly rt: Runtime, private readonly opts: ReportOptions, roots: Root[]) {
+  /**
+   * beforeClose: on a stop, wait for the work in flight (bounded), as the checkpoint does:
+   * what it finishes is recorded there, so it must be in the report too.
+   */
+  constructor(private readonly rt: Runtime, private readonly opts: ReportOptions, roots: Root[], private readonly beforeClose?: () => Promise<void>) {
     this.part = new ReportPart(partPath(opts.file, rt.rank), roots);
     rt.addAbortHook(() => this.onStop());
   }
@@ -65,6 +69,7 @@ export class JobReport {
   }
 
   private async onStop(): Promise<void> {
+    await this.beforeClose?.().catch(() => {});
     this.close();
     if (this.rt.rank !== 0 || this.joined) return;
     const deadline = Date.now() + STOP_WAIT_MS;

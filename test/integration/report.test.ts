@@ -182,7 +182,7 @@ describe('--report FILE', () => {
     }
   }, 240_000);
 
-  it('a job stopped with SIGTERM (exit 4) still has its report joined: what was done, sorted, no parts left', async () => {
+  it('a job stopped with SIGTERM (exit 4) still has its report joined: what was done, sorted, no parts left; its --resume lists the rest', async () => {
     const work = scratch('report-term');
     try {
       const back = join(work.dir, 'back');
@@ -210,6 +210,22 @@ describe('--report FILE', () => {
       for (const l of copied) expect(existsSync(join(dst, l.path.toString())), l.path.toString()).toBe(true);
       expect(count(lines, '+', (l) => l.path.toString().endsWith('.dat'))).toBeLessThan(srcFiles);
       expect(readdirSync(work.dir).filter((n) => n.startsWith('report.txt'))).toEqual(['report.txt']);
+
+      // --resume with a report: what the stopped run finished is not listed again; together they list every file
+      const rep2 = join(work.dir, 'resumed.txt');
+      const r2 = await fcp(['--resume', m.path('src'), dst, '-np', '2', '--report', rep2, '--json'], { timeoutMs: 120_000 });
+      expect(r2.code, r2.stderr).toBe(0);
+      const s2 = lastJson<Summary & { filesSkipped: number }>(r2.stdout);
+      const lines2 = readText(rep2);
+      expectSortedOnce(lines2);
+      const files2 = lines2.filter((l) => l.action === '+' && l.path.toString().endsWith('.dat'));
+      expect(files2.length).toBe(s2.filesCopied);
+      expect(s2.filesSkipped).toBeGreaterThan(0);
+      expect(files2.length).toBeLessThan(srcFiles);
+      const listed = new Set([...copied, ...files2].map((l) => l.path.toString()));
+      const all = walk(join(back, 'src')).filter((e) => e.st.isFile()).map((e) => e.rel.toString());
+      expect(all.filter((f) => !listed.has(f))).toEqual([]);
+      expect((await treecmp(join(back, 'src'), dst)).code).toBe(0);
     } finally {
       await unmountAll();
       work.cleanup();
