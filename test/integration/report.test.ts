@@ -90,6 +90,8 @@ function buildSrc(src: string): void {
   writeFileSync(join(src, 'sub', 'locked.dat'), 'cannot be opened');
   writeFileSync(join(src, 'sub', 'later.dat'), 'version 1');
   symlinkSync('later.dat', join(src, 'sub', 'link'));
+  // copied in chunks by several ranks, finished by its owner (with --chunk-size 1M)
+  writeFileSync(join(src, 'sub', 'big.bin'), Buffer.alloc(3 * 1024 * 1024 + 5, 7));
 }
 
 afterEach(async () => {
@@ -110,7 +112,7 @@ describe('--report FILE', () => {
       const rep1 = join(reports, 'first.txt');
 
       // 1. a fresh copy: everything new ('+'), the excluded file 'x', the unreadable one '!'
-      const r1 = await fcp([src, dst, '-np', String(np), '--exclude', '*.tmp', '--no-checkpoint', '--report', rep1, '--json'], { timeoutMs: 120_000 });
+      const r1 = await fcp([src, dst, '-np', String(np), '--exclude', '*.tmp', '--no-checkpoint', '--chunk-size', '1M', '--report', rep1, '--json'], { timeoutMs: 120_000 });
       expect(r1.code, r1.stderr).toBe(1);
       const s1 = lastJson<Summary>(r1.stdout);
       const lines1 = readText(rep1);
@@ -122,6 +124,7 @@ describe('--report FILE', () => {
       expect(locked.action).toBe('!');
       expect(locked.error).toMatch(/Permission denied \(EACCES\)/);
       expect(lines1.find((l) => l.path.equals(Buffer.from('junk.tmp')))!.action).toBe('x');
+      expect(lines1.find((l) => l.path.equals(Buffer.from('sub/big.bin')))!.action).toBe('+');
       expect(count(lines1, '!')).toBe(s1.errors);
       expect(count(lines1, 'x')).toBe(s1.excluded);
       expect(count(lines1, '+', (l) => isFile.get(l.path.toString('hex'))!)).toBe(s1.filesCopied);
@@ -140,7 +143,7 @@ describe('--report FILE', () => {
       writeFileSync(join(dst, 'sub', 'extra.dat'), 'only in DST');
       const rep2 = join(reports, 'second.json');
       // (locked.dat still fails, which keeps --delete's walk guard quiet: it fails at open, not in the walk)
-      const r2 = await fcp([src, dst, '-np', String(np), '--exclude', '*.tmp', '--no-checkpoint', '--update', '--delete', '--report', rep2, '--report-format', 'json', '--json'], { timeoutMs: 120_000 });
+      const r2 = await fcp([src, dst, '-np', String(np), '--exclude', '*.tmp', '--no-checkpoint', '--chunk-size', '1M', '--update', '--delete', '--report', rep2, '--report-format', 'json', '--json'], { timeoutMs: 120_000 });
       expect(r2.code, r2.stderr).toBe(1);
       const s2 = lastJson<Summary>(r2.stdout);
       const lines2 = readJson(rep2);
@@ -152,6 +155,7 @@ describe('--report FILE', () => {
       expect(action2('sub/locked.dat')).toBe('!');
       expect(action2('junk.tmp')).toBe('x');
       expect(action2('sub/link')).toBe('=');
+      expect(action2('sub/big.bin')).toBe('=');
       expect(action2(Buffer.from([0x6e, 0xff, 0x2e, 0x62, 0x69, 0x6e]))).toBe('=');
       expect(readFileSync(rep2, 'utf8')).toContain('"pathHex":"6eff2e62696e"');
       expect(count(lines2, '-')).toBe(s2.deleted);
