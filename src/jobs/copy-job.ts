@@ -24,7 +24,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
-import { EntryErrors, systemErrorFromCode } from '../errors.js';
+import { EntryErrors, causeOf, systemErrorFromCode } from '../errors.js';
 import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
@@ -53,7 +53,7 @@ import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
 import { Trees } from '../copy/beneath.js';
 import { JobReport, type ReportOptions } from '../report/report.js';
-import { ACTION, type ReportPart } from '../report/report-part.js';
+import { ACTION, partPath, type ReportPart } from '../report/report-part.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -128,9 +128,26 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const trees = new Trees(native, roots, true);
   rt.addAbortHook(() => trees.close());
 
+  // --report: each rank's part, opened before anything is done (a part that cannot be made stops the job, exit 2)
+  let jobReport: JobReport | null = null;
+  if (opts.report) {
+    try {
+      jobReport = new JobReport(rt, opts.report, roots);
+    } catch (err) {
+      // (opened O_NOFOLLOW: a symlink planted in its place is refused, not followed)
+      const why = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symlink (ELOOP)' : causeOf(err);
+      return rt.abort(`cannot create the report part '${showPath(`${partPath(opts.report.file, rt.rank)}.open`)}': ${why}`, EXIT.USAGE);
+    }
+  }
+  const report = jobReport?.part ?? null;
+  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
+
   // 0. checkpoint
   progress?.phase('checkpoint');
-  const ckpt = await openCheckpoint(rt, opts.checkpoint);
+  const ckpt = await openCheckpoint(rt, opts.checkpoint).catch((err: unknown) => {
+    jobReport?.discard(); // refused: the job never starts
+    throw err;
+  });
   const { resume } = ckpt;
   const store = ckpt.store;
   if (rt.rank === 0) {
@@ -162,11 +179,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   rt.addAbortHook(() => inFlight?.stop());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
   ckpt.beforeClose = async () => inFlight?.drain(1000);
-  // --report (after the checkpoint: a job it refuses leaves no part behind); on a stop it
-  // too waits for what is in flight, which the checkpoint records as done.
-  const jobReport = opts.report ? new JobReport(rt, opts.report, roots, async () => inFlight?.drain(1000)) : null;
-  const report = jobReport?.part ?? null;
-  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
+  // --report: on a stop it too waits for what is in flight, which the checkpoint records as done.
+  if (jobReport) jobReport.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {

@@ -13,7 +13,7 @@
  * as shown: relative to SRC; with several SRC, under its SRC's name; '.' for SRC
  * itself), cause length (u32 LE), cause (UTF-8, failures only).
  */
-import { closeSync, constants as C, openSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import type { Entry, Root } from '../walk/entry.js';
 import { COPY_STATUS, OP_REPLACED, OP_UP_TO_DATE } from '../native/loader.js';
 import { baseName } from '../copy/paths.js';
@@ -153,6 +153,14 @@ export class ReportPart {
     let off = 0;
     while (off < out.length) off += writeSync(this.fd, out, off, out.length - off);
     this.pos = 0;
+  }
+
+  /** Close and remove the part, unwritten. */
+  discard(): void {
+    if (this.fd < 0) return;
+    closeSync(this.fd);
+    this.fd = -1;
+    rmSync(this.writing, { force: true });
   }
 
   /** Write the last run; the part gets its final name (whole, for rank 0 to join). */

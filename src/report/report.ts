@@ -23,10 +23,13 @@ export class JobReport {
   private joined = false;
 
   /**
-   * beforeClose: on a stop, wait for the work in flight (bounded), as the checkpoint does:
-   * what it finishes is recorded there, so it must be in the report too.
+   * On a stop, wait for the work in flight (bounded), as the checkpoint does: what it
+   * finishes is recorded there, so it must be in the report too.
    */
-  constructor(private readonly rt: Runtime, private readonly opts: ReportOptions, roots: Root[], private readonly beforeClose?: () => Promise<void>) {
+  beforeClose: (() => Promise<void>) | null = null;
+
+  /** Throws when the part cannot be created (the caller names it and stops the job). */
+  constructor(private readonly rt: Runtime, private readonly opts: ReportOptions, roots: Root[]) {
     this.part = new ReportPart(partPath(opts.file, rt.rank), roots);
     rt.addAbortHook(() => this.onStop());
   }
@@ -36,6 +39,13 @@ export class JobReport {
     this.close();
     await this.rt.barrier();
     if (this.rt.rank === 0) this.join(false);
+  }
+
+  /** The job ends before it began (its checkpoint refused it): no part is left behind. */
+  discard(): void {
+    this.closed = true;
+    this.joined = true;
+    this.part.discard();
   }
 
   private parts(): string[] {
