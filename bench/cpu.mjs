@@ -2,7 +2,7 @@
 // on a tree, side by side with `cp -a`, alternating runs, medians.
 //
 //   node bench/cpu.mjs [--reps N] [--np N] [--small-files N] [--profile small|mixed|wide]
-//                      [--baseline-root DIR] [--extra-args "..."]
+//                      [--baseline-root DIR] [--extra-args "..."] [--also-args "..."]
 //
 // Why a CPU benchmark beside the wall-clock ones: on a shared or busy machine wall time
 // swings with whatever else runs, while the CPU a job burns moves much less, so a change
@@ -24,7 +24,7 @@ import { repoRoot, benchDir, makeTree, dropDir, parseOpts, median } from './lib.
 
 const SPEC = {
   reps: 'number', np: 'number', 'small-files': 'number', profile: 'string',
-  'baseline-root': 'string', 'extra-args': 'string', help: 'boolean',
+  'baseline-root': 'string', 'extra-args': 'string', 'also-args': 'string', help: 'boolean',
 };
 
 const HELP = `usage: node bench/cpu.mjs [options]
@@ -33,7 +33,8 @@ const HELP = `usage: node bench/cpu.mjs [options]
   --profile P           mktree profile: small (default), mixed, wide
   --small-files N       files of the small tree (default 20000)
   --baseline-root DIR   also run DIR/bin/fcp.js (an older checkout) in the same rounds
-  --extra-args "..."    more fcp arguments`;
+  --extra-args "..."    more fcp arguments
+  --also-args "..."     also run fcp with these arguments added, in the same rounds (e.g. "--report /dev/shm/r")`;
 
 /** Run a command under GNU time; resolve { wall, cpu } in seconds. */
 function cpuOf(cmd, args) {
@@ -70,6 +71,10 @@ export async function main(argv = process.argv.slice(2)) {
     { name: `fcp -np ${np}`, cmd: process.execPath, args: [path.join(repoRoot, 'bin/fcp.js'), src, dst, '-np', String(np), '-q', ...extra] },
     { name: 'cp -a', cmd: 'cp', args: ['-a', src, dst] },
   ];
+  if (o['also-args']) {
+    const also = o['also-args'].split(/\s+/).filter(Boolean);
+    cases.splice(1, 0, { name: `fcp -np ${np} ${also.join(' ')}`, cmd: process.execPath, args: [...cases[0].args, ...also] });
+  }
   if (o['baseline-root']) {
     const b = path.resolve(o['baseline-root']);
     cases.splice(1, 0, { name: `baseline fcp -np ${np}`, cmd: process.execPath, args: [path.join(b, 'bin/fcp.js'), src, dst, '-np', String(np), '-q', ...extra] });

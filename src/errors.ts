@@ -135,9 +135,13 @@ export class EntryErrors {
    */
   onFull: ((path: string, code: string) => void) | null = null;
 
+  /** --report: every failure counted here also lands in the report (its path as given, unescaped). */
+  onEntry: ((op: string, path: Buffer | string, cause: string) => void) | null = null;
+
   report(op: string, path: Buffer | string, err: unknown): EntryErrorRecord {
     this.count++;
     const rec = { op, path: showPath(path), cause: causeOf(err), code: codeOf(err) ?? 'EUNKNOWN' };
+    this.onEntry?.(op, path, rec.cause);
     if (this.full(path, rec.code)) return rec;
     this.sink(`${this.tool}: cannot ${op} '${rec.path}': ${rec.cause}\n`);
     if (this.logFd !== null) writeSync(this.logFd, `${rec.path}\t${op}\t${rec.code}\t${rec.cause}\n`);

@@ -165,8 +165,9 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 
 constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
-enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_WRITEBACK = 32, F_LAYOUT = 512,
+enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE,
+              OP_REPLACED /* not a failure: copied over an existing file (F_REPORT) */ };
+enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_WRITEBACK = 32, F_REPORT = 64, F_LAYOUT = 512,
              F_DENSE = 1 << 16 /* internal: this file has no holes (see copyOne) */ };
 /** copyFiles' numbers per file (see the top of this file). */
 constexpr size_t kCopyNums = 10;
@@ -376,7 +377,14 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   }
   int sfd = openSource(srcAnchor, src);
   if (sfd < 0) { j.err = sfd; j.op = OP_OPEN_SRC; return; }
-  int dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200);
+  // --report tells new files from replaced ones: O_EXCL first (the same one call for a
+  // new file), and only an existing one is opened a second time to truncate it.
+  bool replaced = false;
+  int dfd = (flags & F_REPORT) ? openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_EXCL | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200) : -EEXIST;
+  if (dfd == -EEXIST) {
+    replaced = (flags & F_REPORT) != 0;
+    dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200);
+  }
   if (dfd < 0) { j.err = dfd; j.op = OP_OPEN_DST; close(sfd); return; }
   // --layout copy: on the file without objects yet, before any write (Lustre ignores a
   // layout set later). Refused (a pool DST lacks): the data goes on with DST's default.
@@ -408,6 +416,7 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   }
   if (close(dfd) < 0) fail(-errno, OP_CLOSE);  // NFS reports write errors here
   close(sfd);
+  if (!j.err && replaced) j.op = OP_REPLACED;
 }
 
 bool bytesOf(Napi::Value v, std::string* out) {

@@ -9,7 +9,7 @@
 import { showPath } from '../copy/paths.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 import { accessSync, constants as fsConstants, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
 import { UsageError, causeOf, internalErrorLine } from '../errors.js';
@@ -87,6 +87,8 @@ function buildCommand(): Command {
     .option('--recursive-list', 'with --files-from: a listed directory is copied whole (by default only the directory itself)', false)
     .option('--dry-run', 'walk and decide: print what would be copied, updated and deleted, with totals; write nothing', false)
     .addOption(new Option('--progress <mode>', 'progress display: auto (a line on a terminal), line, json (one JSON object per line and second, for batch logs), none').choices(['auto', 'line', 'json', 'none']).default('auto'))
+    .option('--report <file>', "write FILE: one line per entry, sorted by path: '+' copied, '*' updated, '~' metadata only, '=' up to date, 'h' hard link, '-' deleted, 'x' excluded, '!' failed (TAB, the cause); each rank writes FILE.part-r<R> beside it as it goes")
+    .addOption(new Option('--report-format <format>', "--report's lines: text, or json (one object per line: action, path or pathHex, error)").choices(['text', 'json']).default('text'))
     .option('--log-dir <dir>', 'also log failed entries, one line each (path, operation, errno), to DIR/fcp-rank<R>.log')
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
@@ -129,6 +131,20 @@ function printSummary(s: CopySummary, quiet: boolean): void {
       (s.retried > 0 ? ` (${formatCount(s.retried)} entr${s.retried === 1 ? 'y' : 'ies'} retried)` : '') +
       (s.bytesSkipped > 0 || s.filesSkipped > 0 ? ` (${formatBytes(s.bytesSkipped)} in ${formatCount(s.filesSkipped)} files already done by an earlier run)` : '') + '\n',
   );
+}
+
+/** --report FILE: never in SRC (fcp does not write there), in a directory that exists; the usage error, or null. */
+function reportProblem(file: string, roots: Root[]): string | null {
+  for (const r of roots) {
+    const src = Buffer.from(r.src).toString();
+    if (file === src || file.startsWith(src.endsWith('/') ? src : `${src}/`)) return `--report '${showPath(file)}' is inside SRC '${showPath(src)}', which fcp never writes to`;
+  }
+  try {
+    if (!statSync(dirname(file)).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+  } catch (err) {
+    return `cannot write --report '${showPath(file)}': ${causeOf(err)}`;
+  }
+  return null;
 }
 
 /** --files-from and its companions: the usage error, or null. */
@@ -183,6 +199,7 @@ async function main(argv: string[]): Promise<void> {
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
+    report?: string; reportFormat: 'text' | 'json';
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -233,6 +250,8 @@ async function main(argv: string[]): Promise<void> {
     }
   }
   if (opts.layoutXattr !== undefined && (opts.layoutXattr === '' || opts.layoutXattr.includes('\0'))) usage('--layout-xattr needs an attribute name');
+  if (opts.report !== undefined && opts.dryRun) usage('--report records what a copy did; --dry-run prints what it would do');
+  if (opts.report === undefined && cmd.getOptionValueSource('reportFormat') === 'cli') usage('--report-format needs --report');
   const npError = npRefused('fcp', opts.np, opts.forceNp);
   if (npError) usage(npError.replace(/^fcp: /, ''));
   if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
@@ -243,6 +262,7 @@ async function main(argv: string[]): Promise<void> {
   const filesFromError = checkFilesFrom(opts, paths, speaks);
   if (filesFromError) usage(filesFromError);
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
+  const reportFile = opts.report === undefined ? null : resolve(opts.report);
 
   let roots: Root[];
   try {
@@ -259,6 +279,10 @@ async function main(argv: string[]): Promise<void> {
   } catch (err) {
     if (err instanceof UsageError) usage(err.message);
     throw err;
+  }
+  if (reportFile !== null) {
+    const problem = reportProblem(reportFile, roots);
+    if (problem) usage(problem);
   }
 
   // Only the addon resolves paths beneath the roots without following symlinks
@@ -323,6 +347,7 @@ async function main(argv: string[]): Promise<void> {
       maxDelete: opts.maxDelete ?? null,
       progress: opts.progress,
       logDir: opts.logDir,
+      report: reportFile === null ? null : { file: reportFile, format: opts.reportFormat },
       stallTimeoutMs: opts.stallTimeout * 1000,
       layout: { mode: opts.layout, testXattr: opts.layoutXattr },
       retries: opts.retries,

@@ -27,6 +27,7 @@ import { copyLayoutBeneath, type Side, type Trees } from './beneath.js';
 import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
 import type { DataSync } from './data-sync.js';
 import { Retries } from './retry.js';
+import { ACTION, type ReportPart } from '../report/report-part.js';
 
 /** `a`: the try this item is (absent: the first; n: its n-th retry, see retry.ts). */
 export type CopyItem =
@@ -69,6 +70,8 @@ export interface CopyContext {
   layout?: Layout;
   /** --retries: entries that fail transiently are enqueued again after a backoff; null: never. */
   retries?: Retries | null;
+  /** --report: what happened to each entry (failures come through errors). */
+  report?: ReportPart | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -121,6 +124,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       await applyMeta(dst, e.m, metaOptions(c, src));
       c.sync?.wrote(dst);
     }
+    c.report?.add(content === null ? ACTION.upToDate : ACTION.metadata, e.r, e.p);
     ctx.count('upToDate');
     ctx.count('upToDateBytes', e.m.size);
     c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
@@ -143,6 +147,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const end = c.inFlight?.begin('copy of', src);
     try {
       if (await upToDate(e, src, dst, ctx)) return;
+      // --report: new or replaced (one lstat more, only with --report on this path)
+      const existed = c.report ? await c.trees.dst.lstat(dst).then(() => true, () => false) : false;
       if (attempt === 0) ctx.count('filesRead'); // once per file, however many tries
       const h = c.digests ? new ChunkHasher(0) : null;
       const res = await copyWholeSmallFile(src, dst, e.m.size, {
@@ -163,6 +169,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
       c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       c.digests?.file(e, content);
+      c.report?.add(existed ? ACTION.updated : ACTION.copied, e.r, e.p);
       ctx.count('files');
       ctx.count('bytes', e.m.size);
       ctx.count('chunks');
@@ -206,7 +213,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       nums[o + 9] = m.blocks ?? -1;
     }
     const flags = (c.chown ? COPY_FLAGS.CHOWN : 0) | COPY_FLAGS.XATTRS | COPY_FLAGS.SPARSE | (c.digests ? COPY_FLAGS.HASH : 0)
-      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback | (c.layout?.copy ? COPY_FLAGS.LAYOUT : 0);
+      | (c.update === 'time' ? COPY_FLAGS.UPDATE : 0) | writeback | (c.layout?.copy ? COPY_FLAGS.LAYOUT : 0) | (c.report ? COPY_FLAGS.REPORT : 0);
     // The files after one that hangs are handed on as a new item (see in-flight.ts): this
     // batch then answers for the files before the hand-off only.
     let n = list.length;
@@ -229,6 +236,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       digests = digests.subarray(0, n * 16);
     }
     // The checkpoint takes the batch as it is, one row (see checkpoint/done-batch.ts).
+    c.report?.batch(list, status, n);
     c.store?.doneBatch(packNames(n < list.length ? rels.slice(0, n) : rels), n < list.length ? nums.subarray(0, n * COPY_NUMS) : nums, status, c.digests ? digests : null, n);
     // Counted once per batch; keys appear when they did before (holeBytes with the files).
     let files = 0, bytes = 0, holeBytes = 0, upToDate = 0, upToDateBytes = 0, errors = 0;
@@ -355,6 +363,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const src = srcOf(c.roots, e);
     const dst = dstOf(c.roots, e);
     const end = c.inFlight?.begin('create of', dst);
+    let action: typeof ACTION.copied | typeof ACTION.upToDate = ACTION.copied;
     try {
       if (e.k === 'l') {
         const target = await c.trees.src.readlink(src);
@@ -366,6 +375,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
           const st = await c.trees.dst.lstat(dst);
           if (!st.isSymbolicLink() || !(await c.trees.dst.readlink(dst)).equals(target)) throw err;
+          action = ACTION.upToDate;
         }
         ctx.count('symlinks');
       } else if (e.k === 'p') {
@@ -379,6 +389,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         } catch (err) {
           const st = (err as NodeJS.ErrnoException).code === 'EEXIST' ? await c.trees.dst.lstat(dst) : null;
           if (!st?.isFIFO()) throw err;
+          action = ACTION.upToDate;
         }
         ctx.count('specials');
       } else {
@@ -386,6 +397,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
         throw Object.assign(new Error('sockets and device files are not copied'), { code: 'ENOTSUP' });
       }
       await applyMeta(dst, e.m, metaOptions(c, src));
+      c.report?.add(action, e.r, e.p);
     } catch (err) {
       if (retryLater(err, attempt, ctx, (a) => ({ t: 'o', e: [e], a }))) return;
       c.errors.report('create', errPath(err, dst), err);

@@ -28,6 +28,7 @@ import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry, Root } from '../walk/entry.js';
 import { joinPath, showPath } from './paths.js';
 import type { Trees } from './beneath.js';
+import { ACTION, type ReportPart } from '../report/report-part.js';
 
 export interface DeleteOptions {
   roots: Root[];
@@ -44,6 +45,8 @@ export interface DeleteOptions {
   maxDelete: MaxDelete | null;
   /** entries a rank keeps in memory (each of its two lists) before they spill to a scratch store */
   listBudget: number;
+  /** --report: each deleted entry is reported */
+  report?: ReportPart | null;
 }
 
 export interface DeleteResult {
@@ -96,6 +99,7 @@ async function countThenDelete(rt: Runtime, o: DeleteOptions, lists: WalkLists, 
       if (e.k === 'd') await o.trees.dst.rmdir(dst);
       else await o.trees.dst.unlink(dst);
       deleted++;
+      o.report?.add(ACTION.deleted, e.r, e.p);
       if (o.verbose) process.stdout.write(`deleted '${showPath(dst)}${e.k === 'd' ? '/' : ''}'\n`);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;

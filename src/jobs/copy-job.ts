@@ -24,7 +24,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import type { Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
-import { EntryErrors, systemErrorFromCode } from '../errors.js';
+import { EntryErrors, causeOf, systemErrorFromCode } from '../errors.js';
 import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
@@ -55,6 +55,8 @@ import { Trees, copyLayoutBeneath } from '../copy/beneath.js';
 import { O_LOV_DELAY_CREATE, resolveLayout, type Layout, type LayoutOptions } from '../copy/layout.js';
 import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
 import { Retries } from '../copy/retry.js';
+import { JobReport, type ReportOptions } from '../report/report.js';
+import { ACTION, partPath, type ReportPart } from '../report/report-part.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -95,6 +97,8 @@ export interface CopyJobOptions {
   stallTimeoutMs: number;
   /** --retries: tries again of an entry that failed transiently (copy/retry.ts); 0: none */
   retries: number;
+  /** --report FILE: one line per entry (report/) */
+  report?: ReportOptions | null;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
   /** make copied data durable before the checkpoint records it and before success (false: --no-sync) */
@@ -140,10 +144,27 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const layoutNote = resolved.layout.copy && !native ? '--layout copy needs the native addon: files and directories get the destination\'s default layout' : resolved.note;
   if (rt.rank === 0 && layoutNote && !opts.quiet) process.stderr.write(`fcp: ${layoutNote}\n`);
 
+  // --report: each rank's part, opened before anything is done (a part that cannot be made stops the job, exit 2)
+  let jobReport: JobReport | null = null;
+  if (opts.report) {
+    try {
+      jobReport = new JobReport(rt, opts.report, roots);
+    } catch (err) {
+      // (opened O_NOFOLLOW: a symlink planted in its place is refused, not followed)
+      const why = (err as NodeJS.ErrnoException).code === 'ELOOP' ? 'it is a symlink (ELOOP)' : causeOf(err);
+      return rt.abort(`cannot create the report part '${showPath(`${partPath(opts.report.file, rt.rank)}.open`)}': ${why}`, EXIT.USAGE);
+    }
+  }
+  const report = jobReport?.part ?? null;
+  if (report) errors.onEntry = (op, path, cause) => report.failed(op, path, cause);
+
   // 0. checkpoint; copied data is synced before the checkpoint records it (data-sync.ts)
   progress?.phase('checkpoint');
   const dataSync = makeDataSync(opts.sync, native, roots);
-  const ckpt = await openCheckpoint(rt, opts.checkpoint, dataSync.kind === 'none' ? null : () => dataSync.sync());
+  const ckpt = await openCheckpoint(rt, opts.checkpoint, dataSync.kind === 'none' ? null : () => dataSync.sync()).catch((err: unknown) => {
+    jobReport?.discard(); // refused: the job never starts
+    throw err;
+  });
   const { resume } = ckpt;
   const store = ckpt.store;
   let syncFailures = 0;
@@ -186,6 +207,8 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const retrying = <T>(fn: () => Promise<T>): Promise<T> => (retries ? retries.run(fn) : fn());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).
   ckpt.beforeClose = async () => inFlight?.drain(1000);
+  // --report: on a stop it too waits for what is in flight, which the checkpoint records as done.
+  if (jobReport) jobReport.beforeClose = async () => inFlight?.drain(1000);
   // Without a checkpoint the lists still need somewhere to spill: a private scratch store.
   let scratch: { dir: string; store: RankStore } | null = null;
   if (!store) {
@@ -199,7 +222,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries, report }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -226,6 +249,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (resume) ckpt.dir.unlock();
       else ckpt.dir.remove();
     };
+    await jobReport?.finish(); // what the walk excluded or could not read
     const dropped = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
     return { summary: nothingCopied(walkTotals, rt.size, guard.refused, dropped), exitCode: EXIT.DELETE_REFUSED, finalize, wroteNothing: true };
   }
@@ -241,7 +265,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null, report));
   mark('mkdir');
 
   // 4. copy
@@ -263,7 +287,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries, report };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -330,6 +354,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     ctx.count('upToDateBytes', e.m.size);
     store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
     digests?.file(e, content);
+    report?.add(content === null ? ACTION.upToDate : ACTION.metadata, e.r, e.p);
     largeUpToDateSet.add(e);
     return true;
   }
@@ -406,12 +431,15 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       if (st.size !== e.m.size || st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) {
         throw Object.assign(new Error('changed while copied'), { code: 'ECHANGED' });
       }
+      let existed = false;
       await retrying(() => tracked('finish of', dst, async () => {
         await applyMeta(part, e.m, metaOptions(copyCtx, src));
         await datasyncBeforeRename(dataSync, trees.dst, part);
+        if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
         await trees.dst.rename(part, dst);
       }));
       dataSync.wrote(dst);
+      report?.add(existed ? ACTION.updated : ACTION.copied, e.r, e.p);
       const content = chunkPartials ? CopyDigests.combine(chunkPartials.get(fileKey(e)), e.m.size, chunksOf(e.m.size, chunk)) : null;
       doneStore?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       digests?.file(e, content);
@@ -443,6 +471,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
           await trees.dst.link(target, dst);
         }
       });
+      report?.add(ACTION.linked, e.r, e.p);
     } catch (err) {
       errors.report('link', dst, err);
     }
@@ -457,7 +486,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   if (opts.deleteExtras && deleteRefused === null) {
     progress?.phase('delete');
     // Two lists (DST's entries, the extras) beside the walk's: half the budget each.
-    const d = await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)) });
+    const d = await deleteExtras(rt, { roots, trees, filter: opts.filter, errors, native, dryRun: false, verbose: false, maxDelete: opts.maxDelete, listBudget: Math.max(1000, Math.floor(opts.listBudget / 2)), report });
     deleted = d.deleted;
     deleteRefused = d.refused;
     mark('delete');
@@ -509,6 +538,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     mark('verify');
   }
   const sig = digests ? await digests.signature(rt) : null;
+  // Every entry has its line by now: each rank sorts its part, rank 0 joins them.
+  if (jobReport) {
+    progress?.phase('report');
+    await jobReport.finish();
+    mark('report');
+  }
   progress?.done();
 
   // Everything this rank wrote is made durable before its last records are committed and
@@ -623,7 +658,7 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
 /** layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -633,11 +668,15 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
+          let existed = false;
           const st = await tracked('create of directory', dst, async () => {
+            // --report: created or there already (one lstat more, only with --report)
+            if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
             await trees.dst.mkdir(dst, 0o700, true);
             return trees.dst.lstat(dst);
           });
           if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
+          report?.add(existed ? ACTION.upToDate : ACTION.copied, d.r, d.p);
           ctx.count('dirs');
           if (layout && trees.native) {
             await tracked('set layout of', dst, () => copyLayoutBeneath(trees.native!, trees.src, srcOf(roots, d), trees.dst, dst, layout.name)).catch((err) => {

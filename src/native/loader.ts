@@ -130,7 +130,7 @@ export interface NativeAddon {
 }
 
 /** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
-export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32, LAYOUT: 512 } as const;
+export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32, REPORT: 64, LAYOUT: 512 } as const;
 
 export interface CopyFilesResult { status: Float64Array; digests: Buffer; entrySum: Buffer; layoutErrors: Float64Array }
 /** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
@@ -138,6 +138,8 @@ export const COPY_NUMS = 10;
 export const COPY_STATUS = 3;
 /** copyFiles' op when --update found the destination up to date (nothing read or written). */
 export const OP_UP_TO_DATE = 12;
+/** copyFiles' op, with COPY_FLAGS.REPORT and no error, when the file replaced an existing one in DST (--report's '*'). */
+export const OP_REPLACED = 13;
 /** Failing step reported by copyFiles, by index. */
 export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
 /** Steps whose error is about the source path (else the destination). */

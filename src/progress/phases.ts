@@ -14,6 +14,7 @@ export const PHASES = {
   delete: { label: 'deleting extras', counts: null },
   'dir metadata': { label: 'setting directory metadata', counts: null },
   verify: { label: 'verifying', counts: 'data' },
+  report: { label: 'writing the report', counts: null },
   // fsum
   hash: { label: 'hashing', counts: 'data' },
   combine: { label: 'combining chunk digests', counts: null },

@@ -26,6 +26,7 @@ import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../copy/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 import { Retries } from '../copy/retry.js';
+import { ACTION, type ReportPart } from '../report/report-part.js';
 
 /** `a`: the try this item is (absent: the first; n: its n-th retry, see copy/retry.ts). */
 export type WalkItem =
@@ -61,6 +62,8 @@ export interface WalkContext {
   list?: FileList | null;
   /** --retries: a directory or names whose read or lstat failed transiently are enqueued again after a backoff. */
   retries?: Retries | null;
+  /** --report: excluded entries are reported (the walk of SRC only, not --delete's of DST) */
+  report?: ReportPart | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -108,6 +111,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
+        w.report?.add(ACTION.excluded, r, e.p);
         a[o] = NOT_RECORDED;
         continue;
       }
