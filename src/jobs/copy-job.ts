@@ -52,6 +52,7 @@ import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
 import { Trees } from '../copy/beneath.js';
+import { sameByTime } from '../copy/update-rule.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -290,7 +291,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (opts.update === 'time') {
-      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+      if (!sameByTime(e.m, st)) return false;
     } else {
       const [a, b] = await Promise.all([hashFile(trees.src, srcOf(roots, e), e.m.size), hashFile(trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
