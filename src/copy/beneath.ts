@@ -296,7 +296,7 @@ export class Side {
     return this.native!.scanDir(fd, rel, maxNames);
   }
 
-  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array> {
+  statAt(dir: Buffer, names: Buffer[] | Buffer): Promise<Float64Array> {
     const { fd, rel } = this.at(dir);
     return this.native!.statAt(fd, rel, names);
   }

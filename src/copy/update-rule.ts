@@ -40,3 +40,18 @@ export function recordsSameByTime(src: Float64Array, dst: Float64Array, i: numbe
   return dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFREG && dst[o + 4] === src[o + 4]
     && dst[o + 12] === src[o + 12] && dst[o + 13] === src[o + 13];
 }
+
+/**
+ * --update for a directory's metadata (set last, deepest first): DST's directory already
+ * has the source's permission bits, owner (when `chown`: only root sets it) and mtime to
+ * the nanosecond, so setting them again would change nothing but its ctime. As for files,
+ * the atime is not compared (anyone listing DST moves it: relatime updates the atime of a
+ * directory whose ctime is newer, and ours is, from setting its times), nor are extended
+ * attributes (a change to them alone does not touch the mtime).
+ * `dst`: DST's lstat record (walk/entry.ts layout).
+ */
+export function dirMetaSame(src: { mode: number; uid: number; gid: number; mtime: readonly [number, number] }, dst: Float64Array, chown: boolean): boolean {
+  return dst[0] === 0 && (dst[1]! & S_IFMT) === 0o040000 && (dst[1]! & 0o7777) === (src.mode & 0o7777)
+    && (!chown || (dst[2] === src.uid && dst[3] === src.gid))
+    && dst[12] === src.mtime[0] && dst[13] === src.mtime[1];
+}

@@ -15,7 +15,8 @@ import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
 import type { NativeAddon } from '../native/loader.js';
-import { NOT_RECORDED, packNames, unpackNames } from '../checkpoint/listing.js';
+import { NOT_RECORDED, UP_TO_DATE, packNames, unpackNames } from '../checkpoint/listing.js';
+import { recordsSameByTime } from '../copy/update-rule.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
@@ -57,7 +58,25 @@ export interface WalkContext {
   inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
+  /**
+   * --update (time rule), with the addon: DST's side. Each batch of names is also stat'ed
+   * in DST's directory (one job, one fstatat a name); a regular file of one link that DST
+   * has with its size and mtime (copy/update-rule.ts) is counted up to date here and
+   * recorded as such in the listing (UP_TO_DATE), and never becomes an entry of the lists:
+   * an unchanged file costs the copy nothing.
+   */
+  updateDst?: Side | null;
+  /** With updateDst: filled with the dirKey of each directory DST already has as one (mkdir can skip it). */
+  dstDirs?: Set<string> | null;
 }
+
+/** A directory's key in WalkContext.dstDirs. */
+export const dirKey = (r: number, p: Buffer): string => `${r}:${p.toString('hex')}`;
+
+const S_IFDIR = 0o040000;
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
@@ -78,7 +97,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
    * The checkpoint gets the batch as one listing row (checkpoint/listing.ts), with the
    * slots it must not record marked. `packed`: the names NUL-terminated, when at hand.
    */
-  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag) => {
+  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, dst?: Float64Array | null) => {
     let dirAbs: Buffer | null = null;
     let recorded = 0;
     for (let i = 0; i < names.length; i++) {
@@ -91,6 +110,20 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         w.errors.report('stat', joinPath(dirAbs, names[i]!), systemError(err, 'lstat'));
         continue;
       }
+      // Up to date in DST: counted and marked, no entry (a hard-linked file goes the
+      // usual way: its link group needs every name).
+      if (dst && (a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1 && recordsSameByTime(a, dst, i)
+        && !w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
+        ctx.count('entries');
+        ctx.count('files');
+        ctx.count('bytes', a[o + 4]!);
+        ctx.count('upToDate');
+        ctx.count('upToDateBytes', a[o + 4]!);
+        if (a[o + 2] !== w.uid) ctx.count('foreignOwner');
+        a[o] = UP_TO_DATE;
+        recorded++;
+        continue;
+      }
       const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
@@ -99,6 +132,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
       record(e, ctx);
       recorded++;
+      if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
@@ -131,6 +165,13 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     return a;
   };
 
+  /** --update: lstat records of the same names in DST's directory (null: not asked, or it could not be read: all need work). */
+  const dstStats = async (r: number, dirRel: Buffer, packed: Buffer): Promise<Float64Array | null> => {
+    if (!w.updateDst) return null;
+    const dirAbs = joinPath(w.roots[r]!.dst, dirRel);
+    return tracked('lstat in directory', dirAbs, () => w.updateDst!.statAt(dirAbs, packed)).catch(() => null);
+  };
+
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag }, ctx: TaskContext<WalkItem>) => {
     // A list's names come with their directory, not from reading it. Beneath an anchor
     // (the addon) a symlink on the way fails the lstat itself (ELOOP); without it, each
@@ -144,7 +185,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
     }
     const a = await statNames(item.r, item.p, item.n);
-    if (a) take(item.r, item.p, item.n, a, null, ctx, item.x);
+    if (!a) return;
+    const packed = packNames(item.n);
+    take(item.r, item.p, item.n, a, packed, ctx, item.x, await dstStats(item.r, item.p, packed));
   };
 
   const readDir = async (item: { r: number; p: Buffer }, ctx: TaskContext<WalkItem>) => {
@@ -171,13 +214,13 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         });
         const names = unpackNames(first.names);
         if (first.fd < 0) {
-          take(item.r, item.p, names, first.stats, first.names, ctx);
+          take(item.r, item.p, names, first.stats, first.names, ctx, undefined, await dstStats(item.r, item.p, first.names));
           w.store?.dirComplete(item.r, item.p);
           return;
         }
         const fh = first.fd;
         try {
-          take(item.r, item.p, names, first.stats, first.names, ctx);
+          take(item.r, item.p, names, first.stats, first.names, ctx, undefined, await dstStats(item.r, item.p, first.names));
           for (;;) {
             const packed = await tracked('read of directory', abs, () => w.native!.readNames(fh, 32768));
             if (!packed) break;
