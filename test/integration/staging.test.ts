@@ -124,6 +124,22 @@ describe('--update', () => {
     expect(moved(before, metaSnapshot(dst))).toEqual(['./d000/e00012/f0001234.dat']);
   });
 
+  it('files an --update found up to date in its walk are done for a --resume of its checkpoint: only a file changed since is copied', async () => {
+    const src = join(work.dir, 'k-src');
+    const dst = join(work.dir, 'k-dst');
+    mktree('small', src, '--files', '1000');
+    expect((await copy([src, dst, '-np', '2', '--json'])).code).toBe(0);
+    const noop = await copy(['--update', '--keep-checkpoint', src, dst, '-np', '2', '--json']);
+    expect(noop.code, noop.stderr).toBe(0);
+    expect(noop.s!.filesUpToDate).toBe(1000);
+    appendFileSync(join(src, 'd000', 'e00001', 'f0000150.dat'), 'longer');
+    const r = await copy(['--resume', src, dst, '-np', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.s).toMatchObject({ filesCopied: 1, filesRead: 1 });
+    expect((r.s as unknown as { filesSkipped: number }).filesSkipped).toBe(999);
+    expect(treecmp(src, dst).status).toBe(0);
+  });
+
   it('--update=checksum compares content: a same-size, same-mtime change is found and copied', async () => {
     const src = join(work.dir, 'c-src');
     const dst = join(work.dir, 'c-dst');
