@@ -11,6 +11,9 @@
 //                         every run's JSON must report filesRead 0 and filesUpToDate = files
 //   rsync -a (no-op)      rsync -a SRC/ DST2/ onto the same identical copy (skipped with a
 //                         note if rsync is not installed)
+//   fcp (empty tree)      node bin/fcp.js EMPTY DST3 -np N --quiet --update: starting the
+//                         ranks and ending the job with nothing to walk, the floor of any
+//                         no-op run (on this machine most of it)
 // Interleaved (rotated order each round), medians, ratios to the first copy. At the end
 // DST2 is compared with SRC again, so neither no-op run changed anything.
 
@@ -70,8 +73,12 @@ export async function main(argv = process.argv.slice(2)) {
   const tree = makeTree('small', src, mk);
   const dstFirst = path.join(benchDir, 'update-dst-first');
   const dstSync = path.join(benchDir, 'update-dst-sync');
+  const emptySrc = path.join(benchDir, 'update-empty-src');
+  const emptyDst = path.join(benchDir, 'update-empty-dst');
   dropDir(dstFirst);
   dropDir(dstSync);
+  dropDir(emptyDst);
+  fs.mkdirSync(emptySrc, { recursive: true });
 
   console.log(`## update: no-op fcp --update and rsync -a re-runs vs the first copy (tmpfs ${benchDir})\n`);
 
@@ -92,7 +99,7 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   const updateRuns = []; // JSON summaries of the measured --update runs
-  const names = { first: `fcp -np ${np} (first copy)`, update: `fcp -np ${np} --update (no-op)`, rsync: 'rsync -a (no-op)' };
+  const names = { first: `fcp -np ${np} (first copy)`, update: `fcp -np ${np} --update (no-op)`, rsync: 'rsync -a (no-op)', empty: `fcp -np ${np} --update (empty tree: start and exit only)` };
   const cases = [
     { name: names.first, run: () => timeIt(process.execPath, fcpArgs(dstFirst)) },
     {
@@ -108,6 +115,7 @@ export async function main(argv = process.argv.slice(2)) {
       },
     },
     ...(haveRsync ? [{ name: names.rsync, run: () => timeIt('rsync', ['-a', `${src}/`, `${dstSync}/`]) }] : []),
+    { name: names.empty, run: () => timeIt(process.execPath, [bin, emptySrc, emptyDst, '-np', String(np), '--quiet', '--update']) },
   ];
 
   let n = 0;
@@ -123,6 +131,8 @@ export async function main(argv = process.argv.slice(2)) {
   const endCheck = opts['no-verify'] ? null : treecmp(src, dstSync);
   dropDir(dstFirst);
   dropDir(dstSync);
+  dropDir(emptyDst);
+  dropDir(emptySrc);
 
   console.log(ratioTable(`small: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)}`, results, names.first));
   const fr = updateRuns.map((j) => j.filesRead);

@@ -39,7 +39,7 @@
 //     content) of the files copied, up-to-date ones left out. Without hashing both are zeros.
 //   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
-//   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
+//   statAt(dir: Buffer, names: Buffer[] | Buffer /* or packed, each NUL-terminated */) -> Promise<Float64Array /* 15 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs,
 //     blocks (st_blocks, 512-byte units)
 //     The directory is opened with O_NOFOLLOW|O_DIRECTORY and names are stat'ed relative to it
@@ -742,14 +742,35 @@ Napi::Value StatAt(const Napi::CallbackInfo& info) {
   // statAt(anchor, dir, names) (dir relative to the anchor) or statAt(dir, names).
   size_t a0 = info.Length() > 0 && info[0].IsNumber() ? 1 : 0;
   int anchor = a0 ? info[0].As<Napi::Number>().Int32Value() : -1;
-  if (info.Length() < a0 + 2 || !bytesOf(info[a0], &dir) || !info[a0 + 1].IsArray() || (a0 && (anchor < 0 || (!dir.empty() && dir[0] == '/')))) {
-    Napi::TypeError::New(env, "statAt([anchor: number,] dir: Buffer, names: Buffer[])").ThrowAsJavaScriptException();
+  // names: an array of Buffers, or one Buffer of NUL-terminated names (as scanDir and
+  // readNames give them: one argument to convert instead of one per name).
+  bool packed = info.Length() >= a0 + 2 && info[a0 + 1].IsTypedArray();
+  if (info.Length() < a0 + 2 || !bytesOf(info[a0], &dir) || !(packed || info[a0 + 1].IsArray()) || (a0 && (anchor < 0 || (!dir.empty() && dir[0] == '/')))) {
+    Napi::TypeError::New(env, "statAt([anchor: number,] dir: Buffer, names: Buffer[] | Buffer)").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array arr = info[a0 + 1].As<Napi::Array>();
-  std::vector<std::string> names(arr.Length());
-  for (uint32_t i = 0; i < arr.Length(); i++) {
-    if (!bytesOf(arr.Get(i), &names[i]) || names[i].empty() || names[i].find('/') != std::string::npos) {
+  std::vector<std::string> names;
+  if (packed) {
+    Napi::Uint8Array buf = info[a0 + 1].As<Napi::Uint8Array>();
+    std::string all(reinterpret_cast<const char*>(buf.Data()), buf.ByteLength());
+    if (!all.empty() && all.back() != '\0') {
+      Napi::TypeError::New(env, "statAt: packed names must each end with a NUL").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (size_t s = 0; s < all.size();) {
+      size_t e = all.find('\0', s);
+      names.emplace_back(all, s, e - s);
+      s = e + 1;
+    }
+  } else {
+    Napi::Array arr = info[a0 + 1].As<Napi::Array>();
+    names.resize(arr.Length());
+    for (uint32_t i = 0; i < arr.Length(); i++) {
+      if (!bytesOf(arr.Get(i), &names[i])) names[i].clear();
+    }
+  }
+  for (const std::string& n : names) {
+    if (n.empty() || n.find('/') != std::string::npos || n.find('\0') != std::string::npos) {
       Napi::TypeError::New(env, "statAt: names must be non-empty Buffers without '/' or NUL").ThrowAsJavaScriptException();
       return env.Undefined();
     }

@@ -17,7 +17,7 @@ import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Root } from '../walk/entry.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
-import { listingRows } from './listing.js';
+import { listingDoneRows, listingRows } from './listing.js';
 import { doneRows } from './done-batch.js';
 
 export function defaultCheckpointDir(dstArg: string, roots: Root[]): string {
@@ -143,7 +143,10 @@ export class CheckpointDir {
               db.exec(`INSERT OR REPLACE INTO entries (${cols}) SELECT ${cols} FROM old.entries ORDER BY rowid`);
               if (rd && tables.has('listings')) {
                 const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
-                for (const l of it) for (const row of listingRows(l.root, l.dir, l.names, l.stats)) insertEntry.run(row);
+                for (const l of it) {
+                  for (const row of listingRows(l.root, l.dir, l.names, l.stats)) insertEntry.run(row);
+                  for (const row of listingDoneRows(l.root, l.dir, l.names, l.stats)) insertDone.run(row);
+                }
               }
               db.exec(`INSERT OR IGNORE INTO complete SELECT root, path FROM old.complete;
                        INSERT OR REPLACE INTO done SELECT root, path, off, len, size, mtime_s, mtime_ns, digest FROM old.done ORDER BY rowid;

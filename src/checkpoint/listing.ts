@@ -17,6 +17,14 @@ import { entryFromStatAt, STAT_RECORD_FIELDS, type Entry } from '../walk/entry.j
 /** Marks a slot the walk did not record (positive, so never mistaken for -errno). */
 export const NOT_RECORDED = 1;
 
+/**
+ * Marks a regular file the walk found up to date in DST (--update's time rule, see
+ * copy/update-rule.ts): recorded, and already done. This run has no more work for it (it
+ * never enters the file lists); a resume's merge makes it an entry and a done row (no
+ * digest: not read), as if the copy had found it up to date.
+ */
+export const UP_TO_DATE = 2;
+
 /** Names packed for a listing: each followed by a NUL (the layout scanDir returns). */
 export function packNames(names: Buffer[]): Buffer {
   let len = 0;
@@ -67,14 +75,17 @@ export function entryRow(e: Entry): unknown[] {
 
 /**
  * The entries of one listing row. `dir` is the directory's path relative to its root; a
- * root itself is recorded as the single name '' under ''.
+ * root itself is recorded as the single name '' under ''. `upToDate`: whether files the
+ * walk found up to date are among them (a merge: yes; this run's own lists: no, they
+ * need no work).
  */
-export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<Entry> {
+export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats: Buffer, upToDate: 'include' | 'skip' = 'include'): Generator<Entry> {
   const a = doublesOf(stats);
   const list = unpackNames(names);
   if (a.length !== list.length * STAT_RECORD_FIELDS) throw new Error(`a listing of ${list.length} names has ${a.length} stat fields`);
   for (let i = 0; i < list.length; i++) {
-    if (a[i * STAT_RECORD_FIELDS] !== 0) continue;
+    const slot = a[i * STAT_RECORD_FIELDS];
+    if (slot !== 0 && !(slot === UP_TO_DATE && upToDate === 'include')) continue;
     yield entryFromStatAt(root, joinPath(dir, list[i]!), a, i);
   }
 }
@@ -82,4 +93,19 @@ export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats:
 /** The entries of one listing row as entries-table rows (a merge). */
 export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<unknown[]> {
   for (const e of listingEntries(root, dir, names, stats)) yield entryRow(e);
+}
+
+/**
+ * The `done` rows (root, path, off, len, size, mtime_s, mtime_ns, digest) of the files one
+ * listing row marks UP_TO_DATE: whole files, not read (no digest), as doneRows gives them
+ * for files the copy found up to date.
+ */
+export function* listingDoneRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<[number, Buffer, number, number, number, number, number, null]> {
+  const a = doublesOf(stats);
+  const list = unpackNames(names);
+  for (let i = 0; i < list.length; i++) {
+    const o = i * STAT_RECORD_FIELDS;
+    if (a[o] !== UP_TO_DATE) continue;
+    yield [root, joinPath(dir, list[i]!), -1, a[o + 4]!, a[o + 4]!, a[o + 12]!, a[o + 13]!, null];
+  }
 }

@@ -171,13 +171,16 @@ export class RankStore {
     }
   }
 
-  /** Every entry recorded in listings here (after a flush), lazily, in the order recorded. */
+  /**
+   * Every entry recorded in listings here (after a flush), lazily, in the order recorded;
+   * not the files the walk found up to date (this run's lists: they need no work).
+   */
   *readListed(): Generator<Entry> {
     this.flush();
     const rd = openDb(this.path, true);
     try {
       const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
-      for (const l of it) yield* listingEntries(l.root, l.dir, l.names, l.stats);
+      for (const l of it) yield* listingEntries(l.root, l.dir, l.names, l.stats, 'skip');
     } finally {
       rd.close();
     }

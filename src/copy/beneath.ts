@@ -32,6 +32,8 @@ export interface EntryStat {
   mode: number;
   size: number;
   mtimeNs: bigint;
+  /** mtime as (s, ns), as the walk records it */
+  mtime: [number, number];
   isFile(): boolean;
   isDirectory(): boolean;
   isSymbolicLink(): boolean;
@@ -45,6 +47,7 @@ function statOf(rec: Float64Array): EntryStat {
     mode,
     size: rec[4]!,
     mtimeNs: BigInt(rec[12]!) * 1_000_000_000n + BigInt(rec[13]!),
+    mtime: [rec[12]!, rec[13]!],
     isFile: () => type === 0o100000,
     isDirectory: () => type === 0o040000,
     isSymbolicLink: () => type === 0o120000,
@@ -293,7 +296,7 @@ export class Side {
     return this.native!.scanDir(fd, rel, maxNames);
   }
 
-  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array> {
+  statAt(dir: Buffer, names: Buffer[] | Buffer): Promise<Float64Array> {
     const { fd, rel } = this.at(dir);
     return this.native!.statAt(fd, rel, names);
   }

@@ -22,6 +22,7 @@ import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
 import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
+import { sameByTime } from './update-rule.js';
 import type { InFlight } from './in-flight.js';
 import { copyLayoutBeneath, type Side, type Trees } from './beneath.js';
 import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
@@ -115,7 +116,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (c.update === 'time') {
-      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+      if (!sameByTime(e.m, st)) return false;
     } else {
       const [a, b] = await Promise.all([hashFile(c.trees.src, src, e.m.size), hashFile(c.trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);

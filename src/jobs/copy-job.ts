@@ -28,7 +28,7 @@ import { EntryErrors, causeOf, systemErrorFromCode } from '../errors.js';
 import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { loadNative, nativeSkips } from '../native/loader.js';
-import { walkTask } from '../walk/walk-task.js';
+import { dirKey, walkTask } from '../walk/walk-task.js';
 import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
@@ -57,6 +57,7 @@ import { datasyncBeforeRename, makeDataSync } from '../copy/data-sync.js';
 import { Retries } from '../copy/retry.js';
 import { JobReport, type ReportOptions } from '../report/report.js';
 import { ACTION, partPath, type ReportPart } from '../report/report-part.js';
+import { dirMetaSame, sameByTime } from '../copy/update-rule.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -222,7 +223,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries, report }));
+  // --update (time rule): files DST already has are found by the walk and never listed
+  // (a resume re-checks its kept entries in the copy, as before).
+  const updateDst = opts.update === 'time' && native && !resume ? trees.dst : null;
+  /** directories DST had as directories when walked (mkdir skips them) */
+  const dstDirs = updateDst ? new Set<string>() : null;
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries, report, updateDst, dstDirs }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -265,7 +271,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null, report));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null, report, dstDirs));
   mark('mkdir');
 
   // 4. copy
@@ -275,15 +281,20 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   /** large files --update left alone: not finished (renamed) either */
   const largeUpToDateSet = new Set<Entry>();
   const totalBytes = walkTotals.bytes ?? 0;
+  // Files the walk found up to date count with the copy's own.
+  const walkUpToDate = walkTotals.upToDate ?? 0;
+  const walkUpToDateBytes = walkTotals.upToDateBytes ?? 0;
   rt.onProgress((_p, t) => {
-    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0, t.bytes ?? 0);
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0, t.bytes ?? 0);
     Object.assign(known, {
       bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
-      filesUpToDate: t.upToDate ?? 0, filesRead: t.filesRead ?? 0,
+      filesUpToDate: (t.upToDate ?? 0) + walkUpToDate, filesRead: t.filesRead ?? 0,
     } satisfies Partial<CopySummary>);
   });
   if (opts.hash) await initHashing();
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
+  // Up to date in the walk: not read, so their digests are missing from the signature.
+  if (digests) digests.missing += walk.local.upToDate ?? 0;
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
@@ -294,7 +305,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   }));
   {
     const t = copy.total;
-    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0), totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0), walkTotals.files ?? 0);
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0);
   }
   mark('copy');
 
@@ -342,7 +353,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     if (!st || !st.isFile() || st.size !== e.m.size) return false;
     let content: bigint | null = null;
     if (opts.update === 'time') {
-      if (st.mtimeNs !== BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1])) return false;
+      if (!sameByTime(e.m, st)) return false;
     } else {
       const [a, b] = await Promise.all([hashFile(trees.src, srcOf(roots, e), e.m.size), hashFile(trees.dst, dst, e.m.size)]);
       ctx.count('filesRead', 2);
@@ -502,7 +513,11 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
-        await retrying(() => tracked('set metadata of', dst, () => applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d)))));
+        await retrying(() => tracked('set metadata of', dst, async () => {
+          // --update: a directory whose metadata is already right is left alone (one lstat).
+          if (opts.update && dirMetaSame(d.m, await trees.dst.lstatRecord(dst), asRoot)) return;
+          await applyMeta(dst, d.m, metaOptions(copyCtx, srcOf(roots, d)));
+        }));
       } catch (err) {
         errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed
       }
@@ -605,7 +620,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     chunkSize: chunk,
     signature: sig && sig.missing === 0 && errorsTotal === 0 ? toHex(sig.signature) : null,
     verifyMismatches,
-    filesUpToDate: copy.total.upToDate ?? 0,
+    filesUpToDate: (copy.total.upToDate ?? 0) + walkUpToDate,
     filesRead: copy.total.filesRead ?? 0,
     deleted: total.deleted ?? 0,
     deleteRefused,
@@ -657,8 +672,8 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-/** layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null): Task<Entry[]> {
+/** `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -666,6 +681,11 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
     source: () => batches(lists.dirs(), () => 0, 128),
     async process(list, ctx) {
       await forEachLimit(list, 8, async (d) => {
+        if (existing?.has(dirKey(d.r, d.p))) {
+          ctx.count('dirs');
+          report?.add(ACTION.upToDate, d.r, d.p);
+          return;
+        }
         const dst = dstOf(roots, d);
         try {
           let existed = false;

@@ -24,6 +24,7 @@ import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
 import { EXIT } from '../engine/runtime.js';
 import { formatBytes, formatCount } from '../progress/format.js';
 import { Trees } from '../copy/beneath.js';
+import { sameByTime } from '../copy/update-rule.js';
 
 export interface DryRunOptions {
   roots: Root[];
@@ -72,7 +73,7 @@ export async function runDryRun(rt: Runtime, o: DryRunOptions): Promise<{ summar
       } else if (e.k === 'f') {
         // --update=checksum would read both sides; a dry run reads no content: size and
         // mtime tell what the time rule would skip, the rest is counted as an update.
-        const same = st.isFile() && st.size === e.m.size && st.mtimeNs === BigInt(e.m.mtime[0]) * 1_000_000_000n + BigInt(e.m.mtime[1]);
+        const same = sameByTime(e.m, st);
         if (o.update && same) c.upToDate++;
         else {
           c.update++;

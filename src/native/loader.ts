@@ -69,10 +69,13 @@ export interface NativeAddon {
   copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** The same with src and dst beneath anchors (directory fds). */
   copyChunk(srcAnchor: number, src: Buffer, dstAnchor: number, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
-  /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
-  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /**
+   * lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS.
+   * names: Buffers, or one Buffer of NUL-terminated names (checkpoint/listing.ts packNames).
+   */
+  statAt(dir: Buffer, names: Buffer[] | Buffer): Promise<Float64Array>;
   /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
-  statAt(anchor: number, dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  statAt(anchor: number, dir: Buffer, names: Buffer[] | Buffer): Promise<Float64Array>;
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /**

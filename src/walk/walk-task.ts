@@ -15,7 +15,8 @@ import type { EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
 import type { NativeAddon } from '../native/loader.js';
-import { NOT_RECORDED, packNames, unpackNames } from '../checkpoint/listing.js';
+import { NOT_RECORDED, UP_TO_DATE, packNames, unpackNames } from '../checkpoint/listing.js';
+import { recordsSameByTime } from '../copy/update-rule.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
@@ -64,7 +65,25 @@ export interface WalkContext {
   retries?: Retries | null;
   /** --report: excluded entries are reported (the walk of SRC only, not --delete's of DST) */
   report?: ReportPart | null;
+  /**
+   * --update (time rule), with the addon: DST's side. Each batch of names is also stat'ed
+   * in DST's directory (one job, one fstatat a name); a regular file of one link that DST
+   * has with its size and mtime (copy/update-rule.ts) is counted up to date here and
+   * recorded as such in the listing (UP_TO_DATE), and never becomes an entry of the lists:
+   * an unchanged file costs the copy nothing.
+   */
+  updateDst?: Side | null;
+  /** With updateDst: filled with the dirKey of each directory DST already has as one (mkdir can skip it). */
+  dstDirs?: Set<string> | null;
 }
+
+/** A directory's key in WalkContext.dstDirs. */
+export const dirKey = (r: number, p: Buffer): string => `${r}:${p.toString('hex')}`;
+
+const S_IFDIR = 0o040000;
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
@@ -87,7 +106,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
    * Names whose lstat failed transiently go again as a batch of their own after a backoff:
    * returns true then (the directory is not complete before they are recorded).
    */
-  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, attempt = 0): boolean => {
+  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, attempt = 0, dst?: Float64Array | null): boolean => {
     let dirAbs: Buffer | null = null;
     let recorded = 0;
     let again: Buffer[] | null = null;
@@ -108,6 +127,21 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         w.errors.report('stat', joinPath(dirAbs, names[i]!), systemError(err, 'lstat'));
         continue;
       }
+      // Up to date in DST: counted and marked, no entry (a hard-linked file goes the
+      // usual way: its link group needs every name).
+      if (dst && (a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1 && recordsSameByTime(a, dst, i)
+        && !w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
+        ctx.count('entries');
+        ctx.count('files');
+        ctx.count('bytes', a[o + 4]!);
+        ctx.count('upToDate');
+        ctx.count('upToDateBytes', a[o + 4]!);
+        if (a[o + 2] !== w.uid) ctx.count('foreignOwner');
+        w.report?.add(ACTION.upToDate, r, joinPath(dirRel, names[i]!));
+        a[o] = UP_TO_DATE;
+        recorded++;
+        continue;
+      }
       const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
@@ -117,6 +151,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
       record(e, ctx);
       recorded++;
+      if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     }
@@ -155,6 +190,13 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     return a;
   };
 
+  /** --update: lstat records of the same names in DST's directory (null: not asked, or it could not be read: all need work). */
+  const dstStats = async (r: number, dirRel: Buffer, packed: Buffer): Promise<Float64Array | null> => {
+    if (!w.updateDst) return null;
+    const dirAbs = joinPath(w.roots[r]!.dst, dirRel);
+    return tracked('lstat in directory', dirAbs, () => w.updateDst!.statAt(dirAbs, packed)).catch(() => null);
+  };
+
   /** The batch was enqueued again for a retry (true), or was done, its failures named. */
   const statBatch = async (item: { r: number; p: Buffer; n: Buffer[]; x?: ListFlag; a?: number }, ctx: TaskContext<WalkItem>): Promise<boolean> => {
     const attempt = item.a ?? 0;
@@ -175,7 +217,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (wait !== null) ctx.enqueueLater({ t: 's', r: item.r, p: item.p, n: item.n, ...(item.x ? { x: item.x } : {}), a: attempt + 1 }, wait);
       return (again = wait !== null);
     });
-    return a ? take(item.r, item.p, item.n, a, null, ctx, item.x, attempt) : again;
+    if (!a) return again;
+    const packed = packNames(item.n);
+    return take(item.r, item.p, item.n, a, packed, ctx, item.x, attempt, await dstStats(item.r, item.p, packed));
   };
 
   const readDir = async (item: { r: number; p: Buffer; a?: number }, ctx: TaskContext<WalkItem>) => {
@@ -204,12 +248,12 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         const names = unpackNames(first.names);
         tookFirst = true;
         if (first.fd < 0) {
-          if (!take(item.r, item.p, names, first.stats, first.names, ctx)) w.store?.dirComplete(item.r, item.p);
+          if (!take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) w.store?.dirComplete(item.r, item.p);
           return;
         }
         const fh = first.fd;
         try {
-          if (take(item.r, item.p, names, first.stats, first.names, ctx)) handedOut = true;
+          if (take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) handedOut = true;
           for (;;) {
             const packed = await tracked('read of directory', abs, () => w.native!.readNames(fh, 32768));
             if (!packed) break;

@@ -73,6 +73,73 @@ describe('--update', () => {
     expect(treecmp(src, dst).status).toBe(0);
   });
 
+  /**
+   * Every read/write-like system call of the job (all ranks: strace -f) on a file inside
+   * `roots`, by the path strace -y prints for its descriptor. The checkpoint, beside DST,
+   * is not inside it.
+   */
+  const dataIo = (log: string, roots: string[]) => readFileSync(log, 'utf8').split('\n')
+    .filter((l) => /\b(read|pread64|readv|preadv2?|write|pwrite64|writev|pwritev2?|copy_file_range|sendfile|splice)\(/.test(l) && roots.some((r) => l.includes(`<${r}/`)));
+  /** Type, size, mode, owner, mtime and ctime of every entry of a tree, without listing a directory twice. */
+  const metaSnapshot = (dir: string) => spawnSync('sh', ['-c', `cd '${dir}' && find . -printf '%y %s %m %U:%G %T@ %C@ %p\\n' | sort`], { encoding: 'utf8' }).stdout;
+  const traced = async (log: string, args: string[]) => {
+    const r = await run('strace', ['-f', '-qq', '-y', '-o', log, '-e', 'trace=read,pread64,readv,preadv,preadv2,write,pwrite64,writev,pwritev,pwritev2,copy_file_range,sendfile,splice', process.execPath, fcp, ...args], { timeoutMs: 120_000 });
+    return { ...r, s: r.code === 0 || r.code === 1 ? lastJson<Summary>(r.stdout) : null };
+  };
+
+  it('a no-op --update reads and writes no file of SRC or DST and changes nothing in DST, not even a ctime; one changed file among many is copied alone', async () => {
+    const src = join(work.dir, 'n-src');
+    const dst = join(work.dir, 'n-dst');
+    mktree('small', src, '--files', '3000');
+    const first = await copy([src, dst, '-np', '2', '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const before = metaSnapshot(dst);
+    expect(before.split('\n').length).toBeGreaterThan(3000);
+    const log = join(work.dir, 'n-strace.log');
+    const noop = await traced(log, ['--update', src, dst, '-np', '2', '--json']);
+    expect(noop.code, noop.stderr).toBe(0);
+    expect(noop.s!.filesUpToDate).toBe(3000);
+    expect(noop.s!.filesRead).toBe(0);
+    expect(noop.s!.filesCopied).toBe(0);
+    // strace saw the job's own I/O (its sockets, the checkpoint), none on SRC's or DST's files.
+    expect(readFileSync(log, 'utf8')).toMatch(/\b(write|pwrite64)\(/);
+    expect(dataIo(log, [src, dst])).toEqual([]);
+    expect(metaSnapshot(dst)).toBe(before);
+
+    // One file changed (content and mtime): it alone is read and written.
+    const f = join(src, 'd000', 'e00012', 'f0001234.dat');
+    const changed = join(dst, 'd000', 'e00012', 'f0001234.dat');
+    writeFileSync(f, 'changed content');
+    const one = await traced(log, ['--update', src, dst, '-np', '2', '--json']);
+    expect(one.code, one.stderr).toBe(0);
+    expect(one.s!.filesCopied).toBe(1);
+    expect(one.s!.filesRead).toBe(1);
+    expect(one.s!.filesUpToDate).toBe(2999);
+    const io = dataIo(log, [src, dst]);
+    expect(io.length).toBeGreaterThan(0);
+    expect(io.filter((l) => !l.includes(`<${f}>`) && !l.includes(`<${changed}>`))).toEqual([]);
+    expect(treecmp(src, dst).status).toBe(0);
+    // Only that file moved (rewritten in place: its directory's entries, so its mtime and ctime, stay).
+    const moved = (a: string, b: string) => { const old = new Set(a.split('\n')); return b.split('\n').filter((l) => !old.has(l)).map((l) => l.split(' ').pop()); };
+    expect(moved(before, metaSnapshot(dst))).toEqual(['./d000/e00012/f0001234.dat']);
+  });
+
+  it('files an --update found up to date in its walk are done for a --resume of its checkpoint: only a file changed since is copied', async () => {
+    const src = join(work.dir, 'k-src');
+    const dst = join(work.dir, 'k-dst');
+    mktree('small', src, '--files', '1000');
+    expect((await copy([src, dst, '-np', '2', '--json'])).code).toBe(0);
+    const noop = await copy(['--update', '--keep-checkpoint', src, dst, '-np', '2', '--json']);
+    expect(noop.code, noop.stderr).toBe(0);
+    expect(noop.s!.filesUpToDate).toBe(1000);
+    appendFileSync(join(src, 'd000', 'e00001', 'f0000150.dat'), 'longer');
+    const r = await copy(['--resume', src, dst, '-np', '1', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.s).toMatchObject({ filesCopied: 1, filesRead: 1 });
+    expect((r.s as unknown as { filesSkipped: number }).filesSkipped).toBe(999);
+    expect(treecmp(src, dst).status).toBe(0);
+  });
+
   it('--update=checksum compares content: a same-size, same-mtime change is found and copied', async () => {
     const src = join(work.dir, 'c-src');
     const dst = join(work.dir, 'c-dst');

@@ -14,7 +14,7 @@ import { RankStore, readVerifiable } from '../../src/checkpoint/rank-store.js';
 import { OP_UP_TO_DATE } from '../../src/native/loader.js';
 import { CheckpointDir } from '../../src/checkpoint/checkpoint-dir.js';
 import { ResumeState } from '../../src/checkpoint/resume-state.js';
-import { NOT_RECORDED, packNames, unpackNames } from '../../src/checkpoint/listing.js';
+import { NOT_RECORDED, UP_TO_DATE, packNames, unpackNames } from '../../src/checkpoint/listing.js';
 import { entryFromStats, putStatRecord, STAT_RECORD_FIELDS, type Entry } from '../../src/walk/entry.js';
 import { Sqlite } from '../../src/util/cjs-deps.js';
 
@@ -147,6 +147,33 @@ describe('checkpoint listings', () => {
     const rs = new ResumeState(merged, 0, 1);
     try {
       expect(sorted([...rs.keptEntries()])).toEqual(sorted(['a', 'l', 'sub'].map(entryOf)));
+    } finally {
+      rs.close();
+    }
+  });
+});
+
+describe('files the walk found up to date (--update)', () => {
+  it('stay out of this run\'s spilled lists; a merge makes them entries and done rows without a digest, so a resume skips them', () => {
+    const store = new RankStore(join(ck, 'g1-r0.db'));
+    const names = ['a', 'l', 'x\xff', 'sub'];
+    const a = records('', names);
+    a[0] = UP_TO_DATE; // 'a' (hard-linked in this tree, but the slot is what counts here)
+    a[2 * STAT_RECORD_FIELDS] = UP_TO_DATE; // 'x\xff'
+    store.listing(0, B(''), packNames(names.map(B)), a, names.length);
+    store.dirComplete(0, B(''));
+    // This run's lists, read back from the listings once spilled: only what needs work.
+    expect([...store.readListed()].map((e) => e.p.toString('latin1'))).toEqual(['l', 'sub']);
+    store.close();
+    const merged = new CheckpointDir(ck, 1000).merge();
+    const rs = new ResumeState(merged, 0, 1);
+    try {
+      expect(sorted([...rs.keptEntries()]).map((e) => e.p.toString('latin1'))).toEqual(['a', 'l', 'sub', 'x\xff']);
+      const x = entryOf('x\xff');
+      expect(rs.doneFor(x).whole).toMatchObject({ size: x.m.size, digest: null });
+      expect(rs.doneFor(entryOf('l')).whole).toBeUndefined();
+      // changed since (another mtime): not done any more
+      expect(rs.doneFor({ ...x, m: { ...x.m, mtime: [x.m.mtime[0] + 1, 0] } }).whole).toBeUndefined();
     } finally {
       rs.close();
     }
