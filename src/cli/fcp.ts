@@ -47,7 +47,7 @@ const shellQuote = (a: string) => {
   if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
-import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, collect, duration, filterArgs, normalizeArgv, npRefused, positiveInt, rateOption, seconds, sizeOption } from './options.js';
 import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';
@@ -98,6 +98,9 @@ function buildCommand(): Command {
     .option('--no-checkpoint', 'record no progress (a later --resume starts over)')
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
+    .option('--bwlimit <rate>', 'data bytes per second for the whole job, shared by its ranks (e.g. 500M, 2G; 0 or none: unlimited)', rateOption('--bwlimit'))
+    .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per file, chunk, directory made, symlink; see README; 0 or none: unlimited)', rateOption('--max-ops'))
+    .option('--limits-file <file>', 'reread every 2 s while the job runs: lines bwlimit=RATE and max-ops=RATE override --bwlimit/--max-ops, so a running copy can be slowed down or sped up')
     .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .addHelpText('after', `
 Exit status: 0 all copied; 1 some entries failed (each named on stderr; the checkpoint is
@@ -174,6 +177,7 @@ async function main(argv: string[]): Promise<void> {
     stallTimeout: number; timeLimit?: number;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
+    bwlimit?: number; maxOps?: number; limitsFile?: string;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -232,6 +236,15 @@ async function main(argv: string[]): Promise<void> {
   const paths = cmd.processedArgs[0] as string[];
   const filesFromError = checkFilesFrom(opts, paths, speaks);
   if (filesFromError) usage(filesFromError);
+  // Only rank 0 reads the limits file; a wrong path is a usage error, not a limit never applied.
+  if (speaks && opts.limitsFile !== undefined) {
+    try {
+      if (statSync(opts.limitsFile).isDirectory()) usage(`cannot read --limits-file '${showPath(opts.limitsFile)}': Is a directory (EISDIR)`);
+      accessSync(opts.limitsFile, fsConstants.R_OK);
+    } catch (err) {
+      usage(`cannot read --limits-file '${showPath(opts.limitsFile)}': ${causeOf(err)}`);
+    }
+  }
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
   let roots: Root[];
@@ -314,6 +327,9 @@ async function main(argv: string[]): Promise<void> {
       progress: opts.progress,
       logDir: opts.logDir,
       stallTimeoutMs: opts.stallTimeout * 1000,
+      limits: opts.bwlimit || opts.maxOps || opts.limitsFile !== undefined
+        ? { cli: { bytesPerSecond: opts.bwlimit ?? 0, opsPerSecond: opts.maxOps ?? 0 }, file: opts.limitsFile ?? null }
+        : undefined,
       known: jsonOut?.known,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
       resumeCommand: `fcp --resume ${resumeArgs}`,

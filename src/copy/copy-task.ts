@@ -24,6 +24,7 @@ import { joinPath, partName } from './paths.js';
 import { packNames } from '../checkpoint/listing.js';
 import type { InFlight } from './in-flight.js';
 import type { Side, Trees } from './beneath.js';
+import type { Throttle } from '../limits/throttle.js';
 
 export type CopyItem =
   | { t: 'b'; f: Entry[] }
@@ -59,6 +60,11 @@ export interface CopyContext {
    * file hands the files it has not started on as a new item.
    */
   inFlight?: InFlight | null;
+  /**
+   * --bwlimit/--max-ops: this rank's share of the job's rates; an item waits for its turn
+   * before it starts (its bytes, and one operation per entry or chunk). null: no limits.
+   */
+  limits?: Throttle | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -356,6 +362,10 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
+      if (c.limits?.active) {
+        await c.limits.take(itemBytes(item), itemOps(item));
+        if (c.inFlight?.draining) return;
+      }
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
       if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
@@ -368,6 +378,18 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     isItem,
   };
 }
+
+/** The data bytes an item moves (what --bwlimit counts). */
+export function itemBytes(item: CopyItem): number {
+  if (item.t === 'c') return item.l;
+  if (item.t === 'o') return 0;
+  let n = 0;
+  for (const e of item.f) n += e.m.size;
+  return n;
+}
+
+/** The operations an item makes (what --max-ops counts): one per entry, one per chunk. */
+export const itemOps = (item: CopyItem): number => (item.t === 'c' ? 1 : item.t === 'b' ? item.f.length : item.e.length);
 
 /** Content digest of a whole file on one side (for --update=checksum). */
 export async function hashFile(side: Side, path: Buffer, size: number): Promise<bigint> {

@@ -52,6 +52,8 @@ import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import { InFlight } from '../copy/in-flight.js';
 import type { CopySummary } from './copy-summary.js';
 import { Trees } from '../copy/beneath.js';
+import { startJobLimits, type LimitsOptions } from '../limits/job-limits.js';
+import type { Throttle } from '../limits/throttle.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -88,6 +90,8 @@ export interface CopyJobOptions {
   logDir?: string;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
+  /** --bwlimit, --max-ops, --limits-file (limits/job-limits.ts); absent: no limits */
+  limits?: Omit<LimitsOptions, 'warn'>;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
 }
@@ -165,6 +169,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
     rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
   }
+  // --bwlimit/--max-ops (collective when there is a --limits-file); they pace mkdir, copy and directory metadata.
+  const jobLimits = opts.limits
+    ? await startJobLimits(rt, { ...opts.limits, warn: (line) => { if (rt.rank === 0 && !opts.quiet) process.stderr.write(`fcp: ${line}\n`); } })
+    : { throttle: null, stop: () => {} };
+  rt.addAbortHook(() => jobLimits.stop());
+  const throttle = jobLimits.throttle;
   // With a checkpoint the store holds the walk's listings: spilled files are read from them.
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
 
@@ -213,7 +223,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, tracked, throttle));
   mark('mkdir');
 
   // 4. copy
@@ -235,7 +245,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, digests, update: opts.update, inFlight, limits: throttle };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -427,6 +437,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
+      if (throttle?.active) await throttle.take(0, 1);
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
@@ -438,6 +449,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     await rt.barrier();
   }
   inFlight?.stop();
+  jobLimits.stop();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
@@ -567,13 +579,14 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, throttle: Throttle | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
     seed() {},
     source: () => batches(lists.dirs(), () => 0, 128),
     async process(list, ctx) {
+      if (throttle?.active) await throttle.take(0, list.length); // one operation per directory (--max-ops)
       await forEachLimit(list, 8, async (d) => {
         const dst = dstOf(roots, d);
         try {
