@@ -357,6 +357,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     concurrency: 4,
     seed() {},
     source: (ctx) => c.seedItems(ctx),
+    // Rate limits: an item waiting for its turn holds the rest in the queue, stealable.
+    ready: c.limits ? () => (c.limits!.active ? c.limits!.idle() : null) : undefined,
     async process(item, ctx) {
       // The job is stopping (a signal, a full disk): start nothing new; a resume does it.
       if (c.inFlight?.draining) return;

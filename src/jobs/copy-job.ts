@@ -585,6 +585,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
     concurrency: 4,
     seed() {},
     source: () => batches(lists.dirs(), () => 0, 128),
+    ready: throttle ? () => (throttle.active ? throttle.idle() : null) : undefined,
     async process(list, ctx) {
       if (throttle?.active) await throttle.take(0, list.length); // one operation per directory (--max-ops)
       await forEachLimit(list, 8, async (d) => {

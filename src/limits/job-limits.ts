@@ -55,10 +55,16 @@ export async function startJobLimits(rt: Runtime, o: LimitsOptions): Promise<Job
     o.warn(`limits now ${showLimits(l)} (from '${showPath(path!)}')`);
   }
   rt.onRates((r) => throttle.set({ bytesPerSecond: r.bytesPerSecond, opsPerSecond: r.opsPerSecond }, r.ranks));
+  // The ranks with work in the last two intervals share the rate: one more is counted at
+  // once (it must not run over the limit), one fewer only when it stayed out a whole
+  // interval (ranks between phases, or waiting for a steal, are not idle for long).
+  let previous = rt.size;
   rt.setProgressGauge({
     name: GAUGE,
     sample: () => throttle.sample(),
-    onTotal: (busy) => {
+    onTotal: (now) => {
+      const busy = Math.max(now, previous);
+      previous = now;
       // Nobody had work to pace (none left, or the limits are not reached): keep the shares.
       if (busy < 1 || busy === throttle.sharedBy || !throttle.active) return;
       throttle.set(throttle.limits, busy);

@@ -22,6 +22,7 @@ export class Throttle {
   /** took since the last sample, and takes waiting now */
   private took = false;
   private waiting = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(ranks: number, limits: JobLimits = UNLIMITED) {
     this.sharers = Math.max(1, ranks);
@@ -53,6 +54,16 @@ export class Throttle {
     return busy ? 1 : 0;
   }
 
+  /**
+   * null when no take is waiting for its turn, else a promise that resolves once none
+   * is: the next item is then taken from the queue (Task.ready), not before, so items
+   * this rank could not start yet stay where idle ranks can steal them.
+   */
+  idle(): Promise<void> | null {
+    if (this.waiting === 0) return null;
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Wait for this rank's turn to move `bytes` bytes and make `ops` operations. */
   async take(bytes: number, ops: number): Promise<void> {
     this.took = true;
@@ -67,7 +78,7 @@ export class Throttle {
         if (o2) await o2;
       } else await o;
     } finally {
-      this.waiting--;
+      if (--this.waiting === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 }
