@@ -237,6 +237,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', holeBytes);
     }
     if (errors > 0) ctx.count('errors', errors);
+    if (c.update === 'time' && c.limits?.active) c.limits.charge(bytes);
   };
 
   const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {
@@ -339,6 +340,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
+  const nativeBatch = c.native !== null && rootPairs !== null && c.update !== 'checksum';
+
   const isItem = (x: unknown): x is CopyItem => {
     if (typeof x !== 'object' || x === null) return false;
     const i = x as Record<string, unknown>;
@@ -365,12 +368,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (c.limits?.active) {
-        await c.limits.take(itemBytes(item), itemOps(item));
+        // --update in a native batch: only the files it copies move bytes, known after it (charged there).
+        await c.limits.take(item.t === 'b' && nativeBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
         if (c.inFlight?.draining) return;
       }
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx);
+      if (item.t === 'b' && nativeBatch) return copyBatchNative(item.f, c.native!, ctx);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {

@@ -183,7 +183,7 @@ describe('rate limits', () => {
     }
   }, 60_000);
 
-  it('0 and none mean unlimited; a limits file that names no limit leaves the options in force', async () => {
+  it('0 and none mean unlimited; a limits file that names no limit leaves the options in force; --update is paced by what it copies', async () => {
     const src = dataTree('none', 0, 0, 8);
     const limits = join(work, 'empty-limits');
     writeFileSync(limits, '# nothing here\n');
@@ -195,5 +195,10 @@ describe('rate limits', () => {
     const limited = lastJson<Summary>(t.stdout).seconds;
     expect(limited).toBeGreaterThan(3.2);
     expect(lastJson<Summary>(r.stdout).seconds).toBeLessThan(0.6 * limited);
+    // --update re-run: the files DST already has move no bytes, so they are not paced as if they did.
+    const u = await fcp([src, join(work, 'none-dst2'), '--update', '--bwlimit', '2M', '--json']);
+    expect(u.code, u.stderr).toBe(0);
+    expect(lastJson<Summary & { filesUpToDate: number }>(u.stdout).filesUpToDate).toBe(8);
+    expect(lastJson<Summary>(u.stdout).seconds).toBeLessThan(0.6 * limited);
   }, 60_000);
 });
