@@ -166,6 +166,29 @@ describe('rate limits', () => {
     expect(fast / slow, show).toBeGreaterThan(2);
   }, 120_000);
 
+  it('waiting for a turn is no stall (--stall-timeout 1 with 4 s waits), and SIGTERM stops a paced job at once, resumable', async () => {
+    const src = dataTree('wait', 0, 0, 8); // one batch of 8 MiB: 4 s at 2 MiB/s
+    const paced = await fcp([src, join(work, 'wait-dst'), '--bwlimit', '2M', '--stall-timeout', '1', '--json']);
+    expect(paced.code, paced.stderr).toBe(0);
+    expect(lastJson<Summary>(paced.stdout).seconds).toBeGreaterThan(3.2);
+    expect(paced.stderr).not.toContain('has not returned');
+
+    const dst = join(work, 'term-dst');
+    const ck = join(work, 'term-ck');
+    const child = spawn(process.execPath, [fcpJs, src, dst, '-np', '2', '--bwlimit', '512K', '--checkpoint-dir', ck], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    await new Promise((r) => setTimeout(r, 3000));
+    const t0 = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited, stderr).toBe(4);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    const res = await fcp(['--resume', src, dst, '--checkpoint-dir', ck, '--json']);
+    expect(res.code, res.stderr).toBe(0);
+    expect((await treecmp(src, dst)).differences).toBe(0);
+  }, 60_000);
+
   it('a bad --bwlimit or --max-ops, or a --limits-file that cannot be read, is a usage error naming it (exit 2)', async () => {
     const src = join(work, 'usage');
     mkdirSync(src, { recursive: true });
