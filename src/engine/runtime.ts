@@ -102,6 +102,7 @@ export class Runtime {
   private finishing = false;
   private limitsSeq = 0;
   private limitsCb: ((rates: Rates) => void) | null = null;
+  private unheardRates: Rates | null = null;
   private gauge: ProgressGauge | null = null;
 
   private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
@@ -196,9 +197,11 @@ export class Runtime {
     this.forwardRates({ type: 'limits', seq: ++this.limitsSeq, ...rates });
   }
 
-  /** Called with the rates rank 0 announces (on ranks other than 0). */
+  /** Called with the rates rank 0 announces (on ranks other than 0); the newest that came before, at once. */
   onRates(cb: ((rates: Rates) => void) | null): void {
     this.limitsCb = cb;
+    if (cb && this.unheardRates) cb(this.unheardRates);
+    this.unheardRates = null;
   }
 
   private forwardRates(msg: LimitsMsg): void {
@@ -361,7 +364,11 @@ export class Runtime {
         if (this.rank === 0 || from !== treeParent(this.rank) || msg.seq <= this.limitsSeq) return;
         this.limitsSeq = msg.seq;
         this.forwardRates(msg);
-        this.limitsCb?.({ bytesPerSecond: msg.bytesPerSecond, opsPerSecond: msg.opsPerSecond, ranks: msg.ranks });
+        {
+          const rates = { bytesPerSecond: msg.bytesPerSecond, opsPerSecond: msg.opsPerSecond, ranks: msg.ranks };
+          if (this.limitsCb) this.limitsCb(rates);
+          else this.unheardRates = rates;
+        }
         return;
     }
   }

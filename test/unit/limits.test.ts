@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from '../../src/limits/token-bucket.js';
 import { Throttle } from '../../src/limits/throttle.js';
+import { validateBody } from '../../src/transport/messages.js';
 import { effectiveLimits, parseBwlimit, parseLimitsText, parseMaxOps, showLimits } from '../../src/limits/rates.js';
 
 describe('TokenBucket', () => {
@@ -136,5 +137,19 @@ describe('limits syntax', () => {
     expect(effectiveLimits(cli, parseLimitsText('bwlimit=none\n'))).toEqual({ bytesPerSecond: 0, opsPerSecond: 7 });
     expect(effectiveLimits(cli, null)).toEqual(cli);
     expect(showLimits({ bytesPerSecond: 40 * 2 ** 20, opsPerSecond: 0 })).toBe('bwlimit 40.0 MiB/s, max-ops unlimited');
+  });
+});
+
+describe("the 'limits' message", () => {
+  it('arrives typed, or not at all when a field is missing, negative, fractional or shares among no rank', () => {
+    expect(validateBody('limits', { seq: 3, bytesPerSecond: 1048576, opsPerSecond: 0, ranks: 2 }))
+      .toEqual({ type: 'limits', seq: 3, bytesPerSecond: 1048576, opsPerSecond: 0, ranks: 2 });
+    for (const bad of [
+      { seq: 3, bytesPerSecond: 1, opsPerSecond: 0 },
+      { seq: 3, bytesPerSecond: -1, opsPerSecond: 0, ranks: 1 },
+      { seq: 3, bytesPerSecond: 1.5, opsPerSecond: 0, ranks: 1 },
+      { seq: 3, bytesPerSecond: 1, opsPerSecond: 0, ranks: 0 },
+      { seq: -1, bytesPerSecond: 1, opsPerSecond: 0, ranks: 1 },
+    ]) expect(validateBody('limits', bad), JSON.stringify(bad)).toBeNull();
   });
 });
