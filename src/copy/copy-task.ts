@@ -237,7 +237,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', holeBytes);
     }
     if (errors > 0) ctx.count('errors', errors);
-    if (c.update === 'time' && c.limits?.active) c.limits.charge(bytes);
+    // --update: the bytes it copied, paid after the batch (within this item: no debt outlives it)
+    if (c.update === 'time' && c.limits?.active) await c.limits.take(bytes, 0);
   };
 
   const copyChunk = async (e: Entry, off: number, len: number, ctx: Parameters<Task<CopyItem>['process']>[1]) => {

@@ -66,7 +66,7 @@ export interface Rates { bytesPerSecond: number; opsPerSecond: number; ranks: nu
  * A number each rank adds to its progress reports (not to the phase's counters): rank 0
  * gets the sum over the ranks every progress interval.
  */
-export interface ProgressGauge { name: string; sample: () => number; onTotal: (sum: number) => void }
+export interface ProgressGauge { name: string; sample: () => number; onTotal: (sum: number) => void; onPhase?: () => void }
 
 /** Exit codes shared by every tool. */
 export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5, DESTINATION_FULL: 6 } as const;
@@ -219,6 +219,7 @@ export class Runtime {
    */
   async runPhase<I>(task: Task<I>): Promise<PhaseResult> {
     const phase = ++this.phaseNo;
+    this.gauge?.onPhase?.();
     const runner = new PhaseRunner<I>(phase, task, {
       rank: this.rank,
       size: this.size,

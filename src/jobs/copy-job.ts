@@ -172,7 +172,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // --bwlimit/--max-ops (collective when there is a --limits-file); they pace mkdir, copy and directory metadata.
   const jobLimits = opts.limits
     ? await startJobLimits(rt, { ...opts.limits, warn: (line) => { if (rt.rank === 0 && !opts.quiet) process.stderr.write(`fcp: ${line}\n`); } })
-    : { throttle: null, stop: () => {} };
+    : { throttle: null, allRanks: () => {}, stop: () => {} };
   rt.addAbortHook(() => jobLimits.stop());
   const throttle = jobLimits.throttle;
   // With a checkpoint the store holds the walk's listings: spilled files are read from them.
@@ -181,7 +181,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, limits: throttle }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -435,6 +435,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   progress?.phase('dir metadata');
   const isNum = (x: unknown): x is number => typeof x === 'number';
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
+  jobLimits.allRanks(); // every rank sets directories' metadata
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
       if (throttle?.active) await throttle.take(0, 1);

@@ -30,6 +30,8 @@ export interface LimitsOptions {
 export interface JobThrottle {
   /** null: no limit now and none can come (no --limits-file): callers skip it, at no cost */
   throttle: Throttle | null;
+  /** Every rank shares the rate again (a stage where all work, outside a phase's progress reports). */
+  allRanks(): void;
   stop(): void;
 }
 
@@ -38,7 +40,7 @@ const GAUGE = 'limitedRanks';
 
 /** Collective (when --limits-file is given): every rank calls it at the same point. */
 export async function startJobLimits(rt: Runtime, o: LimitsOptions): Promise<JobThrottle> {
-  if (o.file === null && !isLimited(o.cli)) return { throttle: null, stop: () => {} };
+  if (o.file === null && !isLimited(o.cli)) return { throttle: null, allRanks: () => {}, stop: () => {} };
   const path = o.file;
   const file = rt.rank === 0 && path !== null
     ? new LimitsFile({ path, everyMs: o.checkMs ?? 2000, warn: o.warn, onChange: (t) => changed(effectiveLimits(o.cli, t)) })
@@ -56,8 +58,9 @@ export async function startJobLimits(rt: Runtime, o: LimitsOptions): Promise<Job
   }
   rt.onRates((r) => throttle.set({ bytesPerSecond: r.bytesPerSecond, opsPerSecond: r.opsPerSecond }, r.ranks));
   // The ranks with work in the last two intervals share the rate: one more is counted at
-  // once (it must not run over the limit), one fewer only when it stayed out a whole
-  // interval (ranks between phases, or waiting for a steal, are not idle for long).
+  // once (the limit must hold), one fewer only when it stayed out a whole interval (a rank
+  // between two steals is not idle). At the start of a phase every rank counts again (those
+  // idle in the last phase, as all but one in a small mkdir, are busy in this one).
   let previous = rt.size;
   rt.setProgressGauge({
     name: GAUGE,
@@ -70,10 +73,18 @@ export async function startJobLimits(rt: Runtime, o: LimitsOptions): Promise<Job
       throttle.set(throttle.limits, busy);
       announce();
     },
+    // A new phase: every rank counts again until the reports say otherwise (the ranks idle
+    // in the last phase, mkdir on one rank, are busy in this one).
+    onPhase: () => allRanks(),
   });
+  function allRanks(): void {
+    previous = rt.size;
+    throttle.set(throttle.limits, rt.size);
+  }
   file?.start();
   return {
     throttle,
+    allRanks,
     stop: () => {
       file?.stop();
       rt.onRates(null);

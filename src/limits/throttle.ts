@@ -64,11 +64,6 @@ export class Throttle {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Bytes moved without a turn taken for them (counted once known): later takes wait for them. */
-  charge(bytes: number): void {
-    this.bytes.charge(bytes);
-  }
-
   /** Wait for this rank's turn to move `bytes` bytes and make `ops` operations. */
   async take(bytes: number, ops: number): Promise<void> {
     this.took = true;

@@ -58,13 +58,6 @@ export class TokenBucket {
     });
   }
 
-  /** Take n tokens without waiting (work already done): the next callers wait for them. */
-  charge(n: number): void {
-    if (this.rate === 0 || n <= 0) return;
-    this.refill();
-    this.tokens -= n;
-  }
-
   /** Callers waiting now (for tests). */
   get waiting(): number {
     return this.waiters.length;

@@ -25,6 +25,7 @@ import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../copy/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
+import type { Throttle } from '../limits/throttle.js';
 
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer }
@@ -57,6 +58,8 @@ export interface WalkContext {
   inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
+  /** --max-ops: one operation per directory read and per entry lstat'ed (limits/throttle.ts) */
+  limits?: Throttle | null;
 }
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
@@ -170,6 +173,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           throw typeof err.errno === 'number' ? systemError(err.errno, err.syscall ?? 'open') : err;
         });
         const names = unpackNames(first.names);
+        // lstat'ed with the read, so paid right after it (within this item: no debt outlives it)
+        if (w.limits?.active) await w.limits.take(0, names.length);
         if (first.fd < 0) {
           take(item.r, item.p, names, first.stats, first.names, ctx);
           w.store?.dirComplete(item.r, item.p);
@@ -206,6 +211,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     }
     // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
     const last = flush(true);
+    if (last && w.limits?.active) await w.limits.take(0, last.length);
     if (last) await statBatch({ r: item.r, p: item.p, n: last }, ctx);
     // Complete when every child was recorded by this rank, after them (see rank-store.ts);
     // a directory whose batches went to other ranks is simply read again by a resume.
@@ -247,7 +253,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     },
     // --files-from: rank 0 reads the list and hands it out in stealable batches.
     ...(w.list ? { source: (ctx: TaskContext<WalkItem>) => (ctx.rank === 0 ? listItems(w.list!, w.errors, w.resume) : []) } : {}),
+    ready: w.limits ? () => (w.limits!.active ? w.limits!.idle() : null) : undefined,
     async process(item, ctx) {
+      if (w.limits?.active) await w.limits.take(0, item.t === 's' ? item.n.length : 1);
       if (item.t === 'd') await readDir(item, ctx);
       else await statBatch(item, ctx);
     },
