@@ -369,7 +369,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
       if (c.limits?.active) {
-        // --update in a native batch: only the files it copies move bytes, known after it (charged there).
+        // --update in a native batch: only the files it copies move bytes, known after it (paid there).
         await c.limits.take(item.t === 'b' && nativeBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
         if (c.inFlight?.draining) return;
       }
