@@ -7,7 +7,7 @@
  * and ignored (the other lines apply). A file that cannot be read leaves the limits as
  * they are, said once until it can be read again.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { causeOf } from '../errors.js';
 import { showPath } from '../copy/paths.js';
@@ -35,6 +35,9 @@ export class LimitsFile {
   /** Read it now (job start); null when it cannot be read (said on stderr). */
   readNow(): LimitsText | null {
     try {
+      // Its stamp before its text: a change in between is seen by the next look.
+      const st = statSync(this.o.path, { bigint: true });
+      this.seen = `${st.ino}:${st.size}:${st.mtimeNs}`;
       return this.parse(readFileSync(this.o.path, 'utf8'));
     } catch (err) {
       this.cannotRead(err);
@@ -43,9 +46,6 @@ export class LimitsFile {
   }
 
   start(): void {
-    void this.stamp().then((s) => {
-      if (this.seen === '') this.seen = s ?? '';
-    });
     this.timer = setInterval(() => void this.check(), this.o.everyMs);
     this.timer.unref();
   }

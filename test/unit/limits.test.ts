@@ -3,6 +3,11 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { TokenBucket } from '../../src/limits/token-bucket.js';
 import { Throttle } from '../../src/limits/throttle.js';
 import { validateBody } from '../../src/transport/messages.js';
+import { LimitsFile } from '../../src/limits/limits-file.js';
+import { mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LimitsText } from '../../src/limits/rates.js';
 import { effectiveLimits, parseBwlimit, parseLimitsText, parseMaxOps, showLimits } from '../../src/limits/rates.js';
 
 describe('TokenBucket', () => {
@@ -151,5 +156,33 @@ describe("the 'limits' message", () => {
       { seq: 3, bytesPerSecond: 1, opsPerSecond: 0, ranks: 0 },
       { seq: -1, bytesPerSecond: 1, opsPerSecond: 0, ranks: 1 },
     ]) expect(validateBody('limits', bad), JSON.stringify(bad)).toBeNull();
+  });
+});
+
+describe('LimitsFile', () => {
+  it('is read again only when it changed; a bad line is named once however often it is read; a vanished file is said once', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'limits-unit-'));
+    try {
+      const path = join(dir, 'limits');
+      writeFileSync(path, 'bwlimit=1M\nspeed=fast\n');
+      const warned: string[] = [];
+      const seen: LimitsText[] = [];
+      const f = new LimitsFile({ path, everyMs: 60_000, warn: (l) => warned.push(l), onChange: (t) => seen.push(t) });
+      expect(f.readNow()?.bytesPerSecond).toBe(2 ** 20);
+      await f.check();
+      expect(seen).toHaveLength(0); // unchanged since readNow
+      writeFileSync(path, 'bwlimit=4M\nspeed=fast\n');
+      utimesSync(path, new Date(), new Date(Date.now() + 5000)); // a new mtime even within the clock's tick
+      await f.check();
+      expect(seen.map((t) => t.bytesPerSecond)).toEqual([4 * 2 ** 20]);
+      expect(warned).toEqual([`--limits-file '${path}' line 2 ('speed=fast'): unknown key 'speed' (bwlimit, max-ops); line ignored`]);
+      rmSync(path);
+      await f.check();
+      await f.check();
+      expect(warned.slice(1)).toEqual([`cannot read --limits-file '${path}': No such file or directory (ENOENT); the limits stay as they are`]);
+      expect(seen).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
