@@ -99,7 +99,7 @@ function buildCommand(): Command {
     .option('--stall-timeout <s>', 'a file system request that has not returned after this many seconds (a hung server) is named and the job stops as on SIGTERM (exit 4, resumable)', seconds('--stall-timeout'), 300)
     .option('--time-limit <duration>', 'stop at this wall time (e.g. 3h50m, 45m, 90s) as on SIGTERM: progress saved, exit 4, resumable', duration('--time-limit'))
     .option('--bwlimit <rate>', 'data bytes per second for the whole job, shared by its ranks (e.g. 500M, 2G; 0 or none: unlimited)', rateOption('--bwlimit'))
-    .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per file, chunk, directory made, symlink; see README; 0 or none: unlimited)', rateOption('--max-ops'))
+    .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per entry the walk lstats, directory read or made, file or chunk copied, directory whose metadata is set; see README; 0 or none: unlimited)', rateOption('--max-ops'))
     .option('--limits-file <file>', 'reread every 2 s while the job runs: lines bwlimit=RATE and max-ops=RATE override --bwlimit/--max-ops, so a running copy can be slowed down or sped up')
     .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .addHelpText('after', `

@@ -169,7 +169,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
     rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
   }
-  // --bwlimit/--max-ops (collective when there is a --limits-file); they pace mkdir, copy and directory metadata.
+  // --bwlimit/--max-ops (collective when there is a --limits-file); they pace the walk, mkdir, copy and directory metadata.
   const jobLimits = opts.limits
     ? await startJobLimits(rt, { ...opts.limits, warn: (line) => { if (rt.rank === 0 && !opts.quiet) process.stderr.write(`fcp: ${line}\n`); } })
     : { throttle: null, allRanks: () => {}, stop: () => {} };
