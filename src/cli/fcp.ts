@@ -47,7 +47,7 @@ const shellQuote = (a: string) => {
   if (!/[\x00-\x1f\x7f]/.test(a)) return `'${a.replace(/'/g, `'\\''`)}'`;
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
-import { addLaunchOptions, collect, countOption, duration, filterArgs, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, collect, countOption, duration, filterArgs, normalizeArgv, npRefused, positiveInt, rateOption, seconds, sizeOption } from './options.js';
 import { MAX_RETRIES } from '../copy/retry.js';
 import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
@@ -105,6 +105,9 @@ function buildCommand(): Command {
     .addOption(new Option('--layout <mode>', "file layout on Lustre: inherit (the destination directory's default layout) or copy (the source's striping, set when each file and directory is created; a no-op elsewhere)").choices(['inherit', 'copy']).default('inherit'))
     // For tests only (see copy/layout.ts): this attribute is the layout, on any file system.
     .addOption(new Option('--layout-xattr <name>', 'for tests: treat the extended attribute NAME as the layout, on any file system').hideHelp())
+    .option('--bwlimit <rate>', 'data bytes per second for the whole job, shared by its ranks (e.g. 500M, 2G; 0 or none: unlimited)', rateOption('--bwlimit'))
+    .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per entry the walk lstats, directory read or made, file or chunk copied, directory whose metadata is set; see README; 0 or none: unlimited)', rateOption('--max-ops'))
+    .option('--limits-file <file>', 'reread every 2 s while the job runs: lines bwlimit=RATE and max-ops=RATE override --bwlimit/--max-ops, so a running copy can be slowed down or sped up')
     .option('--unsafe-paths', 'as root without the native addon, copy anyway: paths are then opened whole, so a directory swapped for a symlink during the copy can make fcp read or write outside SRC and DST', false)
     .option('--no-sync', 'UNSAFE: do not make copied data durable (syncfs) before the checkpoint records it as done and success is reported; after a crash --resume may skip files whose data was lost')
     .addHelpText('after', `
@@ -200,6 +203,7 @@ async function main(argv: string[]): Promise<void> {
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
     report?: string; reportFormat: 'text' | 'json';
+    bwlimit?: number; maxOps?: number; limitsFile?: string;
   }>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;
@@ -261,6 +265,15 @@ async function main(argv: string[]): Promise<void> {
   const paths = cmd.processedArgs[0] as string[];
   const filesFromError = checkFilesFrom(opts, paths, speaks);
   if (filesFromError) usage(filesFromError);
+  // Only rank 0 reads the limits file; a wrong path is a usage error, not a limit never applied.
+  if (speaks && opts.limitsFile !== undefined) {
+    try {
+      if (statSync(opts.limitsFile).isDirectory()) usage(`cannot read --limits-file '${showPath(opts.limitsFile)}': Is a directory (EISDIR)`);
+      accessSync(opts.limitsFile, fsConstants.R_OK);
+    } catch (err) {
+      usage(`cannot read --limits-file '${showPath(opts.limitsFile)}': ${causeOf(err)}`);
+    }
+  }
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
   const reportFile = opts.report === undefined ? null : resolve(opts.report);
 
@@ -351,6 +364,9 @@ async function main(argv: string[]): Promise<void> {
       stallTimeoutMs: opts.stallTimeout * 1000,
       layout: { mode: opts.layout, testXattr: opts.layoutXattr },
       retries: opts.retries,
+      limits: opts.bwlimit || opts.maxOps || opts.limitsFile !== undefined
+        ? { cli: { bytesPerSecond: opts.bwlimit ?? 0, opsPerSecond: opts.maxOps ?? 0 }, file: opts.limitsFile ?? null }
+        : undefined,
       known: jsonOut?.known,
       sync: opts.sync,
       corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
 import { npLimit } from '../launch/self-launch.cjs';
 import { parseSize } from '../copy/plan.js';
 import { parseDuration } from './duration.js';
+import { parseBwlimit, parseMaxOps } from '../limits/rates.js';
 
 export { parseDuration };
 
@@ -89,6 +90,17 @@ export function sizeOption(name: string, min: number, multiple?: number) {
     if (multiple && n % multiple !== 0) throw new InvalidArgumentError(`${name} must be a multiple of ${show(multiple)} (1 MiB hash leaves), not '${v}'`);
     if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} is too large: '${v}'`);
     return n;
+  };
+}
+
+/** --bwlimit (bytes/s) and --max-ops (operations/s): 0 or `none` is unlimited. */
+export function rateOption(name: '--bwlimit' | '--max-ops') {
+  return (v: string): number => {
+    try {
+      return name === '--bwlimit' ? parseBwlimit(v) : parseMaxOps(v);
+    } catch (err) {
+      throw new InvalidArgumentError(`${name}: ${(err as Error).message}`);
+    }
   };
 }
 

@@ -29,6 +29,7 @@ import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
 import type { DataSync } from './data-sync.js';
 import { Retries } from './retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
+import type { Throttle } from '../limits/throttle.js';
 
 /** `a`: the try this item is (absent: the first; n: its n-th retry, see retry.ts). */
 export type CopyItem =
@@ -73,6 +74,11 @@ export interface CopyContext {
   retries?: Retries | null;
   /** --report: what happened to each entry (failures come through errors). */
   report?: ReportPart | null;
+  /**
+   * --bwlimit/--max-ops: this rank's share of the job's rates; an item waits for its turn
+   * before it starts (its bytes, and one operation per entry or chunk). null: no limits.
+   */
+  limits?: Throttle | null;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -291,6 +297,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       ctx.count('holeBytes', holeBytes);
     }
     if (errors > 0) ctx.count('errors', errors);
+    // --update: the bytes it copied, paid after the batch (within this item: no debt outlives it)
+    if (c.update === 'time' && c.limits?.active) await c.limits.take(bytes, 0);
     if (again) ctx.enqueueLater({ t: 'b', f: again, a: attempt + 1 }, wait);
   };
 
@@ -408,6 +416,8 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     }
   };
 
+  const nativeBatch = c.native !== null && rootPairs !== null && c.update !== 'checksum';
+
   const isItem = (x: unknown): x is CopyItem => {
     if (typeof x !== 'object' || x === null) return false;
     const i = x as Record<string, unknown>;
@@ -427,15 +437,22 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     concurrency: 4,
     seed() {},
     source: (ctx) => c.seedItems(ctx),
+    // Rate limits: an item waiting for its turn holds the rest in the queue, stealable.
+    ready: c.limits ? () => (c.limits!.active ? c.limits!.idle() : null) : undefined,
     async process(item, ctx) {
       // The job is stopping (a signal, a full disk): start nothing new; a resume does it.
       if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
       if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
+      if (c.limits?.active) {
+        // --update in a native batch: only the files it copies move bytes, known after it (paid there).
+        await c.limits.take(item.t === 'b' && nativeBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
+        if (c.inFlight?.draining) return;
+      }
       const attempt = item.a ?? 0;
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx, attempt);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && c.native && rootPairs && c.update !== 'checksum') return copyBatchNative(item.f, c.native, ctx, attempt);
+      if (item.t === 'b' && nativeBatch) return copyBatchNative(item.f, c.native!, ctx, attempt);
       const list = item.t === 'b' ? item.f : item.e;
       const one = item.t === 'b' ? copyWhole : createOther;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
@@ -445,6 +462,18 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     isItem,
   };
 }
+
+/** The data bytes an item moves (what --bwlimit counts). */
+export function itemBytes(item: CopyItem): number {
+  if (item.t === 'c') return item.l;
+  if (item.t === 'o') return 0;
+  let n = 0;
+  for (const e of item.f) n += e.m.size;
+  return n;
+}
+
+/** The operations an item makes (what --max-ops counts): one per entry, one per chunk. */
+export const itemOps = (item: CopyItem): number => (item.t === 'c' ? 1 : item.t === 'b' ? item.f.length : item.e.length);
 
 /** Content digest of a whole file on one side (for --update=checksum). */
 export async function hashFile(side: Side, path: Buffer, size: number): Promise<bigint> {

@@ -52,6 +52,7 @@ export class PhaseRunner<I> {
   private requesters: number[] = [];
   private serveScheduled = false;
   private pumpScheduled = false;
+  private gated = false;
   private readonly termination: SafraTermination;
   private resolveDone!: () => void;
   private readonly done = new Promise<void>((r) => (this.resolveDone = r));
@@ -239,6 +240,7 @@ export class PhaseRunner<I> {
     // At most `concurrency` starts per call: synchronous items finish inside runItem, and
     // the loop must still yield to the event loop between them (steal requests, heartbeats).
     for (let started = 0; started < this.concurrency && this.inflight < this.concurrency && this.queue.length > 0; started++) {
+      if (this.inflight > 0 && this.task.ready && !this.mayStart()) break;
       const item = this.queue.pop()!;
       this.inflight++;
       this.runItem(item);
@@ -253,6 +255,19 @@ export class PhaseRunner<I> {
     this.stealOutstanding = true;
     this.counters.stealRequests!++;
     this.env.send(victim, { type: 'steal-req', phase: this.phase });
+  }
+
+  /** The task's gate (see Task.ready): false holds the queue until it opens, then pumps. */
+  private mayStart(): boolean {
+    if (this.gated) return false;
+    const wait = this.task.ready!();
+    if (!wait) return true;
+    this.gated = true;
+    void wait.then(() => {
+      this.gated = false;
+      this.pump();
+    });
+    return false;
   }
 
   private runItem(item: I): void {

@@ -17,7 +17,7 @@ import { chooseBindAddress, removeJobDir, rendezvous } from '../launch/rendezvou
 import type { PeerInfo } from '../launch/peers.cjs';
 import { MessageTooLarge, type DropCounts, type Envelope } from '../transport/codec.js';
 import { dropCountsOf, emptyDrops } from '../transport/drop-report.js';
-import { isCounters, type Counters, type Message } from '../transport/messages.js';
+import { isCounters, type Counters, type LimitsMsg, type Message } from '../transport/messages.js';
 import { ZmqTransport } from '../transport/zmq-transport.js';
 import { Collectives, treeChildren, treeParent } from './collectives.js';
 import { PhaseRunner } from './phase.js';
@@ -59,6 +59,15 @@ export interface RuntimeConfig {
   exit?: (code: number) => never;
 }
 
+/** Job-wide rates (rate limits), per second (0: unlimited), shared evenly by `ranks` ranks. */
+export interface Rates { bytesPerSecond: number; opsPerSecond: number; ranks: number }
+
+/**
+ * A number each rank adds to its progress reports (not to the phase's counters): rank 0
+ * gets the sum over the ranks every progress interval.
+ */
+export interface ProgressGauge { name: string; sample: () => number; onTotal: (sum: number) => void; onPhase?: () => void }
+
 /** Exit codes shared by every tool. */
 export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5, DESTINATION_FULL: 6 } as const;
 
@@ -91,6 +100,10 @@ export class Runtime {
   private readonly byes = new Set<number>();
   private byeAcked = false;
   private finishing = false;
+  private limitsSeq = 0;
+  private limitsCb: ((rates: Rates) => void) | null = null;
+  private unheardRates: Rates | null = null;
+  private gauge: ProgressGauge | null = null;
 
   private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
     this.rank = cfg.launch.rank;
@@ -160,7 +173,39 @@ export class Runtime {
 
   onProgress(cb: (phase: number, total: Counters) => void, intervalMs = this.cfg.progressIntervalMs ?? 1000): void {
     this.progressCb = cb;
-    this.progress.start(intervalMs, () => this.phaseNo, () => this.current?.counters ?? null, (p, t) => this.progressCb?.(p, t));
+    const local = () => {
+      const c = this.current?.counters ?? null;
+      return c && this.gauge ? { ...c, [this.gauge.name]: this.gauge.sample() } : c;
+    };
+    this.progress.start(intervalMs, () => this.phaseNo, local, (p, t) => {
+      this.progressCb?.(p, t);
+      this.gauge?.onTotal(t[this.gauge.name] ?? 0);
+    });
+  }
+
+  /** Add a gauge to the progress reports (one at a time; null removes it). */
+  setProgressGauge(g: ProgressGauge | null): void {
+    this.gauge = g;
+  }
+
+  /**
+   * Rank 0: give every rank new job-wide rates (rate limits); they travel down the tree
+   * and reach each rank's onRates callback. Asynchronous: nobody waits for anybody.
+   */
+  announceRates(rates: Rates): void {
+    if (this.rank !== 0) throw new Error('only rank 0 announces rates');
+    this.forwardRates({ type: 'limits', seq: ++this.limitsSeq, ...rates });
+  }
+
+  /** Called with the rates rank 0 announces (on ranks other than 0); the newest that came before, at once. */
+  onRates(cb: ((rates: Rates) => void) | null): void {
+    this.limitsCb = cb;
+    if (cb && this.unheardRates) cb(this.unheardRates);
+    this.unheardRates = null;
+  }
+
+  private forwardRates(msg: LimitsMsg): void {
+    for (const c of treeChildren(this.rank, this.size)) this.send(c, msg);
   }
 
   /** Abort hooks run before exit (flush a checkpoint, remove temporary files...). */
@@ -174,6 +219,7 @@ export class Runtime {
    */
   async runPhase<I>(task: Task<I>): Promise<PhaseResult> {
     const phase = ++this.phaseNo;
+    this.gauge?.onPhase?.();
     const runner = new PhaseRunner<I>(phase, task, {
       rank: this.rank,
       size: this.size,
@@ -313,6 +359,17 @@ export class Runtime {
         return;
       case 'term':
         if (cur && cur.phase === msg.phase) cur.onTerminate();
+        return;
+      case 'limits':
+        // Only from the tree parent, newest first; forwarded before it is applied here.
+        if (this.rank === 0 || from !== treeParent(this.rank) || msg.seq <= this.limitsSeq) return;
+        this.limitsSeq = msg.seq;
+        this.forwardRates(msg);
+        {
+          const rates = { bytesPerSecond: msg.bytesPerSecond, opsPerSecond: msg.opsPerSecond, ranks: msg.ranks };
+          if (this.limitsCb) this.limitsCb(rates);
+          else this.unheardRates = rates;
+        }
         return;
     }
   }

@@ -35,6 +35,13 @@ export interface Task<I> {
   source?(ctx: TaskContext<I>): AsyncIterable<I> | Iterable<I>;
   /** Process one item. A throw is a job-level failure: per-item errors are counted by the task itself. */
   process(item: I, ctx: TaskContext<I>): void | Promise<void>;
+  /**
+   * Optional gate, asked before the owner starts another item while one is in flight: a
+   * promise holds the next items back in the queue (where thieves can still take them)
+   * until it resolves. A rate limit uses it so that a rank does not take items it would
+   * only sit on.
+   */
+  ready?(): Promise<void> | null;
   /** Validate an item received from a peer. */
   isItem(x: unknown): x is I;
   /** Items processed at once on one rank (overlaps I/O latency); default 1. */

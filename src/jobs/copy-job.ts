@@ -58,6 +58,8 @@ import { Retries } from '../copy/retry.js';
 import { JobReport, type ReportOptions } from '../report/report.js';
 import { ACTION, partPath, type ReportPart } from '../report/report-part.js';
 import { dirMetaSame, sameByTime } from '../copy/update-rule.js';
+import { startJobLimits, type LimitsOptions } from '../limits/job-limits.js';
+import type { Throttle } from '../limits/throttle.js';
 
 export interface CopyJobOptions {
   roots: Root[];
@@ -100,6 +102,8 @@ export interface CopyJobOptions {
   retries: number;
   /** --report FILE: one line per entry (report/) */
   report?: ReportOptions | null;
+  /** --bwlimit, --max-ops, --limits-file (limits/job-limits.ts); absent: no limits */
+  limits?: Omit<LimitsOptions, 'warn'>;
   /** rank 0: filled with the counters as they become known, for a summary if the job ends early */
   known?: Partial<CopySummary>;
   /** make copied data durable before the checkpoint records it and before success (false: --no-sync) */
@@ -217,6 +221,12 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
     rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
   }
+  // --bwlimit/--max-ops (collective when there is a --limits-file); they pace the walk, mkdir, copy and directory metadata.
+  const jobLimits = opts.limits
+    ? await startJobLimits(rt, { ...opts.limits, warn: (line) => { if (rt.rank === 0 && !opts.quiet) process.stderr.write(`fcp: ${line}\n`); } })
+    : { throttle: null, allRanks: () => {}, stop: () => {} };
+  rt.addAbortHook(() => jobLimits.stop());
+  const throttle = jobLimits.throttle;
   // With a checkpoint the store holds the walk's listings: spilled files are read from them.
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
 
@@ -228,7 +238,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   const updateDst = opts.update === 'time' && native && !resume ? trees.dst : null;
   /** directories DST had as directories when walked (mkdir skips them) */
   const dstDirs = updateDst ? new Set<string>() : null;
-  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries, report, updateDst, dstDirs }));
+  const walk = await rt.runPhase(walkTask({ roots, side: trees.src, lists, errors, uid, native, store, resume, filter: opts.filter, inFlight, list: opts.filesFrom, retries, report, updateDst, dstDirs, limits: throttle }));
   const walkTotals = walk.total;
   const known = opts.known ?? {};
   Object.assign(known, {
@@ -271,7 +281,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
 
   // 3. mkdir (order-free: recursive mkdir creates missing parents; modes are fixed in 7)
   progress?.phase('mkdir');
-  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null, report, dstDirs));
+  const mk = await rt.runPhase(mkdirTask(lists, roots, trees, errors, (op, path, fn) => retrying(() => tracked(op, path, fn)), layout.copy ? layout : null, report, dstDirs, throttle));
   mark('mkdir');
 
   // 4. copy
@@ -298,7 +308,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries, report };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries, report, limits: throttle };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
@@ -508,8 +518,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   progress?.phase('dir metadata');
   const isNum = (x: unknown): x is number => typeof x === 'number';
   const maxDepth = await rt.collectives.allreduce<number>(lists.maxDirDepth(), Math.max, isNum);
+  jobLimits.allRanks(); // every rank sets directories' metadata
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
+      if (throttle?.active) await throttle.take(0, 1);
       digests?.plain(d);
       const dst = dstOf(roots, d);
       try {
@@ -525,6 +537,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
     await rt.barrier();
   }
   inFlight?.stop();
+  jobLimits.stop();
   mark('dir metadata');
 
   // 8. verify: each rank re-reads what its ring neighbour wrote (and a share of what
@@ -673,13 +686,15 @@ function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
 /** `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null): Task<Entry[]> {
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null, throttle: Throttle | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
     seed() {},
     source: () => batches(lists.dirs(), () => 0, 128),
+    ready: throttle ? () => (throttle.active ? throttle.idle() : null) : undefined,
     async process(list, ctx) {
+      if (throttle?.active) await throttle.take(0, list.length); // one operation per directory (--max-ops)
       await forEachLimit(list, 8, async (d) => {
         if (existing?.has(dirKey(d.r, d.p))) {
           ctx.count('dirs');

@@ -12,7 +12,7 @@
  */
 import { FRAGMENT_BYTES, MAX_FRAGMENTS } from './limits.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Items and counters are task-defined plain data; the task validates items itself. */
 export type Counters = Record<string, number>;
@@ -45,6 +45,13 @@ export interface AbortMsg { type: 'abort'; reason: string; code: number }
  * together: one PUSH socket per peer, one outbound queue.
  */
 export interface FragmentMsg { type: 'frag'; part: number; parts: number; data: Buffer }
+/**
+ * Rank 0 changed the job's rate limits (--limits-file) or how they are shared: bytes and
+ * operations per second for the whole job (0: unlimited), split evenly among `ranks`
+ * ranks (those with work now). Sent down the collectives' tree, each rank forwarding to
+ * its children; `seq` grows with each change, so a rank keeps the newest.
+ */
+export interface LimitsMsg { type: 'limits'; seq: number; bytesPerSecond: number; opsPerSecond: number; ranks: number }
 
 export type Message =
   | HelloMsg
@@ -57,7 +64,8 @@ export type Message =
   | ProgressMsg
   | ByeMsg
   | AbortMsg
-  | FragmentMsg;
+  | FragmentMsg
+  | LimitsMsg;
 
 export type MessageType = Message['type'];
 
@@ -110,6 +118,10 @@ export function validateBody(type: unknown, body: unknown): Message | null {
       return isNat(b.part) && isNat(b.parts) && b.parts >= 2 && b.parts <= MAX_FRAGMENTS && b.part < b.parts
         && b.data instanceof Uint8Array && b.data.length > 0 && b.data.length <= FRAGMENT_BYTES
         ? { type, part: b.part, parts: b.parts, data: Buffer.from(b.data.buffer, b.data.byteOffset, b.data.length) }
+        : null;
+    case 'limits':
+      return isNat(b.seq) && isNat(b.bytesPerSecond) && isNat(b.opsPerSecond) && isNat(b.ranks) && b.ranks >= 1
+        ? { type, seq: b.seq, bytesPerSecond: b.bytesPerSecond, opsPerSecond: b.opsPerSecond, ranks: b.ranks }
         : null;
     default:
       return null;

@@ -28,6 +28,7 @@ import type { Side } from '../copy/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 import { Retries } from '../copy/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
+import type { Throttle } from '../limits/throttle.js';
 
 /** `a`: the try this item is (absent: the first; n: its n-th retry, see copy/retry.ts). */
 export type WalkItem =
@@ -75,6 +76,8 @@ export interface WalkContext {
   updateDst?: Side | null;
   /** With updateDst: filled with the dirKey of each directory DST already has as one (mkdir can skip it). */
   dstDirs?: Set<string> | null;
+  /** --max-ops: one operation per directory read and per entry lstat'ed (limits/throttle.ts) */
+  limits?: Throttle | null;
 }
 
 /** A directory's key in WalkContext.dstDirs. */
@@ -247,6 +250,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         });
         const names = unpackNames(first.names);
         tookFirst = true;
+        // lstat'ed with the read, so paid right after it (within this item: no debt outlives it)
+        if (w.limits?.active) await w.limits.take(0, names.length);
         if (first.fd < 0) {
           if (!take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) w.store?.dirComplete(item.r, item.p);
           return;
@@ -290,6 +295,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     }
     // The last (often only) batch is stat'ed right here: no queue round trip for small dirs.
     const last = flush(true);
+    if (last && w.limits?.active) await w.limits.take(0, last.length);
     if (last && await statBatch({ r: item.r, p: item.p, n: last }, ctx)) handedOut = true;
     // Complete when every child was recorded by this rank, after them (see rank-store.ts);
     // a directory whose batches went to other ranks is simply read again by a resume.
@@ -331,7 +337,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     },
     // --files-from: rank 0 reads the list and hands it out in stealable batches.
     ...(w.list ? { source: (ctx: TaskContext<WalkItem>) => (ctx.rank === 0 ? listItems(w.list!, w.errors, w.resume) : []) } : {}),
+    ready: w.limits ? () => (w.limits!.active ? w.limits!.idle() : null) : undefined,
     async process(item, ctx) {
+      if (w.limits?.active) await w.limits.take(0, item.t === 's' ? item.n.length : 1);
       if (item.t === 'd') await readDir(item, ctx);
       else await statBatch(item, ctx);
     },
