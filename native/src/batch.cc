@@ -39,6 +39,8 @@
 //     content) of the files copied, up-to-date ones left out. Without hashing both are zeros.
 //   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
+//   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
+//     fsum's partial digest of a range (see HashRangeWorker)
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs,
 //     blocks (st_blocks, 512-byte units)
@@ -687,6 +689,98 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// ----- hashRange: fsum's partial digest of a range of one file -----------------------------
+// hashRange([anchor,] path: Buffer, off, len) -> Promise<{ status: Float64Array [-errno, op],
+// partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len), big-endian */ }>.
+// off must be a multiple of the leaf size. Why here and not in JS: fsum's large files were
+// read through fs.read (one thread-pool round trip per buffer) and hashed on the main
+// thread, so each rank hashed and read in turn; here reading and hashing run together on
+// the pool, one job per range, and the main thread only adds up the partials. The leaf is
+// read into a buffer reused by the pool thread (no allocation, no page faults per job).
+// Errors: OP_OPEN_SRC, OP_READ, OP_CHANGED with -1000 when the file ends before off+len.
+
+class HashRangeWorker : public Napi::AsyncWorker {
+ public:
+  HashRangeWorker(Napi::Env env, int anchor, std::string&& path, int64_t off, int64_t len)
+      : Napi::AsyncWorker(env, "fcp:hashRange"), deferred_(Napi::Promise::Deferred::New(env)), anchor_(anchor),
+        path_(std::move(path)), off_(off), len_(len) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int fd = openSource(anchor_, path_);
+    if (fd < 0) { err_ = fd; op_ = OP_OPEN_SRC; return; }
+    posix_fadvise(fd, off_, len_, POSIX_FADV_SEQUENTIAL);
+    thread_local std::vector<unsigned char> buf(kBuf);
+    int64_t end = off_ + len_;
+    for (int64_t off = off_; off < end && !err_;) {
+      size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
+      size_t got = 0;
+      while (got < want) {
+        ssize_t r = pread(fd, buf.data() + got, want - got, off + (int64_t)got);
+        if (r < 0) { if (errno == EINTR) continue; err_ = -errno; op_ = OP_READ; break; }
+        if (r == 0) { err_ = -1000; op_ = OP_CHANGED; break; }  // shrank
+        got += (size_t)r;
+      }
+      if (err_) break;
+      partial_ += leafTerm((uint64_t)off / kBuf, xxh64(buf.data(), got, 0));
+      off += (int64_t)got;
+    }
+    close(fd);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Float64Array status = Napi::Float64Array::New(env, 2);
+    status[0] = err_;
+    status[1] = op_;
+    Napi::Buffer<unsigned char> partial = Napi::Buffer<unsigned char>::New(env, 16);
+    partial_.Store(partial.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("partial", partial);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int anchor_;  // -1: path_ is a whole path
+  std::string path_;
+  int64_t off_, len_;
+  int err_ = 0, op_ = OP_NONE;
+  U128 partial_;
+};
+
+Napi::Value HashRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  bool at = info.Length() > 0 && info[0].IsNumber();
+  size_t k = at ? 2 : 1;
+  bool ok = info.Length() >= k + 2 && bytesOf(info[k - 1], &path) && info[k].IsNumber() && info[k + 1].IsNumber();
+  if (!ok) {
+    Napi::TypeError::New(env, "hashRange([anchor,] path: Buffer, off: number, len: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int anchor = -1;
+  if (at) {
+    anchor = info[0].As<Napi::Number>().Int32Value();
+    if (anchor < 0 || (!path.empty() && path[0] == '/')) {
+      Napi::TypeError::New(env, "hashRange: the anchor is a directory fd, the path relative to it").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  int64_t off = info[k].As<Napi::Number>().Int64Value(), len = info[k + 1].As<Napi::Number>().Int64Value();
+  if (off < 0 || len < 0 || off % (int64_t)kBuf != 0) {
+    // Leaf terms are numbered from the file's start: a range must start on a leaf.
+    Napi::RangeError::New(env, "hashRange: the offset must be a non-negative multiple of 1 MiB, the length non-negative").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new HashRangeWorker(env, anchor, std::move(path), off, len);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
 // ----- statAt ----------------------------------------------------------------------------
 
 constexpr int kStatFields = 15;
@@ -952,5 +1046,6 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
   exports.Set("scanDir", Napi::Function::New(env, ScanDir, "scanDir"));
   exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
+  exports.Set("hashRange", Napi::Function::New(env, HashRange, "hashRange"));
   exports.Set("sha256", Napi::Function::New(env, Sha256Export, "sha256"));
 }

@@ -138,7 +138,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
   const hash = await rt.runPhase(sumTask({
-    roots: opts.roots, side, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
+    roots: opts.roots, side, native, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
     syncRoots: opts.roots.map((r) => opts.syncSmall !== false && isLocalFs(r)),
   }));
 

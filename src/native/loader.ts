@@ -69,6 +69,14 @@ export interface NativeAddon {
   copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** The same with src and dst beneath anchors (directory fds). */
   copyChunk(srcAnchor: number, src: Buffer, dstAnchor: number, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /**
+   * fsum's partial digest of [off, off+len) of a file (off a multiple of LEAF), read and
+   * hashed in the thread pool: status [-errno, op (COPY_OPS; -1000 with op 11: it shrank)],
+   * partial the sum of the range's leaf terms, 16 bytes big-endian.
+   */
+  hashRange(path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /** The same with the file beneath an anchor (a directory fd). */
+  hashRange(anchor: number, path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
@@ -164,6 +172,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'xxh64',
   'readNames',
   'copyChunk',
+  'hashRange',
   'scanDir',
   'sha256',
   'openAnchor',
