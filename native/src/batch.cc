@@ -41,6 +41,8 @@
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
 //   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
 //     fsum's partial digest of a range (see HashRangeWorker)
+//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array)
+//     -> Promise<{ status: Float64Array, digests: Buffer }>: fsum's content digests of whole files (HashFilesWorker)
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs,
 //     blocks (st_blocks, 512-byte units)
@@ -699,6 +701,29 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
 // read into a buffer reused by the pool thread (no allocation, no page faults per job).
 // Errors: OP_OPEN_SRC, OP_READ, OP_CHANGED with -1000 when the file ends before off+len.
 
+/** Add the leaf terms of [off0, off0+len) of fd to sum, reading through buf (one leaf). */
+void hashFd(int fd, int64_t off0, int64_t len, std::vector<unsigned char>& buf, U128& sum, int& err, int& op) {
+  int64_t end = off0 + len;
+  for (int64_t off = off0; off < end;) {
+    size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
+    size_t got = 0;
+    while (got < want) {
+      ssize_t r = pread(fd, buf.data() + got, want - got, off + (int64_t)got);
+      if (r < 0) { if (errno == EINTR) continue; err = -errno; op = OP_READ; return; }
+      if (r == 0) { err = -1000; op = OP_CHANGED; return; }  // shrank
+      got += (size_t)r;
+    }
+    sum += leafTerm((uint64_t)off / kBuf, xxh64(buf.data(), got, 0));
+    off += (int64_t)got;
+  }
+}
+
+/** The leaf buffer of this pool thread, kept for its next hashing job. */
+std::vector<unsigned char>& leafBuffer() {
+  thread_local std::vector<unsigned char> buf(kBuf);
+  return buf;
+}
+
 class HashRangeWorker : public Napi::AsyncWorker {
  public:
   HashRangeWorker(Napi::Env env, int anchor, std::string&& path, int64_t off, int64_t len)
@@ -710,21 +735,7 @@ class HashRangeWorker : public Napi::AsyncWorker {
     int fd = openSource(anchor_, path_);
     if (fd < 0) { err_ = fd; op_ = OP_OPEN_SRC; return; }
     posix_fadvise(fd, off_, len_, POSIX_FADV_SEQUENTIAL);
-    thread_local std::vector<unsigned char> buf(kBuf);
-    int64_t end = off_ + len_;
-    for (int64_t off = off_; off < end && !err_;) {
-      size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
-      size_t got = 0;
-      while (got < want) {
-        ssize_t r = pread(fd, buf.data() + got, want - got, off + (int64_t)got);
-        if (r < 0) { if (errno == EINTR) continue; err_ = -errno; op_ = OP_READ; break; }
-        if (r == 0) { err_ = -1000; op_ = OP_CHANGED; break; }  // shrank
-        got += (size_t)r;
-      }
-      if (err_) break;
-      partial_ += leafTerm((uint64_t)off / kBuf, xxh64(buf.data(), got, 0));
-      off += (int64_t)got;
-    }
+    hashFd(fd, off_, len_, leafBuffer(), partial_, err_, op_);
     close(fd);
   }
 
@@ -779,6 +790,96 @@ Napi::Value HashRange(const Napi::CallbackInfo& info) {
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
+}
+
+// ----- hashFiles: fsum's content digests of a batch of whole files -------------------------
+// hashFiles(anchors: Int32Array /* per file: directory fd, or -1 for a whole path */,
+//           paths: Buffer[], sizes: Float64Array)
+//   -> Promise<{ status: Float64Array /* 2 per file: -errno or 0, op */, digests: Buffer /* 16 per file */ }>
+// Each file's content digest (sizeTerm(size) + its leaf terms, src/checksum/hasher.ts) with
+// the size the walk saw; a file that ends sooner fails with -1000 (OP_CHANGED). Why: small
+// files on local file systems cost fsum ~40 us each of main-thread work (open, read,
+// close, xxh64, three SHA-256s in JS); here a batch is one thread-pool job at syscall speed.
+
+class HashFilesWorker : public Napi::AsyncWorker {
+ public:
+  HashFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& paths, std::vector<int64_t>&& sizes)
+      : Napi::AsyncWorker(env, "fcp:hashFiles"), deferred_(Napi::Promise::Deferred::New(env)), anchors_(std::move(anchors)),
+        paths_(std::move(paths)), sizes_(std::move(sizes)), status_(paths_.size() * 2, 0), digests_(paths_.size()) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::vector<unsigned char>& buf = leafBuffer();
+    for (size_t i = 0; i < paths_.size(); i++) {
+      int err = 0, op = OP_NONE;
+      int fd = openSource(anchors_[i], paths_[i]);
+      if (fd < 0) {
+        err = fd;
+        op = OP_OPEN_SRC;
+      } else {
+        U128 sum = sizeTerm((uint64_t)sizes_[i]);
+        hashFd(fd, 0, sizes_[i], buf, sum, err, op);
+        close(fd);
+        if (!err) digests_[i] = sum;
+      }
+      status_[2 * i] = err;
+      status_[2 * i + 1] = op;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    size_t n = paths_.size();
+    Napi::Float64Array status = Napi::Float64Array::New(env, 2 * n);
+    for (size_t i = 0; i < 2 * n; i++) status[i] = status_[i];
+    Napi::Buffer<unsigned char> digests = Napi::Buffer<unsigned char>::New(env, 16 * n);
+    for (size_t i = 0; i < n; i++) digests_[i].Store(digests.Data() + 16 * i);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("digests", digests);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<int> anchors_;
+  std::vector<std::string> paths_;
+  std::vector<int64_t> sizes_;
+  std::vector<double> status_;
+  std::vector<U128> digests_;
+};
+
+Napi::Value HashFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto usage = [&]() {
+    Napi::TypeError::New(env, "hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array), one of each per file").ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsTypedArray()) return usage();
+  if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) return usage();
+  Napi::Int32Array a = info[0].As<Napi::Int32Array>();
+  Napi::Array p = info[1].As<Napi::Array>();
+  Napi::Float64Array z = info[2].As<Napi::Float64Array>();
+  size_t n = p.Length();
+  if (a.ElementLength() != n || z.ElementLength() != n) return usage();
+  std::vector<int> anchors(n);
+  std::vector<std::string> paths(n);
+  std::vector<int64_t> sizes(n);
+  for (size_t i = 0; i < n; i++) {
+    anchors[i] = a[i];
+    double size = z[i];
+    if (!bytesOf(p.Get(i), &paths[i]) || !(size >= 0 && size <= 9007199254740991.0) || std::floor(size) != size) return usage();
+    if (anchors[i] >= 0 && !paths[i].empty() && paths[i][0] == '/') {
+      Napi::TypeError::New(env, "hashFiles: paths beneath an anchor are relative to it").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    sizes[i] = (int64_t)size;
+  }
+  auto* w = new HashFilesWorker(env, std::move(anchors), std::move(paths), std::move(sizes));
+  Napi::Promise pr = w->Promise();
+  w->Queue();
+  return pr;
 }
 
 // ----- statAt ----------------------------------------------------------------------------
@@ -1047,5 +1148,6 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("scanDir", Napi::Function::New(env, ScanDir, "scanDir"));
   exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
   exports.Set("hashRange", Napi::Function::New(env, HashRange, "hashRange"));
+  exports.Set("hashFiles", Napi::Function::New(env, HashFiles, "hashFiles"));
   exports.Set("sha256", Napi::Function::New(env, Sha256Export, "sha256"));
 }

@@ -16,7 +16,9 @@
  * for the whole item (no allocation per read); a buffer hashes in well under a
  * millisecond, so the event loop (and the runtime's heartbeats) keeps running.
  *
- * Small files (<= 1 MiB) on local file systems (tmpfs, ext4, xfs, btrfs...: see
+ * With the addon, the whole files of a batch that are on local file systems are hashed in
+ * one hashFiles job (no main-thread work per file but its record). Without it, small
+ * files (<= 1 MiB) on local file systems (tmpfs, ext4, xfs, btrfs...: see
  * LOCAL_FS) are read synchronously while that is cheap: there open+read+close takes a few
  * microseconds and a round trip through the libuv thread pool costs several times that
  * (measured 4-8x on tmpfs). Each rank watches how long those synchronous reads take (the
@@ -297,7 +299,49 @@ export function sumTask(s: SumContext): Task<SumItem> {
     return i;
   };
 
-  const batch = async (files: Entry[], ctx: Ctx) => {
+  /** Whole files on local file systems, in one native job; returns the others (done as without the addon). */
+  const localBatch = async (native: NativeAddon, files: Entry[], ctx: Ctx): Promise<Entry[]> => {
+    const failed = (e: Entry, what: string, path: Buffer, err: unknown) => {
+      s.errors.report(what, path, err);
+      ctx.count('errors');
+      s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true }));
+    };
+    const local: { e: Entry; path: Buffer; anchor: number; rel: Buffer }[] = [];
+    for (const e of files) {
+      if (!s.syncRoots?.[e.r]) continue;
+      const path = pathOf(s.roots, e);
+      if (!s.side) {
+        local.push({ e, path, anchor: -1, rel: path });
+        continue;
+      }
+      try {
+        const { fd, rel } = s.side.at(path);
+        local.push({ e, path, anchor: fd, rel });
+      } catch (err) {
+        failed(e, 'open', path, err); // its root's anchor could not be opened
+      }
+    }
+    if (local.length > 0) {
+      const { status, digests } = await native.hashFiles(Int32Array.from(local, (f) => f.anchor), local.map((f) => f.rel), Float64Array.from(local, (f) => f.e.m.size));
+      local.forEach(({ e, path }, i) => {
+        const errno = status[2 * i]!;
+        if (errno !== 0) {
+          const op = status[2 * i + 1]!;
+          const what = op === OP_OPEN_SRC ? 'open' : 'read';
+          failed(e, what, path, errno === -1000 ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
+          return;
+        }
+        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));
+        ctx.count('bytes', e.m.size);
+        ctx.count('files');
+      });
+    }
+    return files.filter((e) => !s.syncRoots?.[e.r]);
+  };
+
+  const batch = async (all: Entry[], ctx: Ctx) => {
+    const files = s.native ? await localBatch(s.native, all, ctx) : all;
+    if (files.length === 0) return;
     const buf = pool.take();
     try {
       let small = files.filter((e) => e.m.size <= SMALL);

@@ -77,6 +77,13 @@ export interface NativeAddon {
   hashRange(path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** The same with the file beneath an anchor (a directory fd). */
   hashRange(anchor: number, path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /**
+   * fsum's content digests of whole files, in one thread-pool job: per file an anchor (a
+   * directory fd; -1: the path is whole), a path and the size the walk saw. status: 2 per
+   * file [-errno, op] as hashRange's; digests: 16 per file (sizeTerm + leaf terms), zeros
+   * where the file failed.
+   */
+  hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array): Promise<{ status: Float64Array; digests: Buffer }>;
   /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
   statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
   /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
@@ -173,6 +180,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'readNames',
   'copyChunk',
   'hashRange',
+  'hashFiles',
   'scanDir',
   'sha256',
   'openAnchor',
