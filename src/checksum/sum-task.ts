@@ -3,23 +3,22 @@
  *
  *   'b'  a batch of whole files (size <= chunk size): hashed completely by whoever
  *        processes the batch, which also makes their records;
- *   'c'  chunk i of a large file, [o, o + l): hashed with a ChunkHasher; the partial
+ *   'c'  chunk i of a large file, [o, o + l): hashed as a range (see below); the partial
  *        digest is kept as [w, n, i, digest] (w: owner rank, n: the file's index in the
  *        owner's list) and the owner combines the partials after the phase;
  *   'l'  a batch of symlinks: readlink, target digest, records.
  *
- * With the native addon, a chunk or a file larger than a leaf is one hashRange job on the
- * thread pool (native/src/batch.cc): it reads and hashes there, leaf by leaf, and the main
- * thread only adds up the partial digest. Reading with fs.read and hashing each buffer on
- * the main thread made every rank alternate between the two (3.3x the time of cat on
- * large files at -np 2). Without the addon, reads use fs.read into a 4 MiB buffer reused
- * for the whole item (no allocation per read); a buffer hashes in well under a
- * millisecond, so the event loop (and the runtime's heartbeats) keeps running.
+ * With the native addon, hashing runs on the thread pool (native/src/batch.cc), which
+ * reads and hashes leaf by leaf; the main thread only makes records. A chunk, or a whole
+ * file on a network or parallel file system, is one hashRange job (several in flight per
+ * rank); the whole files of a batch on a local file system are one hashFiles job. Before,
+ * fs.read (a thread-pool round trip per buffer, three per small file) alternated with
+ * hashing on the main thread: 3.3x the time of cat on mktree mixed at -np 2.
  *
- * With the addon, the whole files of a batch that are on local file systems are hashed in
- * one hashFiles job (no main-thread work per file but its record). Without it, small
- * files (<= 1 MiB) on local file systems (tmpfs, ext4, xfs, btrfs...: see
- * LOCAL_FS) are read synchronously while that is cheap: there open+read+close takes a few
+ * Without the addon, reads use fs.read into a 4 MiB buffer reused for the whole item (no
+ * allocation per read); a buffer hashes in well under a millisecond, so the event loop
+ * (and the runtime's heartbeats) keeps running. Small files (<= 1 MiB) on local file
+ * systems (tmpfs, ext4, xfs, btrfs...: see LOCAL_FS) are read synchronously while that is cheap: there open+read+close takes a few
  * microseconds and a round trip through the libuv thread pool costs several times that
  * (measured 4-8x on tmpfs). Each rank watches how long those synchronous reads take (the
  * median of each window of 32 files); once it exceeds SYNC_MAX_US (a cold disk) the rank
@@ -30,7 +29,7 @@
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
-import type { EntryErrors } from '../errors.js';
+import { systemError, type EntryErrors } from '../errors.js';
 import { joinPath } from '../copy/paths.js';
 import { isEntry, type Entry } from '../walk/entry.js';
 import { targetDigest } from './entry-digest.js';
@@ -38,7 +37,6 @@ import { ChunkHasher, LEAF, digestFromBytes, digestOfBuffer, fileDigest, isHex12
 import { makeRecord, type SumRecord } from './records.js';
 import type { Side } from '../copy/beneath.js';
 import { COPY_OPS, type NativeAddon } from '../native/loader.js';
-import { systemError } from '../errors.js';
 
 export type SumItem =
   | { t: 'b'; f: Entry[] }
@@ -114,7 +112,7 @@ export interface SumContext {
   seedItems: () => Iterable<SumItem>;
   /** items processed at once per rank (default 4) */
   concurrency?: number;
-  /** by root index: small files may be read synchronously while fast (default: none) */
+  /** by root index: on a local file system (default: none): whole files in one hashFiles job per batch with the addon, else small ones read synchronously while fast */
   syncRoots?: boolean[];
   /** the roots beneath their anchors (copy/beneath.ts); without it, whole paths (O_NOFOLLOW) */
   side?: Side;
