@@ -18,14 +18,15 @@
  * Without the addon, reads use fs.read into a 4 MiB buffer reused for the whole item (no
  * allocation per read); a buffer hashes in well under a millisecond, so the event loop
  * (and the runtime's heartbeats) keeps running. Small files (<= 1 MiB) on local file
- * systems (tmpfs, ext4, xfs, btrfs...: see LOCAL_FS) are read synchronously while that is cheap: there open+read+close takes a few
- * microseconds and a round trip through the libuv thread pool costs several times that
- * (measured 4-8x on tmpfs). Each rank watches how long those synchronous reads take (the
- * median of each window of 32 files); once it exceeds SYNC_MAX_US (a cold disk) the rank
- * reads every file through the thread pool for the rest of the job. Network and parallel
- * file systems (Lustre, GPFS, NFS...) always go through the thread pool: many opens in
- * flight matter there, and a synchronous call stuck on a server would stop this rank's
- * heartbeats. The synchronous loop yields to the event loop every YIELD_MS.
+ * systems (tmpfs, ext4, xfs, btrfs...: see LOCAL_FS) are read synchronously while that
+ * is cheap: there open+read+close takes a few microseconds and a round trip through the
+ * libuv thread pool costs several times that (measured 4-8x on tmpfs). Each rank watches
+ * how long those synchronous reads take (the median of each window of 32 files); once it
+ * exceeds SYNC_MAX_US (a cold disk) the rank reads every file through the thread pool for
+ * the rest of the job. Network and parallel file systems (Lustre, GPFS, NFS...) always go
+ * through the thread pool: many opens in flight matter there, and a synchronous call
+ * stuck on a server would stop this rank's heartbeats. The synchronous loop yields to
+ * the event loop every YIELD_MS.
  */
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
