@@ -10,10 +10,11 @@
  *
  * With the native addon, hashing runs on the thread pool (native/src/batch.cc), which
  * reads and hashes leaf by leaf; the main thread only makes records. A chunk, or a whole
- * file on a network or parallel file system, is one hashRange job (several in flight per
- * rank); the whole files of a batch on a local file system are one hashFiles job. Before,
- * fs.read (a thread-pool round trip per buffer, three per small file) alternated with
- * hashing on the main thread: 3.3x the time of cat on mktree mixed at -np 2.
+ * file on a network or parallel file system or larger than a leaf, is one hashRange job
+ * (several in flight per rank); the small files (<= 1 MiB) of a batch on a local file
+ * system are one hashFiles job. Before, fs.read (a thread-pool round trip per buffer,
+ * three per small file) alternated with hashing on the main thread: 3.3x the time of cat
+ * on mktree mixed at -np 2.
  *
  * Without the addon, reads use fs.read into a 4 MiB buffer reused for the whole item (no
  * allocation per read); a buffer hashes in well under a millisecond, so the event loop
@@ -113,7 +114,7 @@ export interface SumContext {
   seedItems: () => Iterable<SumItem>;
   /** items processed at once per rank (default 4) */
   concurrency?: number;
-  /** by root index: on a local file system (default: none): whole files in one hashFiles job per batch with the addon, else small ones read synchronously while fast */
+  /** by root index: on a local file system (default: none): small files in one hashFiles job per batch with the addon, else read synchronously while fast */
   syncRoots?: boolean[];
   /** the roots beneath their anchors (copy/beneath.ts); without it, whole paths (O_NOFOLLOW) */
   side?: Side;
@@ -298,7 +299,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
     return i;
   };
 
-  /** Whole files on local file systems, in one native job; returns the others (done as without the addon). */
+  /** Small files on local file systems, in one native job; returns the others (wholeFile: one hashRange job each). */
   const localBatch = async (native: NativeAddon, files: Entry[], ctx: Ctx): Promise<Entry[]> => {
     const failed = (e: Entry, what: string, path: Buffer, err: unknown) => {
       s.errors.report(what, path, err);
@@ -307,7 +308,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
     };
     const local: { e: Entry; path: Buffer; anchor: number; rel: Buffer }[] = [];
     for (const e of files) {
-      if (!s.syncRoots?.[e.r]) continue;
+      if (!s.syncRoots?.[e.r] || e.m.size > SMALL) continue;
       const path = pathOf(s.roots, e);
       if (!s.side) {
         local.push({ e, path, anchor: -1, rel: path });
@@ -335,7 +336,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
         ctx.count('files');
       });
     }
-    return files.filter((e) => !s.syncRoots?.[e.r]);
+    return files.filter((e) => !s.syncRoots?.[e.r] || e.m.size > SMALL);
   };
 
   const batch = async (all: Entry[], ctx: Ctx) => {
@@ -356,7 +357,9 @@ export function sumTask(s: SumContext): Task<SumItem> {
         const slot = buf.subarray(k * SMALL, (k + 1) * SMALL);
         while (next < small.length) await wholeFile(small[next++]!, slot, ctx);
       }));
-      for (const e of big) await wholeFile(e, buf, ctx);
+      // with the addon each is its own thread-pool job and needs no buffer: all at once
+      if (s.native) await Promise.all(big.map((e) => wholeFile(e, buf, ctx)));
+      else for (const e of big) await wholeFile(e, buf, ctx);
     } finally {
       pool.give(buf);
     }
