@@ -39,10 +39,6 @@
 //     content) of the files copied, up-to-date ones left out. Without hashing both are zeros.
 //   copyChunk(src, dst, off, len, flags) -> Promise<{ status: Float64Array [-errno, op, holes],
 //             partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len) */ }>
-//   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
-//     fsum's partial digest of a range (see HashRangeWorker)
-//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array)
-//     -> Promise<{ status: Float64Array, digests: Buffer }>: fsum's content digests of whole files (HashFilesWorker)
 //   statAt(dir: Buffer, names: Buffer[]) -> Promise<Float64Array /* 15 per name */>
 //     -errno or 0, mode, uid, gid, size, nlink, devHi, devLo, inoHi, inoLo, atimeS, atimeNs, mtimeS, mtimeNs,
 //     blocks (st_blocks, 512-byte units)
@@ -51,6 +47,10 @@
 //   scanDir(dir: Buffer, maxNames) -> Promise<{ names, stats, fd }>: open + getdents64 + lstat
 //     of a directory's first names in one job (see ScanDirWorker)
 //   sha256(data: Uint8Array) -> Buffer: the SHA-256 used above, exported for tests.
+//   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
+//     fsum's partial digest of a range (see HashRangeWorker)
+//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array)
+//     -> Promise<{ status: Float64Array, digests: Buffer }>: fsum's content digests of whole files (HashFilesWorker)
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE

@@ -69,6 +69,12 @@ export interface NativeAddon {
   copyChunk(src: Buffer, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
   /** The same with src and dst beneath anchors (directory fds). */
   copyChunk(srcAnchor: number, src: Buffer, dstAnchor: number, dst: Buffer, off: number, len: number, flags: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
+  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
+  statAt(anchor: number, dir: Buffer, names: Buffer[]): Promise<Float64Array>;
+  /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
+  readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /**
    * fsum's partial digest of [off, off+len) of a file (off a multiple of LEAF), read and
    * hashed in the thread pool: status [-errno, op (COPY_OPS; -1000 with op 11: it shrank)],
@@ -84,12 +90,6 @@ export interface NativeAddon {
    * where the file failed.
    */
   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array): Promise<{ status: Float64Array; digests: Buffer }>;
-  /** lstat each name relative to dir (opened O_NOFOLLOW): 15 numbers per name, see STAT_FIELDS. */
-  statAt(dir: Buffer, names: Buffer[]): Promise<Float64Array>;
-  /** The same with dir beneath an anchor ('' the anchor itself), no symlink followed on the way. */
-  statAt(anchor: number, dir: Buffer, names: Buffer[]): Promise<Float64Array>;
-  /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
-  readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /**
    * Open a directory (O_NOFOLLOW), read whole getdents64 batches until at least maxNames
    * names or the end, and lstat them, in one thread-pool job: names NUL-separated, stats
