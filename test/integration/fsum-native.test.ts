@@ -4,9 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { dist, isRoot, lastJson, node, run, scratch } from '../helpers/run.js';
 import { NATIVE_ADDON_PATH } from '../../src/native/loader.js';
+import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 
 const MiB = 1024 * 1024;
 const area = scratch('fsumspeed-native');
@@ -67,5 +68,28 @@ describe.runIf(withNative)('fsum with and without the addon', () => {
     expect(lines.length).toBeGreaterThan(0);
     expect(new Set(lines)).toEqual(new Set([`fsum: cannot open '${t}/big': Permission denied (EACCES)`]));
     expect(lastJson<SumOut>(r.stdout).errors).toBe(lines.length);
+  });
+});
+
+// FUSE is not a local file system (sum-task.ts LOCAL_FS): there every whole file and chunk
+// is a hashRange job of its own.
+describe.runIf(withNative && isRoot)('fsum through latfs (hashRange for every file)', () => {
+  afterEach(() => unmountAll());
+
+  it('gives the signature of the same tree on tmpfs; a failed read is named (read, EIO), exit 1', async () => {
+    const local = await node('cli/fsum.js', [tree, '--quiet'], { timeoutMs: 60_000 });
+    expect(local.code, local.stderr).toBe(0);
+    const sig = local.stdout.split(' ')[0];
+    const m = await mountLatfs(area.dir, ['--meta-us', '100', '--data-us', '100', '--fail-read', 'tree/d/f*:1536K:EIO'], 'fsumspeed-latfs');
+    const ok = await node('cli/fsum.js', [m.path('tree'), '-np', '2', '--chunk-size', '2M', '--quiet'], { timeoutMs: 120_000 });
+    expect(ok.code, ok.stderr).toBe(1); // the files under d/ of more than 1.5 MiB fail
+    const lines = ok.stderr.split('\n').filter(Boolean);
+    // d/ holds f1, f3, f5, f7 (1, 1 MiB - 1, 1 MiB + 1, 2 MiB + 1 bytes): only f7 reaches 1.5 MiB
+    expect(new Set(lines)).toEqual(new Set([`fsum: cannot read '${m.path('tree')}/d/f7': Input/output error (EIO)`]));
+    await m.unmount();
+    const clean = await mountLatfs(area.dir, ['--meta-us', '100', '--data-us', '100'], 'fsumspeed-latfs');
+    const same = await node('cli/fsum.js', [clean.path('tree'), '-np', '2', '--chunk-size', '2M', '--quiet'], { timeoutMs: 120_000 });
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout.split(' ')[0]).toBe(sig);
   });
 });
