@@ -1,14 +1,17 @@
 // Checksum benchmark: fsum against the read floor and single-process checksummers, on tmpfs.
 //
-//   node bench/fsum.mjs [--reps N] [--warmup N] [--only hasher,large,small] [--np N]
-//                       [--small-files N] [--large-size BYTES] [--clean]
+//   node bench/fsum.mjs [--reps N] [--warmup N] [--only hasher,large,small,mixed] [--np N]
+//                       [--small-files N] [--large-size BYTES] [--mixed-files N] [--mixed-size BYTES]
+//                       [--baseline DIR] [--clean]
 //
 // Sections:
 //   hasher  ChunkHasher alone, in this process: 1 GiB fed in 4 MiB buffers, with the
 //           native addon's xxh64 and with xxhash-wasm (MB/s; the copy's --signature
 //           budget is measured against this)
-//   large / small, cases:
+//   large / small / mixed (mktree mixed, a research-like mix), cases:
 //     fsum     node bin/fsum.js SRC -np N --quiet (and -np 1)
+//     baseline DIR/bin/fsum.js SRC -np N --quiet, with --baseline DIR (another checkout,
+//              built: before/after a change, timed in the same interleaved rounds)
 //     cat      find SRC -type f -print0 | xargs -0 cat > /dev/null   (read floor, one process)
 //     sha1sum  find SRC -type f -print0 | xargs -0 sha1sum > /dev/null
 //     b2sum    find SRC -type f -print0 | xargs -0 b2sum > /dev/null
@@ -34,6 +37,9 @@ const SPEC = {
   np: 'number',
   'small-files': 'number',
   'large-size': 'number',
+  'mixed-files': 'number',
+  'mixed-size': 'number',
+  baseline: 'string',
   clean: 'boolean',
   help: 'boolean',
 };
@@ -41,10 +47,13 @@ const SPEC = {
 const HELP = `usage: node bench/fsum.mjs [options]   (or: npm run bench -- [options])
   --reps N             rounds per case (default 5)
   --warmup N           untimed rounds first (default 1)
-  --only LIST          sections, comma-separated: hasher,large,small (default all)
+  --only LIST          sections, comma-separated: hasher,large,small,mixed (default all)
   --np N               fsum ranks (default 2)
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
+  --mixed-files N      files in the mixed tree (default 5000)
+  --mixed-size BYTES   total size of the mixed tree (default 2 GiB)
+  --baseline DIR       also time DIR/bin/fsum.js -np N (another built checkout), interleaved
   --clean              remove the cached source trees at the end
 Trees are cached in ${benchDir}.`;
 
@@ -95,18 +104,22 @@ export async function main(argv = process.argv.slice(2)) {
   const reps = opts.reps ?? 5;
   const warmup = opts.warmup ?? 1;
   const np = opts.np ?? 2;
-  const sections = opts.only ? words(opts.only.replace(/,/g, ' ')) : ['hasher', 'large', 'small'];
+  const sections = opts.only ? words(opts.only.replace(/,/g, ' ')) : ['hasher', 'large', 'small', 'mixed'];
   const profiles = {
     large: { files: 2, size: opts['large-size'] ?? GiB },
     small: { files: opts['small-files'] ?? 20000 },
+    // as bench/copy.mjs's mixed tree (same cache name, so the two share it)
+    mixed: { files: opts['mixed-files'] ?? 5000, size: opts['mixed-size'] ?? 2 * GiB },
   };
-  for (const s of sections) if (s !== 'hasher' && !profiles[s]) throw new Error(`--only: unknown section "${s}" (have: hasher, large, small)`);
+  for (const s of sections) if (s !== 'hasher' && !profiles[s]) throw new Error(`--only: unknown section "${s}" (have: hasher, large, small, mixed)`);
 
   console.log(`## fsum: signature vs read floor and sha1sum/b2sum (tmpfs ${benchDir})\n`);
   if (sections.includes('hasher')) await hasherSection();
 
   const bin = path.join(repoRoot, 'bin/fsum.js');
   if (!fs.existsSync(bin)) throw new Error(`${bin} not found`);
+  const baseline = opts.baseline ? path.resolve(opts.baseline, 'bin/fsum.js') : null;
+  if (baseline && !fs.existsSync(baseline)) throw new Error(`--baseline: ${baseline} not found`);
   const used = [];
   for (const name of sections.filter((s) => s !== 'hasher')) {
     const mk = profiles[name];
@@ -117,6 +130,7 @@ export async function main(argv = process.argv.slice(2)) {
     const xargs = (tool) => () => timeIt('bash', ['-c', `set -o pipefail; find "$1" -type f -print0 | xargs -0 ${tool} > /dev/null`, tool, src]);
     const fsumCase = (n) => ({ name: `fsum -np ${n}`, run: () => timeIt(process.execPath, [bin, src, '-np', String(n), '--quiet']) });
     const cases = [fsumCase(np), ...(np !== 1 ? [fsumCase(1)] : []), { name: 'cat', run: xargs('cat') }];
+    if (baseline) cases.splice(1, 0, { name: `baseline -np ${np}`, run: () => timeIt(process.execPath, [baseline, src, '-np', String(np), '--quiet']) });
     for (const tool of ['sha1sum', 'b2sum']) if (haveCmd(tool)) cases.push({ name: tool, run: xargs(tool) });
     let n = 0;
     const results = await compare(cases, {

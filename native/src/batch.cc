@@ -47,6 +47,10 @@
 //   scanDir(dir: Buffer, maxNames) -> Promise<{ names, stats, fd }>: open + getdents64 + lstat
 //     of a directory's first names in one job (see ScanDirWorker)
 //   sha256(data: Uint8Array) -> Buffer: the SHA-256 used above, exported for tests.
+//   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
+//     fsum's partial digest of a range (see HashRangeWorker)
+//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array)
+//     -> Promise<{ status: Float64Array, digests: Buffer }>: fsum's content digests of whole files (HashFilesWorker)
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -687,6 +691,197 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// ----- hashRange: fsum's partial digest of a range of one file -----------------------------
+// hashRange([anchor,] path: Buffer, off, len) -> Promise<{ status: Float64Array [-errno, op],
+// partial: Buffer /* 16: sum of the terms of the leaves in [off, off+len), big-endian */ }>.
+// off must be a multiple of the leaf size. Why here and not in JS: fsum's large files were
+// read through fs.read (one thread-pool round trip per buffer) and hashed on the main
+// thread, so each rank hashed and read in turn; here reading and hashing run together on
+// the pool, one job per range, and the main thread only adds up the partials. The leaf is
+// read into a buffer reused by the pool thread (no allocation, no page faults per job).
+// Errors: OP_OPEN_SRC, OP_READ, OP_CHANGED with -1000 when the file ends before off+len.
+
+/** Add the leaf terms of [off0, off0+len) of fd to sum, reading through buf (one leaf). */
+void hashFd(int fd, int64_t off0, int64_t len, std::vector<unsigned char>& buf, U128& sum, int& err, int& op) {
+  int64_t end = off0 + len;
+  for (int64_t off = off0; off < end;) {
+    size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
+    size_t got = 0;
+    while (got < want) {
+      ssize_t r = pread(fd, buf.data() + got, want - got, off + (int64_t)got);
+      if (r < 0) { if (errno == EINTR) continue; err = -errno; op = OP_READ; return; }
+      if (r == 0) { err = -1000; op = OP_CHANGED; return; }  // shrank
+      got += (size_t)r;
+    }
+    sum += leafTerm((uint64_t)off / kBuf, xxh64(buf.data(), got, 0));
+    off += (int64_t)got;
+  }
+}
+
+/** The leaf buffer of this pool thread, kept for its next hashing job. */
+std::vector<unsigned char>& leafBuffer() {
+  thread_local std::vector<unsigned char> buf(kBuf);
+  return buf;
+}
+
+class HashRangeWorker : public Napi::AsyncWorker {
+ public:
+  HashRangeWorker(Napi::Env env, int anchor, std::string&& path, int64_t off, int64_t len)
+      : Napi::AsyncWorker(env, "fcp:hashRange"), deferred_(Napi::Promise::Deferred::New(env)), anchor_(anchor),
+        path_(std::move(path)), off_(off), len_(len) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    int fd = openSource(anchor_, path_);
+    if (fd < 0) { err_ = fd; op_ = OP_OPEN_SRC; return; }
+    posix_fadvise(fd, off_, len_, POSIX_FADV_SEQUENTIAL);
+    hashFd(fd, off_, len_, leafBuffer(), partial_, err_, op_);
+    close(fd);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    Napi::Float64Array status = Napi::Float64Array::New(env, 2);
+    status[0] = err_;
+    status[1] = op_;
+    Napi::Buffer<unsigned char> partial = Napi::Buffer<unsigned char>::New(env, 16);
+    partial_.Store(partial.Data());
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("partial", partial);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int anchor_;  // -1: path_ is a whole path
+  std::string path_;
+  int64_t off_, len_;
+  int err_ = 0, op_ = OP_NONE;
+  U128 partial_;
+};
+
+Napi::Value HashRange(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string path;
+  bool at = info.Length() > 0 && info[0].IsNumber();
+  size_t k = at ? 2 : 1;
+  bool ok = info.Length() >= k + 2 && bytesOf(info[k - 1], &path) && info[k].IsNumber() && info[k + 1].IsNumber();
+  if (!ok) {
+    Napi::TypeError::New(env, "hashRange([anchor,] path: Buffer, off: number, len: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int anchor = -1;
+  if (at) {
+    anchor = info[0].As<Napi::Number>().Int32Value();
+    if (anchor < 0 || (!path.empty() && path[0] == '/')) {
+      Napi::TypeError::New(env, "hashRange: the anchor is a directory fd, the path relative to it").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+  }
+  int64_t off = info[k].As<Napi::Number>().Int64Value(), len = info[k + 1].As<Napi::Number>().Int64Value();
+  if (off < 0 || len < 0 || off % (int64_t)kBuf != 0) {
+    // Leaf terms are numbered from the file's start: a range must start on a leaf.
+    Napi::RangeError::New(env, "hashRange: the offset must be a non-negative multiple of 1 MiB, the length non-negative").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto* w = new HashRangeWorker(env, anchor, std::move(path), off, len);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// ----- hashFiles: fsum's content digests of a batch of whole files -------------------------
+// hashFiles(anchors: Int32Array /* per file: directory fd, or -1 for a whole path */,
+//           paths: Buffer[], sizes: Float64Array)
+//   -> Promise<{ status: Float64Array /* 2 per file: -errno or 0, op */, digests: Buffer /* 16 per file */ }>
+// Each file's content digest (sizeTerm(size) + its leaf terms, src/checksum/hasher.ts) with
+// the size the walk saw; a file that ends sooner fails with -1000 (OP_CHANGED). Why: small
+// files on local file systems cost fsum ~40 us each of main-thread work (open, read,
+// close, xxh64, three SHA-256s in JS); here a batch is one thread-pool job at syscall speed.
+
+class HashFilesWorker : public Napi::AsyncWorker {
+ public:
+  HashFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& paths, std::vector<int64_t>&& sizes)
+      : Napi::AsyncWorker(env, "fcp:hashFiles"), deferred_(Napi::Promise::Deferred::New(env)), anchors_(std::move(anchors)),
+        paths_(std::move(paths)), sizes_(std::move(sizes)), status_(paths_.size() * 2, 0), digests_(paths_.size()) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    std::vector<unsigned char>& buf = leafBuffer();
+    for (size_t i = 0; i < paths_.size(); i++) {
+      int err = 0, op = OP_NONE;
+      int fd = openSource(anchors_[i], paths_[i]);
+      if (fd < 0) {
+        err = fd;
+        op = OP_OPEN_SRC;
+      } else {
+        U128 sum = sizeTerm((uint64_t)sizes_[i]);
+        hashFd(fd, 0, sizes_[i], buf, sum, err, op);
+        close(fd);
+        if (!err) digests_[i] = sum;
+      }
+      status_[2 * i] = err;
+      status_[2 * i + 1] = op;
+    }
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::HandleScope scope(env);
+    size_t n = paths_.size();
+    Napi::Float64Array status = Napi::Float64Array::New(env, 2 * n);
+    for (size_t i = 0; i < 2 * n; i++) status[i] = status_[i];
+    Napi::Buffer<unsigned char> digests = Napi::Buffer<unsigned char>::New(env, 16 * n);
+    for (size_t i = 0; i < n; i++) digests_[i].Store(digests.Data() + 16 * i);
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("status", status);
+    out.Set("digests", digests);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<int> anchors_;
+  std::vector<std::string> paths_;
+  std::vector<int64_t> sizes_;
+  std::vector<double> status_;
+  std::vector<U128> digests_;
+};
+
+Napi::Value HashFiles(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto usage = [&]() {
+    Napi::TypeError::New(env, "hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array), one of each per file").ThrowAsJavaScriptException();
+    return env.Undefined();
+  };
+  if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsTypedArray()) return usage();
+  if (info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) return usage();
+  Napi::Int32Array a = info[0].As<Napi::Int32Array>();
+  Napi::Array p = info[1].As<Napi::Array>();
+  Napi::Float64Array z = info[2].As<Napi::Float64Array>();
+  size_t n = p.Length();
+  if (a.ElementLength() != n || z.ElementLength() != n) return usage();
+  std::vector<int> anchors(n);
+  std::vector<std::string> paths(n);
+  std::vector<int64_t> sizes(n);
+  for (size_t i = 0; i < n; i++) {
+    anchors[i] = a[i];
+    double size = z[i];
+    if (!bytesOf(p.Get(i), &paths[i]) || !(size >= 0 && size <= 9007199254740991.0) || std::floor(size) != size) return usage();
+    if (anchors[i] >= 0 && !paths[i].empty() && paths[i][0] == '/') {
+      Napi::TypeError::New(env, "hashFiles: paths beneath an anchor are relative to it").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    sizes[i] = (int64_t)size;
+  }
+  auto* w = new HashFilesWorker(env, std::move(anchors), std::move(paths), std::move(sizes));
+  Napi::Promise pr = w->Promise();
+  w->Queue();
+  return pr;
+}
+
 // ----- statAt ----------------------------------------------------------------------------
 
 constexpr int kStatFields = 15;
@@ -973,5 +1168,7 @@ void RegisterBatch(Napi::Env env, Napi::Object exports) {
   exports.Set("readNames", Napi::Function::New(env, ReadNames, "readNames"));
   exports.Set("scanDir", Napi::Function::New(env, ScanDir, "scanDir"));
   exports.Set("copyChunk", Napi::Function::New(env, CopyChunk, "copyChunk"));
+  exports.Set("hashRange", Napi::Function::New(env, HashRange, "hashRange"));
+  exports.Set("hashFiles", Napi::Function::New(env, HashFiles, "hashFiles"));
   exports.Set("sha256", Napi::Function::New(env, Sha256Export, "sha256"));
 }

@@ -49,7 +49,10 @@ export interface SumJobOptions {
   /** gather every record at rank 0 (in a RecordTable) */
   gather: boolean;
   quiet: boolean;
-  /** read small files on local file systems synchronously while that is fast (default true; see sum-task.ts) */
+  /**
+   * batch whole files on local file systems (default true; see sum-task.ts): with the addon
+   * one hashFiles job per batch, without it small files read synchronously while that is fast
+   */
   syncSmall?: boolean;
 }
 
@@ -80,7 +83,20 @@ export interface SumJobResult {
   exitCode: number;
 }
 
+/** FCP_TRACE_PHASES=1 (as fcp's, see copy-job.ts): rank 0 writes each phase's time on stderr; bench/latency.mjs reads it. */
+function phaseTimer(rt: Runtime): (name: string) => void {
+  if (process.env.FCP_TRACE_PHASES !== '1' || rt.rank !== 0) return () => {};
+  let last = process.hrtime.bigint();
+  process.stderr.write(`[phase] startup (process start to job) ${performance.now().toFixed(1)} ms\n`);
+  return (name) => {
+    const now = process.hrtime.bigint();
+    process.stderr.write(`[phase] ${name} ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
+    last = now;
+  };
+}
+
 export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJobResult> {
+  const mark = phaseTimer(rt);
   if (opts.chunkSize % LEAF !== 0 || opts.chunkSize <= 0) throw new Error(`chunk size ${opts.chunkSize} is not a multiple of ${LEAF}`);
   const t0 = process.hrtime.bigint();
   const errors = new EntryErrors('fsum');
@@ -102,6 +118,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   rt.addAbortHook(() => side.close());
   const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native }));
   const totals = walk.total;
+  mark('walk');
 
   // 2. seed
   // Records are kept only when someone reads them (sum file, --check, --compare), in a
@@ -138,10 +155,11 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const totalBytes = totals.bytes ?? 0;
   rt.onProgress((_p, total) => progress?.copy(total.bytes ?? 0, totalBytes, total.files ?? 0, totals.files ?? 0));
   const hash = await rt.runPhase(sumTask({
-    roots: opts.roots, side, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
+    roots: opts.roots, side, native, errors, meta: opts.meta, digestRoot, record, partials, seedItems,
     syncRoots: opts.roots.map((r) => opts.syncSmall !== false && isLocalFs(r)),
   }));
 
+  mark('hash');
   // 4. combine the chunks of large files at their owners
   progress?.phase('combine');
   const all = (await rt.collectives.allgather<ChunkPartial[]>(partials, isChunkPartials)).flat();
@@ -168,6 +186,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     largeDone++;
   }
 
+  mark('combine');
   // 5. signature
   progress?.phase('signature');
   const rootSums = await allreduceDigests(rt.collectives, local);
@@ -175,6 +194,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
   const filesPerRank = await rt.collectives.allgather<number>((hash.local.files ?? 0) + largeDone, (x): x is number => typeof x === 'number');
 
+  mark('signature');
   // 6. records
   let gathered: RecordTable | null = null;
   if (records) {
@@ -193,6 +213,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     }
     gathered = into;
   }
+  if (records) mark('records');
   progress?.done();
   const droppedMessages = await reportDrops(rt, 'fsum');
 

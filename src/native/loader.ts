@@ -79,6 +79,21 @@ export interface NativeAddon {
   /** The next names of an open directory fd (one getdents64 of up to bufBytes), NUL-separated; null at the end. */
   readNames(fd: number, bufBytes: number): Promise<Buffer | null>;
   /**
+   * fsum's partial digest of [off, off+len) of a file (off a multiple of LEAF), read and
+   * hashed in the thread pool: status [-errno, op (COPY_OPS; -1000 with op 11: it shrank)],
+   * partial the sum of the range's leaf terms, 16 bytes big-endian.
+   */
+  hashRange(path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /** The same with the file beneath an anchor (a directory fd). */
+  hashRange(anchor: number, path: Buffer, off: number, len: number): Promise<{ status: Float64Array; partial: Buffer }>;
+  /**
+   * fsum's content digests of whole files, in one thread-pool job: per file an anchor (a
+   * directory fd; -1: the path is whole), a path and the size the walk saw. status: 2 per
+   * file [-errno, op] as hashRange's; digests: 16 per file (sizeTerm + leaf terms), zeros
+   * where the file failed.
+   */
+  hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array): Promise<{ status: Float64Array; digests: Buffer }>;
+  /**
    * Open a directory (O_NOFOLLOW), read whole getdents64 batches until at least maxNames
    * names or the end, and lstat them, in one thread-pool job: names NUL-separated, stats
    * STAT_FIELDS per name (as statAt). fd is -1 when the directory was read to the end;
@@ -167,6 +182,8 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'xxh64',
   'readNames',
   'copyChunk',
+  'hashRange',
+  'hashFiles',
   'scanDir',
   'sha256',
   'openAnchor',
