@@ -6,7 +6,7 @@
  * treecmp checks that nothing was skipped that was needed.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, run, scratch } from '../helpers/run.js';
@@ -106,5 +106,22 @@ describe.runIf(isRoot && hasStrace)('requests per small file', () => {
     const calls = await countedCopy(src, dst, s.dir, join(dst, 'sgid-src'));
     expect(calls.fchown).toBe(N);
     expect(calls.fchmod).toBe(0);
+  });
+
+  it('at umask 027 what fcp makes outside DST keeps that umask (the copy itself runs at umask 0)', async () => {
+    const src = join(s.dir, 'umask-src');
+    smallTree(src, 0, 0, (i) => EXACT[i % EXACT.length]!);
+    const dst = join(s.dir, 'umask-dst');
+    const logs = join(s.dir, 'umask-logs', 'deeper');
+    const report = join(s.dir, 'umask-report.txt');
+    const r = await run('sh', ['-c', 'umask 027 && exec "$@"', 'sh', process.execPath, fcpBin, src, dst, '-np', '2', '--quiet', '--log-dir', logs, '--report', report], { env: envWith() });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await treecmp(src, dst)).code).toBe(0);
+    expect(statSync(report).mode & 0o777).toBe(0o640);
+    expect(statSync(logs).mode & 0o777).toBe(0o750);
+    expect(statSync(join(s.dir, 'umask-logs')).mode & 0o777).toBe(0o750);
+    const logFiles = readdirSync(logs);
+    expect(logFiles.length).toBeGreaterThan(0);
+    for (const f of logFiles) expect(statSync(join(logs, f)).mode & 0o777, f).toBe(0o640);
   });
 });
