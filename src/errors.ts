@@ -6,6 +6,7 @@
  * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
  */
 import { mkdirpSync } from './util/mkdirp.js';
+import { userMode } from './util/umask.js';
 import { getSystemErrorName } from 'node:util';
 import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
@@ -120,8 +121,8 @@ export class EntryErrors {
    * line each: path, operation, errno code, cause.
    */
   logTo(dir: string, rank: number): void {
-    mkdirpSync(dir);
-    this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a');
+    mkdirpSync(dir, userMode(0o777));
+    this.logFd = openSync(join(dir, `${this.tool}-rank${rank}.log`), 'a', userMode(0o666));
   }
 
   /** A line for the --log-dir file only, in the same four fields (not an entry failure: not counted, not printed). */

@@ -370,6 +370,27 @@ int lstatSide(int anchor, const std::string& p, struct stat* st) {
   return r;
 }
 
+/**
+ * Did the create already give the new file the source's owner and mode? Then its chown and
+ * chmod are useless requests (on a parallel file system each is a round trip; FUSE sends a
+ * getattr before a chown, so two). Root creating a file for a root:root source, the file
+ * is usually root:root already, and at umask 0 its mode is the create mode, (mode & 0777) |
+ * 0200, which is the source's unless that lacks owner write or has setuid/setgid/sticky.
+ * Asked of the file itself, not worked out from euid, umask and the parent: a setgid
+ * parent, a grpid mount, a squashing server, a default ACL or a FUSE daemon may each decide
+ * otherwise, and a wrong guess would be a wrong owner or mode in DST. Asked right after the
+ * create and before any write, for the owner and mode only: FUSE answers from the
+ * attributes the create returned (no request; a write or setxattr would invalidate them),
+ * and a Lustre client needs no size glimpse for it. Failing, both stay false: chown and
+ * chmod as always.
+ */
+void createdRight(int fd, const FileJob& j, bool* ownerRight, bool* modeRight) {
+  struct statx sx;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_UID | STATX_GID | STATX_MODE, &sx) < 0) return;
+  if ((sx.stx_mask & (STATX_UID | STATX_GID)) == (STATX_UID | STATX_GID)) *ownerRight = sx.stx_uid == j.uid && sx.stx_gid == j.gid;
+  if (sx.stx_mask & STATX_MODE) *modeRight = (sx.stx_mode & 07777) == (j.mode & 07777);
+}
+
 void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, const std::string& dst, int flags, const std::string& layout, std::vector<char>& buf) {
   if (flags & F_UPDATE) {
     // --update: a regular file of the same size and mtime (to the ns) is left alone, unread.
@@ -381,15 +402,19 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   }
   int sfd = openSource(srcAnchor, src);
   if (sfd < 0) { j.err = sfd; j.op = OP_OPEN_SRC; return; }
-  // --report tells new files from replaced ones: O_EXCL first (the same one call for a
-  // new file), and only an existing one is opened a second time to truncate it.
+  // O_EXCL first (the same one call for a new file), and only an existing one is opened a
+  // second time to truncate it: --report tells new files from replaced ones by it, and a
+  // file this call created may be spared its chown and chmod (createdRight).
   bool replaced = false;
-  int dfd = (flags & F_REPORT) ? openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_EXCL | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200) : -EEXIST;
+  int dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_EXCL | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200);
+  bool created = dfd >= 0;
   if (dfd == -EEXIST) {
     replaced = (flags & F_REPORT) != 0;
     dfd = openSide(dstAnchor, dst, O_WRONLY | O_CREAT | O_TRUNC | ((flags & F_LAYOUT) ? fcp::kLovDelayCreate : 0), (j.mode & 0777) | 0200);
   }
   if (dfd < 0) { j.err = dfd; j.op = OP_OPEN_DST; close(sfd); return; }
+  bool ownerRight = false, modeRight = false;
+  if (created) createdRight(dfd, j, &ownerRight, &modeRight);
   // --layout copy: on the file without objects yet, before any write (Lustre ignores a
   // layout set later). Refused (a pool DST lacks): the data goes on with DST's default.
   if (flags & F_LAYOUT) j.layoutErr = copyLayout(sfd, dfd, layout);
@@ -409,9 +434,9 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   }
   if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
   if (!j.err && j.size >= kWritebackMin) startWriteback(dfd, flags);
-  if (!j.err && (flags & F_CHOWN) && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
+  if (!j.err && (flags & F_CHOWN) && !ownerRight && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
   if (!j.err && (flags & F_XATTR)) { int e = copyXattrs(sfd, dfd, layout); if (e) fail(e, OP_XATTR); }
-  if (!j.err && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
+  if (!j.err && !modeRight && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
   if (!j.err) {
     struct timespec ts[2];
     ts[0].tv_sec = (time_t)j.as; ts[0].tv_nsec = (long)j.ans;

@@ -11,6 +11,7 @@
  * resume merges all earlier files into merged.db first, and ranks then share its rows.
  */
 import { mkdirpSync } from '../util/mkdirp.js';
+import { userMode } from '../util/umask.js';
 import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -94,7 +95,7 @@ export class CheckpointDir {
       if (alive && info) return `another fcp (pid ${info.pid} on ${info.host}, started ${info.started}) is copying to this destination (checkpoint ${this.dir})`;
     }
     const tmp = `${this.lockPath}.${process.pid}`;
-    writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo));
+    writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo), { mode: userMode(0o666) });
     renameSync(tmp, this.lockPath);
     return null;
   }

@@ -4,7 +4,8 @@
  * written, or a resume would redo everything. Each rank writes a file of real blocks at
  * start and removes it when its store finds the disk full, or when the job stops.
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants as C, openSync, rmSync, writeSync } from 'node:fs';
+import { loadNative } from '../native/loader.js';
 
 /** Enough for one interval's buffered records and their WAL pages (see rank-store.ts). */
 export const RESERVE_BYTES = 4 << 20;
@@ -15,8 +16,12 @@ export class SpaceReserve {
   /** Best effort: a disk already full gets no reserve (and the job goes on). */
   constructor(readonly path: string, bytes = RESERVE_BYTES) {
     try {
-      // Written, not ftruncate'd: a sparse file would hold no blocks.
-      writeFileSync(path, Buffer.alloc(bytes), { mode: 0o600 });
+      const fd = openSync(path, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o600);
+      try {
+        allocate(fd, bytes);
+      } finally {
+        closeSync(fd);
+      }
       this.held = true;
     } catch {
       try { rmSync(path, { force: true }); } catch { /* nothing to give back */ }
@@ -35,4 +40,24 @@ export class SpaceReserve {
     }
     return true;
   }
+}
+
+/**
+ * Real blocks for [0, bytes) of fd: allocated where the file system can (one request, where
+ * writing zeros through a FUSE client is one per page, a thousand for 4 MiB), else written;
+ * never ftruncate'd, a sparse file would hold no blocks.
+ */
+function allocate(fd: number, bytes: number): void {
+  const native = loadNative();
+  if (native) {
+    try {
+      native.fallocate(fd, bytes);
+      return;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EOPNOTSUPP' && code !== 'ENOSYS') throw err;
+    }
+  }
+  const zeros = Buffer.alloc(bytes);
+  for (let off = 0; off < bytes; ) off += writeSync(fd, zeros, off, bytes - off, off);
 }

@@ -21,6 +21,7 @@
  * --unsafe-paths).
  */
 import { mkdirp } from '../util/mkdirp.js';
+import { userMode } from '../util/umask.js';
 import { promises as fsp, constants as C, lstatSync, mkdirSync, open as openCb, openSync, type BigIntStats } from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
 import { putStatRecord, STAT_RECORD_FIELDS, type Root } from '../walk/entry.js';
@@ -119,7 +120,7 @@ export class Side {
         } catch (e) {
           // Missing (a DST not created yet): a copy creates it; a dry run finds nothing there.
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || !createMissing) throw e;
-          mkdirSync(dir, { recursive: true });
+          mkdirSync(dir, { recursive: true, mode: userMode(0o777) });
           fd = native.openAnchor(dir);
         }
       } catch (e) {

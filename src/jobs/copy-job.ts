@@ -16,6 +16,7 @@
  * SQLite store past the memory budget.
  */
 import { mkdirp } from '../util/mkdirp.js';
+import { clearUmask } from '../util/umask.js';
 import { forEachLimit } from '../util/for-each-limit.js';
 import { constants as C, close as closeCb, ftruncate as ftruncateCb, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -128,6 +129,8 @@ function phaseTimer(rt: Runtime): (name: string) => void {
 
 export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void; wroteNothing?: true }> {
   const mark = phaseTimer(rt);
+  // Files in DST are created with the modes asked for, so most need no chmod (util/umask.ts).
+  clearUmask();
   const native = loadNative();
   const errors = new EntryErrors('fcp');
   const uid = process.getuid?.() ?? 0;

@@ -30,6 +30,8 @@ export interface NativeAddon {
   mkfifo(path: Buffer, mode: number): void;
   /** syncfs(2) of the file system fd is on, in the thread pool: everything dirty there is on stable storage when it resolves. */
   syncfs(fd: number): Promise<void>;
+  /** fallocate(fd, 0, 0, length): real blocks without writing them; throws EOPNOTSUPP where the file system cannot. */
+  fallocate(fd: number, length: number): void;
   /**
    * Copy whole files in one thread-pool job (see native/src/batch.cc). roots holds one
    * [src, dst] pair per root, flattened; rels one path per file relative to its root
@@ -206,6 +208,7 @@ const EXPORTS: ReadonlyArray<keyof NativeAddon> = [
   'copyLayoutAt',
   'resolveMode',
   'syncfs',
+  'fallocate',
 ];
 
 /** dist/native/loader.js (and src/native/loader.ts under vitest) → <root>/native/build/Release/fcp_native.node */

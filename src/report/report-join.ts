@@ -6,6 +6,7 @@
  */
 import { closeSync, constants as C, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { showPath } from '../copy/paths.js';
+import { userMode } from '../util/umask.js';
 import { ACTION, RUN_MAGIC } from './report-part.js';
 
 export type ReportFormat = 'text' | 'json';
@@ -163,7 +164,7 @@ export function joinParts(file: string, parts: string[], format: ReportFormat): 
       const r = rd.next();
       if (r) heap.push({ r, i });
     });
-    const out = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, 0o644);
+    const out = openSync(tmp, C.O_WRONLY | C.O_CREAT | C.O_TRUNC | C.O_NOFOLLOW, userMode(0o644));
     try {
       let text = '';
       while (heap.size > 0) {

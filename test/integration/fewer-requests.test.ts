@@ -1,0 +1,127 @@
+/**
+ * Requests per small file: a file the create already gave the source's owner and mode gets
+ * no fchown and no fchmod (each a round trip or two on a parallel file system), and one
+ * that did not get them still does, whatever decided otherwise (the owner, a setgid
+ * parent, a mode the create cannot give). Counted with strace -c on real rank processes;
+ * treecmp checks that nothing was skipped that was needed.
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isRoot, run, scratch } from '../helpers/run.js';
+import { envWith, failureLines, fcpBin, treecmp } from '../helpers/trees.js';
+
+const hasStrace = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+const DIRS = 4;
+const PER_DIR = 50;
+const N = DIRS * PER_DIR;
+/** Modes the create gives exactly at umask 0 ((mode & 0777) | 0200 is the mode itself). */
+const EXACT = [0o644, 0o664, 0o600, 0o755, 0o775, 0o666];
+
+/** N small files in DIRS directories, modes from `modeOf(i)`, owned by uid:gid. */
+function smallTree(root: string, uid: number, gid: number, modeOf: (i: number) => number): void {
+  mkdirSync(root);
+  for (let d = 0; d < DIRS; d++) {
+    const dir = join(root, `d${d}`);
+    mkdirSync(dir);
+    for (let f = 0; f < PER_DIR; f++) {
+      const i = d * PER_DIR + f;
+      const p = join(dir, `f${f}`);
+      writeFileSync(p, `file ${i}\n`.repeat(1 + (i % 7)));
+      chownSync(p, uid, gid); // before the chmod: a chown clears setuid and setgid
+      chmodSync(p, modeOf(i));
+    }
+    chownSync(dir, uid, gid);
+  }
+  chownSync(root, uid, gid);
+}
+
+/**
+ * fcp SRC DST under strace -f: exit 0, no failures, treecmp exact (SRC against `copyAt`:
+ * DST, or DST/NAME when DST existed); the fchown and fchmod calls made on files in DST (SQLite, as root, also fchowns its own journal files).
+ */
+async function countedCopy(src: string, dst: string, dir: string, copyAt = dst): Promise<{ fchown: number; fchmod: number }> {
+  const out = join(dir, `strace-${Date.now()}.txt`);
+  const r = await run('strace', ['-f', '-y', '-qq', '-o', out, '-e', 'trace=fchown,fchmod', process.execPath, fcpBin, src, dst, '-np', '2', '--quiet'], {
+    env: envWith(), timeoutMs: 120_000,
+  });
+  expect(r.code, r.stderr).toBe(0);
+  expect(failureLines(r.stderr), r.stderr).toEqual([]);
+  const cmp = await treecmp(src, copyAt);
+  expect(cmp.lines, cmp.output).toEqual([]);
+  expect(cmp.code).toBe(0);
+  // "PID fchown(FD</path>, ..." (-y names the fd's file); an interrupted call starts a line just the same
+  const calls = { fchown: 0, fchmod: 0 };
+  const inDst = `<${dst}/`;
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const m = /^\d+\s+(fchown|fchmod)\(\d+(<[^>]*>)/.exec(line);
+    if (m && m[2]!.startsWith(inDst)) calls[m[1] as 'fchown' | 'fchmod']++;
+  }
+  return calls;
+}
+
+describe.runIf(isRoot && hasStrace)('requests per small file', () => {
+  let s: { dir: string; cleanup: () => void };
+  beforeAll(() => {
+    s = scratch('fewerreq');
+  });
+  afterAll(() => s?.cleanup());
+
+  it(`root copying ${N} root-owned files whose modes the create gives: no fchown, no fchmod`, async () => {
+    const src = join(s.dir, 'root-src');
+    smallTree(src, 0, 0, (i) => EXACT[i % EXACT.length]!);
+    const calls = await countedCopy(src, join(s.dir, 'root-dst'), s.dir);
+    expect(calls.fchown).toBe(0);
+    expect(calls.fchmod).toBe(0);
+  });
+
+  it(`${N} files owned by another user: every one chowned, none chmodded`, async () => {
+    const src = join(s.dir, 'user-src');
+    smallTree(src, 4321, 4321, (i) => EXACT[i % EXACT.length]!);
+    const calls = await countedCopy(src, join(s.dir, 'user-dst'), s.dir);
+    expect(calls.fchown).toBe(N);
+    expect(calls.fchmod).toBe(0);
+  });
+
+  it('modes the create cannot give (no owner write, setuid, setgid, sticky) are still set', async () => {
+    const special = [0o444, 0o4755, 0o2755, 0o1777, 0o555];
+    const src = join(s.dir, 'mode-src');
+    // every fifth file has one of them
+    smallTree(src, 0, 0, (i) => (i % 5 === 0 ? special[(i / 5) % special.length]! : EXACT[i % EXACT.length]!));
+    const calls = await countedCopy(src, join(s.dir, 'mode-dst'), s.dir);
+    expect(calls.fchmod).toBe(N / 5);
+    expect(calls.fchown).toBe(0);
+  });
+
+  it('root-owned files copied into an existing setgid directory of another group: the group is set back', async () => {
+    const src = join(s.dir, 'sgid-src');
+    smallTree(src, 0, 0, (i) => EXACT[i % EXACT.length]!);
+    // DST exists, setgid, group 4321: the copy, DST/sgid-src, is created in it and its
+    // directories inherit the bit, so every file gets group 4321 from the kernel, not root's.
+    const dst = join(s.dir, 'sgid-dst');
+    mkdirSync(dst);
+    chownSync(dst, 0, 4321);
+    chmodSync(dst, 0o2775);
+    const calls = await countedCopy(src, dst, s.dir, join(dst, 'sgid-src'));
+    expect(calls.fchown).toBe(N);
+    expect(calls.fchmod).toBe(0);
+  });
+
+  it('at umask 027 what fcp makes outside DST keeps that umask (the copy itself runs at umask 0)', async () => {
+    const src = join(s.dir, 'umask-src');
+    smallTree(src, 0, 0, (i) => EXACT[i % EXACT.length]!);
+    const dst = join(s.dir, 'umask-dst');
+    const logs = join(s.dir, 'umask-logs', 'deeper');
+    const report = join(s.dir, 'umask-report.txt');
+    const r = await run('sh', ['-c', 'umask 027 && exec "$@"', 'sh', process.execPath, fcpBin, src, dst, '-np', '2', '--quiet', '--log-dir', logs, '--report', report], { env: envWith() });
+    expect(r.code, r.stderr).toBe(0);
+    expect((await treecmp(src, dst)).code).toBe(0);
+    expect(statSync(report).mode & 0o777).toBe(0o640);
+    expect(statSync(logs).mode & 0o777).toBe(0o750);
+    expect(statSync(join(s.dir, 'umask-logs')).mode & 0o777).toBe(0o750);
+    const logFiles = readdirSync(logs);
+    expect(logFiles.length).toBeGreaterThan(0);
+    for (const f of logFiles) expect(statSync(join(logs, f)).mode & 0o777, f).toBe(0o640);
+  });
+});
