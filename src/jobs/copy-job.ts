@@ -445,8 +445,10 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
       // A chunk could not be read from SRC: the chunks that were copied are good and the
       // checkpoint records them, so keep the part file for --resume to copy only the
       // failed ones. Removed without a checkpoint (nothing could use it) and when DST
-      // failed (a full disk needs the space back; what was written there is suspect).
-      if (!store || why[2]) await trees.dst.removeTree(part).catch(() => {});
+      // failed (a full disk needs the space back; what was written there is suspect), and
+      // when the source changed while it was read (a resume copies it anew: its size or
+      // mtime no longer match the chunks recorded).
+      if (!store || why[2] || why[1] === 'ESHRUNK' || why[1] === 'ECHANGED') await trees.dst.removeTree(part).catch(() => {});
       return;
     }
     try {
