@@ -105,6 +105,8 @@ function buildCommand(): Command {
     .addOption(new Option('--layout <mode>', "file layout on Lustre: inherit (the destination directory's default layout) or copy (the source's striping, set when each file and directory is created; a no-op elsewhere)").choices(['inherit', 'copy']).default('inherit'))
     // For tests only (see copy/layout.ts): this attribute is the layout, on any file system.
     .addOption(new Option('--layout-xattr <name>', 'for tests: treat the extended attribute NAME as the layout, on any file system').hideHelp())
+    // For tests only: flip one byte of DST ('root-relative path:offset', first root) before --verify reads it back.
+    .addOption(new Option('--test-corrupt-before-verify <spec>', 'for tests: flip the byte at PATH:OFFSET of DST before verifying').hideHelp())
     .option('--bwlimit <rate>', 'data bytes per second for the whole job, shared by its ranks (e.g. 500M, 2G; 0 or none: unlimited)', rateOption('--bwlimit'))
     .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per entry the walk lstats, directory read or made, file or chunk copied, directory whose metadata is set; see README; 0 or none: unlimited)', rateOption('--max-ops'))
     .option('--limits-file <file>', 'reread every 2 s while the job runs: lines bwlimit=RATE and max-ops=RATE override --bwlimit/--max-ops, so a running copy can be slowed down or sped up')
@@ -198,7 +200,7 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number; retries: number;
-    layout: 'inherit' | 'copy'; layoutXattr?: string;
+    layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
@@ -313,7 +315,7 @@ async function main(argv: string[]): Promise<void> {
     bind: opts.bind,
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
-    delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+    delayWorkMs: opts.testDelayWorkMs || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
     exit: hardExit(loadNative()),
     onStartupFailure: (reason) => jsonOut?.ended(reason),
@@ -369,7 +371,7 @@ async function main(argv: string[]): Promise<void> {
         : undefined,
       known: jsonOut?.known,
       sync: opts.sync,
-      corruptForTest: process.env.FCP_TEST_CORRUPT_BEFORE_VERIFY,
+      corruptForTest: opts.testCorruptBeforeVerify,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
         dir: opts.checkpointDir ?? defaultCheckpointDir(dstArg, roots),

@@ -70,7 +70,7 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; forceNp: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; testDelayWorkMs?: number; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -192,7 +192,7 @@ async function main(argv: string[]): Promise<void> {
     bind: opts.bind,
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
-    delayWorkMs: Number(process.env.FCP_TEST_DELAY_WORK_MS ?? 0) || undefined,
+    delayWorkMs: opts.testDelayWorkMs || undefined,
     onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;

@@ -1,5 +1,5 @@
 /** Command-line helpers shared by fcp and fsum. */
-import { InvalidArgumentError, type Command } from '../util/cjs-deps.js';
+import { InvalidArgumentError, Option, type Command } from '../util/cjs-deps.js';
 import { npLimit } from '../launch/self-launch.cjs';
 import { parseSize } from '../copy/plan.js';
 import { parseDuration } from './duration.js';
@@ -125,6 +125,9 @@ export function addLaunchOptions(cmd: Command, rendezvousDefault: string, versio
     .option('--startup-timeout <s>', 'seconds to wait for every rank to show up', seconds('--startup-timeout'), 60)
     .option('--heartbeat-timeout <s>', 'seconds of silence after which a rank is declared dead', seconds('--heartbeat-timeout'), 6)
     .option('--force-np', 'start -np ranks even above 4 per core (and above 1024)', false)
+    // For tests only (not in --help): steal replies leave a random 0..MS ms late, so a
+    // test can widen the engine's race windows. Injected here, not read from the environment.
+    .addOption(new Option('--test-delay-work-ms <ms>', 'for tests: delay steal replies by up to MS ms').argParser(countOption('--test-delay-work-ms', 60_000)).hideHelp())
     .version(version, '-V, --version')
     .helpOption('-h, --help', 'show this help');
 }

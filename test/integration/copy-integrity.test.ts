@@ -60,8 +60,8 @@ describe('fcp --verify', () => {
     expect(Number(big[0])).toBeGreaterThan(8 * 2 ** 20);
     const rel = `mixed/${big[1]}`;
     const dst = join(work.dir, 'v-bad');
-    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--chunk-size', '4M', '--verify', '--json'], {
-      timeoutMs: 60_000, env: { ...process.env, FCP_TEST_CORRUPT_BEFORE_VERIFY: `${rel}:${5 * 2 ** 20 + 17}` },
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--chunk-size', '4M', '--verify', '--json', '--test-corrupt-before-verify', `${rel}:${5 * 2 ** 20 + 17}`], {
+      timeoutMs: 60_000,
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`verify: '${join(dst, rel)}' bytes 4194304-8388607 differ`);
@@ -71,8 +71,8 @@ describe('fcp --verify', () => {
 
   it('names a corrupted small file', async () => {
     const dst = join(work.dir, 'v-small');
-    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--verify'], {
-      timeoutMs: 60_000, env: { ...process.env, FCP_TEST_CORRUPT_BEFORE_VERIFY: 'features/plain/file03.txt:10' },
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--verify', '--test-corrupt-before-verify', 'features/plain/file03.txt:10'], {
+      timeoutMs: 60_000,
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/verify: '.*features\/plain\/file03\.txt' bytes 0-\d+ differ/);
