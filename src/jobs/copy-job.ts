@@ -15,6 +15,7 @@
  * Every per-file list is read lazily from the walk lists, which spill to the rank's
  * SQLite store past the memory budget.
  */
+import { phaseTimer } from './phase-timer.js';
 import { mkdirp } from '../util/mkdirp.js';
 import { clearUmask } from '../util/umask.js';
 import { forEachLimit } from '../util/for-each-limit.js';
@@ -116,16 +117,6 @@ export type { CopySummary } from './copy-summary.js';
 const IN_FLIGHT = 16;
 
 
-function phaseTimer(rt: Runtime): (name: string) => void {
-  if (process.env.FCP_TRACE_PHASES !== '1' || rt.rank !== 0) return () => {};
-  let last = process.hrtime.bigint();
-  process.stderr.write(`[phase] startup (process start to job) ${performance.now().toFixed(1)} ms\n`);
-  return (name) => {
-    const now = process.hrtime.bigint();
-    process.stderr.write(`[phase] ${name} ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
-    last = now;
-  };
-}
 
 export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ summary: CopySummary; exitCode: number; finalize: () => void; wroteNothing?: true }> {
   const mark = phaseTimer(rt);

@@ -17,6 +17,7 @@
  * The chunk size is fixed (default 64 MiB, a multiple of the 1 MiB leaf), never derived
  * from the number of ranks; the result does not depend on either anyway.
  */
+import { phaseTimer } from './phase-timer.js';
 import type { Runtime } from '../engine/runtime.js';
 import { EntryErrors } from '../errors.js';
 import { loadNative } from '../native/loader.js';
@@ -83,17 +84,6 @@ export interface SumJobResult {
   exitCode: number;
 }
 
-/** FCP_TRACE_PHASES=1 (as fcp's, see copy-job.ts): rank 0 writes each phase's time on stderr; bench/latency.mjs reads it. */
-function phaseTimer(rt: Runtime): (name: string) => void {
-  if (process.env.FCP_TRACE_PHASES !== '1' || rt.rank !== 0) return () => {};
-  let last = process.hrtime.bigint();
-  process.stderr.write(`[phase] startup (process start to job) ${performance.now().toFixed(1)} ms\n`);
-  return (name) => {
-    const now = process.hrtime.bigint();
-    process.stderr.write(`[phase] ${name} ${(Number(now - last) / 1e6).toFixed(1)} ms\n`);
-    last = now;
-  };
-}
 
 export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJobResult> {
   const mark = phaseTimer(rt);
