@@ -106,6 +106,8 @@ function buildCommand(): Command {
     // For tests only (see copy/layout.ts): this attribute is the layout, on any file system.
     .addOption(new Option('--layout-xattr <name>', 'for tests: treat the extended attribute NAME as the layout, on any file system').hideHelp())
     // For tests only: flip one byte of DST ('root-relative path:offset', first root) before --verify reads it back.
+    // For tests only: every copy item waits MS ms before it starts, so a test can act while a copy surely runs.
+    .addOption(new Option('--test-slow-copy-ms <ms>', 'for tests: every copy item waits MS ms first').argParser(countOption('--test-slow-copy-ms', 60_000)).hideHelp())
     .addOption(new Option('--test-corrupt-before-verify <spec>', 'for tests: flip the byte at PATH:OFFSET of DST before verifying').hideHelp())
     .option('--bwlimit <rate>', 'data bytes per second for the whole job, shared by its ranks (e.g. 500M, 2G; 0 or none: unlimited)', rateOption('--bwlimit'))
     .option('--max-ops <rate>', 'metadata operations per second for the whole job (one per entry the walk lstats, directory read or made, file or chunk copied, directory whose metadata is set; see README; 0 or none: unlimited)', rateOption('--max-ops'))
@@ -200,7 +202,7 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number; retries: number;
-    layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number;
+    layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number; testSlowCopyMs?: number;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
@@ -372,6 +374,7 @@ async function main(argv: string[]): Promise<void> {
       known: jsonOut?.known,
       sync: opts.sync,
       corruptForTest: opts.testCorruptBeforeVerify,
+      testSlowCopyMs: opts.testSlowCopyMs || undefined,
       resumeCommand: `fcp --resume ${resumeArgs}`,
       checkpoint: {
         dir: opts.checkpointDir ?? defaultCheckpointDir(dstArg, roots),

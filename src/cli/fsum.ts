@@ -21,7 +21,7 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, CommanderError } from '../util/cjs-deps.js';
+import { Command, CommanderError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
 import { causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
@@ -65,12 +65,14 @@ Output: the signature (32 hex digits) and the PATHs, then a summary line. --chec
 Exit status: 0 done (nothing differs); 1 something differs, or some entries could not
 be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a signal.`)
     .showHelpAfterError('(run fsum --help for usage)')
+    // For tests only: small files read through the thread pool one by one (the path taken on slow file systems).
+    .addOption(new Option('--test-async-reads', 'for tests: read every small file through the thread pool').hideHelp())
     .exitOverride();
   return addLaunchOptions(cmd, "the first PATH's parent directory", pkg.version);
 }
 
 interface Opts {
-  np: number; forceNp: boolean; testDelayWorkMs?: number; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; testDelayWorkMs?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -225,7 +227,7 @@ async function main(argv: string[]): Promise<void> {
     digestRoot: opts.compare ? () => 0 : undefined,
     gather: Boolean(opts.output || opts.check || opts.compare),
     // test hook: every file through the thread pool, as on a slow file system
-    syncSmall: !process.env.FSUM_TEST_ASYNC_READS,
+    syncSmall: !opts.testAsyncReads,
   });
   let exitCode = res.exitCode;
   try {

@@ -79,6 +79,8 @@ export interface CopyContext {
    * before it starts (its bytes, and one operation per entry or chunk). null: no limits.
    */
   limits?: Throttle | null;
+  /** For tests (fcp's hidden --test-slow-copy-ms): every item waits this long before it starts. */
+  slowMs?: number;
   /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
@@ -89,7 +91,6 @@ export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
 export const srcOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.src, e.p);
 export const dstOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.dst, e.p);
 
-const SLOW_MS = Number(process.env.FCP_TEST_SLOW_COPY_MS ?? 0) || 0;
 
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
@@ -443,7 +444,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       // The job is stopping (a signal, a full disk): start nothing new; a resume does it.
       if (c.inFlight?.draining) return;
       // Test hook: slow every item down, so a test can stop a copy while it surely runs.
-      if (SLOW_MS > 0) await new Promise((r) => setTimeout(r, SLOW_MS));
+      if (c.slowMs) await new Promise((r) => setTimeout(r, c.slowMs));
       if (c.limits?.active) {
         // --update in a native batch: only the files it copies move bytes, known after it (paid there).
         await c.limits.take(item.t === 'b' && nativeBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));

@@ -100,6 +100,8 @@ export interface CopyJobOptions {
   layout?: LayoutOptions;
   /** --stall-timeout: a file system request this old stops the job (exit 4); 0: never */
   stallTimeoutMs: number;
+  /** for tests: every copy item waits this long first (copy-task.ts slowMs) */
+  testSlowCopyMs?: number;
   /** --retries: tries again of an entry that failed transiently (copy/retry.ts); 0: none */
   retries: number;
   /** --report FILE: one line per entry (report/) */
@@ -302,7 +304,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
   // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
   // records back); with neither, nothing is recorded.
   const doneStore = store ?? (opts.verify ? scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries, report, limits: throttle };
+  const copyCtx: Omit<CopyContext, 'seedItems'> = { roots, trees, native, chown: asRoot, errors, failed, store: doneStore, sync: dataSync, digests, update: opts.update, inFlight, layout, retries, report, limits: throttle, slowMs: opts.testSlowCopyMs };
   const copy = await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),

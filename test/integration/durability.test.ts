@@ -108,7 +108,7 @@ describe('durability before done', () => {
   it('a rank syncs (syncfs) the files its checkpoint records as done before the commit that records them, interval after interval', () => {
     const dst = join(work.dir, 'dst-syncfs');
     const r = strace(join(work.dir, 'trace-syncfs'), 'syncfs,fsync,fdatasync,pwrite64,write',
-      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json'], { FCP_TEST_SLOW_COPY_MS: '120' });
+      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json', '--test-slow-copy-ms', '120']);
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson<{ files: number; errors: number }>(r.stdout)).toMatchObject({ files: 600, errors: 0 });
     expect(treecmp(src, dst)).toBe(0);
@@ -121,7 +121,7 @@ describe('durability before done', () => {
   it('without the addon, each file recorded as done was fsync\'ed (and its directory) before the commit that records it', () => {
     const dst = join(work.dir, 'dst-fsync');
     const r = strace(join(work.dir, 'trace-fsync'), 'syncfs,fsync,fdatasync,pwrite64,write',
-      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json', '--unsafe-paths'], { FCP_TEST_SLOW_COPY_MS: '120', FCP_NO_NATIVE: '1' });
+      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json', '--unsafe-paths', '--test-slow-copy-ms', '120'], { FCP_NO_NATIVE: '1' });
     expect(r.code, r.stderr).toBe(0);
     // (treecmp would see the fallback's µs times: compare content)
     expect(spawnSync('diff', ['-r', src, dst]).status).toBe(0);

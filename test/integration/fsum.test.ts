@@ -56,7 +56,7 @@ describe('fsum: the signature is a property of the data', () => {
     sigs.chunk1M = await signature([src, '-np', '3', '--chunk-size', '1M']);
     sigs.copy = await signature([dst, '-np', '2']);
     // every small file read through the thread pool (the path taken on slow file systems)
-    const r = await node('cli/fsum.js', [src, '-np', '2', '--json'], { timeoutMs: 120_000, env: { ...process.env, FSUM_TEST_ASYNC_READS: '1' } });
+    const r = await node('cli/fsum.js', [src, '-np', '2', '--json', '--test-async-reads'], { timeoutMs: 120_000 });
     expect(r.code, r.stderr).toBe(0);
     sigs.asyncReads = lastJson<SumOut>(r.stdout);
     for (const [k, s] of Object.entries(sigs)) {

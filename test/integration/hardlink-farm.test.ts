@@ -113,8 +113,8 @@ describe('hard-link farm', () => {
 
   it('stopped mid-copy and resumed at another -np: links kept, signature equals fsum', async () => {
     const dst = join(work.dir, 'resumed');
-    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q'], {
-      detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: envWith({ FCP_TEST_SLOW_COPY_MS: '2000', FCP_TEST_EXCHANGE_ROUND: '64' }),
+    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q', '--test-slow-copy-ms', '2000'], {
+      detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: envWith({ FCP_TEST_EXCHANGE_ROUND: '64' }),
     });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));

@@ -6,7 +6,7 @@
  * exit 1.
  *
  * The window between the walk and the copy is widened with the copy's slow-item test
- * hook (FCP_TEST_SLOW_COPY_MS: every copy item waits before it starts): the swap happens
+ * hook (fcp's hidden --test-slow-copy-ms: every copy item waits before it starts): the swap happens
  * as soon as the mkdir phase has made DST's directories, so the walk is over and the
  * copy items have not started.
  *
@@ -45,7 +45,7 @@ function makeTrees(dir: string): { src: string; dst: string; outside: string } {
 
 /** Run fcp SRC DST; once the mkdir phase has made DST's directories, call swap(). */
 async function copyWithSwap(src: string, dst: string, np: number, swap: () => void): Promise<{ r: RunResult; swapped: boolean }> {
-  const { done } = start(process.execPath, [fcpBin, src, dst, '-np', String(np)], { env: envWith({ FCP_TEST_SLOW_COPY_MS: '400' }) });
+  const { done } = start(process.execPath, [fcpBin, src, dst, '-np', String(np), '--test-slow-copy-ms', '400'], { env: envWith() });
   let swapped = false;
   const made = [join(dst, 'victim', 'sub'), join(dst, 'other')];
   const poll = setInterval(() => {
@@ -132,7 +132,7 @@ describe('a directory swapped for a symlink between a stopped copy and its --res
     const s = scratch('paths-swap-resume');
     try {
       const { src, dst, outside } = makeTrees(s.dir);
-      const { child, done } = start(process.execPath, [fcpBin, src, dst, '-np', '2'], { env: envWith({ FCP_TEST_SLOW_COPY_MS: '400' }) });
+      const { child, done } = start(process.execPath, [fcpBin, src, dst, '-np', '2', '--test-slow-copy-ms', '400'], { env: envWith() });
       // stopped once the walk is over and DST's directories are made
       const poll = setInterval(() => {
         if (existsSync(join(dst, 'victim', 'sub')) && existsSync(join(dst, 'other'))) {
