@@ -3,8 +3,11 @@
  * - per-entry failures (an unreadable file, a full disk for one file): data. Each is
  *   printed once, in one fixed shape naming the operation, the path and the cause, counted,
  *   and folded into the exit code; the rest of the job goes on.
- * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
+ * - job-level failures (bad usage, a dead rank): FcpErrors with a stable `code`, they stop
+ *   the job; fcp-error.cts maps each code to its exit status (EXIT), in one table.
  */
+export { EXIT, EXIT_OF_CODE, FcpError, codeOfExit, type ExitStatus, type FcpErrorCode } from './fcp-error.cjs';
+import { EXIT, FcpError } from './fcp-error.cjs';
 import { mkdirpSync } from './util/mkdirp.js';
 import { userMode } from './util/umask.js';
 import { getSystemErrorName } from 'node:util';
@@ -34,8 +37,16 @@ let errnoNames: Map<number, string> | null = null;
 const errnoName = (errno: number): string | undefined =>
   (errnoNames ??= new Map(Object.entries(constants.errno as Record<string, number>).map(([k, v]) => [v, k]))).get(errno);
 
-export class UsageError extends Error {
-  readonly code = 'EUSAGE';
+/** A bad command line or argument: one line naming it, exit 2, nothing written. */
+export class UsageError extends FcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('USAGE', message, options);
+  }
+}
+
+/** The exit status an error ends the job with: an FcpError's by its code, anything else an abort. */
+export function exitStatusOf(err: unknown): number {
+  return err instanceof FcpError ? err.exitStatus : EXIT.ABORTED;
 }
 
 const STRERROR: Record<string, string> = {

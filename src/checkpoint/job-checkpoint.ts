@@ -5,7 +5,7 @@
  * work after a data sync, see rank-store.ts) and when the job stops.
  */
 import { showPath } from '../copy/paths.js';
-import { causeOf } from '../errors.js';
+import { FcpError, causeOf } from '../errors.js';
 import type { Runtime } from '../engine/runtime.js';
 import type { Root } from '../walk/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
@@ -42,7 +42,12 @@ export interface JobCheckpoint {
   beforeClose: (() => Promise<void>) | null;
 }
 
-export class CheckpointRefused extends Error {}
+/** This job cannot use the checkpoint it found (exit 2, nothing written): the message says what to do. */
+export class CheckpointRefused extends FcpError {
+  constructor(message: string, code: 'CHECKPOINT_REFUSED' | 'CHECKPOINT_VERSION' = 'CHECKPOINT_REFUSED') {
+    super(code, message);
+  }
+}
 
 interface Setup { error: string | null; merged: string | null; gen: number }
 

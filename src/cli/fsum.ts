@@ -23,7 +23,7 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { causeOf, internalErrorLine } from '../errors.js';
+import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
 import { joinPath, showPath } from '../copy/paths.js';
@@ -76,7 +76,7 @@ interface Opts {
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
-class Usage extends Error {}
+class Usage extends UsageError {}
 
 function summaryLine(s: SumSummary): string {
   return `fsum: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +

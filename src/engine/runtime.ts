@@ -25,6 +25,7 @@ import { ProgressReducer, addCounters } from './progress.js';
 import type { PhaseResult, Task } from './task.js';
 import type { Token } from './termination.js';
 import { SqliteSpill } from './spill.js';
+import { EXIT, FcpError, codeOfExit } from '../fcp-error.cjs';
 
 export interface RuntimeConfig {
   /** Tool name used in messages ("fcp", "fsum"). */
@@ -68,12 +69,13 @@ export interface Rates { bytesPerSecond: number; opsPerSecond: number; ranks: nu
  */
 export interface ProgressGauge { name: string; sample: () => number; onTotal: (sum: number) => void; onPhase?: () => void }
 
-/** Exit codes shared by every tool. */
-export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5, DESTINATION_FULL: 6 } as const;
+/** Exit codes shared by every tool (defined with the error codes: fcp-error.cts). */
+export { EXIT };
 
-export class JobAborted extends Error {
-  constructor(readonly reason: string, readonly code: number) {
-    super(reason);
+/** The job is aborting with `exitCode` (an abort carries only the exit status across ranks). */
+export class JobAborted extends FcpError {
+  constructor(readonly reason: string, readonly exitCode: number) {
+    super(codeOfExit(exitCode), reason);
   }
 }
 

@@ -6,7 +6,7 @@
 import { dirname, resolve } from 'node:path';
 import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.cjs';
-import { PrivateDirRefused } from './private-dir.js';
+import { exitStatusOf } from '../errors.js';
 import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.cjs';
 
 export interface JobOptions {
@@ -99,7 +99,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     process.stderr.write(`${opts.tool}: ${msg}\n`);
     opts.onStartupFailure?.(msg);
     // A rendezvous folder we may not trust is the user's to fix, and nothing was written.
-    process.exit(err instanceof PrivateDirRefused ? EXIT.USAGE : EXIT.ABORTED);
+    process.exit(exitStatusOf(err));
   }
   local?.handOverSignals();
   if (local) {
