@@ -11,7 +11,7 @@ import type { Root } from '../walk/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
 import { RankStore } from './rank-store.js';
 import { ResumeState } from './resume-state.js';
-import { openDb } from './schema.js';
+import { SCHEMA_VERSION, openDb, schemaVersionOf } from './schema.js';
 import { SpaceReserve } from './reserve.js';
 import { join } from 'node:path';
 
@@ -49,7 +49,7 @@ export class CheckpointRefused extends FcpError {
   }
 }
 
-interface Setup { error: string | null; merged: string | null; gen: number }
+interface Setup { error: string | null; merged: string | null; gen: number; code?: 'CHECKPOINT_VERSION' }
 
 /** `syncData`: makes what was written durable before done records are committed (null: --no-sync). */
 export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData: (() => Promise<void>) | null = null): Promise<JobCheckpoint> {
@@ -64,7 +64,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
   }
   const isSetup = (x: unknown): x is Setup => typeof x === 'object' && x !== null && 'gen' in x;
   setup = await rt.collectives.bcast<Setup>(rt.rank === 0 ? setup : null, isSetup);
-  if (setup.error) throw new CheckpointRefused(setup.error);
+  if (setup.error) throw new CheckpointRefused(setup.error, setup.code);
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank), syncData) : null;
   if (store) {
@@ -124,6 +124,18 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
     };
   }
   if (!has) return { error: null, merged: null, gen: earlier.maxGen + 1 };
+  // Before anything is merged or written: another schema would be misread.
+  for (const f of earlier.merged ? [earlier.merged, ...earlier.ranks] : earlier.ranks) {
+    const v = schemaVersionOf(f);
+    if (v !== null && v !== SCHEMA_VERSION) {
+      dir.unlock();
+      const d = showPath(o.dir);
+      return {
+        error: `the checkpoint in '${d}' was written by another version of fcp (schema ${v}, this fcp reads ${SCHEMA_VERSION}): finish it with that version, or remove '${d}' and copy again (--update skips what is done)`,
+        merged: null, gen: 0, code: 'CHECKPOINT_VERSION',
+      };
+    }
+  }
   const merged = dir.merge();
   const db = openDb(merged, true);
   const roots = db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get() as string | undefined;
