@@ -15,12 +15,13 @@ import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { showPath } from './copy/paths.js';
+import { ERR_GREW, ERR_SHRANK } from './native/loader.js';
 
-/** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
+/** An Error shaped like Node's fs errors from a negative errno (and fcp's own ERR_SHRANK, ERR_GREW of a native status). */
 export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {
   let code: string;
-  if (negErrno === -1000) code = 'ESHRUNK';
-  else if (negErrno === -1001) code = 'ECHANGED';
+  if (negErrno === ERR_SHRANK) code = 'ESHRUNK';
+  else if (negErrno === ERR_GREW) code = 'ECHANGED';
   else {
     try {
       code = getSystemErrorName(negErrno);
