@@ -50,10 +50,13 @@ function userVersion(file: string, set?: number): number {
   }
 }
 
-/** A copy stopped by SIGTERM mid-way (exit 4): its checkpoint in `ck`, part of SRC in `dst`. */
-async function interruptedCopy(dst: string, ck: string): Promise<void> {
-  const job = start(process.execPath, [fcp, src, dst, '-np', '2', '--checkpoint-dir', ck, '--checkpoint-interval', '0.1', '--test-slow-copy-ms', '1000', '-q']);
-  const landed = () => existsSync(dst) && snapshot(dst).filter((l) => /\.dat /.test(l)).length > 20;
+/** A copy (or with `resume`, a resume) stopped by SIGTERM mid-way (exit 4): its checkpoint in `ck`, part of SRC in `dst`. */
+async function interruptedCopy(dst: string, ck: string, resume = false): Promise<void> {
+  const files = () => (existsSync(dst) ? snapshot(dst).filter((l) => /\.dat /.test(l)).length : 0);
+  const before = files();
+  const job = start(process.execPath, [fcp, ...(resume ? ['--resume'] : []), src, dst, '-np', '2', '--checkpoint-dir', ck, '--checkpoint-interval', '0.1', '--test-slow-copy-ms', '1000', '-q']);
+  // (a resume copies again files DST already has: its start is its merge and new rank files)
+  const landed = () => (resume ? existsSync(join(ck, 'merged.db')) && existsSync(join(ck, 'g2-r1.db')) : files() > before + 20);
   for (let i = 0; i < 3000 && !landed(); i++) await sleep(10);
   await sleep(300); // a few checkpoint intervals record some of it
   job.child.kill('SIGTERM');
@@ -85,6 +88,23 @@ describe('checkpoint schema version', () => {
     expect(lastJson<{ exitCode: number; reason: string }>(j.stdout)).toMatchObject({ exitCode: 2, reason: expect.stringMatching(/schema 7, this fcp reads 1/) });
     expect(snapshot(dst)).toEqual(before);
   }, 120_000);
+
+  it('merged.db records the version too; one of another version is refused the same way', async () => {
+    const dst = join(work.dir, 'dst-merged');
+    const ck = join(work.dir, 'ck-merged');
+    await interruptedCopy(dst, ck);
+    await interruptedCopy(dst, ck, true); // the resume merged the first run's files into merged.db
+    const merged = join(ck, 'merged.db');
+    expect(existsSync(merged)).toBe(true);
+    expect(userVersion(merged)).toBe(1);
+    userVersion(merged, 2);
+    const before = snapshot(dst);
+    const r = await run(process.execPath, [fcp, '--resume', src, dst, '-np', '2', '--checkpoint-dir', ck], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr).toMatch(/^fcp: the checkpoint in '.*' was written by another version of fcp \(schema 2, this fcp reads 1\): finish it with that version, or remove '.*' and copy again \(--update skips what is done\)\n$/);
+    expect(snapshot(dst)).toEqual(before);
+    expect(userVersion(merged)).toBe(2);
+  }, 180_000);
 
   it('a checkpoint written before versions were recorded (user_version 0) is read as the current version: --resume finishes the copy', async () => {
     const dst = join(work.dir, 'dst-legacy');
