@@ -202,7 +202,7 @@ async function main(argv: string[]): Promise<void> {
     keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
     update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
     stallTimeout: number; timeLimit?: number; retries: number;
-    layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number; testSlowCopyMs?: number;
+    layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number; testSlowCopyMs?: number; testExchangeRound?: number;
     unsafePaths: boolean;
     filesFrom?: string; from0: boolean; recursiveList: boolean;
     sync: boolean;
@@ -318,6 +318,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: opts.testDelayWorkMs || undefined,
+    exchangeRound: opts.testExchangeRound || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
     exit: hardExit(loadNative()),
     onStartupFailure: (reason) => jsonOut?.ended(reason),
