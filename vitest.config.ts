@@ -6,6 +6,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The test programs that run as rank processes (test/fixtures) are built on demand.
+    globalSetup: ['test/helpers/build-fixtures.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,
