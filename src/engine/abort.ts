@@ -27,7 +27,7 @@ export interface StopperOptions {
   halt(err: JobAborted): void;
   /** Hand queued messages on and close the transport, bounded. */
   closeTransport(): Promise<void>;
-  /** How the process leaves (see RuntimeConfig.exit). */
+  /** How the process leaves (see RuntimeOptions.exit). */
   exit(code: number): never;
   /** Where the reason is printed (default: standard error). */
   print?(line: string): void;
