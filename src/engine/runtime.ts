@@ -6,7 +6,6 @@
  * in-process one in the engine's unit tests. Liveness (heartbeats, peer death) is in
  * liveness.ts, abort and signals in abort.ts.
  */
-import type { PeerInfo } from '../launch/peers.cjs';
 import { MessageTooLarge, type DropCounts, type Envelope } from '../transport/codec.js';
 import { dropCountsOf, emptyDrops } from '../transport/drop-report.js';
 import { isCounters, type Counters, type LimitsMsg, type Message } from '../transport/messages.js';
@@ -22,6 +21,9 @@ import type { Token } from './termination.js';
 import { SqliteSpill } from './spill.js';
 
 export { JobAborted } from './abort.js';
+
+/** What messages say of another rank (launch/peers.cts has the whole record). */
+export interface PeerName { host: string; pid: number }
 
 /** How a runtime behaves, whatever carries its messages. */
 export interface RuntimeOptions {
@@ -64,7 +66,7 @@ export class Runtime {
   readonly rank: number;
   readonly size: number;
   readonly collectives: Collectives;
-  private peers: PeerInfo[] = [];
+  private peers: readonly PeerName[] = [];
   /** This rank's receiving endpoint (tcp://addr:port), or null in a one-rank job. */
   endpoint: string | null = null;
   private phaseNo = 0;
@@ -110,7 +112,7 @@ export class Runtime {
   }
 
   /** Who the other ranks are (from the rendezvous), for messages that name them. */
-  setPeers(peers: PeerInfo[]): void {
+  setPeers(peers: readonly PeerName[]): void {
     this.peers = peers;
   }
 
