@@ -22,6 +22,8 @@ export interface InProcessOptions {
   order?: 'fifo' | 'any';
   /** Called at every send, before delivery is scheduled (tests watch the traffic here). */
   onSend?: (from: number, to: number, msg: Message) => void;
+  /** Called as a message reaches a rank that is still open, before its handler. */
+  onDeliver?: (from: number, to: number, msg: Message) => void;
 }
 
 /** The ranks of one in-process job: `transport(r)` is rank r's. */
@@ -63,7 +65,10 @@ export class InProcessNetwork {
 
   private arrive(from: number, to: number, msg: Message): void {
     this.inFlight--;
-    this.ends[to]!.deliver(from, msg);
+    const end = this.ends[to]!;
+    if (end.isClosed) return;
+    this.opts.onDeliver?.(from, to, msg);
+    end.deliver(from, msg);
   }
 }
 
@@ -89,6 +94,10 @@ export class InProcessTransport implements Transport {
 
   close(): void {
     this.closed = true;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** @internal */

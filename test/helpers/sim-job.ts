@@ -14,6 +14,7 @@ export interface SimJobOptions {
   maxDelayMs?: number;
   order?: 'fifo' | 'any';
   onSend?: (from: number, to: number, msg: Message) => void;
+  onDeliver?: (from: number, to: number, msg: Message) => void;
   exchangeRound?: number;
 }
 
@@ -36,6 +37,7 @@ export function simJob(size: number, seed: number, o: SimJobOptions = {}): SimJo
     order: o.order ?? 'fifo',
     delayMs: maxDelay > 0 ? () => sim.rand(maxDelay + 1) : undefined,
     onSend: o.onSend,
+    onDeliver: o.onDeliver,
   });
   const exits: (number | null)[] = Array(size).fill(null);
   const printed: string[] = [];
