@@ -8,6 +8,8 @@ export default defineConfig({
   oxc: { include: /\.(m?ts|cts|[jt]sx)$/ },
   test: {
     include: ['test/**/*.test.ts'],
+    // The test programs that run as rank processes (test/fixtures) are built on demand.
+    globalSetup: ['test/helpers/build-fixtures.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

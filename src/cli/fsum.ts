@@ -72,7 +72,7 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; forceNp: boolean; testDelayWorkMs?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; testDelayWorkMs?: number; testExchangeRound?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -195,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: opts.testDelayWorkMs || undefined,
+    exchangeRound: opts.testExchangeRound || undefined,
     onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;
