@@ -211,6 +211,26 @@ function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpu
   const effMax = (t0 / median(runs.get(kMax).map((r) => r.wallS))) * k0 / kMax;
   console.log(`\nefficiency = speed of K nodes ÷ (K × speed of 1 node)${k0 !== 1 ? ` (here relative to ${k0} nodes)` : ''}; goal 4 nodes ≥ 3.2× (0.80): ${kMax} nodes ${effMax.toFixed(2)}. treecmp after every run: ${same}.\n`);
 
+  // Which part scales: the whole run, the job after startup (rank 0's life less its
+  // startup: on a real cluster each node starts its ranks on its own CPUs, here all
+  // nodes share this machine's), the walk and the copy phase.
+  const partOf = {
+    'whole run': (r) => r.wallS * 1000,
+    'after startup': (r) => (r.phases['exit at'] ?? NaN) - (r.phases.startup ?? NaN),
+    walk: (r) => r.phases.walk ?? NaN,
+    copy: (r) => r.phases.copy ?? NaN,
+  };
+  const partRows = Object.entries(partOf).map(([part, f]) => {
+    const base = median(runs.get(k0).map(f));
+    return [part, ...ks.map((k) => {
+      const t = median(runs.get(k).map(f));
+      return Number.isFinite(t) ? `${(t / 1000).toFixed(2)} s, ${((base / t) * k0).toFixed(2)}× (${((base / t) * k0 / k).toFixed(2)})` : '–';
+    })];
+  });
+  console.log(`Scaling by part: median seconds, speed-up over ${k0} node${k0 > 1 ? 's' : ''} (efficiency):\n`);
+  console.log(table(['part', ...ks.map((k) => `${k} × ${R}`)], partRows));
+  console.log('');
+
   // Where the time goes: rank 0's phases (medians), per K.
   const names = [...new Set(ks.flatMap((k) => runs.get(k).flatMap((r) => Object.keys(r.phases))))];
   if (names.length) {
