@@ -156,7 +156,8 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
         runs.get(k).push({
           wallS: job.wallS,
           same,
-          cpuS: rankCpu.every((c) => c !== null) ? rankCpu.reduce((a, c) => a + c, 0) + nodes.reduce((a, x) => a + (x.cpuS ?? 0), 0) : null,
+          rankCpuS: rankCpu.every((c) => c !== null) ? rankCpu.reduce((a, c) => a + c, 0) : null,
+          latfsCpuS: nodes.reduce((a, x) => a + (x.cpuS ?? 0), 0),
           requests: nodes.reduce((a, x) => a + flatCounts(x.stats).charged, 0),
           peaks: nodes.map((x) => x.stats.peak_concurrent_sleeps),
           nodeFiles: perNodeFiles,
@@ -192,20 +193,21 @@ function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpu
     const rs = runs.get(k);
     const t = median(rs.map((r) => r.wallS));
     const speedup = t0 / t;
-    const cpu = rs.every((r) => r.cpuS !== null) ? median(rs.map((r) => r.cpuS)) : null;
+    const ranksCpu = rs.every((r) => r.rankCpuS !== null) ? median(rs.map((r) => r.rankCpuS)) : null;
+    const latfsCpu = median(rs.map((r) => r.latfsCpuS));
     const files = rs[0].nodeFiles.map((_, i) => median(rs.map((r) => r.nodeFiles[i])));
     const totalFiles = files.reduce((a, b) => a + b, 0) || 1;
     return [
       `${k} × ${R}`, t.toFixed(2), `${Math.min(...rs.map((r) => r.wallS)).toFixed(2)}–${Math.max(...rs.map((r) => r.wallS)).toFixed(2)}`,
       Math.round(entries / t).toLocaleString('en-US'), `${(speedup * k0).toFixed(2)}×`, (speedup * k0 / k).toFixed(2),
-      cpu === null ? '–' : `${cpu.toFixed(1)} (${Math.round((100 * cpu) / (t * cpus))} %)`,
+      ranksCpu === null ? '–' : `${ranksCpu.toFixed(1)} + ${latfsCpu.toFixed(1)} (${Math.round((100 * (ranksCpu + latfsCpu)) / (t * cpus))} %)`,
       (median(rs.map((r) => r.requests)) / entries).toFixed(2),
       rs[0].peaks.map((_, i) => median(rs.map((r) => r.peaks[i]))).join(' / '),
       files.map((f) => `${Math.round((100 * f) / totalFiles)} %`).join(' / '),
     ];
   });
   console.log(table(['nodes × ranks', 'median s', 'min–max s', 'entries/s', `speed-up over ${k0} node${k0 > 1 ? 's' : ''}`, 'efficiency',
-    `CPU s, all processes (of ${cpus} CPUs × wall)`, 'charged requests/entry', 'most in flight, per node', 'files copied, per node'], rows));
+    `CPU s: ranks + latfs (of ${cpus} CPUs × wall)`, 'charged requests/entry', 'most in flight, per node', 'files copied, per node'], rows));
   const same = verified.length ? (verified.every(Boolean) ? `all ${verified.length} copies identical` : `**${verified.filter((v) => !v).length} of ${verified.length} copies differ**`) : 'skipped';
   const kMax = Math.max(...ks);
   const effMax = (t0 / median(runs.get(kMax).map((r) => r.wallS))) * k0 / kMax;
