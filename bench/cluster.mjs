@@ -37,6 +37,7 @@ const SPEC = {
   'data-us': 'number',
   threads: 'number',
   'fcp-args': 'string',
+  'baseline-root': 'string',
   reps: 'number',
   only: 'string',
   'no-verify': 'boolean',
@@ -51,6 +52,8 @@ const HELP = `usage: node bench/cluster.mjs [options]   (or: npm run bench -- [o
   --data-us N           of a read or write (default: --meta-us)
   --threads N           latfs worker threads per node: the node's requests in flight (default 8)
   --fcp-args "ARGS"     more fcp arguments (split on whitespace), e.g. "--no-checkpoint"
+  --baseline-root DIR   also run the fcp of another built checkout (DIR/bin/fcp.js), alternated
+                        with this one, and print its tables too
   --reps N              rounds (default 3)
   --only LIST           under npm run bench: runs when the list names "cluster"
   --no-verify           skip the treecmp of each run's copy
@@ -103,8 +106,9 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
   const reps = opts.reps ?? 3;
   const fcpArgs = list(opts['fcp-args']);
   if (!(R >= 1) || !(files >= 1) || !(reps >= 1) || !(threads >= 1)) throw new Error('--ranks-per-node, --cluster-files, --threads and --reps must be at least 1');
-  const fcpBin = path.join(repoRoot, 'bin/fcp.js');
-  if (!fs.existsSync(path.join(repoRoot, 'dist'))) throw new Error('dist/ not found: build first (npm run build)');
+  const variants = [{ label: '', root: repoRoot }];
+  if (opts['baseline-root']) variants.push({ label: 'baseline', root: path.resolve(opts['baseline-root']) });
+  for (const v of variants) if (!fs.existsSync(path.join(v.root, 'dist'))) throw new Error(`${v.root}/dist not found: build first (npm run build)`);
 
   const srcCache = srcDirFor('small', { files });
   console.error(`cluster: tree ${srcCache}`);
@@ -126,17 +130,18 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
   process.on('exit', removeAll);
   const src = path.join(mnt, 'src');
   const dst = path.join(mnt, 'dst');
-  const runs = new Map(ks.map((k) => [k, []])); // per K: one record per timed run
+  const runs = new Map(variants.map((v) => [v.label, new Map(ks.map((k) => [k, []]))])); // per variant and K: one record per timed run
   const verified = [];
   const cpus = cpusAvailable();
   const load0 = loadavg();
   let n = 0;
 
   try {
-    const cases = ks.map((k) => ({
-      name: `${k} node${k > 1 ? 's' : ''}`,
+    const cases = variants.flatMap((v) => ks.map((k) => ({
+      name: `${k} node${k > 1 ? 's' : ''}${v.label ? `, ${v.label}` : ''}`,
+      k,
       run: async () => {
-        const job = await lab.run(fcpBin, [src, dst, '--json', ...fcpArgs], { ranksPerNode: R, workDir: work, env: { FCP_TRACE_PHASES: '1' }, timeoutMs: 600_000 });
+        const job = await lab.run(path.join(v.root, 'bin/fcp.js'), [src, dst, '--json', ...fcpArgs], { ranksPerNode: R, workDir: work, env: { FCP_TRACE_PHASES: '1' }, timeoutMs: 600_000 });
         const nodes = await lab.unmount();
         const bad = job.ranks.filter((r) => r.code !== 0);
         if (bad.length) {
@@ -153,7 +158,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
         const sum = summaryOf(job.ranks[0].stdout);
         const perNodeFiles = Array.from({ length: k }, (_, i) => (sum?.ranks ?? []).slice(i * R, (i + 1) * R).reduce((a, r) => a + r.files, 0));
         const rankCpu = job.ranks.map((r) => r.cpuS);
-        runs.get(k).push({
+        runs.get(v.label).get(k).push({
           wallS: job.wallS,
           same,
           rankCpuS: rankCpu.every((c) => c !== null) ? rankCpu.reduce((a, c) => a + c, 0) : null,
@@ -165,13 +170,13 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
         });
         return job.wallS;
       },
-    }));
+    })));
     await compare(cases, {
       reps,
       prepare: (c) => {
         dropDir(path.join(back, 'dst'));
         for (const f of fs.readdirSync(back)) if (f.startsWith('.fcp-')) dropDir(path.join(back, f));
-        lab.mount({ back, mnt, metaUs, dataUs, latfsArgs: ['--threads', String(threads)], workDir: work, count: Number.parseInt(c.name, 10) });
+        lab.mount({ back, mnt, metaUs, dataUs, latfsArgs: ['--threads', String(threads)], workDir: work, count: c.k });
         console.error(`cluster: run ${++n}/${reps * cases.length}: ${c.name} × ${R} ranks`);
       },
     });
@@ -179,13 +184,19 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
     removeAll();
   }
 
-  report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs, argv, direct });
+  for (const v of variants) {
+    report({ ks, R, runs: runs.get(v.label), entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs,
+      title: v.label ? `${v.label}: fcp of ${v.root}` : variants.length > 1 ? `fcp of ${v.root}` : 'fcp' });
+  }
+  const entry = path.relative(repoRoot, process.argv[1] ?? 'bench/cluster.mjs');
+  const env = process.env.FCP_TOOLS_DIR ? `FCP_TOOLS_DIR=${shQuote(process.env.FCP_TOOLS_DIR)} ` : '';
+  console.log(`Reproduce: \`cd ${shQuote(repoRoot)} && ${[`${env}node`, direct ? entry : 'bench/cluster.mjs', ...argv].map((w, i) => (i ? shQuote(w) : w)).join(' ')}\`\n`);
 }
 
-function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs, argv, direct }) {
+function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs, title }) {
   const k0 = ks[0];
   const t0 = median(runs.get(k0).map((r) => r.wallS));
-  console.log(`## cluster: fcp on simulated nodes (a network and a mount namespace and a latfs mount each)\n`);
+  console.log(`## cluster: ${title} on simulated nodes (a network and a mount namespace and a latfs mount each)\n`);
   console.log(`mktree small, ${tree.files.toLocaleString('en-US')} files and ${tree.dirs} directories (${fmtBytes(tree.bytes)}); ${R} ranks per node; ` +
     `latfs per node: --meta-us ${metaUs} --data-us ${dataUs} --threads ${threads} (requests in flight per node), fresh mounts every run` +
     `${fcpArgs.length ? `; fcp ${fcpArgs.join(' ')}` : ''}. Medians of ${reps} alternated runs; ${cpus} CPUs, load average ${load0} at the start, ${loadavg()} at the end.\n`);
@@ -243,9 +254,6 @@ function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpu
     })])));
     console.log('');
   }
-  const entry = path.relative(repoRoot, process.argv[1] ?? 'bench/cluster.mjs');
-  const env = process.env.FCP_TOOLS_DIR ? `FCP_TOOLS_DIR=${shQuote(process.env.FCP_TOOLS_DIR)} ` : '';
-  console.log(`Reproduce: \`cd ${shQuote(repoRoot)} && ${[`${env}node`, direct ? entry : 'bench/cluster.mjs', ...argv].map((w, i) => (i ? shQuote(w) : w)).join(' ')}\`\n`);
 }
 
 // Run directly (node bench/cluster.mjs ...) rather than imported by run.mjs.
