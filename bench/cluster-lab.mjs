@@ -65,14 +65,27 @@ export function clusterUnavailable() {
   return null;
 }
 
-/** Delete lab namespaces whose owner process is gone (a crashed run), or all of `pid`'s. */
+/**
+ * Delete lab namespaces whose owner process is gone (a crashed run), or all of `pid`'s.
+ * What still runs in a crashed run's namespaces (its latfs daemons, each holding its
+ * node's mount namespace and mount, and any rank) gets SIGTERM first: latfs then fails
+ * what is in flight, unmounts and exits.
+ */
 function removeNamespaces(pid) {
   for (const line of ip(['netns', 'list'], false).out.split('\n')) {
     const ns = line.split(' ')[0];
     const m = NAME.exec(ns ?? '');
     if (!m) continue;
     const owner = Number(m[1]);
-    if (owner === pid || (pid === undefined && !pidAlive(owner))) ip(['netns', 'del', ns], false);
+    if (owner !== pid && (pid !== undefined || pidAlive(owner))) continue;
+    if (owner !== pid) {
+      for (const p of ip(['netns', 'pids', ns], false).out.split('\n').map(Number).filter((x) => x > 0)) {
+        try {
+          process.kill(p, 'SIGTERM');
+        } catch { /* gone */ }
+      }
+    }
+    ip(['netns', 'del', ns], false);
   }
 }
 
