@@ -188,14 +188,11 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
     report({ ks, R, runs: runs.get(v.label), entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs,
       title: v.label ? `${v.label}: fcp of ${v.root}` : variants.length > 1 ? `fcp of ${v.root}` : 'fcp' });
   }
-  if (verified.includes(false)) {
-    // A wrong copy is a bug, not a slow result: make it fail the command (and npm run bench).
-    console.error(`cluster: ${verified.filter((v) => !v).length} of ${verified.length} copies differ from the source (treecmp)`);
-    process.exitCode = 1;
-  }
   const entry = path.relative(repoRoot, process.argv[1] ?? 'bench/cluster.mjs');
   const env = process.env.FCP_TOOLS_DIR ? `FCP_TOOLS_DIR=${shQuote(process.env.FCP_TOOLS_DIR)} ` : '';
   console.log(`Reproduce: \`cd ${shQuote(repoRoot)} && ${[`${env}node`, direct ? entry : 'bench/cluster.mjs', ...argv].map((w, i) => (i ? shQuote(w) : w)).join(' ')}\`\n`);
+  // A wrong copy is a bug, not a slow result: it fails the command (and npm run bench).
+  if (verified.includes(false)) throw new Error(`${verified.filter((v) => !v).length} of ${verified.length} copies differ from the source (treecmp)`);
 }
 
 function report({ ks, R, runs, entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs, title }) {
