@@ -34,7 +34,7 @@ import { dirKey, walkTask } from '../walk/walk-task.js';
 import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../walk/entry.js';
-import { batches, chooseChunkSize, chunksOf } from '../copy/plan.js';
+import { batches, chooseBatchFiles, chooseChunkSize, chunksOf } from '../copy/plan.js';
 import { copyTask, dstOf, errPath, fileKey, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
 import { partName, showPath } from '../copy/paths.js';
@@ -349,7 +349,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<{ s
         if (e && !done(e)) yield e;
       }
     };
-    for (const b of batches(whole(), (e) => e.m.size)) yield { t: 'b', f: b };
+    for (const b of batches(whole(), (e) => e.m.size, chooseBatchFiles(walkTotals.files ?? 0, rt.size))) yield { t: 'b', f: b };
   }
 
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */
