@@ -11,7 +11,7 @@ import { getSystemErrorName } from 'node:util';
 import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { showPath } from './copy/paths.js';
+import { showPath } from './model/paths.js';
 
 /** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
 export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {

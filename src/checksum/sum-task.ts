@@ -32,12 +32,12 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import { systemError, type EntryErrors } from '../errors.js';
-import { joinPath } from '../copy/paths.js';
-import { isEntry, type Entry } from '../walk/entry.js';
+import { joinPath } from '../model/paths.js';
+import { isEntry, type Entry } from '../model/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { ChunkHasher, LEAF, digestFromBytes, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
 import { makeRecord, type SumRecord } from './records.js';
-import type { Side } from '../copy/beneath.js';
+import type { Side } from '../io/beneath.js';
 import { COPY_OPS, type NativeAddon } from '../native/loader.js';
 
 export type SumItem =

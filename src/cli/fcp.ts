@@ -6,7 +6,7 @@
  * 4 stopped by a signal (SIGINT/SIGTERM), --time-limit or --stall-timeout; 5 --delete
  * refused by a guard (nothing deleted); 6 the destination is full.
  */
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 import { accessSync, constants as fsConstants, createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -16,9 +16,9 @@ import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob } from '../launch/job.js';
 import { resolveRoots } from '../copy/targets.js';
-import { isBuf, type Root } from '../walk/entry.js';
+import { isBuf, type Root } from '../model/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
-import { copyJson } from '../jobs/copy-summary.js';
+import { copyJson } from './copy-json.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
@@ -48,7 +48,7 @@ const shellQuote = (a: string) => {
   return `$'${showPath(a).replace(/'/g, "\\'")}'`;
 };
 import { addLaunchOptions, collect, countOption, duration, filterArgs, normalizeArgv, npRefused, positiveInt, rateOption, seconds, sizeOption } from './options.js';
-import { MAX_RETRIES } from '../copy/retry.js';
+import { MAX_RETRIES } from '../io/retry.js';
 import { hardExit } from '../native/exit.js';
 import { makeRule, PathFilter, patternsFromFile, type FilterRule } from '../walk/filter.js';
 import { runDryRun } from '../jobs/dry-run.js';

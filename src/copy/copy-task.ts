@@ -17,17 +17,17 @@ import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
 import type { CopyDigests } from './copy-digests.js';
 import { hashRange } from '../checksum/sum-task.js';
 import { OP_UP_TO_DATE } from '../native/loader.js';
-import { isEntry, type Entry, type Root } from '../walk/entry.js';
+import { isEntry, type Entry, type Root } from '../model/entry.js';
 import { copyRange, copyWholeSmallFile } from './data-copy.js';
 import { applyMeta, type MetaOptions } from './metadata.js';
-import { joinPath, partName } from './paths.js';
+import { dstOf, errPath, fileKey, joinPath, partName, srcOf } from '../model/paths.js';
 import { packNames } from '../checkpoint/listing.js';
-import { sameByTime } from './update-rule.js';
-import type { InFlight } from './in-flight.js';
-import { copyLayoutBeneath, type Side, type Trees } from './beneath.js';
+import { sameByTime } from '../model/update-rule.js';
+import type { InFlight } from '../io/in-flight.js';
+import { copyLayoutBeneath, type Side, type Trees } from '../io/beneath.js';
 import { O_LOV_DELAY_CREATE, type Layout } from './layout.js';
 import type { DataSync } from './data-sync.js';
-import { Retries } from './retry.js';
+import { Retries } from '../io/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
 import type { Throttle } from '../limits/throttle.js';
 
@@ -87,9 +87,6 @@ export interface CopyContext {
 
 export interface ChunkFailure { code: string; onDst: boolean }
 
-export const fileKey = (e: Entry) => `${e.r}:${e.p.toString('hex')}`;
-export const srcOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.src, e.p);
-export const dstOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.dst, e.p);
 
 
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
@@ -108,12 +105,6 @@ const tryOr = <T, U>(f: () => T, fallback: U): T | U => {
 };
 
 const closeFd = (fd: number) => new Promise<void>((resolve) => closeCb(fd, () => resolve()));
-
-/** The path an error is about: the one the failing syscall named, else the given one. */
-export function errPath(err: unknown, fallback: Buffer): Buffer | string {
-  const p = (err as NodeJS.ErrnoException)?.path as unknown;
-  return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
-}
 
 export function copyTask(c: CopyContext): Task<CopyItem> {
   /** --update: is DST's copy of e already there? Records it as done when it is. */

@@ -388,7 +388,7 @@ export async function copyWholeSmallFile(
   size: number,
   opts: RangeCopyOptions & {
     mode: number;
-    /** How to open each side (copy/beneath.ts: beneath the roots' anchors); default open(2) of the whole path. */
+    /** How to open each side (io/beneath.ts: beneath the roots' anchors); default open(2) of the whole path. */
     open?: (side: 'src' | 'dst', path: Buffer, flags: number, mode?: number) => Promise<number>;
   },
 ): Promise<RangeCopyResult> {

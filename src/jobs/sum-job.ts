@@ -24,7 +24,7 @@ import { loadNative } from '../native/loader.js';
 import { batches, chunksOf } from '../copy/plan.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
-import type { Entry } from '../walk/entry.js';
+import type { Entry } from '../model/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
 import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
@@ -35,7 +35,7 @@ import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
-import { Side } from '../copy/beneath.js';
+import { Side } from '../io/beneath.js';
 
 export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
 

@@ -10,15 +10,15 @@
  */
 import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node:fs';
 import type { PhaseResult, TaskContext } from '../engine/task.js';
-import type { Entry } from '../walk/entry.js';
+import type { Entry } from '../model/entry.js';
 import { batches, chunksOf } from '../copy/plan.js';
-import { copyTask, dstOf, errPath, fileKey, hashFile, metaOptions, srcOf, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { copyTask, hashFile, metaOptions, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
-import { partName } from '../copy/paths.js';
+import { dstOf, errPath, fileKey, partName, srcOf } from '../model/paths.js';
 import { CopyDigests } from '../copy/copy-digests.js';
-import { copyLayoutBeneath } from '../copy/beneath.js';
+import { copyLayoutBeneath } from '../io/beneath.js';
 import { O_LOV_DELAY_CREATE } from '../copy/layout.js';
-import { sameByTime } from '../copy/update-rule.js';
+import { sameByTime } from '../model/update-rule.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import { initHashing, fromHex, toHex } from '../checksum/hasher.js';
 import { ACTION } from '../report/report-part.js';

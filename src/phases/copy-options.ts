@@ -2,7 +2,7 @@
  * What `fcp` asks of a copy job (cli/fcp.ts builds it; phases read it from the run object),
  * and what it gets back.
  */
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import type { FileList } from '../walk/list-source.js';
 import type { CheckpointOptions } from '../checkpoint/job-checkpoint.js';
 import type { PathFilter } from '../walk/filter.js';
@@ -51,7 +51,7 @@ export interface CopyJobOptions {
   stallTimeoutMs: number;
   /** for tests: every copy item waits this long first (copy-task.ts slowMs) */
   testSlowCopyMs?: number;
-  /** --retries: tries again of an entry that failed transiently (copy/retry.ts); 0: none */
+  /** --retries: tries again of an entry that failed transiently (io/retry.ts); 0: none */
   retries: number;
   /** --report FILE: one line per entry (report/) */
   report?: ReportOptions | null;

@@ -4,9 +4,10 @@
  * writes DST: the stall watch and the limits stop after it. Collective.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { dstOf, errPath, metaOptions, srcOf } from '../copy/copy-task.js';
+import { metaOptions } from '../copy/copy-task.js';
+import { dstOf, errPath, srcOf } from '../model/paths.js';
 import { applyMeta } from '../copy/metadata.js';
-import { dirMetaSame } from '../copy/update-rule.js';
+import { dirMetaSame } from '../model/update-rule.js';
 import { IN_FLIGHT, type CopyRun } from './run.js';
 import type { Copied } from './copy-data-phase.js';
 

@@ -6,9 +6,9 @@
 import { forEachLimit } from '../util/for-each-limit.js';
 import { systemErrorFromCode } from '../errors.js';
 import { chunksOf } from '../copy/plan.js';
-import { dstOf, fileKey, metaOptions, srcOf } from '../copy/copy-task.js';
+import { metaOptions } from '../copy/copy-task.js';
 import { applyMeta } from '../copy/metadata.js';
-import { partName } from '../copy/paths.js';
+import { dstOf, fileKey, partName, srcOf } from '../model/paths.js';
 import { CopyDigests } from '../copy/copy-digests.js';
 import { datasyncBeforeRename } from '../copy/data-sync.js';
 import { toHex } from '../checksum/hasher.js';

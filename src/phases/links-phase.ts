@@ -4,7 +4,7 @@
  * share from their groups' owners (every primary's digest is known by now). Collective.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { dstOf } from '../copy/copy-task.js';
+import { dstOf } from '../model/paths.js';
 import { sumSecondaries } from '../copy/link-digests.js';
 import { ACTION } from '../report/report-part.js';
 import { IN_FLIGHT, type CopyRun } from './run.js';

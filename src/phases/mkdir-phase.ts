@@ -6,12 +6,11 @@
 import { forEachLimit } from '../util/for-each-limit.js';
 import type { PhaseResult, Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
-import { dirKey } from '../walk/walk-task.js';
 import type { WalkLists } from '../walk/walk-lists.js';
-import { isBuf, type Entry, type Root } from '../walk/entry.js';
+import { isBuf, type Entry, type Root } from '../model/entry.js';
 import { batches } from '../copy/plan.js';
-import { dstOf, errPath, srcOf } from '../copy/copy-task.js';
-import { Trees, copyLayoutBeneath } from '../copy/beneath.js';
+import { dirKey, dstOf, errPath, srcOf } from '../model/paths.js';
+import { Trees, copyLayoutBeneath } from '../io/beneath.js';
 import type { Layout } from '../copy/layout.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
 import type { Throttle } from '../limits/throttle.js';

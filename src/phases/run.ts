@@ -13,17 +13,17 @@ import { EXIT } from '../engine/runtime.js';
 import { EntryErrors, causeOf } from '../errors.js';
 import { loadNative, nativeSkips, type NativeAddon } from '../native/loader.js';
 import { WalkLists } from '../walk/walk-lists.js';
-import type { Root } from '../walk/entry.js';
-import { showPath } from '../copy/paths.js';
+import type { Root } from '../model/entry.js';
+import { showPath } from '../model/paths.js';
 import { JsonProgress, ProgressLine, type ProgressReporter } from '../progress/progress-line.js';
 import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import { openCheckpoint, type JobCheckpoint } from '../checkpoint/job-checkpoint.js';
 import { RankStore } from '../checkpoint/rank-store.js';
-import { InFlight } from '../copy/in-flight.js';
-import { Trees } from '../copy/beneath.js';
+import { InFlight } from '../io/in-flight.js';
+import { Trees } from '../io/beneath.js';
 import { resolveLayout, type Layout } from '../copy/layout.js';
 import { makeDataSync, type DataSync } from '../copy/data-sync.js';
-import { Retries } from '../copy/retry.js';
+import { Retries } from '../io/retry.js';
 import { JobReport } from '../report/report.js';
 import { partPath, type ReportPart } from '../report/report-part.js';
 import { startJobLimits } from '../limits/job-limits.js';
@@ -48,7 +48,7 @@ export interface CopyRun {
   chown: boolean;
   /** rank 0's display; null on other ranks and without one */
   progress: ProgressReporter | null;
-  /** Anchors of SRC and DST (copy/beneath.ts), opened once by each rank. */
+  /** Anchors of SRC and DST (io/beneath.ts), opened once by each rank. */
   trees: Trees;
   /** --layout, as DST's file system allows it (copy/layout.ts) */
   layout: Layout;
@@ -66,7 +66,7 @@ export interface CopyRun {
   store: RankStore | null;
   /** without a checkpoint: a private store the lists spill to (removed at the end) */
   scratch: { dir: string; store: RankStore } | null;
-  /** requests in flight, watched for stalls (copy/in-flight.ts); null: --stall-timeout 0 */
+  /** requests in flight, watched for stalls (io/in-flight.ts); null: --stall-timeout 0 */
   inFlight: InFlight | null;
   /** fn as a request in flight (watched for stalls) */
   tracked: <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
@@ -166,7 +166,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   inFlight?.start();
   const tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> => (inFlight ? inFlight.track(op, path, fn) : fn());
   rt.addAbortHook(() => inFlight?.stop());
-  // Transient failures are tried again after a backoff before they are named (copy/retry.ts).
+  // Transient failures are tried again after a backoff before they are named (io/retry.ts).
   const retries = opts.retries > 0 ? new Retries(opts.retries) : null;
   const retrying = <T>(fn: () => Promise<T>): Promise<T> => (retries ? retries.run(fn) : fn());
   // Stopping: what is in flight finishes and is recorded first (bounded: a hung request never returns).

@@ -4,7 +4,7 @@
  * checkpoint after the final barrier (`finalize`). Collective.
  */
 import { EXIT } from '../engine/runtime.js';
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { toHex } from '../checksum/hasher.js';
 import { reportDrops } from '../jobs/report-drops.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
