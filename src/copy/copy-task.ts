@@ -13,10 +13,6 @@ import type { CopyContext } from './copy-context.js';
 import { entryCopiers } from './copy-entries.js';
 import { nativeBatchCopier } from './copy-batch.js';
 
-export type { CopyItem } from './copy-item.js';
-export { metaOptions, type ChunkFailure, type CopyContext } from './copy-context.js';
-export { hashFile } from './hash-file.js';
-
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
 

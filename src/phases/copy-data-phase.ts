@@ -12,7 +12,10 @@ import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node
 import type { PhaseResult, TaskContext } from '../engine/task.js';
 import type { Entry } from '../model/entry.js';
 import { batches, chunksOf } from '../copy/plan.js';
-import { copyTask, hashFile, metaOptions, type ChunkFailure, type CopyContext, type CopyItem } from '../copy/copy-task.js';
+import { copyTask } from '../copy/copy-task.js';
+import { metaOptions, type ChunkFailure, type CopyContext } from '../copy/copy-context.js';
+import type { CopyItem } from '../copy/copy-item.js';
+import { hashFile } from '../copy/hash-file.js';
 import { applyMeta } from '../copy/metadata.js';
 import { dstOf, errPath, fileKey, partName, srcOf } from '../model/paths.js';
 import { CopyDigests } from '../copy/copy-digests.js';

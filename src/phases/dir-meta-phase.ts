@@ -4,7 +4,7 @@
  * writes DST: the stall watch and the limits stop after it. Collective.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import { metaOptions } from '../copy/copy-task.js';
+import { metaOptions } from '../copy/copy-context.js';
 import { dstOf, errPath, srcOf } from '../model/paths.js';
 import { applyMeta } from '../copy/metadata.js';
 import { dirMetaSame } from '../model/update-rule.js';

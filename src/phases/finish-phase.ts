@@ -6,7 +6,7 @@
 import { forEachLimit } from '../util/for-each-limit.js';
 import { systemErrorFromCode } from '../errors.js';
 import { chunksOf } from '../copy/plan.js';
-import { metaOptions } from '../copy/copy-task.js';
+import { metaOptions } from '../copy/copy-context.js';
 import { applyMeta } from '../copy/metadata.js';
 import { dstOf, fileKey, partName, srcOf } from '../model/paths.js';
 import { CopyDigests } from '../copy/copy-digests.js';
