@@ -62,7 +62,7 @@ export interface CopyContext {
   limits?: Throttle | null;
   /** For tests (fcp's hidden --test-slow-copy-ms): every item waits this long before it starts. */
   slowMs?: number;
-  /** This rank's work, cut into items lazily (see copy-job.ts); may count skipped work. */
+  /** This rank's work, cut into items lazily (see phases/copy-data-phase.ts); may count skipped work. */
   seedItems: (ctx: TaskContext<CopyItem>) => AsyncIterable<CopyItem> | Iterable<CopyItem>;
 }
 
