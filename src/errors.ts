@@ -14,8 +14,12 @@ import { getSystemErrorName } from 'node:util';
 import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { showPath } from './copy/paths.js';
-import { ERR_GREW, ERR_SHRANK } from './native/loader.js';
+import { showPath } from './model/paths.js';
+import { FALLBACK_CONSTANTS } from './native/constants.js';
+
+// The table's copy (equal to the addon's, test/unit/native-constants.test.ts): errors sit
+// below the loader, which needs them.
+const { SHRANK: ERR_SHRANK, GREW: ERR_GREW } = FALLBACK_CONSTANTS.errnos;
 
 /** An Error shaped like Node's fs errors from a negative errno (and fcp's own ERR_SHRANK, ERR_GREW of a native status). */
 export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {
@@ -60,7 +64,7 @@ const STRERROR: Record<string, string> = {
   EISDIR: 'Is a directory',
   ENOTDIR: 'Not a directory',
   // Every path under SRC and DST is resolved without following a symlink in any
-  // component (copy/beneath.ts): ELOOP (and EXDEV, mapped to it natively) means a
+  // component (io/beneath.ts): ELOOP (and EXDEV, mapped to it natively) means a
   // directory on the way, or the entry itself, is a symlink now that was not at the walk.
   ELOOP: 'changed during the copy: a directory became a symlink',
   EIO: 'Input/output error',

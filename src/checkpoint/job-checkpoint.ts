@@ -4,10 +4,10 @@
  * Rank 0 keeps the lock fresh; the stores commit every interval (records of finished
  * work after a data sync, see rank-store.ts) and when the job stops.
  */
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { FcpError, causeOf } from '../errors.js';
 import type { Runtime } from '../engine/runtime.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
 import { RankStore } from './rank-store.js';
 import { ResumeState } from './resume-state.js';

@@ -32,12 +32,12 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import { systemError, type EntryErrors } from '../errors.js';
-import { joinPath } from '../copy/paths.js';
-import { isEntry, type Entry } from '../walk/entry.js';
+import { joinPath } from '../model/paths.js';
+import { isEntry, type Entry } from '../model/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { ChunkHasher, LEAF, digestFromBytes, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
 import { makeRecord, type SumRecord } from './records.js';
-import type { Side } from '../copy/beneath.js';
+import type { Side } from '../io/beneath.js';
 import { COPY_OPS, ERR_SHRANK, NATIVE_CONSTANTS, type NativeAddon } from '../native/loader.js';
 
 export type SumItem =
@@ -116,7 +116,7 @@ export interface SumContext {
   concurrency?: number;
   /** by root index: on a local file system (default: none): small files in one hashFiles job per batch with the addon, else read synchronously while fast */
   syncRoots?: boolean[];
-  /** the roots beneath their anchors (copy/beneath.ts); without it, whole paths (O_NOFOLLOW) */
+  /** the roots beneath their anchors (io/beneath.ts); without it, whole paths (O_NOFOLLOW) */
   side?: Side;
   /** with it, ranges are read and hashed in the thread pool (its hashRange); without, fs.read and ChunkHasher */
   native?: NativeAddon | null;

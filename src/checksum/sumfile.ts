@@ -35,7 +35,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import type { Kind } from '../walk/entry.js';
+import type { Kind } from '../model/entry.js';
 import { LEAF, MASK128, fileDigest, fromHex, isHex128, toHex } from './hasher.js';
 import { compareRecords, recordDigest, type SumRecord } from './records.js';
 import { FcpError } from '../fcp-error.cjs';

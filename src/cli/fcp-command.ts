@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { addLaunchOptions, collect, countOption, duration, positiveInt, rateOption, seconds, sizeOption } from './options.js';
-import { MAX_RETRIES } from '../copy/retry.js';
+import { MAX_RETRIES } from '../io/retry.js';
 import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

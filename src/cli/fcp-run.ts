@@ -3,10 +3,10 @@
  * run the dry run or the copy, print the signature and summary, end the job with its exit
  * status. Never returns: every path ends in endJob (or an abort).
  */
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { createReadStream } from 'node:fs';
 import { endJob, startJob } from '../launch/job.js';
-import { isBuf, type Root } from '../walk/entry.js';
+import { isBuf, type Root } from '../model/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
 import type { JsonOnExit } from './json-on-exit.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';

@@ -3,14 +3,14 @@
  * UsageError (one line, exit 2, nothing written). What passes is the job's plan: roots,
  * filter, --update rule, memory budgets.
  */
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { mkdirpSync } from '../util/mkdirp.js';
 import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Command } from '../util/cjs-deps.js';
 import { UsageError, causeOf } from '../errors.js';
 import { resolveRoots } from '../copy/targets.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { formatBytes } from '../progress/format.js';
 import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
@@ -178,7 +178,7 @@ export function validate(opts: FcpOptions, cmd: Command, argv: string[], speaks:
     if (problem) throw new UsageError(problem);
   }
   // Only the addon resolves paths beneath the roots without following symlinks
-  // (copy/beneath.ts); root, whom no permission stops, must not run without that.
+  // (io/beneath.ts); root, whom no permission stops, must not run without that.
   if (!opts.unsafePaths && (process.getuid?.() ?? 1) === 0 && !loadNative()) {
     throw new UsageError(`refusing to run as root without the native addon (${nativeLoadError()}): paths could not be resolved safely beneath SRC and DST; build it (npm install) or pass --unsafe-paths`);
   }

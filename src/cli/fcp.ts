@@ -13,7 +13,7 @@ import { JobAborted } from '../engine/runtime.js';
 import { EXIT, UsageError, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import type { CopySummary } from '../jobs/copy-job.js';
-import { copyJson } from '../jobs/copy-summary.js';
+import { copyJson } from './copy-json.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
 import { normalizeArgv } from './options.js';
 import { buildCommand, type FcpOptions } from './fcp-command.js';

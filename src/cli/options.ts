@@ -1,7 +1,7 @@
 /** Command-line helpers shared by fcp and fsum. */
 import { InvalidArgumentError, Option, type Command } from '../util/cjs-deps.js';
 import { npLimit } from '../launch/self-launch.cjs';
-import { parseSize } from '../copy/plan.js';
+import { parseSize } from '../util/parse-size.js';
 import { parseDuration } from './duration.js';
 import { parseBwlimit, parseMaxOps } from '../limits/rates.js';
 

@@ -14,7 +14,7 @@
  * `copy` applies only on Lustre (statfs magic of DST); elsewhere it is a no-op, said once.
  */
 import { statfsSync } from 'node:fs';
-import { showPath } from './paths.js';
+import { showPath } from '../model/paths.js';
 import { NATIVE_CONSTANTS } from '../native/loader.js';
 
 export type LayoutMode = 'inherit' | 'copy';

@@ -15,7 +15,7 @@ export interface NativeConstants {
   readonly copyNums: number;
   /** copyFiles' status numbers per file (-errno, op, hole bytes). */
   readonly copyStatus: number;
-  /** numbers per name of statAt, scanDir and lstatAt (walk/entry.ts STAT_RECORD_FIELDS) */
+  /** numbers per name of statAt, scanDir and lstatAt (model/entry.ts STAT_RECORD_FIELDS) */
   readonly statFields: number;
   /** one hash leaf (checksum/hasher.ts LEAF) */
   readonly leafBytes: number;

@@ -58,7 +58,7 @@ export interface NativeAddon {
   /** _exit(code): leave without waiting for thread-pool threads blocked in a hung file system. */
   exitNow(code: number): never;
   /**
-   * The same beneath anchors (directory fds, src and dst of each root, see copy/beneath.ts):
+   * The same beneath anchors (directory fds, src and dst of each root, see io/beneath.ts):
    * roots are then paths relative to the anchors, and each file is opened with openat2
    * beneath its anchor, never following a symlink in any component (no extra system call).
    */
@@ -287,7 +287,7 @@ export const COPY_OPS: readonly string[] = (() => {
 })();
 /** Steps whose error is about the source path (else the destination). */
 export const COPY_OP_ON_SOURCE: ReadonlySet<number> = new Set([K.ops.OPEN_SRC, K.ops.READ, K.ops.CHANGED]);
-/** Numbers per name of statAt and scanDir (layout: walk/entry.ts STAT_RECORD_FIELDS). */
+/** Numbers per name of statAt and scanDir (layout: model/entry.ts STAT_RECORD_FIELDS). */
 export const STAT_FIELDS = K.statFields;
 /** fcp's own errnos in a native status: the file shrank / grew while it was read. */
 export const ERR_SHRANK = K.errnos.SHRANK;

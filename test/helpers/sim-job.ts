@@ -5,7 +5,7 @@
  */
 import { Runtime } from '../../src/engine/runtime.js';
 import type { Task, TaskContext } from '../../src/engine/task.js';
-import { InProcessNetwork } from '../../src/transport/in-process.js';
+import { InProcessNetwork } from '../../src/engine/in-process-transport.js';
 import type { Message } from '../../src/transport/messages.js';
 import { SimScheduler } from './sim-scheduler.js';
 

@@ -4,7 +4,7 @@
  * (as ZeroMQ), not in 'any' mode, where the engine's tests make use of the freedom.
  */
 import { describe, expect, it } from 'vitest';
-import { InProcessNetwork } from '../../src/transport/in-process.js';
+import { InProcessNetwork } from '../../src/engine/in-process-transport.js';
 import type { Message } from '../../src/transport/messages.js';
 import { SimScheduler } from '../helpers/sim-scheduler.js';
 

@@ -11,7 +11,7 @@ import { FALLBACK_CONSTANTS } from '../../src/native/constants.js';
 import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, NATIVE_CONSTANTS, OP_REPLACED, OP_UP_TO_DATE, STAT_FIELDS, loadNative, nativeLoadError } from '../../src/native/loader.js';
 import { O_LOV_DELAY_CREATE } from '../../src/copy/layout.js';
 import { LEAF } from '../../src/checksum/hasher.js';
-import { STAT_RECORD_FIELDS } from '../../src/walk/entry.js';
+import { STAT_RECORD_FIELDS } from '../../src/model/entry.js';
 import { systemError } from '../../src/errors.js';
 import { repoRoot } from '../helpers/run.js';
 

@@ -8,11 +8,11 @@
  * Order: 'fifo' keeps order per sender-receiver pair, as ZeroMQ does; 'any' lets any
  * message overtake any other. The engine must work with 'any' (see transport.ts).
  */
-import type { Scheduler } from '../engine/scheduler.js';
-import type { DropCounts } from './codec.js';
-import { emptyDrops } from './drop-report.js';
-import { bodyOf, validateBody, type Message } from './messages.js';
-import type { MessageHandler, Transport } from './transport.js';
+import type { Scheduler } from './scheduler.js';
+import type { DropCounts } from '../transport/codec.js';
+import { emptyDrops } from '../transport/drop-report.js';
+import { bodyOf, validateBody, type Message } from '../transport/messages.js';
+import type { MessageHandler, Transport } from '../transport/transport.js';
 
 export interface InProcessOptions {
   scheduler: Scheduler;
