@@ -111,6 +111,7 @@ export interface SumContext {
   record: (rec: SumRecord) => void;
   /** partial digests of the chunks this rank hashed */
   partials: ChunkPartial[];
+  /** this rank's items, pulled by the engine while its queue is short */
   seedItems: () => Iterable<SumItem>;
   /** items processed at once per rank (default 4) */
   concurrency?: number;
@@ -397,9 +398,9 @@ export function sumTask(s: SumContext): Task<SumItem> {
   return {
     name: 'sum',
     concurrency: s.concurrency ?? 4,
-    seed(ctx) {
-      for (const it of s.seedItems()) ctx.enqueue(it);
-    },
+    seed() {},
+    // lazily: a rank's share (its part of a million files) never sits in the queue at once
+    source: () => s.seedItems(),
     async process(item, ctx) {
       if (item.t === 'b') await batch(item.f, ctx);
       else if (item.t === 'c') await chunk(item, ctx);

@@ -20,25 +20,12 @@ import { isBuf, type Root } from '../walk/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
 import { copyJson } from '../jobs/copy-summary.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
+import { budgets, MIN_FULL_BUDGET } from './mem-budget.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { LEAF } from '../checksum/hasher.js';
 import { checkpointMatches, defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
 import { loadNative, nativeLoadError } from '../native/loader.js';
-
-/**
- * How --mem-limit is shared: half for the walk lists, a quarter for queued work items (a
- * batch item holds up to 64 entries, ~16 KiB). An entry in memory costs about 1.5 KiB all
- * told (its objects and path, and the rows waiting for the checkpoint): measured with
- * `node bench/scale.mjs`, 291 MiB of peak RSS for 150,000 entries a rank.
- */
-function budgets(memLimit: number): { listEntries: number; queueItems: number } {
-  // Below MIN_FULL_BUDGET these floors take over (said on stderr when it happens).
-  return { listEntries: Math.max(1000, Math.floor(memLimit / 2 / 1536)), queueItems: Math.max(64, Math.floor(memLimit / 4 / 16384)) };
-}
-
-/** The smallest --mem-limit whose shares are not floored by budgets(). */
-const MIN_FULL_BUDGET = 4 * 1024 * 1024;
 
 /** An argument as a POSIX shell reads it back; control characters as bash's $'..' (so a name cannot break the line). */
 const shellQuote = (a: string) => {
