@@ -40,7 +40,8 @@ import { RecordTable } from '../checksum/record-table.js';
 import { exchange } from '../engine/exchange.js';
 import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
-import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { isChunkPartials, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { isLocalFs } from '../checksum/read-files.js';
 import { allreduceDigests } from '../checksum/signature.js';
 import { Side } from '../copy/beneath.js';
 
