@@ -85,6 +85,8 @@ export interface SumSummary {
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
   /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
   droppedMessages: DropCounts;
+  /** bounded memory at work (as fcp's): ranks whose file lists spilled to SQLite, work items that did */
+  spilled: { listRanks: number; queueItems: number };
 }
 
 export interface SumJobResult {
@@ -216,7 +218,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   progress?.phase('signature');
   const rootSums = await allreduceDigests(rt.collectives, local);
   const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
-  const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
+  const counts = await rt.allreduceCounters({ errors: errors.count, largeDone, listSpilled: lists.isSpilled ? 1 : 0 });
   const filesPerRank = await rt.collectives.allgather<number>((hash.local.files ?? 0) + largeDone, (x): x is number => typeof x === 'number');
 
   mark('signature');
@@ -258,6 +260,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     leafSize: LEAF,
     meta: opts.meta,
     droppedMessages,
+    spilled: { listRanks: counts.listSpilled ?? 0, queueItems: (walk.total.spilledItems ?? 0) + (hash.total.spilledItems ?? 0) },
     ranks: hash.perRank.map((c, r) => ({
       files: filesPerRank[r] ?? 0,
       bytes: c.bytes ?? 0,
