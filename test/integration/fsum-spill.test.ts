@@ -65,4 +65,14 @@ describe('fsum: walk lists spilled past the list budget', () => {
     expect(c.differences).toBe(0);
     expect(c.spilled.listRanks).toBe(3);
   }, 600_000);
+
+  it('--mem-limit is refused below 1M in one line (exit 2), and below 4M says which minimums apply', async () => {
+    const low = await fsum([extra, '--mem-limit', '512K']);
+    expect(low.code).toBe(2);
+    expect(low.stderr).toMatch(/^fsum: .*--mem-limit must be at least 1M, not '512K'\n/);
+    const floor = await fsum([extra, '--mem-limit', '1M', '-q']);
+    expect(floor.code, floor.stderr).toBe(0);
+    expect(floor.stderr).toContain('fsum: --mem-limit 1.00 MiB is below 4.00 MiB: each rank still keeps up to 64 work items and 1000 list entries in memory\n');
+    expect(floor.stdout).toMatch(/^[0-9a-f]{32} {2}/);
+  }, 120_000);
 });
