@@ -3,7 +3,7 @@
  *
  *   1. walk      distributed, as fcp's (reads only), into the same bounded lists
  *                (walk/walk-lists.ts): past `listBudget` entries a rank's lists spill to
- *                a private scratch store and are read back lazily
+ *                a private scratch store (its listings) and are read back lazily
  *   2. seed      directories and special files need no I/O: their records are made by
  *                the rank that walked them; symlinks in batches, whole files (size <=
  *                chunk) in batches, larger files as chunks of `chunkSize`, all pulled
@@ -102,7 +102,9 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   if (opts.chunkSize % LEAF !== 0 || opts.chunkSize <= 0) throw new Error(`chunk size ${opts.chunkSize} is not a multiple of ${LEAF}`);
   const t0 = process.hrtime.bigint();
   const errors = new EntryErrors('fsum');
-  // As fcp without a checkpoint: the lists spill to a private scratch store past the budget.
+  // The walk records its listings (packed batches, cheap) in a private scratch store, as
+  // fcp's walk does in its checkpoint; past the budget the lists spill to it as fcp's do
+  // there: only directories become rows, files are read back from the listings.
   const scratchDir = mkdtempSync(join(tmpdir(), 'fsum-lists-'));
   const scratch = new RankStore(join(scratchDir, 'lists.db'));
   const dropScratch = () => {
@@ -110,7 +112,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     rmSync(scratchDir, { recursive: true, force: true });
   };
   rt.addAbortHook(dropScratch);
-  const lists = new WalkLists(scratch, opts.listBudget ?? Infinity, false);
+  const lists = new WalkLists(scratch, opts.listBudget ?? Infinity, true);
   const uid = process.getuid?.() ?? 0;
   const digestRoot = opts.digestRoot ?? ((r: number) => r);
   const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
@@ -126,7 +128,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const native = loadNative();
   const side = new Side(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
   rt.addAbortHook(() => side.close());
-  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native }));
+  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native, store: scratch }));
   const totals = walk.total;
   mark('walk');
 
