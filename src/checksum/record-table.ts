@@ -33,6 +33,9 @@ export class RecordTable {
     this.db = new Sqlite('');
     // Scratch data: no journal needed.
     this.db.pragma('journal_mode = OFF');
+    // A small page cache (4 MiB, not better-sqlite3's 16): rank 0 holds two or three of
+    // these at once, and past the cache the pages come back from the OS's file cache.
+    this.db.pragma('cache_size = -4096');
     // size -1: none; content '': none; meta, chunks: JSON arrays or NULL (as in RecordTuple)
     const cols = 'r INTEGER NOT NULL, p BLOB NOT NULL, k TEXT NOT NULL, size INTEGER NOT NULL, dig TEXT NOT NULL, content TEXT NOT NULL, meta TEXT, chunks TEXT, err INTEGER NOT NULL';
     this.db.exec(opts.ordered ? `CREATE TABLE recs (${cols}, PRIMARY KEY (r, p)) WITHOUT ROWID` : `CREATE TABLE recs (${cols})`);

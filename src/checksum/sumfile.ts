@@ -126,8 +126,10 @@ export async function writeSumFile(path: string, o: { chunk: number; meta: boole
 
 /**
  * Write a sum file from a stream of records, already sorted (compareRecords) and without
- * failed entries; `entries` is their number (the header comes first). Only about 1 MiB
- * of text is held at a time.
+ * failed entries; `entries` is their number (the header comes first). Only about 64 KiB
+ * of text is held at a time: with 1 MiB the pieces of the text lived long enough to be
+ * promoted to V8's old generation, and rank 0's peak RSS writing 1,000,000 entries rose
+ * from about 157 to 172-184 MiB.
  */
 export async function writeSumFileFrom(path: string, o: { chunk: number; meta: boolean; rootPaths: Buffer[]; signature: string; entries: number; records: Iterable<SumRecord> }): Promise<number> {
   const tmp = `${path}.tmp-${process.pid}`;
@@ -139,7 +141,7 @@ export async function writeSumFileFrom(path: string, o: { chunk: number; meta: b
     for (const x of o.records) {
       buf += recordLines(x);
       n++;
-      if (buf.length > 1 << 20) {
+      if (buf.length > 1 << 16) {
         await fh.write(buf);
         buf = '';
       }

@@ -36,6 +36,7 @@ import { diffSorted, formatDifference, type Difference } from '../checksum/diff.
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
 import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -53,6 +54,7 @@ function buildCommand(): Command {
     .option('--compare', 'hash the two trees A B in one job and name every difference; exit 1 if anything differs', false)
     .option('--json', 'print the summary as one JSON object on the last line of stdout, on every exit (with exitCode, aborted, stopped, reason)', false)
     .option('-q, --quiet', 'no progress line, no summary: only the signature or the differences', false)
+    .addOption(new Option('--mem-limit <size>', MEM_LIMIT_HELP).argParser(sizeOption('--mem-limit', 2 ** 20)).default(DEFAULT_MEM_LIMIT, '128M'))
     .addHelpText('after', `
 Output: the signature (32 hex digits) and the PATHs, then a summary line. --check and
 --compare print one line per difference on stdout:
@@ -72,7 +74,7 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; forceNp: boolean; testDelayWorkMs?: number; testExchangeRound?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; testDelayWorkMs?: number; testExchangeRound?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean; memLimit: number;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
@@ -174,6 +176,10 @@ async function main(argv: string[]): Promise<void> {
   };
   const npError = npRefused('fsum', opts.np, opts.forceNp);
   if (npError) usage(npError.replace(/^fsum: /, ''));
+  if (speaks && opts.memLimit < MIN_FULL_BUDGET) {
+    const b = budgets(opts.memLimit);
+    process.stderr.write(`fsum: --mem-limit ${formatBytes(opts.memLimit)} is below ${formatBytes(MIN_FULL_BUDGET)}: each rank still keeps up to ${b.queueItems} work items and ${b.listEntries} list entries in memory\n`);
+  }
   const paths = cmd.processedArgs[0] as string[];
   if (opts.jobId) process.env.FCP_JOB_ID = opts.jobId;
 
@@ -196,6 +202,7 @@ async function main(argv: string[]): Promise<void> {
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: opts.testDelayWorkMs || undefined,
     exchangeRound: opts.testExchangeRound || undefined,
+    queueInMemory: budgets(opts.memLimit).queueItems,
     onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;
@@ -227,6 +234,7 @@ async function main(argv: string[]): Promise<void> {
     roots, chunkSize: plan.chunk, meta: plan.meta, quiet: opts.quiet || opts.json,
     digestRoot: opts.compare ? () => 0 : undefined,
     gather: Boolean(opts.output || opts.check || opts.compare),
+    listBudget: budgets(opts.memLimit).listEntries,
     // test hook: every file through the thread pool, as on a slow file system
     syncSmall: !opts.testAsyncReads,
   });

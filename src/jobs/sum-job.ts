@@ -1,10 +1,13 @@
 /**
  * The phases of fsum:
  *
- *   1. walk      distributed, as fcp's (reads only)
+ *   1. walk      distributed, as fcp's (reads only), into the same bounded lists
+ *                (walk/walk-lists.ts): past `listBudget` entries a rank's lists spill to
+ *                a private scratch store (its listings) and are read back lazily
  *   2. seed      directories and special files need no I/O: their records are made by
  *                the rank that walked them; symlinks in batches, whole files (size <=
- *                chunk) in batches, larger files as chunks of `chunkSize`
+ *                chunk) in batches, larger files as chunks of `chunkSize`, all pulled
+ *                lazily from the lists by the engine (Task.source) while the queue is short
  *   3. hash      work stealing over those items (sum-task.ts)
  *   4. combine   allgather of the partial digests of chunks (multi-chunk files only, so
  *                few); each file's owner (the rank that walked it) adds them up
@@ -17,11 +20,15 @@
  * The chunk size is fixed (default 64 MiB, a multiple of the 1 MiB leaf), never derived
  * from the number of ranks; the result does not depend on either anyway.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { phaseTimer } from './phase-timer.js';
+import { RankStore } from '../checkpoint/rank-store.js';
 import type { Runtime } from '../engine/runtime.js';
 import { EntryErrors } from '../errors.js';
 import { loadNative } from '../native/loader.js';
-import { batches, chunksOf } from '../copy/plan.js';
+import { chunksOf } from '../copy/plan.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
 import type { Entry } from '../model/entry.js';
@@ -33,7 +40,8 @@ import { RecordTable } from '../checksum/record-table.js';
 import { exchange } from '../engine/exchange.js';
 import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
-import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { isChunkPartials, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
+import { isLocalFs } from '../checksum/read-files.js';
 import { allreduceDigests } from '../checksum/signature.js';
 import { Side } from '../io/beneath.js';
 
@@ -50,6 +58,8 @@ export interface SumJobOptions {
   /** gather every record at rank 0 (in a RecordTable) */
   gather: boolean;
   quiet: boolean;
+  /** walk-list entries a rank keeps in memory before they spill to a scratch store (default: no limit) */
+  listBudget?: number;
   /**
    * batch whole files on local file systems (default true; see sum-task.ts): with the addon
    * one hashFiles job per batch, without it small files read synchronously while that is fast
@@ -75,6 +85,8 @@ export interface SumSummary {
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
   /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
   droppedMessages: DropCounts;
+  /** bounded memory at work (as fcp's): ranks whose file lists spilled to SQLite, work items that did */
+  spilled: { listRanks: number; queueItems: number };
 }
 
 export interface SumJobResult {
@@ -90,7 +102,17 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   if (opts.chunkSize % LEAF !== 0 || opts.chunkSize <= 0) throw new Error(`chunk size ${opts.chunkSize} is not a multiple of ${LEAF}`);
   const t0 = process.hrtime.bigint();
   const errors = new EntryErrors('fsum');
-  const lists = new WalkLists();
+  // The walk records its listings (packed batches, cheap) in a private scratch store, as
+  // fcp's walk does in its checkpoint; past the budget the lists spill to it as fcp's do
+  // there: only directories become rows, files are read back from the listings.
+  const scratchDir = mkdtempSync(join(tmpdir(), 'fsum-lists-'));
+  const scratch = new RankStore(join(scratchDir, 'lists.db'));
+  const dropScratch = () => {
+    scratch.close();
+    rmSync(scratchDir, { recursive: true, force: true });
+  };
+  rt.addAbortHook(dropScratch);
+  const lists = new WalkLists(scratch, opts.listBudget ?? Infinity, true);
   const uid = process.getuid?.() ?? 0;
   const digestRoot = opts.digestRoot ?? ((r: number) => r);
   const progress = rt.rank === 0 && !opts.quiet && process.stdout.isTTY ? new ProgressLine(process.stdout) : null;
@@ -106,7 +128,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const native = loadNative();
   const side = new Side(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
   rt.addAbortHook(() => side.close());
-  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native }));
+  const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native, store: scratch }));
   const totals = walk.total;
   mark('walk');
 
@@ -121,23 +143,40 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   };
   const partials: ChunkPartial[] = [];
   for (const d of lists.dirs()) record(makeRecord(d, { digestRoot: digestRoot(d.r), meta: opts.meta }));
-  const symlinks: Entry[] = [];
-  for (const e of lists.others()) {
-    if (e.k === 'l') symlinks.push(e);
-    else record(makeRecord(e, { digestRoot: digestRoot(e.r), meta: opts.meta }));
-  }
-  const large = [...lists.files()].filter((e) => e.m.size > chunk);
-  const whole = [...lists.files()].filter((e) => e.m.size <= chunk);
+  for (const e of lists.others()) if (e.k !== 'l') record(makeRecord(e, { digestRoot: digestRoot(e.r), meta: opts.meta }));
+  /** files of more than one chunk, in the order seeded: a chunk names its file by index here (few: one per chunk of data) */
+  const large: Entry[] = [];
   function* seedItems(): Generator<SumItem> {
-    // LIFO: this rank starts with whole files; thieves take the oldest items, chunks first.
-    for (const b of batches(symlinks, () => 0, 128)) yield { t: 'l', e: b };
-    for (let n = 0; n < large.length; n++) {
-      const f = large[n]!;
-      let i = 0;
-      for (const [o, l] of chunksOf(f.m.size, chunk)) yield { t: 'c', f, o, l, i: i++, w: rt.rank, n };
+    // Read from the lists as the engine pulls; thieves take the oldest items of the queue.
+    let links: Entry[] = [];
+    for (const e of lists.others()) {
+      if (e.k !== 'l') continue;
+      links.push(e);
+      if (links.length >= 128) {
+        yield { t: 'l', e: links };
+        links = [];
+      }
     }
+    if (links.length > 0) yield { t: 'l', e: links };
     // +4 KiB per file: per-file costs count too, so batches of tiny files stay bounded
-    for (const b of batches(whole, (e) => e.m.size + 4096, 64, 16 * 1024 * 1024)) yield { t: 'b', f: b };
+    let whole: Entry[] = [];
+    let bytes = 0;
+    for (const f of lists.files()) {
+      if (f.m.size > chunk) {
+        const n = large.push(f) - 1;
+        let i = 0;
+        for (const [o, l] of chunksOf(f.m.size, chunk)) yield { t: 'c', f, o, l, i: i++, w: rt.rank, n };
+        continue;
+      }
+      whole.push(f);
+      bytes += f.m.size + 4096;
+      if (whole.length >= 64 || bytes >= 16 * 1024 * 1024) {
+        yield { t: 'b', f: whole };
+        whole = [];
+        bytes = 0;
+      }
+    }
+    if (whole.length > 0) yield { t: 'b', f: whole };
   }
 
   // 3. hash
@@ -181,7 +220,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   progress?.phase('signature');
   const rootSums = await allreduceDigests(rt.collectives, local);
   const signature = rootSums.reduce((a, b) => (a + b) & MASK128, 0n);
-  const counts = await rt.allreduceCounters({ errors: errors.count, largeDone });
+  const counts = await rt.allreduceCounters({ errors: errors.count, largeDone, listSpilled: lists.isSpilled ? 1 : 0 });
   const filesPerRank = await rt.collectives.allgather<number>((hash.local.files ?? 0) + largeDone, (x): x is number => typeof x === 'number');
 
   mark('signature');
@@ -223,6 +262,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     leafSize: LEAF,
     meta: opts.meta,
     droppedMessages,
+    spilled: { listRanks: counts.listSpilled ?? 0, queueItems: (walk.total.spilledItems ?? 0) + (hash.total.spilledItems ?? 0) },
     ranks: hash.perRank.map((c, r) => ({
       files: filesPerRank[r] ?? 0,
       bytes: c.bytes ?? 0,
@@ -231,5 +271,6 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
     })),
   };
   side.close();
+  dropScratch();
   return { summary, records: gathered, exitCode: summary.errors > 0 ? 1 : 0 };
 }
