@@ -35,7 +35,14 @@ exports.run = function run(entry) {
   } catch (err) {
     fail(err);
   }
-  import(entry).catch(fail);
+  // The tool's bundle (one file instead of ~90 modules) while it is current: see entry.js.
+  let chosen = entry;
+  try {
+    chosen = require('./entry.js').chooseEntry(entry);
+  } catch {
+    // the modules, then
+  }
+  import(chosen).catch(fail);
 };
 
 const tool = () => require('node:path').basename(process.argv[1] || 'fcp').replace(/\.js$/, '');
