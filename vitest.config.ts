@@ -4,8 +4,12 @@ import { defineConfig } from 'vitest/config';
 // at a time and give them room; each test sets its own tighter deadline where timing
 // is the point.
 export default defineConfig({
+  // src/*.cts (CommonJS for the self-launch path, see bin/preamble.js) are TypeScript too.
+  oxc: { include: /\.(m?ts|cts|[jt]sx)$/ },
   test: {
     include: ['test/**/*.test.ts'],
+    // The test programs that run as rank processes (test/fixtures) are built on demand.
+    globalSetup: ['test/helpers/build-fixtures.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

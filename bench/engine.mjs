@@ -3,7 +3,7 @@
 //   node bench/engine.mjs [--engine-reps N] [--reps N] [--warmup N] [--engine-np 1,2,4,8]
 //                         [--engine-depth D] [--engine-work-us U]
 //
-// Runs dist/testing/synthetic-job.js (a deterministic random tree of items; every rank
+// Runs dist-test/fixtures/synthetic-job.js (a deterministic random tree of items; every rank
 // agrees on it, so the expected count and checksum are known up front) for each rank
 // count, in two variants:
 //   work    --work-us U (default 50): each item spins U µs, like a small file's copy;
@@ -40,7 +40,7 @@ const HELP = `usage: node bench/engine.mjs [options]   (or: npm run bench -- [op
   --engine-np LIST     rank counts, comma-separated (default 1,2,4,8)
   --engine-depth D     synthetic tree depth (default 12: about 22.6k items)
   --engine-work-us U   simulated work per item in the "work" variant, µs (default 50)
-Needs a build (dist/testing/synthetic-job.js): npm run build.`;
+Needs a build (dist-test/fixtures/synthetic-job.js): npm run build:test.`;
 
 const fmtPct = (x) => `${(x * 100).toFixed(1)}`;
 
@@ -55,7 +55,7 @@ export async function main(argv = process.argv.slice(2)) {
   const nps = (opts['engine-np'] ?? '1,2,4,8').split(',').map(Number);
   if (!nps.length || nps.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--engine-np: want positive integers, got "${opts['engine-np']}"`);
   if (!(reps >= 1)) throw new Error('--engine-reps must be at least 1');
-  const job = path.join(repoRoot, 'dist/testing/synthetic-job.js');
+  const job = path.join(repoRoot, 'dist-test/fixtures/synthetic-job.js');
   if (!fs.existsSync(job)) throw new Error(`${job} not found: build first (npm run build)`);
 
   const variants = [

@@ -31,8 +31,8 @@ const live = new Set();
  */
 export function cleanupAll() {
   for (const m of live) {
-    const r = spawnSync('fusermount3', ['-u', m.mnt], { stdio: 'ignore' });
-    if (r.status !== 0) spawnSync('fusermount3', ['-u', '-z', m.mnt], { stdio: 'ignore' });
+    const r = m.fusermount(['-u', m.mnt], { stdio: 'ignore' });
+    if (r.status !== 0) m.fusermount(['-u', '-z', m.mnt], { stdio: 'ignore' });
     live.delete(m);
   }
 }
@@ -71,7 +71,7 @@ export class LatfsMount {
     fs.mkdirSync(this.mnt, { recursive: true });
     fs.rmSync(stats, { force: true });
     const args = ['--meta-us', String(metaUs), '--data-us', String(dataUs), '--stats', stats, '--pidfile', pidfile, ...extra, this.root, this.mnt];
-    const r = spawnSync(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = this.spawnLatfs(bin, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     if (r.status !== 0) throw new Error(`latfs ${args.join(' ')} failed (exit ${r.status}): ${(r.stderr || r.stdout).trim()}`);
     live.add(this);
     // The pidfile can appear a moment after the mount (the daemon writes it).
@@ -82,6 +82,18 @@ export class LatfsMount {
       spawnSync('sleep', ['0.002']);
     }
     return this;
+  }
+
+  /**
+   * Run latfs (which daemonizes once mounted) and fusermount3, synchronously. Hooks for
+   * a subclass that mounts in another mount namespace (bench/cluster-lab.mjs).
+   */
+  spawnLatfs(bin, args, opts) {
+    return spawnSync(bin, args, opts);
+  }
+
+  fusermount(args, opts) {
+    return spawnSync('fusermount3', args, opts);
   }
 
   /**
@@ -106,7 +118,7 @@ export class LatfsMount {
    */
   async unmount() {
     for (let i = 0; ; i++) {
-      const r = spawnSync('fusermount3', ['-u', this.mnt], { encoding: 'utf8' });
+      const r = this.fusermount(['-u', this.mnt], { encoding: 'utf8' });
       if (r.status === 0) break;
       if (i >= 100) throw new Error(`fusermount3 -u ${this.mnt}: ${r.stderr.trim()}`);
       await sleepMs(50);

@@ -23,6 +23,7 @@ const MODULES = [
   'store.mjs',
   'native.mjs',
   'latency.mjs', // on latfs mounts (root only); short under run.mjs: 200 µs, 2,000 files, -np 1/2/8
+  'cluster.mjs', // simulated nodes: namespaces + a latfs mount each (root only); 1, 2, 4 nodes × 2 ranks
   'scale.mjs', // last, slowest; skipped unless --scale or --only ...scale...
 ];
 

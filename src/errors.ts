@@ -3,21 +3,29 @@
  * - per-entry failures (an unreadable file, a full disk for one file): data. Each is
  *   printed once, in one fixed shape naming the operation, the path and the cause, counted,
  *   and folded into the exit code; the rest of the job goes on.
- * - job-level failures (bad usage, a dead rank): typed, they stop the job (see EXIT).
+ * - job-level failures (bad usage, a dead rank): FcpErrors with a stable `code`, they stop
+ *   the job; fcp-error.cts maps each code to its exit status (EXIT), in one table.
  */
+export { EXIT, EXIT_OF_CODE, FcpError, codeOfExit, type ExitStatus, type FcpErrorCode } from './fcp-error.cjs';
+import { EXIT, FcpError } from './fcp-error.cjs';
 import { mkdirpSync } from './util/mkdirp.js';
 import { userMode } from './util/umask.js';
 import { getSystemErrorName } from 'node:util';
 import { constants } from 'node:os';
 import { openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { showPath } from './copy/paths.js';
+import { showPath } from './model/paths.js';
+import { FALLBACK_CONSTANTS } from './native/constants.js';
 
-/** An Error shaped like Node's fs errors from a negative errno (and fcp's own -1000 shrank, -1001 grew). */
+// The table's copy (equal to the addon's, test/unit/native-constants.test.ts): errors sit
+// below the loader, which needs them.
+const { SHRANK: ERR_SHRANK, GREW: ERR_GREW } = FALLBACK_CONSTANTS.errnos;
+
+/** An Error shaped like Node's fs errors from a negative errno (and fcp's own ERR_SHRANK, ERR_GREW of a native status). */
 export function systemError(negErrno: number, syscall: string): NodeJS.ErrnoException {
   let code: string;
-  if (negErrno === -1000) code = 'ESHRUNK';
-  else if (negErrno === -1001) code = 'ECHANGED';
+  if (negErrno === ERR_SHRANK) code = 'ESHRUNK';
+  else if (negErrno === ERR_GREW) code = 'ECHANGED';
   else {
     try {
       code = getSystemErrorName(negErrno);
@@ -34,8 +42,16 @@ let errnoNames: Map<number, string> | null = null;
 const errnoName = (errno: number): string | undefined =>
   (errnoNames ??= new Map(Object.entries(constants.errno as Record<string, number>).map(([k, v]) => [v, k]))).get(errno);
 
-export class UsageError extends Error {
-  readonly code = 'EUSAGE';
+/** A bad command line or argument: one line naming it, exit 2, nothing written. */
+export class UsageError extends FcpError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('USAGE', message, options);
+  }
+}
+
+/** The exit status an error ends the job with: an FcpError's by its code, anything else an abort. */
+export function exitStatusOf(err: unknown): number {
+  return err instanceof FcpError ? err.exitStatus : EXIT.ABORTED;
 }
 
 const STRERROR: Record<string, string> = {
@@ -48,7 +64,7 @@ const STRERROR: Record<string, string> = {
   EISDIR: 'Is a directory',
   ENOTDIR: 'Not a directory',
   // Every path under SRC and DST is resolved without following a symlink in any
-  // component (copy/beneath.ts): ELOOP (and EXDEV, mapped to it natively) means a
+  // component (io/beneath.ts): ELOOP (and EXDEV, mapped to it natively) means a
   // directory on the way, or the entry itself, is a symlink now that was not at the walk.
   ELOOP: 'changed during the copy: a directory became a symlink',
   EIO: 'Input/output error',

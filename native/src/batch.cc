@@ -23,12 +23,12 @@
 //     the worker then stops, and those files get status -ECANCELED.
 //     Paths are joined here as src/paths.ts joinPath does (root + '/' + rel, just the root
 //     when rel is empty), so JS builds no path Buffers for files that copy fine.
-//     flags: 1 chown, 2 copy xattrs, 4 keep holes (skip all-zero 4 KiB blocks, and look
-//     for holes with SEEK_DATA in files whose blocks do not cover their size), 8 hash,
-//     16 update (skip a destination that is a regular file of the same size and mtime:
-//     status 0, op 12),
-//     32 writeback (start writing files of 1 MiB or more back at once),
-//     512 layout (--layout copy, see layout.h: the destination is opened
+//     flags (F_* in constants.h): CHOWN, XATTRS, SPARSE keep holes (skip all-zero 4 KiB blocks, and look
+//     for holes with SEEK_DATA in files whose blocks do not cover their size), HASH,
+//     UPDATE (skip a destination that is a regular file of the same size and mtime:
+//     status 0, op OP_UP_TO_DATE),
+//     WRITEBACK (start writing files of 1 MiB or more back at once),
+//     LAYOUT (--layout copy, see layout.h: the destination is opened
 //     with O_LOV_DELAY_CREATE and gets the source's `layout` attribute before its first
 //     write; refused, the file is still copied and layoutErrors says why). The attribute
 //     named `layout` (and Lustre's) is never copied with the other xattrs.
@@ -77,6 +77,7 @@
 #include <napi.h>
 
 #include "beneath.h"
+#include "constants.h"
 #include "layout.h"
 #include "sha256.h"
 
@@ -86,6 +87,8 @@ using fcp::PutU32BE;
 using fcp::PutU64BE;
 using fcp::Sha256;
 using fcp::U128;
+// The table shared with TypeScript (constants.h): OP_*, F_*, ERR_*, kCopyNums, kStatFields...
+using namespace fcp;
 
 // ----- XXH64 (same algorithm and output as xxhash-wasm's h64) -----------------------
 
@@ -167,14 +170,11 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 
 // ----- copying one file ----------------------------------------------------------------
 
-constexpr size_t kBuf = 1 << 20;   // one hash leaf; also the I/O size
+constexpr size_t kBuf = kLeafBytes;  // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
-enum Op { OP_NONE = 0, OP_OPEN_SRC, OP_OPEN_DST, OP_READ, OP_WRITE, OP_TRUNCATE, OP_CHOWN, OP_XATTR, OP_CHMOD, OP_UTIMES, OP_CLOSE, OP_CHANGED, OP_UP_TO_DATE,
-              OP_REPLACED /* not a failure: copied over an existing file (F_REPORT) */ };
-enum Flags { F_CHOWN = 1, F_XATTR = 2, F_SPARSE = 4, F_HASH = 8, F_UPDATE = 16, F_WRITEBACK = 32, F_REPORT = 64, F_LAYOUT = 512,
-             F_DENSE = 1 << 16 /* internal: this file has no holes (see copyOne) */ };
-/** copyFiles' numbers per file (see the top of this file). */
-constexpr size_t kCopyNums = 10;
+// Ops (OP_*), flags (F_*), fcp's errnos (ERR_*), kCopyNums, kStatFields: constants.h.
+constexpr int F_DENSE = 1 << 16;  // internal, never passed in: this file has no holes (see copyOne)
+static_assert((F_DENSE & (F_CHOWN | F_XATTRS | F_SPARSE | F_HASH | F_UPDATE | F_WRITEBACK | F_REPORT | F_LAYOUT)) == 0, "F_DENSE is a flag of its own");
 
 struct FileJob {
   uint32_t root;
@@ -305,11 +305,11 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
     while (got < want) {
       ssize_t r = pread(sfd, buf.data() + got, ask - got, off + (int64_t)got);
       if (r < 0) { if (errno == EINTR) continue; fail(-errno, OP_READ); break; }
-      if (r == 0) { fail(-1000, OP_CHANGED); break; }  // shrank
+      if (r == 0) { fail(ERR_SHRANK, OP_CHANGED); break; }
       got += (size_t)r;
     }
     if (err) break;
-    if (got > want) { fail(-1001, OP_CHANGED); break; }  // grew
+    if (got > want) { fail(ERR_GREW, OP_CHANGED); break; }
     if (ask > want) *atEof = true;
     if (flags & F_HASH) sum += leafTerm((uint64_t)off / kBuf, xxh64(reinterpret_cast<unsigned char*>(buf.data()), got, 0));
     if (flags & F_SPARSE) {
@@ -430,12 +430,12 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
     // unless the last read already did.
     char c;
     ssize_t r = pread(sfd, &c, 1, j.size);
-    if (r > 0) fail(-1001, OP_CHANGED);
+    if (r > 0) fail(ERR_GREW, OP_CHANGED);
   }
   if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
   if (!j.err && j.size >= kWritebackMin) startWriteback(dfd, flags);
   if (!j.err && (flags & F_CHOWN) && !ownerRight && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
-  if (!j.err && (flags & F_XATTR)) { int e = copyXattrs(sfd, dfd, layout); if (e) fail(e, OP_XATTR); }
+  if (!j.err && (flags & F_XATTRS)) { int e = copyXattrs(sfd, dfd, layout); if (e) fail(e, OP_XATTR); }
   if (!j.err && !modeRight && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
   if (!j.err) {
     struct timespec ts[2];
@@ -573,7 +573,7 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   if (a0 && anchors.size() != rootArr.Length()) return fail("copyFiles: one anchor per root path");
   size_t n = rels.Length();
   if (rootArr.Length() % 2 != 0) return fail("copyFiles: roots come in pairs (src, dst)");
-  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * kCopyNums) return fail("copyFiles: 10 numbers per file");
+  if (ta.TypedArrayType() != napi_float64_array || ta.ElementLength() != n * (size_t)kCopyNums) return fail("copyFiles: 10 numbers per file");
   size_t nRoots = rootArr.Length() / 2;
   std::vector<std::string> roots(rootArr.Length());
   for (uint32_t i = 0; i < rootArr.Length(); i++) {
@@ -724,7 +724,7 @@ Napi::Value CopyChunk(const Napi::CallbackInfo& info) {
 // thread, so each rank hashed and read in turn; here reading and hashing run together on
 // the pool, one job per range, and the main thread only adds up the partials. The leaf is
 // read into a buffer reused by the pool thread (no allocation, no page faults per job).
-// Errors: OP_OPEN_SRC, OP_READ, OP_CHANGED with -1000 when the file ends before off+len.
+// Errors: OP_OPEN_SRC, OP_READ, OP_CHANGED with ERR_SHRANK when the file ends before off+len.
 
 /** Add the leaf terms of [off0, off0+len) of fd to sum, reading through buf (one leaf). */
 void hashFd(int fd, int64_t off0, int64_t len, std::vector<unsigned char>& buf, U128& sum, int& err, int& op) {
@@ -735,7 +735,7 @@ void hashFd(int fd, int64_t off0, int64_t len, std::vector<unsigned char>& buf, 
     while (got < want) {
       ssize_t r = pread(fd, buf.data() + got, want - got, off + (int64_t)got);
       if (r < 0) { if (errno == EINTR) continue; err = -errno; op = OP_READ; return; }
-      if (r == 0) { err = -1000; op = OP_CHANGED; return; }  // shrank
+      if (r == 0) { err = ERR_SHRANK; op = OP_CHANGED; return; }
       got += (size_t)r;
     }
     sum += leafTerm((uint64_t)off / kBuf, xxh64(buf.data(), got, 0));
@@ -822,7 +822,7 @@ Napi::Value HashRange(const Napi::CallbackInfo& info) {
 //           paths: Buffer[], sizes: Float64Array)
 //   -> Promise<{ status: Float64Array /* 2 per file: -errno or 0, op */, digests: Buffer /* 16 per file */ }>
 // Each file's content digest (sizeTerm(size) + its leaf terms, src/checksum/hasher.ts) with
-// the size the walk saw; a file that ends sooner fails with -1000 (OP_CHANGED). Why: small
+// the size the walk saw; a file that ends sooner fails with ERR_SHRANK (OP_CHANGED). Why: small
 // files on local file systems cost fsum ~40 us each of main-thread work (open, read,
 // close, xxh64, three SHA-256s in JS); here a batch is one thread-pool job at syscall speed.
 
@@ -909,7 +909,6 @@ Napi::Value HashFiles(const Napi::CallbackInfo& info) {
 
 // ----- statAt ----------------------------------------------------------------------------
 
-constexpr int kStatFields = 15;
 
 // lstat `name` relative to the directory dfd into o[0..14] (o[0] = -errno on failure).
 void statInto(int dfd, const char* name, double* o) {

@@ -323,7 +323,7 @@ class AtWorker : public Napi::AsyncWorker {
     const char* syscall = "";
     double num = 0;
     std::string bytes;
-    double stat[15] = {0};
+    double stat[fcp::kStatFields] = {0};
   };
   AtWorker(Napi::Env env, Out out, std::function<void(Result&)>&& run)
       : Napi::AsyncWorker(env, "fcp:at"), deferred_(Napi::Promise::Deferred::New(env)), out_(out), run_(std::move(run)) {}
@@ -338,7 +338,7 @@ class AtWorker : public Napi::AsyncWorker {
       case Out::Number: deferred_.Resolve(Napi::Number::New(env, r_.num)); break;
       case Out::Bytes: deferred_.Resolve(Napi::Buffer<char>::Copy(env, r_.bytes.data(), r_.bytes.size())); break;
       case Out::Stat: {
-        Napi::Float64Array a = Napi::Float64Array::New(env, 15);
+        Napi::Float64Array a = Napi::Float64Array::New(env, fcp::kStatFields);
         memcpy(a.Data(), r_.stat, sizeof r_.stat);
         deferred_.Resolve(a);
         break;

@@ -29,6 +29,8 @@
 #include <napi.h>
 #include <uv.h>
 
+#include "constants.h"
+
 // ---------------------------------------------------------------------------
 // Plain syscall wrappers: return >= 0 or -errno.
 // ---------------------------------------------------------------------------
@@ -436,6 +438,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #endif
   RegisterBatch(env, exports);
   RegisterBeneath(env, exports);
+  fcp::ExportConstants(env, exports);
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange, "copyFileRange"));
   exports.Set("seekData", Napi::Function::New(env, SeekData, "seekData"));
   exports.Set("seekHole", Napi::Function::New(env, SeekHole, "seekHole"));

@@ -9,14 +9,9 @@
 
 #include <string>
 
-namespace fcp {
+#include "constants.h"  // kLovDelayCreate
 
-/**
- * Lustre's O_LOV_DELAY_CREATE (lustre_user.h: O_NOCTTY | FASYNC): open(O_CREAT) creates the
- * file without objects, so a layout can still be set on it. Other file systems ignore both
- * bits on a regular file.
- */
-constexpr int kLovDelayCreate = O_NOCTTY | FASYNC;
+namespace fcp {
 
 /**
  * Is `name` a layout attribute: Lustre's (lustre.lov, and trusted.lov, the same layout as

@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
 import { listingDoneRows, listingRows } from './listing.js';
 import { doneRows } from './done-batch.js';

@@ -4,14 +4,14 @@
  * Rank 0 keeps the lock fresh; the stores commit every interval (records of finished
  * work after a data sync, see rank-store.ts) and when the job stops.
  */
-import { showPath } from '../copy/paths.js';
-import { causeOf } from '../errors.js';
+import { showPath } from '../model/paths.js';
+import { FcpError, causeOf } from '../errors.js';
 import type { Runtime } from '../engine/runtime.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { CheckpointDir, describeRoots } from './checkpoint-dir.js';
 import { RankStore } from './rank-store.js';
 import { ResumeState } from './resume-state.js';
-import { openDb } from './schema.js';
+import { SCHEMA_VERSION, openDb, schemaVersionOf } from './schema.js';
 import { SpaceReserve } from './reserve.js';
 import { join } from 'node:path';
 
@@ -42,9 +42,14 @@ export interface JobCheckpoint {
   beforeClose: (() => Promise<void>) | null;
 }
 
-export class CheckpointRefused extends Error {}
+/** This job cannot use the checkpoint it found (exit 2, nothing written): the message says what to do. */
+export class CheckpointRefused extends FcpError {
+  constructor(message: string, code: 'CHECKPOINT_REFUSED' | 'CHECKPOINT_VERSION' = 'CHECKPOINT_REFUSED') {
+    super(code, message);
+  }
+}
 
-interface Setup { error: string | null; merged: string | null; gen: number }
+interface Setup { error: string | null; merged: string | null; gen: number; code?: 'CHECKPOINT_VERSION' }
 
 /** `syncData`: makes what was written durable before done records are committed (null: --no-sync). */
 export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData: (() => Promise<void>) | null = null): Promise<JobCheckpoint> {
@@ -59,7 +64,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
   }
   const isSetup = (x: unknown): x is Setup => typeof x === 'object' && x !== null && 'gen' in x;
   setup = await rt.collectives.bcast<Setup>(rt.rank === 0 ? setup : null, isSetup);
-  if (setup.error) throw new CheckpointRefused(setup.error);
+  if (setup.error) throw new CheckpointRefused(setup.error, setup.code);
 
   const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank), syncData) : null;
   if (store) {
@@ -119,6 +124,18 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
     };
   }
   if (!has) return { error: null, merged: null, gen: earlier.maxGen + 1 };
+  // Before anything is merged or written: another schema would be misread.
+  for (const f of earlier.merged ? [earlier.merged, ...earlier.ranks] : earlier.ranks) {
+    const v = schemaVersionOf(f);
+    if (v !== null && v !== SCHEMA_VERSION) {
+      dir.unlock();
+      const d = showPath(o.dir);
+      return {
+        error: `the checkpoint in '${d}' was written by another version of fcp (schema ${v}, this fcp reads ${SCHEMA_VERSION}): finish it with that version, or remove '${d}' and copy again (--update skips what is done)`,
+        merged: null, gen: 0, code: 'CHECKPOINT_VERSION',
+      };
+    }
+  }
   const merged = dir.merge();
   const db = openDb(merged, true);
   const roots = db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get() as string | undefined;

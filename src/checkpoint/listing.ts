@@ -3,7 +3,7 @@
  * "listing"), not one row per entry.
  *
  * A listing is the directory's path, its names packed NUL-terminated, and the batch's
- * stat records exactly as the walk got them (walk/entry.ts STAT_RECORD_FIELDS doubles per
+ * stat records exactly as the walk got them (model/entry.ts STAT_RECORD_FIELDS doubles per
  * name, host byte order), so recording costs the walk one row per batch of up to 512
  * names and no work per entry. A resume's merge expands listings into the keyed entries
  * table of merged.db (entryRow), where the lookups happen.
@@ -11,15 +11,15 @@
  * A slot whose first field is not 0 holds no entry: a failed lstat (-errno) or a name
  * the walk chose not to record (NOT_RECORDED, e.g. excluded by a filter).
  */
-import { depthOf, joinPath } from '../copy/paths.js';
-import { entryFromStatAt, STAT_RECORD_FIELDS, type Entry } from '../walk/entry.js';
+import { depthOf, joinPath } from '../model/paths.js';
+import { entryFromStatAt, STAT_RECORD_FIELDS, type Entry } from '../model/entry.js';
 
 /** Marks a slot the walk did not record (positive, so never mistaken for -errno). */
 export const NOT_RECORDED = 1;
 
 /**
  * Marks a regular file the walk found up to date in DST (--update's time rule, see
- * copy/update-rule.ts): recorded, and already done. This run has no more work for it (it
+ * model/update-rule.ts): recorded, and already done. This run has no more work for it (it
  * never enters the file lists); a resume's merge makes it an entry and a done row (no
  * digest: not read), as if the copy had found it up to date.
  */

@@ -15,8 +15,8 @@
  * are dropped at close, and a resume redoes that work.
  */
 import type Database from 'better-sqlite3';
-import type { Entry } from '../walk/entry.js';
-import { dirName } from '../copy/paths.js';
+import type { Entry } from '../model/entry.js';
+import { dirName } from '../model/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
 import { entryRow, listingEntries, statBytes } from './listing.js';
 import { doneRows } from './done-batch.js';

@@ -8,8 +8,8 @@
  * the number of ranks before.
  */
 import type Database from 'better-sqlite3';
-import type { EntryMeta } from '../copy/metadata.js';
-import type { Entry, Kind } from '../walk/entry.js';
+import type { EntryMeta } from '../model/meta.js';
+import type { Entry, Kind } from '../model/entry.js';
 import { openDb } from './schema.js';
 
 export interface EntryRow {

@@ -15,6 +15,9 @@
  *             row per batch (done-batch.ts); a merge expands them into `done`
  * - meta:     the job's description (roots, chunk size), to refuse resuming another job
  *
+ * Every file records the schema's version (SQLite's user_version, see SCHEMA_VERSION): a
+ * resume refuses a checkpoint of another version rather than misread it.
+ *
  * Two shapes. A rank's own file is an append-only log: no unique keys and no secondary
  * indexes, and small files are recorded in batches (a directory's listing, a copy
  * batch's results), so recording costs one append per batch (keeping b-trees up to date,
@@ -24,6 +27,28 @@
  */
 import type Database from 'better-sqlite3';
 import { Sqlite } from '../util/cjs-deps.js';
+
+/**
+ * The version of the schema below and of what its records mean (the packed listings and
+ * done batches included): bump it with any change a reader of older files would misread.
+ * Files written before versions were recorded hold user_version 0; their schema is
+ * version 1's, so they read as 1.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** The schema version of a store file (0, unrecorded, reads as 1); null when it cannot be read. */
+export function schemaVersionOf(path: string): number | null {
+  try {
+    const db = new Sqlite(path, { readonly: true, fileMustExist: true });
+    try {
+      return (db.pragma('user_version', { simple: true }) as number) || 1;
+    } finally {
+      db.close();
+    }
+  } catch {
+    return null; // unreadable: the merge names it and skips it
+  }
+}
 
 /** Columns of an entries row, in the order listing.ts entryRow gives them. */
 export const ENTRY_COLUMNS = ['root', 'path', 'parent', 'kind', 'mode', 'uid', 'gid', 'size', 'nlink', 'dev', 'ino',
@@ -80,6 +105,8 @@ export function openDb(path: string, readonly = false, shape: 'merged' | 'log' =
     db.pragma(`wal_autocheckpoint = ${shape === 'log' ? 16 : 256}`); // pages: 1 MiB either way
     db.pragma('journal_size_limit = 1048576');
     db.exec(shape === 'log' ? LOG_SCHEMA : SCHEMA);
+    // A new file is stamped; so is a merged.db of before versions (the same schema: see SCHEMA_VERSION).
+    if (db.pragma('user_version', { simple: true }) === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
   return db;
 }

@@ -4,7 +4,7 @@
  * on both sides which aspects differ, with the byte ranges of the differing chunks for
  * content differences.
  */
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { compareRecords, type SumRecord } from './records.js';
 
 export interface Difference {

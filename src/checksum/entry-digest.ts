@@ -24,7 +24,7 @@
  * The native batch copy (native/src/batch.cc) encodes regular files' digests (no --meta)
  * itself: a change here must be made there too (test/unit/native.test.ts compares them).
  */
-import type { Kind } from '../walk/entry.js';
+import type { Kind } from '../model/entry.js';
 import { MASK128, sha128 } from './hasher.js';
 
 export interface EntryMetaDigest {

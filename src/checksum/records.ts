@@ -2,8 +2,8 @@
  * One entry's checksum record: what a sum file line holds, what --check and --compare
  * compare, and what ranks send rank 0 (as a tuple, validated on arrival).
  */
-import type { Entry, Kind } from '../walk/entry.js';
-import { isBuf } from '../walk/entry.js';
+import type { Entry, Kind } from '../model/entry.js';
+import { isBuf } from '../model/entry.js';
 import { entryDigest, type EntryMetaDigest } from './entry-digest.js';
 import { fromHex, isHex128, toHex } from './hasher.js';
 

@@ -32,13 +32,13 @@
 import fs, { constants as C, promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import { systemError, type EntryErrors } from '../errors.js';
-import { joinPath } from '../copy/paths.js';
-import { isEntry, type Entry } from '../walk/entry.js';
+import { joinPath } from '../model/paths.js';
+import { isEntry, type Entry } from '../model/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { ChunkHasher, LEAF, digestFromBytes, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
 import { makeRecord, type SumRecord } from './records.js';
-import type { Side } from '../copy/beneath.js';
-import { COPY_OPS, type NativeAddon } from '../native/loader.js';
+import type { Side } from '../io/beneath.js';
+import { COPY_OPS, ERR_SHRANK, NATIVE_CONSTANTS, type NativeAddon } from '../native/loader.js';
 
 export type SumItem =
   | { t: 'b'; f: Entry[] }
@@ -116,7 +116,7 @@ export interface SumContext {
   concurrency?: number;
   /** by root index: on a local file system (default: none): small files in one hashFiles job per batch with the addon, else read synchronously while fast */
   syncRoots?: boolean[];
-  /** the roots beneath their anchors (copy/beneath.ts); without it, whole paths (O_NOFOLLOW) */
+  /** the roots beneath their anchors (io/beneath.ts); without it, whole paths (O_NOFOLLOW) */
   side?: Side;
   /** with it, ranges are read and hashed in the thread pool (its hashRange); without, fs.read and ChunkHasher */
   native?: NativeAddon | null;
@@ -207,7 +207,7 @@ class BufferPool {
 }
 
 /** COPY_OPS index of the native open step (the other steps hashRange reports are reads). */
-const OP_OPEN_SRC = 1;
+const OP_OPEN_SRC = NATIVE_CONSTANTS.ops.OPEN_SRC;
 
 export function sumTask(s: SumContext): Task<SumItem> {
   const pool = new BufferPool();
@@ -232,7 +232,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
     const [errno, op] = res.status as unknown as [number, number];
     if (errno !== 0) {
       const what = op === OP_OPEN_SRC ? 'open' : 'read';
-      s.errors.report(what, path, errno === -1000 ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
+      s.errors.report(what, path, errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
       ctx.count('errors');
       return null;
     }
@@ -328,7 +328,7 @@ export function sumTask(s: SumContext): Task<SumItem> {
         if (errno !== 0) {
           const op = status[2 * i + 1]!;
           const what = op === OP_OPEN_SRC ? 'open' : 'read';
-          failed(e, what, path, errno === -1000 ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
+          failed(e, what, path, errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
           return;
         }
         s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));

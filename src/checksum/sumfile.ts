@@ -35,9 +35,10 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
-import type { Kind } from '../walk/entry.js';
+import type { Kind } from '../model/entry.js';
 import { LEAF, MASK128, fileDigest, fromHex, isHex128, toHex } from './hasher.js';
 import { compareRecords, recordDigest, type SumRecord } from './records.js';
+import { FcpError } from '../fcp-error.cjs';
 
 export const SUMFILE_VERSION = 1;
 
@@ -57,7 +58,11 @@ export interface SumFile extends SumFileHeader {
   records: SumRecord[];
 }
 
-export class SumFileError extends Error {}
+export class SumFileError extends FcpError {
+  constructor(message: string) {
+    super('SUM_FILE_INVALID', message);
+  }
+}
 
 const HEX = Array.from({ length: 256 }, (_, b) => `\\x${b.toString(16).padStart(2, '0')}`);
 

@@ -23,11 +23,11 @@ import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, CommanderError, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
-import { causeOf, internalErrorLine } from '../errors.js';
+import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
-import { joinPath, showPath } from '../copy/paths.js';
-import { isBuf } from '../walk/entry.js';
+import { joinPath, showPath } from '../model/paths.js';
+import { isBuf } from '../model/entry.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
 import { LEAF, initHashing } from '../checksum/hasher.js';
 import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type SumFileHeader } from '../checksum/sumfile.js';
@@ -72,11 +72,11 @@ be read (each named on stderr); 2 usage error; 3 job aborted; 4 stopped by a sig
 }
 
 interface Opts {
-  np: number; forceNp: boolean; testDelayWorkMs?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
+  np: number; forceNp: boolean; testDelayWorkMs?: number; testExchangeRound?: number; testAsyncReads?: boolean; meta: boolean; chunkSize?: number; output?: string; check?: string; compare: boolean; json: boolean; quiet: boolean;
   rendezvous?: string; bind?: string; jobId?: string; startupTimeout: number; heartbeatTimeout: number;
 }
 
-class Usage extends Error {}
+class Usage extends UsageError {}
 
 function summaryLine(s: SumSummary): string {
   return `fsum: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
@@ -195,6 +195,7 @@ async function main(argv: string[]): Promise<void> {
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: opts.testDelayWorkMs || undefined,
+    exchangeRound: opts.testExchangeRound || undefined,
     onStartupFailure: (reason) => jsonOut?.ended(reason),
   });
   const { rt } = job;

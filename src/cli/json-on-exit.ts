@@ -17,12 +17,10 @@ export interface Ending {
   reason: string | null;
 }
 
-/** The exit codes (engine/runtime.ts EXIT) that mean the job did not run to its end. */
-const USAGE = 2;
-const ABORTED = 3;
-const INTERRUPTED = 4;
-const DELETE_REFUSED = 5;
-const DESTINATION_FULL = 6;
+import { EXIT } from '../fcp-error.cjs';
+
+/** The exit codes that mean the job did not run to its end. */
+const { USAGE, ABORTED, INTERRUPTED, DELETE_REFUSED, DESTINATION_FULL } = EXIT;
 
 /** Did a job that exits with `code` run to its end (0: all done, 1: some entries failed, 5: all but --delete, which a guard refused)? */
 export const ranToEnd = (code: number) => code === 0 || code === 1 || code === DELETE_REFUSED;

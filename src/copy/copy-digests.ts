@@ -12,7 +12,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { entryDigest, targetDigest } from '../checksum/entry-digest.js';
 import { addDigests, digestFromBytes, fileDigest, fromHex, isHex128, toHex } from '../checksum/hasher.js';
 import { allreduceDigests } from '../checksum/signature.js';
-import type { Entry } from '../walk/entry.js';
+import type { Entry } from '../model/entry.js';
 
 export type ChunkPartial = [key: string, off: number, digest: string];
 

@@ -14,6 +14,7 @@
  */
 import fs from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
+import { acquireBuffer, closeFd, fstatSize, ftruncateFd, isZero, openFd, readAt, releaseBuffer, writeAll, zeros } from './fd-io.js';
 
 export interface RangeCopyOptions {
   native: NativeAddon | null;
@@ -73,81 +74,6 @@ export function copyFileRangeDisabledReason(): string | null {
 /** Re-enable copy_file_range after a failure disabled it (tests). */
 export function resetCopyFileRangeState(): void {
   cfrDisabledBy = null;
-}
-
-// ---------------------------------------------------------------------------
-// Buffer pool: concurrent copies each take their own buffer; a few are kept for reuse.
-// ---------------------------------------------------------------------------
-
-const POOL_MAX_BYTES = 64 * MiB;
-const pool = new Map<number, Buffer[]>();
-let pooledBytes = 0;
-
-function acquireBuffer(size: number): Buffer {
-  const free = pool.get(size);
-  const buf = free?.pop();
-  if (buf) {
-    pooledBytes -= size;
-    return buf;
-  }
-  return Buffer.allocUnsafeSlow(size);
-}
-
-function releaseBuffer(buf: Buffer): void {
-  if (pooledBytes + buf.length > POOL_MAX_BYTES) return;
-  let free = pool.get(buf.length);
-  if (!free) pool.set(buf.length, (free = []));
-  free.push(buf);
-  pooledBytes += buf.length;
-}
-
-/** Shared all-zero buffer (never written to): zero checks and hole bytes for onData. */
-let zeroBuf = Buffer.alloc(0);
-function zeros(size: number): Buffer {
-  if (zeroBuf.length < size) zeroBuf = Buffer.alloc(Math.max(size, DEFAULT_BUFFER_SIZE));
-  return zeroBuf;
-}
-
-function isZero(buf: Buffer, start: number, end: number): boolean {
-  return buf.compare(zeros(end - start), 0, end - start, start, end) === 0;
-}
-
-// ---------------------------------------------------------------------------
-// Promisified fd primitives (callback API: cheaper than FileHandle, works on raw fds).
-// ---------------------------------------------------------------------------
-
-function readAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.read(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-function writeAt(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.write(fd, buf, off, len, pos, (err, n) => (err ? reject(err) : resolve(n))));
-}
-
-async function writeAll(fd: number, buf: Buffer, off: number, len: number, pos: number): Promise<void> {
-  while (len > 0) {
-    const n = await writeAt(fd, buf, off, len, pos);
-    if (n <= 0) throw Object.assign(new Error('write returned 0'), { code: 'EIO', syscall: 'write' });
-    off += n;
-    pos += n;
-    len -= n;
-  }
-}
-
-function fstatSize(fd: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.fstat(fd, (err, st) => (err ? reject(err) : resolve(st.size))));
-}
-
-function openFd(path: Buffer, flags: number, mode?: number): Promise<number> {
-  return new Promise((resolve, reject) => fs.open(path, flags, mode, (err, fd) => (err ? reject(err) : resolve(fd))));
-}
-
-function closeFd(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.close(fd, (err) => (err ? reject(err) : resolve())));
-}
-
-function ftruncateFd(fd: number, len: number): Promise<void> {
-  return new Promise((resolve, reject) => fs.ftruncate(fd, len, (err) => (err ? reject(err) : resolve())));
 }
 
 function errCode(e: unknown): string | undefined {
@@ -388,7 +314,7 @@ export async function copyWholeSmallFile(
   size: number,
   opts: RangeCopyOptions & {
     mode: number;
-    /** How to open each side (copy/beneath.ts: beneath the roots' anchors); default open(2) of the whole path. */
+    /** How to open each side (io/beneath.ts: beneath the roots' anchors); default open(2) of the whole path. */
     open?: (side: 'src' | 'dst', path: Buffer, flags: number, mode?: number) => Promise<number>;
   },
 ): Promise<RangeCopyResult> {

@@ -17,11 +17,11 @@
  *    finished.
  */
 import { promises as fsp, constants as C, fstatSync, openSync, closeSync, fdatasync, close } from 'node:fs';
-import type { Side } from './beneath.js';
+import type { Side } from '../io/beneath.js';
 import type { NativeAddon } from '../native/loader.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { forEachLimit } from '../util/for-each-limit.js';
-import { dirName } from './paths.js';
+import { dirName } from '../model/paths.js';
 
 export interface DataSync {
   readonly kind: 'syncfs' | 'fsync' | 'none';

@@ -25,9 +25,9 @@ import type { NativeAddon } from '../native/loader.js';
 import type { PathFilter } from '../walk/filter.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
-import type { Entry, Root } from '../walk/entry.js';
-import { joinPath, showPath } from './paths.js';
-import type { Trees } from './beneath.js';
+import type { Entry, Root } from '../model/entry.js';
+import { joinPath, showPath } from '../model/paths.js';
+import type { Trees } from '../io/beneath.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
 
 export interface DeleteOptions {

@@ -13,9 +13,9 @@
  */
 import { promises as fsp } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import type { PathFilter } from '../walk/filter.js';
-import { showPath } from './paths.js';
+import { showPath } from '../model/paths.js';
 
 /** --max-delete N (entries) or P% (of the entries found in DST below the copy's roots). */
 export type MaxDelete = { kind: 'count'; n: number } | { kind: 'percent'; p: number };

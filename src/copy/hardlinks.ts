@@ -19,7 +19,7 @@
  */
 import type { Runtime } from '../engine/runtime.js';
 import { exchange } from '../engine/exchange.js';
-import { hasDotDot, isBuf, type Entry } from '../walk/entry.js';
+import { hasDotDot, isBuf, type Entry } from '../model/entry.js';
 import { LinkGroups, type NameRec, type RoleRec } from './link-groups.js';
 import { LinkNames, type Secondary } from './link-names.js';
 

@@ -14,7 +14,8 @@
  * `copy` applies only on Lustre (statfs magic of DST); elsewhere it is a no-op, said once.
  */
 import { statfsSync } from 'node:fs';
-import { showPath } from './paths.js';
+import { showPath } from '../model/paths.js';
+import { NATIVE_CONSTANTS } from '../native/loader.js';
 
 export type LayoutMode = 'inherit' | 'copy';
 
@@ -22,8 +23,8 @@ export type LayoutMode = 'inherit' | 'copy';
 export const LL_SUPER_MAGIC = 0x0bd00bd0;
 /** The attribute Lustre exposes a file's layout (a directory's default layout) as. */
 export const LUSTRE_LAYOUT_XATTR = 'lustre.lov';
-/** Lustre's O_LOV_DELAY_CREATE (O_NOCTTY | FASYNC, asm-generic values: x86-64, arm64, ppc64le). */
-export const O_LOV_DELAY_CREATE = 0o400 | 0o20000;
+/** Lustre's O_LOV_DELAY_CREATE (O_NOCTTY | FASYNC): the addon's value (native/src/constants.h). */
+export const O_LOV_DELAY_CREATE = NATIVE_CONSTANTS.oLovDelayCreate;
 
 export interface LayoutOptions {
   mode: LayoutMode;

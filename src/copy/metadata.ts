@@ -6,25 +6,8 @@
  */
 import fs from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
-import { copyXattrsBeneath, type Side } from './beneath.js';
-
-export type NsTime = [sec: number, nsec: number];
-
-export interface EntryMeta {
-  /** full st_mode including the file type bits */
-  mode: number;
-  uid: number;
-  gid: number;
-  atime: NsTime;
-  mtime: NsTime;
-  size: number;
-  /** note: a Number, exact only up to 2^53 */
-  ino: number;
-  dev: number;
-  nlink: number;
-  /** st_blocks (512-byte units) when the walk saw the entry; absent when unknown (a resume's kept entries) */
-  blocks?: number;
-}
+import { copyXattrsBeneath, type Side } from '../io/beneath.js';
+import { isSymlinkMode, metaFromBigStats, type EntryMeta, type NsTime } from '../model/meta.js';
 
 export interface MetaOptions {
   native: NativeAddon | null;
@@ -39,7 +22,7 @@ export interface MetaOptions {
    */
   xattrSrc?: Buffer;
   /**
-   * The job's trees (copy/beneath.ts): with the addon, dst (and xattrSrc) are then reached
+   * The job's trees (io/beneath.ts): with the addon, dst (and xattrSrc) are then reached
    * beneath their roots' anchors, never through a symlink in any component.
    */
   sides?: { src: Side; dst: Side };
@@ -50,40 +33,9 @@ export interface MetaOptions {
   layout?: Buffer;
 }
 
-const NS_PER_SEC = 1_000_000_000n;
-
-/** Split a bigint nanosecond timestamp into [sec, nsec] with nsec in [0, 1e9) (floor division). */
-export function splitNs(ns: bigint): NsTime {
-  let sec = ns / NS_PER_SEC;
-  let nsec = ns % NS_PER_SEC;
-  if (nsec < 0n) {
-    nsec += NS_PER_SEC;
-    sec -= 1n;
-  }
-  return [Number(sec), Number(nsec)];
-}
-
-export function metaFromBigStats(st: fs.BigIntStats): EntryMeta {
-  return {
-    mode: Number(st.mode),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    atime: splitNs(st.atimeNs),
-    mtime: splitNs(st.mtimeNs),
-    size: Number(st.size),
-    ino: Number(st.ino),
-    dev: Number(st.dev),
-    nlink: Number(st.nlink),
-  };
-}
-
 /** lstat (never follows a final symlink). */
 export async function readMeta(path: Buffer): Promise<EntryMeta> {
   return metaFromBigStats(await fs.promises.lstat(path, { bigint: true }));
-}
-
-export function isSymlinkMode(mode: number): boolean {
-  return (mode & fs.constants.S_IFMT) === fs.constants.S_IFLNK;
 }
 
 function withPath(e: unknown, path: Buffer): unknown {

@@ -7,11 +7,11 @@
  *   a target inside SRC (it would copy itself forever and write into SRC), a directory
  *   onto a non-directory.
  */
-import { showPath } from './paths.js';
+import { showPath } from '../model/paths.js';
 import { lstatSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import { UsageError, causeOf } from '../errors.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 
 /** realpath of the longest existing prefix, plus the rest: where a not-yet-created path will be. */
 function realish(p: string): string {

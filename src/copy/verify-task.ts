@@ -5,13 +5,13 @@
  * memory does not check itself. Every mismatch is named with its file and byte range.
  */
 import { constants as C, close as closeCb, read as readCb, write as writeCb } from 'node:fs';
-import type { Side } from './beneath.js';
+import type { Side } from '../io/beneath.js';
 import type { Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import type { DoneWork } from '../checkpoint/rank-store.js';
 import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
-import type { Root } from '../walk/entry.js';
-import { joinPath, showPath } from './paths.js';
+import type { Root } from '../model/entry.js';
+import { joinPath, showPath } from '../model/paths.js';
 
 export interface VerifyItem { r: number; p: Buffer; o: number; l: number; s: number; d: string }
 

@@ -13,6 +13,9 @@
  */
 import type { CollectiveMsg, Message } from '../transport/messages.js';
 
+/** Records a rank sends per round of a routed exchange (exchange.ts), by default. */
+export const DEFAULT_ROUND = 4096;
+
 export const treeParent = (r: number) => (r - 1) >> 1;
 export const treeChildren = (r: number, size: number) => [2 * r + 1, 2 * r + 2].filter((c) => c < size);
 
@@ -23,12 +26,21 @@ export class Collectives {
   private readonly slots = new Map<number, Slot>();
   private readonly wakers = new Map<number, () => void>();
   private failed: Error | null = null;
+  /**
+   * Records a rank sends per round of a routed exchange (exchange.ts) built on these
+   * collectives, unless the call says otherwise: configuration, so that tests can make
+   * rounds tiny and go through many of them with little data.
+   */
+  readonly exchangeRound: number;
 
   constructor(
     readonly rank: number,
     readonly size: number,
     private readonly send: (to: number, msg: Message) => void,
-  ) {}
+    opts: { exchangeRound?: number } = {},
+  ) {
+    this.exchangeRound = opts.exchangeRound ?? DEFAULT_ROUND;
+  }
 
   onMessage(from: number, msg: CollectiveMsg): void {
     const slot = this.slot(msg.id);

@@ -3,9 +3,10 @@
  *
  * Each rank has a stream of (destination rank, record) pairs, possibly far larger than
  * memory (read lazily from a database). In each round every rank takes at most
- * `roundSize` records off its stream, sends every rank its share in one all-to-all, and
- * hands what it received to `deliver`. A rank whose stream is exhausted still takes part
- * (it sends empty shares) until every stream is: each share says whether its sender has
+ * `roundSize` records (by default the collectives' `exchangeRound`, a runtime option)
+ * off its stream, sends every rank its share in one all-to-all, and hands what it
+ * received to `deliver`. A rank whose stream is exhausted still takes part (it sends
+ * empty shares) until every stream is: each share says whether its sender has
  * records left, so after a round every rank has seen the same flags and all stop after
  * the same round, with no collective of their own. (When no rank has any record at all,
  * one allreduce settles it and there is no round.)
@@ -19,18 +20,7 @@
  */
 import type { Collectives } from './collectives.js';
 
-/** Records a rank sends per round, at most. */
-export const DEFAULT_ROUND = 4096;
-
-/**
- * The round size: DEFAULT_ROUND, or FCP_TEST_EXCHANGE_ROUND, a test hook that makes
- * rounds tiny so tests go through many rounds with little data. Ranks need not agree
- * on it: rounds end on the flags, not on counts.
- */
-export function roundSize(): number {
-  const n = Number(process.env.FCP_TEST_EXCHANGE_ROUND);
-  return Number.isSafeInteger(n) && n > 0 ? n : DEFAULT_ROUND;
-}
+export { DEFAULT_ROUND } from './collectives.js';
 
 /** One rank's share for one destination in one round: whether it has records left, and the records. */
 type Share<R> = [more: boolean, records: R[]];
@@ -56,7 +46,8 @@ export async function exchange<R>(
   opts: { roundSize?: number } = {},
 ): Promise<ExchangeStats> {
   const size = coll.size;
-  const max = Math.max(1, Math.floor(opts.roundSize ?? roundSize()));
+  // Ranks need not agree on the round size: rounds end on the flags, not on counts.
+  const max = Math.max(1, Math.floor(opts.roundSize ?? coll.exchangeRound));
   const isShare = (x: unknown): x is Share<R> =>
     Array.isArray(x) && x.length === 2 && typeof x[0] === 'boolean' && Array.isArray(x[1]) && x[1].every(isRecord);
   const it = records[Symbol.iterator]();

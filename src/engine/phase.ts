@@ -13,6 +13,7 @@
  */
 import type { Counters, Message, StealReplyMsg, StealRequestMsg, TokenMsg } from '../transport/messages.js';
 import { WorkQueue } from './queue.js';
+import type { Scheduler } from './scheduler.js';
 import type { SpillStore } from './spill.js';
 
 /**
@@ -32,6 +33,8 @@ export interface PhaseEnv {
   /** Items a queue keeps in memory before spilling the oldest half (see queue.ts). */
   queueInMemory: number;
   makeSpill: () => SpillStore;
+  /** Turns, timers and random choices (the event loop, or a simulation in tests). */
+  scheduler: Scheduler;
   send(to: number, msg: Message): void;
   /** A job-level failure: the runtime aborts the job. */
   fail(reason: string): void;
@@ -44,10 +47,10 @@ export class PhaseRunner<I> {
   readonly counters: Counters = { items: 0, steals: 0, stolen: 0, given: 0, stealRequests: 0 };
   private inflight = 0;
   /** Items waiting on a timer to be enqueued (enqueueLater): the rank is not passive meanwhile. */
-  private waiting = new Set<NodeJS.Timeout>();
+  private waiting = new Set<() => void>();
   private readonly concurrency: number;
   private stealOutstanding = false;
-  private stealTimer: NodeJS.Timeout | null = null;
+  private stealTimer: (() => void) | null = null;
   private refusals = 0;
   private requesters: number[] = [];
   private serveScheduled = false;
@@ -77,13 +80,13 @@ export class PhaseRunner<I> {
         this.schedulePump();
       },
       enqueueLater: (item: I, ms: number) => {
-        const t = setTimeout(() => {
-          this.waiting.delete(t);
+        const cancel = env.scheduler.after(ms, () => {
+          this.waiting.delete(cancel);
           if (this.terminated) return;
           this.queue.push(item);
           this.pump();
-        }, ms);
-        this.waiting.add(t);
+        });
+        this.waiting.add(cancel);
       },
       count: (name: string, n = 1) => {
         counters[name] = (counters[name] ?? 0) + n;
@@ -144,7 +147,7 @@ export class PhaseRunner<I> {
     this.requesters.push(from);
     if (!this.serveScheduled) {
       this.serveScheduled = true;
-      setImmediate(() => this.serveRequests());
+      this.env.scheduler.soon(() => this.serveRequests());
     }
   }
 
@@ -158,10 +161,10 @@ export class PhaseRunner<I> {
       this.refusals++;
       if (this.refusals % Math.max(1, this.env.size - 1) === 0) {
         const backoff = Math.min(50, 2 ** Math.min(6, this.refusals / Math.max(1, this.env.size - 1) - 1));
-        this.stealTimer = setTimeout(() => {
+        this.stealTimer = this.env.scheduler.after(backoff, () => {
           this.stealTimer = null;
           this.pump();
-        }, backoff);
+        });
         return;
       }
       this.pump();
@@ -194,9 +197,9 @@ export class PhaseRunner<I> {
   private concluded(): void {
     if (this.finished) return;
     this.finished = true;
-    if (this.stealTimer) clearTimeout(this.stealTimer);
+    this.stealTimer?.();
     this.stealTimer = null;
-    for (const t of this.waiting) clearTimeout(t);
+    for (const cancel of this.waiting) cancel();
     this.waiting.clear();
     // Termination is only ever concluded with no work anywhere; answer late requests empty.
     for (const r of this.requesters.splice(0)) this.env.send(r, { type: 'steal-reply', phase: this.phase, items: [] });
@@ -229,7 +232,7 @@ export class PhaseRunner<I> {
   private schedulePump(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
-    setImmediate(() => {
+    this.env.scheduler.soon(() => {
       this.pumpScheduled = false;
       this.pump();
     });
@@ -250,7 +253,7 @@ export class PhaseRunner<I> {
     if (this.inflight > 0 || this.queue.length > 0 || this.seeding || this.source || this.refilling || this.waiting.size > 0) return;
     this.termination.passive();
     if (this.terminated || this.env.size === 1 || this.stealOutstanding || this.stealTimer) return;
-    let victim = Math.floor(Math.random() * (this.env.size - 1));
+    let victim = Math.floor(this.env.scheduler.random() * (this.env.size - 1));
     if (victim >= this.env.rank) victim++;
     this.stealOutstanding = true;
     this.counters.stealRequests!++;

@@ -1,62 +1,54 @@
 /**
- * The runtime a tool runs on: rank identity, transport, rendezvous, phases of
- * work-stealing work, collectives, progress, liveness and abort. It knows nothing of
- * files; tools (copy, sum) build on `runPhase` and the collectives.
- *
- * Liveness: every rank sends a heartbeat to its ring successor each `heartbeatMs` and
- * watches its predecessor; any message counts as a sign of life. A predecessor silent
- * for `heartbeatTimeoutMs` is declared dead and the job is aborted naming it, so a
- * killed rank or a lost host stops the job within seconds instead of hanging it.
- *
- * Abort: the rank that aborts tells every peer, prints the reason once, runs the abort
- * hooks (tools flush checkpoints there) and exits with the given code; ranks that
- * receive an abort do the same silently.
+ * The runtime a tool runs on: rank identity, phases of work-stealing work, collectives,
+ * progress, rate announcements, and the end of a job. It knows nothing of files (tools
+ * build on `runPhase` and the collectives) and nothing of ZeroMQ: it talks through a
+ * Transport (transport.ts), the real one set up by launch/start-runtime.ts, an
+ * in-process one in the engine's unit tests. Liveness (heartbeats, peer death) is in
+ * liveness.ts, abort and signals in abort.ts.
  */
-import type { LaunchInfo } from '../launch/env.cjs';
-import { chooseBindAddress, removeJobDir, rendezvous } from '../launch/rendezvous.js';
-import type { PeerInfo } from '../launch/peers.cjs';
 import { MessageTooLarge, type DropCounts, type Envelope } from '../transport/codec.js';
 import { dropCountsOf, emptyDrops } from '../transport/drop-report.js';
 import { isCounters, type Counters, type LimitsMsg, type Message } from '../transport/messages.js';
-import { ZmqTransport } from '../transport/zmq-transport.js';
+import type { Transport } from '../transport/transport.js';
+import { Stopper, type AbortHook } from './abort.js';
 import { Collectives, treeChildren, treeParent } from './collectives.js';
+import { Heartbeat } from './liveness.js';
 import { PhaseRunner } from './phase.js';
 import { ProgressReducer, addCounters } from './progress.js';
+import { realScheduler, type Scheduler } from './scheduler.js';
 import type { PhaseResult, Task } from './task.js';
 import type { Token } from './termination.js';
 import { SqliteSpill } from './spill.js';
+import { EXIT } from '../fcp-error.cjs';
 
-export interface RuntimeConfig {
+export { JobAborted } from './abort.js';
+
+/** What messages say of another rank (launch/peers.cts has the whole record). */
+export interface PeerName { host: string; pid: number }
+
+/** How a runtime behaves, whatever carries its messages. */
+export interface RuntimeOptions {
   /** Tool name used in messages ("fcp", "fsum"). */
   tool: string;
-  launch: LaunchInfo;
-  /** Where ranks publish their endpoints (a directory every rank can reach). */
-  rendezvousDir: string;
-  /** Address or interface name to bind; default: loopback when all ranks are local, else the first non-internal IPv4. */
-  bind?: string;
-  /** Secret handed over by the launcher (self-launch). */
-  secret?: Buffer;
-  startupTimeoutMs?: number;
   heartbeatMs?: number;
   heartbeatTimeoutMs?: number;
   progressIntervalMs?: number;
-  /** Test hook: delay work messages by a random 0..N ms. */
-  delayWorkMs?: number;
   /** Work items a rank's queue keeps in memory before spilling to a temporary SQLite file. */
   queueInMemory?: number;
   /** Directory for spill files (default: the system temp dir). */
   spillDir?: string;
-  /**
-   * Exchange endpoints some other way than the rendezvous directory (self-launch uses the
-   * IPC channel between rank 0 and its children: no polling of files).
-   */
-  exchange?: (endpoint: string) => Promise<PeerInfo[]>;
+  /** Records a rank sends per round of a routed exchange (exchange.ts); tests make it tiny. */
+  exchangeRound?: number;
+  /** Turns, timers and random choices of the work loop (default: the event loop). */
+  scheduler?: Scheduler;
   /**
    * How an aborting rank leaves (default process.exit). process.exit waits for the libuv
    * thread pool at teardown, forever if a thread is blocked in a hung file system; tools
    * pass the native addon's exitNow (_exit), so a stop always ends the process.
    */
   exit?: (code: number) => never;
+  /** Where an abort's reason is printed (default: standard error). */
+  print?: (line: string) => void;
 }
 
 /** Job-wide rates (rate limits), per second (0: unlimited), shared evenly by `ranks` ranks. */
@@ -68,23 +60,14 @@ export interface Rates { bytesPerSecond: number; opsPerSecond: number; ranks: nu
  */
 export interface ProgressGauge { name: string; sample: () => number; onTotal: (sum: number) => void; onPhase?: () => void }
 
-/** Exit codes shared by every tool. */
-export const EXIT = { OK: 0, ENTRIES_FAILED: 1, USAGE: 2, ABORTED: 3, INTERRUPTED: 4, DELETE_REFUSED: 5, DESTINATION_FULL: 6 } as const;
-
-export class JobAborted extends Error {
-  constructor(readonly reason: string, readonly code: number) {
-    super(reason);
-  }
-}
-
-type AbortHook = (reason: string, code: number) => void | Promise<void>;
+/** Exit codes shared by every tool (defined with the error codes: fcp-error.cts). */
+export { EXIT };
 
 export class Runtime {
   readonly rank: number;
   readonly size: number;
   readonly collectives: Collectives;
-  private readonly transport: ZmqTransport | null;
-  private peers: PeerInfo[] = [];
+  private peers: readonly PeerName[] = [];
   /** This rank's receiving endpoint (tcp://addr:port), or null in a one-rank job. */
   endpoint: string | null = null;
   private phaseNo = 0;
@@ -92,69 +75,68 @@ export class Runtime {
   private readonly earlyTokens = new Map<number, Token>();
   private readonly progress: ProgressReducer;
   private progressCb: ((phase: number, total: Counters) => void) | null = null;
-  private readonly hooks: AbortHook[] = [];
-  private aborting = false;
-  private lastSeenPred = Date.now();
-  private lastCheck = Date.now();
-  private hbTimer: NodeJS.Timeout | null = null;
+  private readonly stopper: Stopper;
+  private heartbeat: Heartbeat | null = null;
   private readonly byes = new Set<number>();
   private byeAcked = false;
   /** finish() waiting for byes: told of each one (see untilBye). */
   private byeArrived: (() => void) | null = null;
-  private finishing = false;
   private limitsSeq = 0;
   private limitsCb: ((rates: Rates) => void) | null = null;
   private unheardRates: Rates | null = null;
   private gauge: ProgressGauge | null = null;
 
-  private constructor(private readonly cfg: RuntimeConfig, transport: ZmqTransport | null) {
-    this.rank = cfg.launch.rank;
-    this.size = cfg.launch.size;
-    this.transport = transport;
+  /**
+   * A runtime for rank `rank` of `size` over `transport` (null in a one-rank job). The
+   * transport's handler is taken over here; messages flow once the transport is started.
+   */
+  constructor(private readonly cfg: RuntimeOptions, rank: number, size: number, private readonly transport: Transport | null) {
+    this.rank = rank;
+    this.size = size;
     const send = (to: number, msg: Message) => this.send(to, msg);
-    this.collectives = new Collectives(this.rank, this.size, send);
-    this.progress = new ProgressReducer(this.rank, this.size, send);
+    this.collectives = new Collectives(rank, size, send, { exchangeRound: cfg.exchangeRound });
+    this.progress = new ProgressReducer(rank, size, send);
+    this.stopper = new Stopper({
+      tool: cfg.tool, rank, size, send,
+      describe: (r) => this.describe(r),
+      halt: (err) => {
+        this.collectives.fail(err);
+        this.stopTimers();
+      },
+      closeTransport: async () => {
+        if (!this.transport) return;
+        await this.transport.flush(500);
+        this.transport.close(300);
+      },
+      exit: cfg.exit ?? process.exit,
+      print: cfg.print,
+    });
+    transport?.onMessage((env) => this.dispatch(env));
   }
 
-  /** Bind, rendezvous, connect and pass a first barrier; every rank returns with all peers reachable. */
-  static async start(cfg: RuntimeConfig): Promise<Runtime> {
-    const { rank, size } = cfg.launch;
-    if (size === 1) {
-      const rt = new Runtime(cfg, null);
-      rt.installSignalHandlers();
-      return rt;
-    }
-    const bindAddress = chooseBindAddress(cfg.bind, cfg.launch.allLocal);
-    const { transport, endpoint } = await ZmqTransport.bind({ rank, size, bindAddress, delayWorkMs: cfg.delayWorkMs });
-    const rt = new Runtime(cfg, transport);
-    rt.endpoint = endpoint;
-    rt.installSignalHandlers();
-    const startupTimeoutMs = cfg.startupTimeoutMs ?? 60_000;
-    let rdv;
-    try {
-      rdv = cfg.exchange && cfg.secret
-        ? { secret: cfg.secret, peers: await cfg.exchange(endpoint), jobDir: null }
-        : await rendezvous({
-          dir: cfg.rendezvousDir, jobKey: cfg.launch.jobKey ?? 'default', rank, size, endpoint,
-          timeoutMs: startupTimeoutMs, secret: cfg.secret,
-        });
-    } catch (err) {
-      transport.close(0);
-      throw err;
-    }
-    rt.peers = rdv.peers;
-    transport.start(rdv.peers.map((p) => p.endpoint), rdv.secret, (env) => rt.dispatch(env));
-    // Everyone must hear everyone's first message before work starts: a barrier through
-    // the tree proves the connections work, within the startup timeout.
-    const timer = setTimeout(() => {
-      void rt.abort(`could not reach every rank over TCP within ${Math.round(startupTimeoutMs / 1000)} s (bound to ${bindAddress}; see --bind)`, EXIT.ABORTED);
-    }, startupTimeoutMs);
-    await rt.collectives.barrier();
-    clearTimeout(timer);
-    if (rank === 0 && rdv.jobDir) await removeJobDir(rdv.jobDir).catch(() => {});
-    else rdv.jobDir?.close();
-    rt.startHeartbeats();
-    return rt;
+  /** Who the other ranks are (from the rendezvous), for messages that name them. */
+  setPeers(peers: readonly PeerName[]): void {
+    this.peers = peers;
+  }
+
+  /** SIGINT, SIGTERM and SIGHUP stop the job (exit 4, progress saved); see abort.ts. */
+  handleSignals(): void {
+    this.stopper.installSignalHandlers(EXIT.INTERRUPTED);
+  }
+
+  /** Watch the ring predecessor and be watched by the successor (see liveness.ts). */
+  startHeartbeats(): void {
+    if (this.size === 1) return;
+    this.heartbeat = new Heartbeat({
+      rank: this.rank, size: this.size,
+      everyMs: this.cfg.heartbeatMs ?? 1000,
+      timeoutMs: this.cfg.heartbeatTimeoutMs ?? 6000,
+      send: (to, msg) => this.send(to, msg),
+      describe: (r) => this.describe(r),
+      finishing: () => this.stopper.finishing,
+      onDead: (reason) => void this.abort(reason, EXIT.ABORTED),
+    });
+    this.heartbeat.start();
   }
 
   /** Describe a rank for messages: "rank 3 (host, pid 1234)". */
@@ -212,7 +194,7 @@ export class Runtime {
 
   /** Abort hooks run before exit (flush a checkpoint, remove temporary files...). */
   addAbortHook(hook: AbortHook): void {
-    this.hooks.push(hook);
+    this.stopper.addHook(hook);
   }
 
   /**
@@ -229,6 +211,7 @@ export class Runtime {
       fail: (reason) => void this.abort(reason, EXIT.ABORTED),
       queueInMemory: this.cfg.queueInMemory ?? 100_000,
       makeSpill: () => new SqliteSpill(this.cfg.spillDir),
+      scheduler: this.cfg.scheduler ?? realScheduler,
     }, this.earlyTokens.get(phase) ?? null);
     this.earlyTokens.delete(phase);
     this.current = runner as PhaseRunner<unknown>;
@@ -249,24 +232,23 @@ export class Runtime {
     return this.collectives.barrier();
   }
 
-  /** End of job: a last barrier so nobody closes sockets a peer still needs, then close. */
   /**
    * The job's work is done (its summary may be printed): a signal from now on does not
    * turn a finished job into a stopped one; the teardown below is bounded.
    */
   markFinishing(): void {
-    this.finishing = true;
+    this.stopper.finishing = true;
   }
 
+  /** End of job: a last barrier so nobody closes sockets a peer still needs, then close. */
   async finish(): Promise<void> {
-    this.finishing = true;
+    // From here on a silent peer is one that has finished, not one that died.
+    this.stopper.finishing = true;
     await this.barrier();
     // The barrier's last messages may still sit in ZeroMQ's queues, and process.exit does
     // not wait for them: a rank leaves only once its tree children said they got theirs
     // (bounded wait: a child that is gone does not hold its parent).
     const children = treeChildren(this.rank, this.size);
-    // From here on a silent peer is one that has finished, not one that died.
-    this.finishing = true;
     if (this.rank !== 0) this.send(treeParent(this.rank), { type: 'bye' });
     await this.untilBye(() => children.every((c) => this.byes.has(c)), 3000);
     // Leave once the parent answered our 'bye' (it is then on the wire and read): exiting
@@ -301,27 +283,9 @@ export class Runtime {
     });
   }
 
-  /**
-   * Stop the whole job: tell every peer, print the reason once, run hooks, exit.
-   * Resolves never (the process exits).
-   */
-  async abort(reason: string, code: number, origin = true): Promise<never> {
-    if (this.aborting) return new Promise<never>(() => {});
-    this.aborting = true;
-    if (origin) {
-      for (let r = 0; r < this.size; r++) if (r !== this.rank) this.send(r, { type: 'abort', reason, code });
-      process.stderr.write(`${this.cfg.tool}: ${reason}\n`);
-    }
-    this.collectives.fail(new JobAborted(reason, code));
-    this.stopTimers();
-    const hooks = Promise.all(this.hooks.map(async (h) => { try { await h(reason, code); } catch { /* keep going */ } }));
-    await Promise.race([hooks, new Promise((r) => setTimeout(r, 5000))]);
-    if (this.transport) {
-      await this.transport.flush(500);
-      this.transport.close(300);
-    }
-    const exit: (code: number) => never = this.cfg.exit ?? process.exit;
-    return exit(code);
+  /** Stop the whole job: tell every peer, print the reason once, run hooks, exit (see abort.ts). */
+  abort(reason: string, code: number, origin = true): Promise<never> {
+    return this.stopper.abort(reason, code, origin);
   }
 
   /**
@@ -329,8 +293,7 @@ export class Runtime {
    * already ending: --time-limit, and a signal.
    */
   stop(reason: string): void {
-    if (this.finishing || this.aborting) return;
-    void this.abort(reason, EXIT.INTERRUPTED);
+    this.stopper.stop(reason, EXIT.INTERRUPTED);
   }
 
   private send(to: number, msg: Message): void {
@@ -344,7 +307,7 @@ export class Runtime {
   }
 
   private dispatch({ from, msg }: Envelope): void {
-    if (from === (this.rank - 1 + this.size) % this.size) this.lastSeenPred = Date.now();
+    this.heartbeat?.heard(from);
     const cur = this.current;
     switch (msg.type) {
       case 'hello':
@@ -396,47 +359,10 @@ export class Runtime {
     }
   }
 
-  private startHeartbeats(): void {
-    const every = this.cfg.heartbeatMs ?? 1000;
-    const timeout = this.cfg.heartbeatTimeoutMs ?? 6000;
-    const succ = (this.rank + 1) % this.size;
-    const pred = (this.rank - 1 + this.size) % this.size;
-    this.lastSeenPred = this.lastCheck = Date.now();
-    this.hbTimer = setInterval(() => {
-      const now = Date.now();
-      // If this rank itself was stalled (a long synchronous step), messages from the
-      // predecessor may be waiting unread: do not blame it for our own silence.
-      if (now - this.lastCheck > 3 * every) this.lastSeenPred = now;
-      this.lastCheck = now;
-      this.send(succ, { type: 'hb' });
-      if (now - this.lastSeenPred > timeout && !this.finishing) {
-        void this.abort(`${this.describe(pred)} stopped responding (no message for ${Math.round((now - this.lastSeenPred) / 1000)} s, noticed by rank ${this.rank}): it died or its host is unreachable`, EXIT.ABORTED);
-      }
-    }, every);
-    this.hbTimer.unref();
-  }
-
-  private installSignalHandlers(): void {
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
-      const h = () => {
-        if (this.finishing || this.aborting) return;
-        // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
-        // speak for the job; another rank speaks only if no abort came from rank 0.
-        const go = () => this.stop(`stopped by ${sig}${this.rank === 0 ? '' : ` on ${this.describe(this.rank)}`}`);
-        if (this.rank === 0 || this.size === 1) go();
-        else setTimeout(go, 300).unref();
-      };
-      process.on(sig, h);
-    }
-  }
-
   private stopTimers(): void {
     this.progress.stop();
-    if (this.hbTimer) clearInterval(this.hbTimer);
-    this.hbTimer = null;
-    // The signal handlers stay: a rank stopping (abort) or leaving (finish) must not be
-    // killed outright by a SIGTERM that arrives a moment after its peers' (Slurm signals
-    // the tasks one by one); the handlers ignore signals once the job is ending.
+    this.heartbeat?.stop();
+    // The signal handlers stay (see abort.ts): they ignore signals once the job is ending.
   }
 }
 

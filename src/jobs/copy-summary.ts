@@ -1,7 +1,6 @@
 /**
- * fcp's summary, and its `--json` form (printed on every exit: see cli/json-on-exit.ts).
+ * fcp's summary (its `--json` form: cli/copy-json.ts).
  */
-import { ranToEnd, type Ending } from '../cli/json-on-exit.js';
 import type { DropCounts } from '../transport/codec.js';
 import { emptyDrops } from '../transport/drop-report.js';
 
@@ -44,9 +43,6 @@ export interface CopySummary {
   ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
-/** `ranks` (each rank's share) only when the job ran to its end: an early exit does not know them. */
-export type CopyJson = Omit<CopySummary, 'ranks'> & Partial<Pick<CopySummary, 'ranks'>> & Ending;
-
 /** A summary of nothing: what a job that ended before counting anything reports. */
 export function emptySummary(): CopySummary {
   return {
@@ -54,15 +50,4 @@ export function emptySummary(): CopySummary {
     bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0, chunkSize: 0, signature: null,
     filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused: null, excluded: 0, retried: 0, retries: 0, droppedMessages: emptyDrops(), spilled: { listRanks: 0, queueItems: 0 }, ranks: [],
   };
-}
-
-/** fcp's --json object: the counters (what is known of them), then how the job ended. */
-export function copyJson(known: Partial<CopySummary>, end: Ending): CopyJson {
-  const s = { ...emptySummary(), ...known };
-  if (known.seconds === undefined) {
-    s.seconds = performance.now() / 1000;
-    s.bytesPerSecond = s.bytesCopied / Math.max(s.seconds, 1e-9);
-  }
-  const { ranks, ...counters } = s;
-  return { ...counters, ...(ranToEnd(end.exitCode) ? { ranks } : {}), ...end };
 }

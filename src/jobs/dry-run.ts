@@ -15,16 +15,16 @@ import { loadNative } from '../native/loader.js';
 import { walkTask } from '../walk/walk-task.js';
 import type { FileList } from '../walk/list-source.js';
 import { WalkLists } from '../walk/walk-lists.js';
-import type { Entry, Root } from '../walk/entry.js';
+import type { Entry, Root } from '../model/entry.js';
 import type { PathFilter } from '../walk/filter.js';
-import { dstOf } from '../copy/copy-task.js';
-import { showPath } from '../copy/paths.js';
+import { dstOf } from '../model/paths.js';
+import { showPath } from '../model/paths.js';
 import { deleteExtras } from '../copy/delete-extras.js';
 import { guardAfterWalk, type MaxDelete } from '../copy/delete-guards.js';
 import { EXIT } from '../engine/runtime.js';
 import { formatBytes, formatCount } from '../progress/format.js';
-import { Trees } from '../copy/beneath.js';
-import { sameByTime } from '../copy/update-rule.js';
+import { Trees } from '../io/beneath.js';
+import { sameByTime } from '../model/update-rule.js';
 
 export interface DryRunOptions {
   roots: Root[];

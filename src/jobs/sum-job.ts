@@ -24,7 +24,7 @@ import { loadNative } from '../native/loader.js';
 import { batches, chunksOf } from '../copy/plan.js';
 import { walkTask } from '../walk/walk-task.js';
 import { WalkLists } from '../walk/walk-lists.js';
-import type { Entry } from '../walk/entry.js';
+import type { Entry } from '../model/entry.js';
 import { ProgressLine } from '../progress/progress-line.js';
 import { eraseLineBeforeWrites } from '../progress/terminal-line.js';
 import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js';
@@ -35,7 +35,7 @@ import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
 import { isChunkPartials, isLocalFs, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { allreduceDigests } from '../checksum/signature.js';
-import { Side } from '../copy/beneath.js';
+import { Side } from '../io/beneath.js';
 
 export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
 
@@ -102,7 +102,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  // SRC is read beneath its roots' anchors (copy/beneath.ts), never through a symlink.
+  // SRC is read beneath its roots' anchors (io/beneath.ts), never through a symlink.
   const native = loadNative();
   const side = new Side(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
   rt.addAbortHook(() => side.close());

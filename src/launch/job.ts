@@ -4,9 +4,10 @@
  * look at the launcher themselves.
  */
 import { dirname, resolve } from 'node:path';
-import { Runtime, EXIT, type RuntimeConfig } from '../engine/runtime.js';
+import { EXIT, type Runtime } from '../engine/runtime.js';
 import { detectLauncher, type LaunchInfo } from './env.cjs';
-import { PrivateDirRefused } from './private-dir.js';
+import { exitStatusOf } from '../errors.js';
+import { startRuntime, type RuntimeConfig } from './start-runtime.js';
 import { childExchange, spawnLocalRanks, takeEarlyRanks, watchParent, type LocalRanks } from './self-launch.cjs';
 
 export interface JobOptions {
@@ -21,6 +22,8 @@ export interface JobOptions {
   startupTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   delayWorkMs?: number;
+  /** records a rank sends per round of a routed exchange (tests: many small rounds) */
+  exchangeRound?: number;
   /** work items a queue keeps in memory before spilling */
   queueInMemory?: number;
   /** how an aborting rank leaves (see RuntimeConfig.exit) */
@@ -87,19 +90,20 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     startupTimeoutMs: opts.startupTimeoutMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     delayWorkMs: opts.delayWorkMs,
+    exchangeRound: opts.exchangeRound,
     queueInMemory: opts.queueInMemory,
     exchange,
     exit: opts.exit,
   };
   try {
-    rtRef = await Runtime.start(cfg);
+    rtRef = await startRuntime(cfg);
   } catch (err) {
     local?.cleanup();
     const msg = err instanceof Error ? err.message : String(err);
     process.stderr.write(`${opts.tool}: ${msg}\n`);
     opts.onStartupFailure?.(msg);
     // A rendezvous folder we may not trust is the user's to fix, and nothing was written.
-    process.exit(err instanceof PrivateDirRefused ? EXIT.USAGE : EXIT.ABORTED);
+    process.exit(exitStatusOf(err));
   }
   local?.handOverSignals();
   if (local) {

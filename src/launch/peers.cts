@@ -4,13 +4,15 @@
  * ES modules of the program, so no ES module may be on its path.
  */
 
+import { FcpError } from '../fcp-error.cjs';
+
 export interface PeerInfo { rank: number; endpoint: string; host: string; pid: number }
 
-export class RendezvousTimeout extends Error {
+export class RendezvousTimeout extends FcpError {
   constructor(readonly missing: number[], timeoutMs: number, jobDir: string) {
     // All a rank can know here is that no endpoint came: the rank died, or never started.
     const many = missing.length > 1;
-    super(`rank${many ? 's' : ''} ${formatRanks(missing)} never showed up in ${jobDir} within ${Math.round(timeoutMs / 1000)} s: ${many ? 'they' : 'it'} died or never started`);
+    super('RENDEZVOUS_TIMEOUT', `rank${many ? 's' : ''} ${formatRanks(missing)} never showed up in ${jobDir} within ${Math.round(timeoutMs / 1000)} s: ${many ? 'they' : 'it'} died or never started`);
   }
 }
 

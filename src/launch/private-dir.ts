@@ -17,10 +17,11 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, constants as C, fstatSync, lstatSync, mkdirSync, openSync, type Stats } from 'node:fs';
 import { promises as fsp } from 'node:fs';
+import { FcpError } from '../fcp-error.cjs';
 
-export class PrivateDirRefused extends Error {
+export class PrivateDirRefused extends FcpError {
   constructor(readonly path: string, readonly why: string) {
-    super(`refusing rendezvous directory '${path}': ${why}`);
+    super('RENDEZVOUS_REFUSED', `refusing rendezvous directory '${path}': ${why}`);
   }
 }
 

@@ -14,7 +14,7 @@ import type { Runtime } from '../engine/runtime.js';
 import { LimitsFile } from './limits-file.js';
 import { effectiveLimits, isJobLimits, isLimited, sameLimits, showLimits, type JobLimits } from './rates.js';
 import { Throttle } from './throttle.js';
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 
 export interface LimitsOptions {
   /** --bwlimit and --max-ops (0: unlimited) */

@@ -10,7 +10,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { causeOf } from '../errors.js';
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { parseLimitsText, type LimitsText } from './rates.js';
 
 export interface LimitsFileOptions {

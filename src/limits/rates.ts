@@ -5,7 +5,7 @@
  * A limit is a rate per second for the whole job, shared by its ranks; 0 means unlimited
  * (written `0` or `none`).
  */
-import { parseSize } from '../copy/plan.js';
+import { parseSize } from '../util/parse-size.js';
 import { formatBytes, formatCount } from '../progress/format.js';
 
 export interface JobLimits {

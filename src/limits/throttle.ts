@@ -6,7 +6,7 @@
  * phase, or one that holds the items in flight that thieves cannot take, gets the idle
  * ranks' share instead of the job running below its limit.
  *
- * Callers wait before they register a request in flight (copy/in-flight.ts), so a wait
+ * Callers wait before they register a request in flight (io/in-flight.ts), so a wait
  * here never looks like a stalled file system.
  */
 import { TokenBucket } from './token-bucket.js';

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { FALLBACK_CONSTANTS, type NativeConstants } from './constants.js';
 
 export interface NativeAddon {
   /** copy_file_range(2) with explicit offsets, run on the libuv thread pool. Resolves bytes copied (0 at EOF). */
@@ -57,7 +58,7 @@ export interface NativeAddon {
   /** _exit(code): leave without waiting for thread-pool threads blocked in a hung file system. */
   exitNow(code: number): never;
   /**
-   * The same beneath anchors (directory fds, src and dst of each root, see copy/beneath.ts):
+   * The same beneath anchors (directory fds, src and dst of each root, see io/beneath.ts):
    * roots are then paths relative to the anchors, and each file is opened with openat2
    * beneath its anchor, never following a symlink in any component (no extra system call).
    */
@@ -147,25 +148,9 @@ export interface NativeAddon {
   xxh64(data: Uint8Array, seed?: number): bigint;
   /** SHA-256 of data (the addon's own, behind its digests; exported for tests). */
   sha256(data: Uint8Array): Buffer;
+  /** The numbers shared with the TypeScript (native/src/constants.h), frozen. */
+  constants: NativeConstants;
 }
-
-/** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
-export const COPY_FLAGS = { CHOWN: 1, XATTRS: 2, SPARSE: 4, HASH: 8, UPDATE: 16, WRITEBACK: 32, REPORT: 64, LAYOUT: 512 } as const;
-
-export interface CopyFilesResult { status: Float64Array; digests: Buffer; entrySum: Buffer; layoutErrors: Float64Array }
-/** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
-export const COPY_NUMS = 10;
-export const COPY_STATUS = 3;
-/** copyFiles' op when --update found the destination up to date (nothing read or written). */
-export const OP_UP_TO_DATE = 12;
-/** copyFiles' op, with COPY_FLAGS.REPORT and no error, when the file replaced an existing one in DST (--report's '*'). */
-export const OP_REPLACED = 13;
-/** Failing step reported by copyFiles, by index. */
-export const COPY_OPS = ['', 'open', 'open', 'read', 'write', 'truncate', 'chown', 'set xattrs of', 'chmod', 'set times of', 'close', 'copy'] as const;
-/** Steps whose error is about the source path (else the destination). */
-export const COPY_OP_ON_SOURCE = new Set([1, 3, 11]);
-/** Numbers per name of statAt and scanDir (layout: walk/entry.ts STAT_RECORD_FIELDS). */
-export const STAT_FIELDS = 15;
 
 export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
 
@@ -248,6 +233,7 @@ function tryLoad(): { addon: NativeAddon | null; error: string | null } {
     const req = createRequire(import.meta.url);
     const addon = req(NATIVE_ADDON_PATH) as Partial<NativeAddon>;
     const missing = EXPORTS.filter((k) => typeof addon[k] !== 'function');
+    if (typeof addon.constants !== 'object' || addon.constants === null) missing.push('constants');
     if (missing.length) return { addon: null, error: `addon lacks ${missing.join(', ')} (stale build?)` };
     return { addon: addon as NativeAddon, error: null };
   } catch (e) {
@@ -270,3 +256,39 @@ export function nativeSkips(): string[] {
     'no named pipes (mkfifo)',
   ];
 }
+
+/**
+ * The numbers shared with the addon, read from its table when it loads (the addon is
+ * loaded here, once: every tool loads it anyway); without it, the fallback's checked copy.
+ */
+export const NATIVE_CONSTANTS: NativeConstants = loadNative()?.constants ?? FALLBACK_CONSTANTS;
+const K = NATIVE_CONSTANTS;
+
+/** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
+export const COPY_FLAGS = K.copyFlags;
+
+export interface CopyFilesResult { status: Float64Array; digests: Buffer; entrySum: Buffer; layoutErrors: Float64Array }
+/** copyFiles' numbers per file (root, size, mode, uid, gid, atime s/ns, mtime s/ns, blocks) and status fields per file (-errno, op, hole bytes). */
+export const COPY_NUMS = K.copyNums;
+export const COPY_STATUS = K.copyStatus;
+/** copyFiles' op when --update found the destination up to date (nothing read or written). */
+export const OP_UP_TO_DATE = K.ops.UP_TO_DATE;
+/** copyFiles' op, with COPY_FLAGS.REPORT and no error, when the file replaced an existing one in DST (--report's '*'). */
+export const OP_REPLACED = K.ops.REPLACED;
+/** Failing step reported by copyFiles, by op: the verb of the message ("cannot read 'PATH'"). */
+export const COPY_OPS: readonly string[] = (() => {
+  const verbs: Partial<Record<keyof NativeConstants['ops'], string>> = {
+    NONE: '', OPEN_SRC: 'open', OPEN_DST: 'open', READ: 'read', WRITE: 'write', TRUNCATE: 'truncate', CHOWN: 'chown',
+    XATTR: 'set xattrs of', CHMOD: 'chmod', UTIMES: 'set times of', CLOSE: 'close', CHANGED: 'copy',
+  };
+  const out: string[] = [];
+  for (const [name, verb] of Object.entries(verbs)) out[K.ops[name as keyof NativeConstants['ops']]] = verb;
+  return Array.from(out, (v) => v ?? '');
+})();
+/** Steps whose error is about the source path (else the destination). */
+export const COPY_OP_ON_SOURCE: ReadonlySet<number> = new Set([K.ops.OPEN_SRC, K.ops.READ, K.ops.CHANGED]);
+/** Numbers per name of statAt and scanDir (layout: model/entry.ts STAT_RECORD_FIELDS). */
+export const STAT_FIELDS = K.statFields;
+/** fcp's own errnos in a native status: the file shrank / grew while it was read. */
+export const ERR_SHRANK = K.errnos.SHRANK;
+export const ERR_GREW = K.errnos.GREW;

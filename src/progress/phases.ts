@@ -1,6 +1,6 @@
 /**
  * The phases fcp and fsum go through, as their jobs announce them to the progress
- * display (copy-job.ts, sum-job.ts: `progress?.phase(key)` where each step starts), and
+ * display (phases/*.ts, sum-job.ts: `progress?.phase(key)` where each step starts), and
  * what the line calls them. The keys are the step names the jobs use in their comments.
  */
 export const PHASES = {

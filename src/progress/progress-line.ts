@@ -2,7 +2,7 @@
  * What rank 0 shows while a job runs (the runtime's progress reduction and the jobs'
  * phase announcements feed it): a line redrawn in place on a terminal, or JSON lines
  * for batch logs. Never a line when stdout is not a terminal (see progressReporter in
- * copy-job.ts).
+ * phases/run.ts).
  */
 import { formatLine, type LineView } from './line-format.js';
 import { PHASES, type PhaseKey } from './phases.js';

@@ -5,7 +5,7 @@
  * of report per rank), never with the number of entries.
  */
 import { closeSync, constants as C, fstatSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { userMode } from '../util/umask.js';
 import { ACTION, RUN_MAGIC } from './report-part.js';
 

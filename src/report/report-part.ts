@@ -14,9 +14,9 @@
  * itself), cause length (u32 LE), cause (UTF-8, failures only).
  */
 import { closeSync, constants as C, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import type { Entry, Root } from '../walk/entry.js';
+import type { Entry, Root } from '../model/entry.js';
 import { COPY_STATUS, OP_REPLACED, OP_UP_TO_DATE } from '../native/loader.js';
-import { baseName } from '../copy/paths.js';
+import { baseName } from '../model/paths.js';
 
 /** The report's letters (README "Report"). */
 export const ACTION = {

@@ -6,9 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import type { Runtime } from '../engine/runtime.js';
-import type { Root } from '../walk/entry.js';
+import type { Root } from '../model/entry.js';
 import { causeOf } from '../errors.js';
-import { showPath } from '../copy/paths.js';
+import { showPath } from '../model/paths.js';
 import { partPath, ReportPart } from './report-part.js';
 import { joinParts, type ReportFormat } from './report-join.js';
 

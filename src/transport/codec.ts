@@ -22,6 +22,7 @@ import { PROTOCOL_VERSION, bodyOf, validateBody, type Message } from './messages
 const packr = new Packr({ useRecords: false, moreTypes: false, mapsAsObjects: true, int64AsType: 'number' });
 
 import { SECRET_BYTES } from './secret.cjs';
+import { FcpError } from '../fcp-error.cjs';
 
 export { SECRET_BYTES };
 
@@ -36,9 +37,9 @@ export type DropCounts = Record<DropReason | 'address', number>;
 const HEADER_BYTES = 4 + SECRET_BYTES;
 
 /** A message too large even in fragments (MAX_FRAGMENTS x FRAGMENT_BYTES). */
-export class MessageTooLarge extends Error {
+export class MessageTooLarge extends FcpError {
   constructor(readonly type: string, readonly bytes: number) {
-    super(`a '${type}' message of ${(bytes / 2 ** 20).toFixed(0)} MiB is more than the transport carries (${MAX_FRAGMENTS} x ${FRAGMENT_BYTES / 2 ** 20} MiB)`);
+    super('MESSAGE_TOO_LARGE', `a '${type}' message of ${(bytes / 2 ** 20).toFixed(0)} MiB is more than the transport carries (${MAX_FRAGMENTS} x ${FRAGMENT_BYTES / 2 ** 20} MiB)`);
   }
 }
 

@@ -20,6 +20,7 @@ import { Codec, type DropCounts, type DropReason, type Envelope } from './codec.
 import { MAX_FRAME_BYTES } from './limits.js';
 import type { Message } from './messages.js';
 import { Reassembly } from './reassembly.js';
+import type { MessageHandler, Transport } from './transport.js';
 
 export interface TransportOptions {
   rank: number;
@@ -30,11 +31,9 @@ export interface TransportOptions {
   delayWorkMs?: number;
 }
 
-export type MessageHandler = (env: Envelope) => void;
-
 interface Outbox { sock: Push; queue: Buffer[]; busy: boolean }
 
-export class ZmqTransport {
+export class ZmqTransport implements Transport {
   readonly rank: number;
   readonly size: number;
   private codec: Codec | null = null;
@@ -92,14 +91,18 @@ export class ZmqTransport {
 
   /**
    * Learn every rank's endpoint and the job secret (from the rendezvous) and start
-   * receiving. Messages that arrived before wait in the socket until then.
+   * receiving (into the handler given to onMessage). Messages that arrived before wait
+   * in the socket until then.
    */
-  start(endpoints: string[], secret: Buffer, handler: MessageHandler): void {
+  start(endpoints: string[], secret: Buffer): void {
     this.codec = new Codec(secret, this.size);
     this.endpoints = endpoints;
     this.gate.admit(endpoints);
-    this.handler = handler;
     void this.receiveLoop();
+  }
+
+  onMessage(handler: MessageHandler): void {
+    this.handler = handler;
   }
 
   private async receiveLoop(): Promise<void> {

@@ -10,9 +10,9 @@
  *   back from the listings; only directories (a small share, read by depth) become rows;
  * - a scratch store (no checkpoint): every entry becomes a row of its own.
  */
-import { depthOf } from '../copy/paths.js';
+import { depthOf } from '../model/paths.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
-import type { Entry } from './entry.js';
+import type { Entry } from '../model/entry.js';
 
 export class WalkLists {
   private dirList: Entry[] = [];

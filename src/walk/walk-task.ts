@@ -10,27 +10,27 @@
  */
 import { promises as fsp, close } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
-import type { InFlight } from '../copy/in-flight.js';
+import type { InFlight } from '../io/in-flight.js';
 import type { EntryErrors } from '../errors.js';
-import { joinPath } from '../copy/paths.js';
-import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from './entry.js';
+import { dirKey, joinPath } from '../model/paths.js';
+import { entryFromStatAt, hasDotDot, isBuf, putStatRecord, STAT_RECORD_FIELDS, type Entry, type Root } from '../model/entry.js';
 import type { NativeAddon } from '../native/loader.js';
 import { NOT_RECORDED, UP_TO_DATE, packNames, unpackNames } from '../checkpoint/listing.js';
-import { recordsSameByTime } from '../copy/update-rule.js';
+import { recordsSameByTime } from '../model/update-rule.js';
 import { systemError } from '../errors.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { ResumeState } from '../checkpoint/resume-state.js';
 import { parentOf } from '../checkpoint/rank-store.js';
-import { baseName } from '../copy/paths.js';
+import { baseName } from '../model/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
-import type { Side } from '../copy/beneath.js';
+import type { Side } from '../io/beneath.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
-import { Retries } from '../copy/retry.js';
+import { Retries } from '../io/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
 import type { Throttle } from '../limits/throttle.js';
 
-/** `a`: the try this item is (absent: the first; n: its n-th retry, see copy/retry.ts). */
+/** `a`: the try this item is (absent: the first; n: its n-th retry, see io/retry.ts). */
 export type WalkItem =
   | { t: 'd'; r: number; p: Buffer; a?: number }
   | { t: 's'; r: number; p: Buffer; n: Buffer[]; x?: ListFlag; a?: number };
@@ -46,7 +46,7 @@ export interface WalkContext {
   /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
   native: NativeAddon | null;
   /**
-   * The walked roots' side (copy/beneath.ts): with the addon, directories are opened
+   * The walked roots' side (io/beneath.ts): with the addon, directories are opened
    * beneath the roots' anchors, never through a symlink in any component.
    */
   side: Side;
@@ -58,7 +58,7 @@ export interface WalkContext {
   filter?: PathFilter | null;
   /** A missing root is no error (walking DST for --delete before anything was copied). */
   optionalRoots?: boolean;
-  /** Requests in flight, watched for stalls: a directory's item is one (see copy/in-flight.ts). */
+  /** Requests in flight, watched for stalls: a directory's item is one (see io/in-flight.ts). */
   inFlight?: InFlight | null;
   /** --files-from: the list seeds the walk instead of the root (see list-source.ts) */
   list?: FileList | null;
@@ -69,7 +69,7 @@ export interface WalkContext {
   /**
    * --update (time rule), with the addon: DST's side. Each batch of names is also stat'ed
    * in DST's directory (one job, one fstatat a name); a regular file of one link that DST
-   * has with its size and mtime (copy/update-rule.ts) is counted up to date here and
+   * has with its size and mtime (model/update-rule.ts) is counted up to date here and
    * recorded as such in the listing (UP_TO_DATE), and never becomes an entry of the lists:
    * an unchanged file costs the copy nothing.
    */
@@ -80,8 +80,6 @@ export interface WalkContext {
   limits?: Throttle | null;
 }
 
-/** A directory's key in WalkContext.dstDirs. */
-export const dirKey = (r: number, p: Buffer): string => `${r}:${p.toString('hex')}`;
 
 const S_IFDIR = 0o040000;
 

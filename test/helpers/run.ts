@@ -1,12 +1,14 @@
 /** Run real processes from tests: the project's commands and the shared tools. */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
 export const toolsDir = process.env.FCP_TOOLS_DIR ? resolve(process.env.FCP_TOOLS_DIR) : resolve(repoRoot, '../shared/tools');
 export const dist = (p: string) => join(repoRoot, 'dist', p);
+/** A test program (test/fixtures/*.ts, built into dist-test/fixtures by test/helpers/build-fixtures.ts). */
+export const fixture = (p: string) => join(repoRoot, 'dist-test', 'fixtures', p);
 export const isRoot = process.getuid?.() === 0;
 
 export interface RunResult { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string; ms: number }
@@ -60,7 +62,7 @@ export function scratch(prefix: string): { dir: string; cleanup: () => void } {
 }
 
 export function node(script: string, args: string[], opts: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
-  return run(process.execPath, [dist(script), ...args], opts);
+  return run(process.execPath, [isAbsolute(script) ? script : dist(script), ...args], opts);
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

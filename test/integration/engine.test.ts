@@ -7,14 +7,14 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Push } from 'zeromq';
 import { Codec } from '../../dist/transport/codec.js';
-import { isRoot, lastJson, node, run, scratch, sleep, start, dist } from '../helpers/run.js';
+import { fixture, isRoot, lastJson, node, run, scratch, sleep, start } from '../helpers/run.js';
 
 interface SynthOut {
   items: number; expectedItems: number; hash: number; expectedHash: number; steals: number;
   dropped: Record<string, number>; ranks: { items: number; steals: number }[];
 }
 
-const synth = 'testing/synthetic-job.js';
+const synth = fixture('synthetic-job.js');
 const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun']).status === 0;
 
 function slurmEnv(rank: number, size: number, job: string): NodeJS.ProcessEnv {
@@ -54,7 +54,7 @@ interface ExchangeOut {
 }
 
 describe('engine: routed exchange in bounded rounds', () => {
-  const exch = 'testing/exchange-job.js';
+  const exch = fixture('exchange-job.js');
   const check = (out: ExchangeOut, np: number, rounds: number) => {
     expect(out.received).toBe(out.expected);
     expect(out.sent).toBe(out.expected);
@@ -83,12 +83,11 @@ describe('engine: routed exchange in bounded rounds', () => {
     check(out, 5, 5);
   });
 
-  it('nothing to send anywhere: no round at all, and the round size comes from FCP_TEST_EXCHANGE_ROUND', async () => {
+  it('nothing to send anywhere: no round at all, and the round size comes from the runtime\'s configuration', async () => {
     const none = await node(exch, ['--np', '3', '--counts', '0,0,0', '--json'], { timeoutMs: 60_000 });
     expect(none.code, none.stderr).toBe(0);
     check(lastJson<ExchangeOut>(none.stdout), 3, 0);
-    const env = { ...process.env, FCP_TEST_EXCHANGE_ROUND: '10' };
-    const hook = await node(exch, ['--np', '3', '--counts', '0,95', '--json'], { timeoutMs: 60_000, env });
+    const hook = await node(exch, ['--np', '3', '--counts', '0,95', '--runtime-round', '10', '--json'], { timeoutMs: 60_000 });
     expect(hook.code, hook.stderr).toBe(0);
     check(lastJson<ExchangeOut>(hook.stdout), 3, 10);
   });
@@ -134,7 +133,7 @@ describe('engine: launchers', () => {
   it.runIf(hasMpirun)('runs under real mpirun -np 4', async () => {
     const rdv = scratch('mpirun');
     try {
-      const args = ['--oversubscribe', ...(isRoot ? ['--allow-run-as-root'] : []), '-np', '4', process.execPath, dist(synth), '--depth', '10', '--rendezvous', rdv.dir, '--json'];
+      const args = ['--oversubscribe', ...(isRoot ? ['--allow-run-as-root'] : []), '-np', '4', process.execPath, synth, '--depth', '10', '--rendezvous', rdv.dir, '--json'];
       const r = await run('mpirun', args, { timeoutMs: 90_000 });
       expect(r.code, r.stderr).toBe(0);
       const out = lastJson<SynthOut>(r.stdout);
@@ -156,7 +155,7 @@ describe('engine: launchers', () => {
       const job = `t${Date.now()}`;
       const procs = [];
       for (let r = 0; r < 3; r++) {
-        procs.push(start(process.execPath, [dist(synth), '--depth', '10', '--rendezvous', rdv.dir, '--json'], { env: slurmEnv(r, 3, job) }));
+        procs.push(start(process.execPath, [synth, '--depth', '10', '--rendezvous', rdv.dir, '--json'], { env: slurmEnv(r, 3, job) }));
         await sleep(700);
       }
       const results = await Promise.all(procs.map((p) => p.done));
@@ -173,7 +172,7 @@ describe('engine: launchers', () => {
     const rdv = scratch('missing');
     try {
       const job = `m${Date.now()}`;
-      const procs = [0, 1].map((r) => start(process.execPath, [dist(synth), '--rendezvous', rdv.dir, '--startup-timeout', '2000'], { env: slurmEnv(r, 4, job) }));
+      const procs = [0, 1].map((r) => start(process.execPath, [synth, '--rendezvous', rdv.dir, '--startup-timeout', '2000'], { env: slurmEnv(r, 4, job) }));
       const results = await Promise.all(procs.map((p) => p.done));
       for (const r of results) {
         expect(r.code).not.toBe(0);
@@ -190,7 +189,7 @@ describe('engine: security', () => {
   it('counts and drops garbage and wrong-secret messages from a stranger; the job completes', async () => {
     const eps = scratch('stranger');
     try {
-      const p = start(process.execPath, [dist(synth), '--np', '2', '--depth', '10', '--work-us', '300', '--endpoint-file', `${eps.dir}/ep`, '--json']);
+      const p = start(process.execPath, [synth, '--np', '2', '--depth', '10', '--work-us', '300', '--endpoint-file', `${eps.dir}/ep`, '--json']);
       let files: string[] = [];
       for (let i = 0; i < 100 && files.length < 2; i++) {
         await sleep(50);
@@ -230,7 +229,7 @@ describe('engine: a dead rank stops the job', () => {
     try {
       const job = `k${Date.now()}`;
       const procs = [0, 1, 2].map((r) =>
-        start(process.execPath, [dist(synth), '--depth', '13', '--work-us', '500', '--rendezvous', rdv.dir, '--endpoint-file', `${eps.dir}/ep`], { env: slurmEnv(r, 3, job) }));
+        start(process.execPath, [synth, '--depth', '13', '--work-us', '500', '--rendezvous', rdv.dir, '--endpoint-file', `${eps.dir}/ep`], { env: slurmEnv(r, 3, job) }));
       for (let i = 0; i < 200 && readdirSync(eps.dir).length < 3; i++) await sleep(50);
       await sleep(1000);
       const t0 = Date.now();
@@ -252,7 +251,7 @@ describe('engine: a dead rank stops the job', () => {
   it('kill -9 of a self-launched rank: rank 0 names it at once and every rank exits', async () => {
     const eps = scratch('kill-self');
     try {
-      const p = start(process.execPath, [dist(synth), '--np', '3', '--depth', '13', '--work-us', '500', '--endpoint-file', `${eps.dir}/ep`]);
+      const p = start(process.execPath, [synth, '--np', '3', '--depth', '13', '--work-us', '500', '--endpoint-file', `${eps.dir}/ep`]);
       for (let i = 0; i < 200 && readdirSync(eps.dir).length < 3; i++) await sleep(50);
       await sleep(500);
       const victim = JSON.parse(readFileSync(`${eps.dir}/ep.1`, 'utf8')) as { pid: number };

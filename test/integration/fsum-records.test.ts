@@ -1,6 +1,6 @@
 /**
  * fsum's records go to rank 0 through exchange() in bounded rounds and are kept in
- * temporary tables, not arrays: with rounds of a few records (FCP_TEST_EXCHANGE_ROUND),
+ * temporary tables, not arrays: with rounds of a few records (fsum --test-exchange-round),
  * a sum file of a few thousand entries made at -np 3 is byte-identical to the one made
  * at -np 1 (and to the old in-memory sort), and --check / --compare name exactly what
  * changed.
@@ -13,8 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { node, scratch } from '../helpers/run.js';
 import { parseSumFile, writeSumFile } from '../../src/checksum/sumfile.js';
 
-const env = { ...process.env, FCP_TEST_EXCHANGE_ROUND: '7' };
-const fsum = (args: string[]) => node('cli/fsum.js', args, { timeoutMs: 120_000, env });
+const fsum = (args: string[]) => node('cli/fsum.js', [...args, '--test-exchange-round', '7'], { timeoutMs: 120_000 });
 const diffLines = (stdout: string) => stdout.split('\n').filter((l) => /^(differs|missing|extra|unreadable) /.test(l));
 
 const area = scratch('fsum-records');

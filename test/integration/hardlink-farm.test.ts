@@ -3,7 +3,7 @@
  * over directories and so over ranks): every group is recreated as one inode, and
  * `fcp --signature` equals fsum SRC, although no rank learns every group (each group's
  * names go to an owner rank, in bounded rounds: see copy/hardlinks.ts). Tiny rounds
- * (FCP_TEST_EXCHANGE_ROUND) make the exchanges take many rounds; also without the addon,
+ * (fcp --test-exchange-round) make the exchanges take many rounds; also without the addon,
  * with spilled lists, after a stop and --resume, and with --update=checksum.
  */
 import { spawn } from 'node:child_process';
@@ -96,25 +96,25 @@ describe('hard-link farm', () => {
   });
 
   it('tiny exchange rounds (many rounds), spilled file lists, -np 3', async () => {
-    const out = await copyAndCheck(join(work.dir, 'tiny'), ['-np', '3', '--mem-limit', '1M'], { FCP_TEST_EXCHANGE_ROUND: '7' });
+    const out = await copyAndCheck(join(work.dir, 'tiny'), ['-np', '3', '--mem-limit', '1M', '--test-exchange-round', '7']);
     // (lists spill past 1,000 entries at this budget; the walk shares ~7,400 unevenly)
     expect(out.spilled.listRanks).toBeGreaterThan(0); // hard-linked names were read back from SQLite
   });
 
   it('without the addon, tiny rounds, -np 3', async () => {
     // the fallback keeps times to about a microsecond: mtimes are not compared here
-    await copyAndCheck(join(work.dir, 'nonative'), ['-np', '3', '--unsafe-paths'], { FCP_NO_NATIVE: '1', FCP_TEST_EXCHANGE_ROUND: '50' }, ['--no-mtime', '--no-xattr']);
+    await copyAndCheck(join(work.dir, 'nonative'), ['-np', '3', '--unsafe-paths', '--test-exchange-round', '50'], { FCP_NO_NATIVE: '1' }, ['--no-mtime', '--no-xattr']);
   });
 
   it('at -np 1 and at -np 5', async () => {
     await copyAndCheck(join(work.dir, 'np1'), ['-np', '1']);
-    await copyAndCheck(join(work.dir, 'np5'), ['-np', '5'], { FCP_TEST_EXCHANGE_ROUND: '100' });
+    await copyAndCheck(join(work.dir, 'np5'), ['-np', '5', '--test-exchange-round', '100']);
   });
 
   it('stopped mid-copy and resumed at another -np: links kept, signature equals fsum', async () => {
     const dst = join(work.dir, 'resumed');
-    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q', '--test-slow-copy-ms', '2000'], {
-      detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: envWith({ FCP_TEST_EXCHANGE_ROUND: '64' }),
+    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q', '--test-slow-copy-ms', '2000', '--test-exchange-round', '64'], {
+      detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: envWith({}),
     });
     let stderr = '';
     child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
@@ -126,7 +126,7 @@ describe('hard-link farm', () => {
     await sleep(300);
     process.kill(-child.pid!, 'SIGTERM');
     expect(await done, stderr).toBe(4);
-    const out = await copyAndCheck(dst, ['--resume', '-np', '2'], { FCP_TEST_EXCHANGE_ROUND: '13' });
+    const out = await copyAndCheck(dst, ['--resume', '-np', '2', '--test-exchange-round', '13']);
     expect(out.filesSkipped).toBeGreaterThan(0); // the first run's files were not copied again
   });
 
@@ -135,7 +135,7 @@ describe('hard-link farm', () => {
     const ref = await run(process.execPath, [fsum, sub, '--json'], { timeoutMs: 60_000 });
     expect(ref.code, ref.stderr).toBe(0);
     const dst = join(work.dir, 'sub');
-    const r = await fcp([sub, dst, '-np', '3', '--signature', '--json'], { env: envWith({ FCP_TEST_EXCHANGE_ROUND: '16' }) });
+    const r = await fcp([sub, dst, '-np', '3', '--signature', '--json', '--test-exchange-round', '16'], { env: envWith({}) });
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson<Summary>(r.stdout);
     expect(out.signature).toBe(lastJson<{ signature: string }>(ref.stdout).signature);
@@ -148,7 +148,7 @@ describe('hard-link farm', () => {
   it('--update=checksum over a finished copy: nothing rewritten, signature from both runs equals fsum', async () => {
     const dst = join(work.dir, 'update');
     await copyAndCheck(dst, ['-np', '3']);
-    const out = await copyAndCheck(dst, ['--update=checksum', '-np', '2'], { FCP_TEST_EXCHANGE_ROUND: '31' });
+    const out = await copyAndCheck(dst, ['--update=checksum', '-np', '2', '--test-exchange-round', '31']);
     expect(out.filesUpToDate).toBeGreaterThan(GROUPS);
   });
 });

@@ -20,7 +20,7 @@ interface Summary {
 
 interface Line { action: string; path: Buffer; error: string | null }
 
-/** The inverse of showPath (src/copy/paths.ts): `\\`, `\n`, `\t`, `\xHH`, the rest UTF-8. */
+/** The inverse of showPath (src/model/paths.ts): `\\`, `\n`, `\t`, `\xHH`, the rest UTF-8. */
 function unescape(s: string): Buffer {
   const out: Buffer[] = [];
   let plain = '';

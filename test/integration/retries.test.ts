@@ -1,6 +1,6 @@
 /**
  * --retries: an entry that fails with a transient error (ESTALE, EIO, ... see
- * src/copy/retry.ts) is tried again after a backoff and named only when its last try
+ * src/io/retry.ts) is tried again after a backoff and named only when its last try
  * fails; a permanent error (EACCES) is named at once, tried once.
  *
  * The transient fault is real: SRC is a latfs mount that fails opens (ESTALE) and reads

@@ -1,5 +1,5 @@
 /**
- * Resolution beneath an anchor (native/src/beneath.cc, src/copy/beneath.ts): a path below
+ * Resolution beneath an anchor (native/src/beneath.cc, src/io/beneath.ts): a path below
  * a root never follows a symlink in any component and never leaves the root, both with
  * openat2 and with the openat(O_NOFOLLOW) walk used where the kernel has no openat2.
  */
@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COPY_FLAGS, COPY_NUMS, loadNative, type NativeAddon } from '../../src/native/loader.js';
-import { Trees } from '../../src/copy/beneath.js';
+import { Trees } from '../../src/io/beneath.js';
 import { causeOf } from '../../src/errors.js';
 
 const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();

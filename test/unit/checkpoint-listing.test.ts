@@ -15,7 +15,7 @@ import { OP_UP_TO_DATE } from '../../src/native/loader.js';
 import { CheckpointDir } from '../../src/checkpoint/checkpoint-dir.js';
 import { ResumeState } from '../../src/checkpoint/resume-state.js';
 import { NOT_RECORDED, UP_TO_DATE, packNames, unpackNames } from '../../src/checkpoint/listing.js';
-import { entryFromStats, putStatRecord, STAT_RECORD_FIELDS, type Entry } from '../../src/walk/entry.js';
+import { entryFromStats, putStatRecord, STAT_RECORD_FIELDS, type Entry } from '../../src/model/entry.js';
 import { Sqlite } from '../../src/util/cjs-deps.js';
 
 const B = (s: string) => Buffer.from(s, 'latin1');

@@ -14,7 +14,7 @@ import { differingRanges, diffRecords } from '../../src/checksum/diff.js';
 import { makeRecord, type SumRecord } from '../../src/checksum/records.js';
 import { loadNative } from '../../src/native/loader.js';
 import { ReadMode, SYNC_MAX_US, isLocalFs } from '../../src/checksum/sum-task.js';
-import type { Entry } from '../../src/walk/entry.js';
+import type { Entry } from '../../src/model/entry.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';

@@ -6,7 +6,7 @@ import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { entryFromStatAt, hasDotDot, isEntry, putStatRecord, STAT_RECORD_FIELDS } from '../../src/walk/entry.js';
+import { entryFromStatAt, hasDotDot, isEntry, putStatRecord, STAT_RECORD_FIELDS } from '../../src/model/entry.js';
 import { loadNative, STAT_FIELDS } from '../../src/native/loader.js';
 
 const B = (s: string) => Buffer.from(s, 'latin1');

@@ -1,5 +1,5 @@
 /**
- * The registry of requests in flight (src/copy/in-flight.ts): stalls are reported once,
+ * The registry of requests in flight (src/io/in-flight.ts): stalls are reported once,
  * with the file a native batch is on; a batch stuck on one file hands the files it has
  * not started to someone else. The batch case uses the real addon and a real hang: a
  * FIFO with no writer, whose open(2) blocks until one comes.
@@ -8,7 +8,7 @@ import { closeSync, constants as C, mkdirSync, mkdtempSync, openSync, readFileSy
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { InFlight, type Stall } from '../../src/copy/in-flight.js';
+import { InFlight, type Stall } from '../../src/io/in-flight.js';
 import { COPY_FLAGS, loadNative } from '../../src/native/loader.js';
 
 const base = mkdtempSync('/dev/shm/fcp-test-inflight-');

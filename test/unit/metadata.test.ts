@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyMeta, copyXattrs, metaFromBigStats, readMeta, splitNs, type EntryMeta } from '../../src/copy/metadata.js';
+import { applyMeta, copyXattrs, readMeta } from '../../src/copy/metadata.js';
+import { metaFromBigStats, splitNs, type EntryMeta } from '../../src/model/meta.js';
 import { loadNative, type NativeAddon } from '../../src/native/loader.js';
 
 // /dev/shm is tmpfs, which supports user.* and trusted.* xattrs on current kernels.

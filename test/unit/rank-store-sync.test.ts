@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RankStore } from '../../src/checkpoint/rank-store.js';
 import { openDb } from '../../src/checkpoint/schema.js';
-import type { Entry } from '../../src/walk/entry.js';
+import type { Entry } from '../../src/model/entry.js';
 
 let dir: string;
 beforeEach(() => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isTransient, isTransientErrno, Retries, TRANSIENT_CODES } from '../../src/copy/retry.js';
+import { isTransient, isTransientErrno, Retries, TRANSIENT_CODES } from '../../src/io/retry.js';
 import { causeOf, codeOf, systemError } from '../../src/errors.js';
 
 const err = (code: string) => Object.assign(new Error(code), { code });

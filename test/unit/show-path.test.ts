@@ -1,6 +1,6 @@
 /** showPath: how every path is printed (stderr, logs, dry-run lines), as `ls -b` escapes names. */
 import { describe, expect, it } from 'vitest';
-import { showPath } from '../../src/copy/paths.js';
+import { showPath } from '../../src/model/paths.js';
 
 describe('showPath', () => {
   it('prints plain and UTF-8 names as they are', () => {

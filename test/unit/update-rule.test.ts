@@ -1,4 +1,4 @@
-// --update's time rule is written twice, in TypeScript (src/copy/update-rule.ts: the walk,
+// --update's time rule is written twice, in TypeScript (src/model/update-rule.ts: the walk,
 // the file-by-file copy, large files, --dry-run) and in C++ (the native batch's F_UPDATE).
 // One table of cases runs through both: each must give the table's answer, so the two
 // cannot drift apart.
@@ -8,8 +8,8 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COPY_FLAGS, COPY_STATUS, OP_UP_TO_DATE, loadNative } from '../../src/native/loader.js';
-import { recordsSameByTime, sameByTime } from '../../src/copy/update-rule.js';
-import { STAT_RECORD_FIELDS } from '../../src/walk/entry.js';
+import { recordsSameByTime, sameByTime } from '../../src/model/update-rule.js';
+import { STAT_RECORD_FIELDS } from '../../src/model/entry.js';
 
 const n = loadNative();
 const MTIME = '1700000000.123456789';

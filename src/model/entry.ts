@@ -6,7 +6,7 @@
  * validated on arrival.
  */
 import type { BigIntStats } from 'node:fs';
-import { splitNs, type EntryMeta } from '../copy/metadata.js';
+import { splitNs, type EntryMeta } from './meta.js';
 
 /** f regular file, d directory, l symlink, p FIFO, s socket, c/b character/block device. */
 export type Kind = 'f' | 'd' | 'l' | 'p' | 's' | 'c' | 'b';

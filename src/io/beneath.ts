@@ -24,7 +24,7 @@ import { mkdirp } from '../util/mkdirp.js';
 import { userMode } from '../util/umask.js';
 import { promises as fsp, constants as C, lstatSync, mkdirSync, open as openCb, openSync, type BigIntStats } from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
-import { putStatRecord, STAT_RECORD_FIELDS, type Root } from '../walk/entry.js';
+import { putStatRecord, STAT_RECORD_FIELDS, type Root } from '../model/entry.js';
 
 const SLASH = 0x2f;
 
@@ -195,7 +195,7 @@ export class Side {
     return statOf(await this.lstatRecord(p));
   }
 
-  /** lstat as a walk stat record (walk/entry.ts layout). */
+  /** lstat as a walk stat record (model/entry.ts layout). */
   async lstatRecord(p: Buffer): Promise<Float64Array> {
     if (!this.native) {
       const a = new Float64Array(STAT_RECORD_FIELDS);

@@ -7,7 +7,7 @@
  * in C++ (native/src/batch.cc copyOne, flag F_UPDATE); test/unit/update-rule.test.ts runs
  * both over one table of cases so that they cannot drift apart.
  */
-import { STAT_RECORD_FIELDS } from '../walk/entry.js';
+import { STAT_RECORD_FIELDS } from './entry.js';
 
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
@@ -31,7 +31,7 @@ export function sameByTime(src: SrcFacts, dst: DstFacts): boolean {
 }
 
 /**
- * The rule on two stat records (walk/entry.ts layout): record `i` of `src` (a regular file)
+ * The rule on two stat records (model/entry.ts layout): record `i` of `src` (a regular file)
  * against record `i` of `dst`, which may hold a failed lstat (-errno: not up to date).
  * Reads the numbers in place: no object per file.
  */
@@ -48,7 +48,7 @@ export function recordsSameByTime(src: Float64Array, dst: Float64Array, i: numbe
  * the atime is not compared (anyone listing DST moves it: relatime updates the atime of a
  * directory whose ctime is newer, and ours is, from setting its times), nor are extended
  * attributes (a change to them alone does not touch the mtime).
- * `dst`: DST's lstat record (walk/entry.ts layout).
+ * `dst`: DST's lstat record (model/entry.ts layout).
  */
 export function dirMetaSame(src: { mode: number; uid: number; gid: number; mtime: readonly [number, number] }, dst: Float64Array, chown: boolean): boolean {
   return dst[0] === 0 && (dst[1]! & S_IFMT) === 0o040000 && (dst[1]! & 0o7777) === (src.mode & 0o7777)

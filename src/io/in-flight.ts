@@ -10,7 +10,7 @@
  * - a batch that has been on one file for `handoffMs` gives the files it has not started
  *   to `handoff` (they become a new batch), so a stuck file holds back only itself;
  * - a request older than `stallMs` is reported once through `onStall` (the job then
- *   stops: see copy-job.ts).
+ *   stops: see phases/run.ts).
  */
 
 export interface Stall { op: string; path: Buffer | string; seconds: number }

@@ -3,6 +3,7 @@
  * fcp carries every path as a Buffer and converts to text only to print it.
  */
 import { createHash } from 'node:crypto';
+import type { Entry, Root } from './entry.js';
 
 const SLASH = 0x2f;
 
@@ -98,4 +99,18 @@ export function partName(dstPath: Buffer): Buffer {
 
 export function compareBuffers(a: Buffer, b: Buffer): number {
   return Buffer.compare(a, b);
+}
+
+/** An entry's path in SRC and in DST. */
+export const srcOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.src, e.p);
+export const dstOf = (roots: Root[], e: Pick<Entry, 'r' | 'p'>) => joinPath(roots[e.r]!.dst, e.p);
+
+/** Keys of a file and a directory within the job (root index and path), for maps and sets. */
+export const fileKey = (e: Pick<Entry, 'r' | 'p'>) => `${e.r}:${e.p.toString('hex')}`;
+export const dirKey = (r: number, p: Buffer): string => `${r}:${p.toString('hex')}`;
+
+/** The path an error is about: the one the failing syscall named, else the given one. */
+export function errPath(err: unknown, fallback: Buffer): Buffer | string {
+  const p = (err as NodeJS.ErrnoException)?.path as unknown;
+  return typeof p === 'string' || Buffer.isBuffer(p) ? (p as string | Buffer) : fallback;
 }

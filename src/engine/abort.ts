@@ -1,0 +1,89 @@
+/**
+ * Stopping a job: abort (any rank may stop the whole job), stop on a signal or a time
+ * limit, and the hooks tools run on the way out.
+ *
+ * The rank that aborts tells every peer, prints the reason once, runs the abort hooks
+ * (tools flush checkpoints there) and exits with the given code; ranks that receive an
+ * abort do the same silently. Once the job's work is done (`finishing`), a signal no
+ * longer turns a finished job into a stopped one.
+ */
+import type { Message } from '../transport/messages.js';
+import { FcpError, codeOfExit } from '../fcp-error.cjs';
+
+/** The job is aborting with `exitCode` (an abort carries only the exit status across ranks). */
+export class JobAborted extends FcpError {
+  constructor(readonly reason: string, readonly exitCode: number) {
+    super(codeOfExit(exitCode), reason);
+  }
+}
+
+export type AbortHook = (reason: string, code: number) => void | Promise<void>;
+
+export interface StopperOptions {
+  tool: string;
+  rank: number;
+  size: number;
+  send(to: number, msg: Message): void;
+  describe(rank: number): string;
+  /** Stop what the runtime has running (pending collectives fail with `err`, timers stop) before the hooks. */
+  halt(err: JobAborted): void;
+  /** Hand queued messages on and close the transport, bounded. */
+  closeTransport(): Promise<void>;
+  /** How the process leaves (see RuntimeOptions.exit). */
+  exit(code: number): never;
+  /** Where the reason is printed (default: standard error). */
+  print?(line: string): void;
+}
+
+export class Stopper {
+  /** The job's work is done: signals are ignored, a silent peer has left rather than died. */
+  finishing = false;
+  aborting = false;
+  private readonly hooks: AbortHook[] = [];
+
+  constructor(private readonly o: StopperOptions) {}
+
+  addHook(hook: AbortHook): void {
+    this.hooks.push(hook);
+  }
+
+  /** Stop the whole job: tell every peer, print the reason once, run hooks, exit. Resolves never. */
+  async abort(reason: string, code: number, origin = true): Promise<never> {
+    if (this.aborting) return new Promise<never>(() => {});
+    this.aborting = true;
+    if (origin) {
+      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.o.send(r, { type: 'abort', reason, code });
+      (this.o.print ?? ((l: string) => process.stderr.write(l)))(`${this.o.tool}: ${reason}\n`);
+    }
+    this.o.halt(new JobAborted(reason, code));
+    const hooks = Promise.all(this.hooks.map(async (h) => { try { await h(reason, code); } catch { /* keep going */ } }));
+    await Promise.race([hooks, new Promise((r) => setTimeout(r, 5000))]);
+    await this.o.closeTransport();
+    return this.o.exit(code);
+  }
+
+  /** Stop the job as SIGTERM does (every rank saves its progress), unless it is already ending. */
+  stop(reason: string, code: number): void {
+    if (this.finishing || this.aborting) return;
+    void this.abort(reason, code);
+  }
+
+  /**
+   * SIGINT, SIGTERM and SIGHUP stop the job with `code`. The handlers stay for the life of
+   * the process: a rank stopping or leaving must not be killed outright by a SIGTERM that
+   * arrives a moment after its peers' (Slurm signals the tasks one by one).
+   */
+  installSignalHandlers(code: number): void {
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
+      process.on(sig, () => {
+        if (this.finishing || this.aborting) return;
+        // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
+        // speak for the job; another rank speaks only if no abort came from rank 0.
+        const { rank, size } = this.o;
+        const go = () => this.stop(`stopped by ${sig}${rank === 0 ? '' : ` on ${this.o.describe(rank)}`}`, code);
+        if (rank === 0 || size === 1) go();
+        else setTimeout(go, 300).unref();
+      });
+    }
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * 1. walk: distributed over the ranks (work stealing), reads SRC only. Each rank lists
+ * what it found in `run.lists` (spilled to its store past the budget). Collective.
+ */
+import type { PhaseResult } from '../engine/task.js';
+import { walkTask } from '../walk/walk-task.js';
+import type { CopySummary } from '../jobs/copy-summary.js';
+import type { CopyRun } from './run.js';
+
+export interface Walked {
+  /** the walk's counters: this rank's, every rank's, the sums */
+  result: PhaseResult;
+  /** --update (time rule): directories DST had as directories when walked (mkdir skips them) */
+  dstDirs: Set<string> | null;
+}
+
+export async function walkPhase(run: CopyRun): Promise<Walked> {
+  const { rt, opts, progress, known } = run;
+  progress?.phase('walk');
+  rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
+  // --update (time rule): files DST already has are found by the walk and never listed
+  // (a resume re-checks its kept entries in the copy, as before).
+  const updateDst = opts.update === 'time' && run.native && !run.resume ? run.trees.dst : null;
+  const dstDirs = updateDst ? new Set<string>() : null;
+  const result = await rt.runPhase(walkTask({
+    roots: run.roots, side: run.trees.src, lists: run.lists, errors: run.errors, uid: run.uid, native: run.native, store: run.store, resume: run.resume,
+    filter: opts.filter, inFlight: run.inFlight, list: opts.filesFrom, retries: run.retries, report: run.report, updateDst, dstDirs, limits: run.throttle,
+  }));
+  const t = result.total;
+  Object.assign(known, {
+    files: t.files ?? 0, dirs: t.dirs ?? 0, symlinks: t.symlinks ?? 0, specials: t.specials ?? 0,
+    bytes: t.bytes ?? 0, excluded: t.excluded ?? 0, errors: t.errors ?? 0,
+  } satisfies Partial<CopySummary>);
+  progress?.walk(t.entries ?? 0);
+  run.mark('walk');
+  if (rt.rank === 0 && !run.chown && (t.foreignOwner ?? 0) > 0 && !opts.quiet) {
+    process.stderr.write(`fcp: not running as root: ${t.foreignOwner} entries owned by other users will be owned by uid ${run.uid}\n`);
+  }
+  return { result, dstDirs };
+}

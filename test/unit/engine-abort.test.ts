@@ -1,0 +1,107 @@
+/**
+ * Stopping a job, on the in-process transport: any rank may abort; every rank stops
+ * (pending collectives fail with JobAborted, hooks run, the process would exit with the
+ * code), and the reason is printed once. Liveness: a silent predecessor is named.
+ */
+import { describe, expect, it } from 'vitest';
+import { JobAborted } from '../../src/engine/runtime.js';
+import { Heartbeat } from '../../src/engine/liveness.js';
+import type { Message } from '../../src/transport/messages.js';
+import { simJob } from '../helpers/sim-job.js';
+
+const until = async (ok: () => boolean, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
+};
+
+describe('engine: abort with many ranks in one process', () => {
+  it('rank 3 of 7 aborts during a barrier: every rank leaves with its code, hooks run, one line printed', async () => {
+    const job = simJob(7, 4, { maxDelayMs: 5, order: 'any' });
+    const hooked: number[] = [];
+    for (const rt of job.rts) rt.addAbortHook((_reason, code) => void hooked.push(code));
+    const outcome = await job.all(async (rt) => {
+      if (rt.rank === 3) {
+        void rt.abort('disk on fire', 5);
+        return 'aborted';
+      }
+      try {
+        await rt.barrier();
+        return 'passed';
+      } catch (err) {
+        return err instanceof JobAborted ? `stopped: ${err.reason} (${err.exitCode})` : String(err);
+      }
+    });
+    expect(outcome.filter((o) => o === 'passed')).toEqual([]);
+    expect(outcome[3]).toBe('aborted');
+    for (const [r, o] of outcome.entries()) if (r !== 3) expect(o).toBe('stopped: disk on fire (5)');
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.exits).toEqual(Array(7).fill(5));
+    expect(hooked).toEqual(Array(7).fill(5));
+    expect(job.printed).toEqual(['sim: disk on fire\n']);
+  });
+
+  it('an item that aborts in the middle of a phase: every rank leaves with the code, no item after it', async () => {
+    const job = simJob(4, 8, { maxDelayMs: 2 });
+    let processed = 0;
+    const outcome = await job.all(async (rt) => {
+      try {
+        await rt.runPhase({
+          name: 'forever',
+          seed: (ctx) => { if (ctx.rank === 0) ctx.enqueue(0); },
+          process: (n: number, ctx) => {
+            processed++;
+            if (n === 50) void rt.abort('enough', 3);
+            else ctx.enqueue(n + 1);
+          },
+          isItem: (x): x is number => typeof x === 'number',
+        });
+        return 'ended';
+      } catch (err) {
+        return err instanceof JobAborted ? 'stopped' : String(err);
+      }
+    }, 100_000).catch((err: Error) => err.message);
+    // A phase does not end on an abort (the process exits instead): idle ranks go on
+    // asking for work until then, so the simulation runs out of steps.
+    expect(typeof outcome === 'string' ? outcome : '').toMatch(/no end after/);
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.exits).toEqual([3, 3, 3, 3]);
+    expect(processed).toBe(51);
+  });
+});
+
+describe('engine: liveness', () => {
+  const watch = (heard: (hb: Heartbeat) => void, finishing = false) => new Promise<{ dead: string | null; sent: Message[] }>((resolve) => {
+    const sent: Message[] = [];
+    let dead: string | null = null;
+    const hb = new Heartbeat({
+      rank: 2, size: 5, everyMs: 10, timeoutMs: 60,
+      send: (to, msg) => { expect(to).toBe(3); sent.push(msg); },
+      describe: (r) => `rank ${r} (host, pid 9)`,
+      finishing: () => finishing,
+      onDead: (reason) => { dead ??= reason; },
+    });
+    hb.start();
+    const feed = setInterval(() => heard(hb), 10);
+    setTimeout(() => {
+      clearInterval(feed);
+      hb.stop();
+      resolve({ dead, sent });
+    }, 250);
+  });
+
+  it('a silent predecessor is declared dead, named; heartbeats go to the successor', async () => {
+    const { dead, sent } = await watch(() => {});
+    expect(dead).toMatch(/^rank 1 \(host, pid 9\) stopped responding \(no message for \d+ s, noticed by rank 2\)/);
+    expect(sent.length).toBeGreaterThan(3);
+    expect(sent.every((m) => m.type === 'hb')).toBe(true);
+  });
+
+  it('a predecessor that speaks is alive; another rank speaking does not count', async () => {
+    expect((await watch((hb) => hb.heard(1))).dead).toBeNull();
+    expect((await watch((hb) => hb.heard(4))).dead).not.toBeNull();
+  });
+
+  it('once the job is finishing, silence is not death', async () => {
+    expect((await watch(() => {}, true)).dead).toBeNull();
+  });
+});
