@@ -79,6 +79,8 @@ export class Runtime {
   private heartbeat: Heartbeat | null = null;
   private readonly byes = new Set<number>();
   private byeAcked = false;
+  /** finish() waiting for byes: told of each one (see untilBye). */
+  private byeArrived: (() => void) | null = null;
   private limitsSeq = 0;
   private limitsCb: ((rates: Rates) => void) | null = null;
   private unheardRates: Rates | null = null;
@@ -248,18 +250,37 @@ export class Runtime {
     // (bounded wait: a child that is gone does not hold its parent).
     const children = treeChildren(this.rank, this.size);
     if (this.rank !== 0) this.send(treeParent(this.rank), { type: 'bye' });
-    const deadline = Date.now() + 3000;
-    while (children.some((c) => !this.byes.has(c)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 1));
+    await this.untilBye(() => children.every((c) => this.byes.has(c)), 3000);
     // Leave once the parent answered our 'bye' (it is then on the wire and read): exiting
     // earlier could drop it with the process. Bounded: a parent that already left (its
     // answer lost at its own exit) does not hold us long.
-    const until = Date.now() + 200;
-    while (this.transport && this.rank !== 0 && !this.byeAcked && Date.now() < until) await new Promise((r) => setTimeout(r, 1));
+    if (this.transport && this.rank !== 0) await this.untilBye(() => this.byeAcked, 200);
     this.stopTimers();
     if (this.transport) {
       await this.transport.flush(2000);
       this.transport.close(1000);
     }
+  }
+
+  /**
+   * Resolve when `done()` holds, checked as each 'bye' arrives (not by polling: with many
+   * ranks on few cores, a 1 ms timer loop in every waiting rank takes CPU from the ranks
+   * still finishing), or after `ms`.
+   */
+  private untilBye(done: () => boolean, ms: number): Promise<void> {
+    if (done()) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.byeArrived = null;
+        resolve();
+      }, ms);
+      this.byeArrived = () => {
+        if (!done()) return;
+        clearTimeout(timer);
+        this.byeArrived = null;
+        resolve();
+      };
+    });
   }
 
   /** Stop the whole job: tell every peer, print the reason once, run hooks, exit (see abort.ts). */
@@ -300,6 +321,7 @@ export class Runtime {
           this.byes.add(from);
           this.send(from, { type: 'bye' });
         }
+        this.byeArrived?.();
         return;
       case 'coll':
         return this.collectives.onMessage(from, msg);

@@ -40,5 +40,15 @@ export type ZmqContext = ZmqNS.Context;
 export const Packr = (require('msgpackr') as typeof MsgpackrNS).Packr;
 export type Packr = MsgpackrNS.Packr;
 
-/** better-sqlite3's Database constructor (its types: `import type Database from 'better-sqlite3'`). */
-export const Sqlite = require('better-sqlite3') as typeof BetterSqlite3;
+let sqlite: typeof BetterSqlite3 | null = null;
+
+/**
+ * better-sqlite3's Database constructor (its types: `import type Database from 'better-sqlite3'`),
+ * required on the first `new Sqlite(...)`: a rank needs it only once it opens a store
+ * (checkpoint, spill, tables), after it has connected, so its load (~8 ms of CPU a rank)
+ * is off the path every rank takes to the start of the job.
+ */
+export const Sqlite = function Sqlite(...args: ConstructorParameters<typeof BetterSqlite3>) {
+  sqlite ??= require('better-sqlite3') as typeof BetterSqlite3;
+  return new sqlite(...args);
+} as unknown as typeof BetterSqlite3;
