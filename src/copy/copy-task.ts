@@ -174,6 +174,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
       c.sync?.wrote(dst);
+      c.sync?.copied(1, e.m.size);
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
       c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       c.digests?.file(e, content);
@@ -292,6 +293,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
     const read = n - upToDate - (again?.length ?? 0);
     if (read > 0) ctx.count('filesRead', read);
     if (files > 0) {
+      c.sync?.copied(files, bytes);
       ctx.count('files', files);
       ctx.count('bytes', bytes);
       ctx.count('chunks', files);
