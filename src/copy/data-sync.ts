@@ -105,6 +105,7 @@ class SyncfsDataSync implements DataSync {
 
   async sync(): Promise<void> {
     if (this.openError) throw this.openError;
+    this.early?.covered();
     await Promise.all(this.fds.map(({ fd, path }) => this.native.syncfs(fd).catch((err: NodeJS.ErrnoException) => {
       throw Object.assign(err, { path });
     })));

@@ -6,7 +6,10 @@
 import { constants as C, openSync, closeSync, statfsSync } from 'node:fs';
 import type { NativeAddon } from '../native/loader.js';
 
-/** When EarlyWriteback starts a sync: this much copied since the last one started, and not sooner than `gapMs` after it. */
+/**
+ * When EarlyWriteback starts a sync: this much copied since the last one started, and not
+ * sooner than `gapMs` after it; less, once nothing more was copied for `gapMs`.
+ */
 export interface EarlyPolicy { files: number; bytes: number; gapMs: number }
 
 /**
@@ -42,6 +45,7 @@ export class EarlyWriteback {
   private files = 0;
   private bytes = 0;
   private lastStart = 0;
+  private lastCopied = 0;
   /** the syncs under way (one per fd), settled when all returned */
   private running: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -66,16 +70,17 @@ export class EarlyWriteback {
   copied(files: number, bytes: number): void {
     this.files += files;
     this.bytes += bytes;
+    this.lastCopied = performance.now();
     this.maybeStart();
   }
 
-  private due(): boolean {
-    return !this.stopped && !this.running && !this.timer && (this.files >= this.policy.files || this.bytes >= this.policy.bytes);
-  }
-
   private maybeStart(): void {
-    if (!this.due()) return;
-    const wait = this.lastStart + this.policy.gapMs - performance.now();
+    if (this.stopped || this.running || this.timer || (this.files === 0 && this.bytes === 0)) return;
+    const due = this.files >= this.policy.files || this.bytes >= this.policy.bytes;
+    // Less than that: written back once the copy went quiet for gapMs (its last files,
+    // while the phases after it run), unless a covering sync came first.
+    const at = (due ? this.lastStart : this.lastCopied) + this.policy.gapMs;
+    const wait = at - performance.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
         this.timer = null;
@@ -92,6 +97,14 @@ export class EarlyWriteback {
       this.running = null;
       this.maybeStart(); // what was copied meanwhile
     });
+  }
+
+  /** A covering sync starts: it writes back what was counted so far. */
+  covered(): void {
+    this.files = 0;
+    this.bytes = 0;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
   }
 
   /** No more syncs; the fds are closed once a sync under way returned. */
