@@ -200,7 +200,7 @@ describe('early writeback on a local disk', () => {
     const dst = join(mnt, 'dst');
     const r = strace(join(work.dir, 'trace-early'), 'syncfs,fsync,fdatasync,pwrite64,write,openat',
       // (the default interval: a commit's sync writes back too, so early syncs wait for none)
-      [src, dst, '-np', '1', '--keep-checkpoint', '--json', '--test-slow-copy-ms', '120']);
+      [src, dst, '-np', '1', '--keep-checkpoint', '--json', '--test-slow-copy-ms', '400']);
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson<{ files: number; errors: number }>(r.stdout)).toMatchObject({ files: 600, errors: 0 });
     expect(treecmp(src, dst)).toBe(0);
@@ -208,7 +208,8 @@ describe('early writeback on a local disk', () => {
     expect(early.size).toBe(1); // one destination file system
     const isEarly = (c: Call) => c.name === 'syncfs' && early.has(fdNumber(c));
     const lastData = Math.max(...r.calls.filter((c) => ['pwrite64', 'write'].includes(c.name) && c.fd.startsWith(`${dst}/`)).map((c) => c.end));
-    // Early syncs ran and returned while small files were still being copied (600 files, one every 256 copied).
+    // Early syncs ran and returned while small files were still being copied (600 files, one every 256 copied,
+    // the copy made to last over a second).
     const during = r.calls.filter((c) => isEarly(c) && c.ret === '0' && c.end < lastData);
     expect(during.length).toBeGreaterThanOrEqual(1);
     // None of them is what lets a record be committed.
