@@ -8,15 +8,16 @@ import type { NativeAddon } from '../native/loader.js';
 
 /**
  * When EarlyWriteback starts a sync: this much copied since the last one started, and not
- * sooner than `gapMs` after it; less, once nothing more was copied for `gapMs`.
+ * sooner than `gapMs` after it; less, once nothing more was copied for `quietMs` (the copy
+ * ended: its last files are written back while the later phases run).
  */
-export interface EarlyPolicy { files: number; bytes: number; gapMs: number }
+export interface EarlyPolicy { files: number; bytes: number; gapMs: number; quietMs: number }
 
 /**
  * A few hundred small files, or a few MiB, a few times a second at most: on ext4 a sync
  * of that much takes tens of ms, and each is one journal commit.
  */
-export const EARLY_WRITEBACK: EarlyPolicy = { files: 256, bytes: 8 << 20, gapMs: 250 };
+export const EARLY_WRITEBACK: EarlyPolicy = { files: 256, bytes: 8 << 20, gapMs: 250, quietMs: 50 };
 
 /** statfs f_type of the file systems on a local disk, where early writeback pays (see EarlyWriteback). */
 const DISK_FS = new Set([
@@ -77,9 +78,9 @@ export class EarlyWriteback {
   private maybeStart(): void {
     if (this.stopped || this.running || this.timer || (this.files === 0 && this.bytes === 0)) return;
     const due = this.files >= this.policy.files || this.bytes >= this.policy.bytes;
-    // Less than that: written back once the copy went quiet for gapMs (its last files,
-    // while the phases after it run), unless a covering sync came first.
-    const at = (due ? this.lastStart : this.lastCopied) + this.policy.gapMs;
+    // Less than that: written back once the copy went quiet (its last files, while the
+    // phases after it run), unless a covering sync came first.
+    const at = Math.max(this.lastStart + this.policy.gapMs, due ? 0 : this.lastCopied + this.policy.quietMs);
     const wait = at - performance.now();
     if (wait > 0) {
       this.timer = setTimeout(() => {
