@@ -129,6 +129,7 @@ export function nativeBatchCopier(c: Omit<CopyContext, 'seedItems'>): ((list: En
     const read = n - upToDate - (again?.length ?? 0);
     if (read > 0) ctx.count('filesRead', read);
     if (files > 0) {
+      c.sync?.copied(files, bytes);
       ctx.count('files', files);
       ctx.count('bytes', bytes);
       ctx.count('chunks', files);

@@ -94,6 +94,7 @@ export function entryCopiers(c: Omit<CopyContext, 'seedItems'>): EntryCopiers {
       });
       await applyMeta(dst, e.m, metaOptions(c, src));
       c.sync?.wrote(dst);
+      c.sync?.copied(1, e.m.size);
       const content = h ? fileDigest([h.digest()], e.m.size) : null;
       c.store?.doneWork(e, -1, e.m.size, content === null ? null : toHex(content));
       c.digests?.file(e, content);

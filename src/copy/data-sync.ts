@@ -10,7 +10,8 @@
  *    in the thread pool. It covers everything dirty there, data, inodes (mode, owner,
  *    times) and directory entries (creates, renames), in one call: on a local disk one
  *    journal commit instead of one per file. It also flushes what other processes of this
- *    node wrote to that file system (see README, "Durability").
+ *    node wrote to that file system (see README, "Durability"). On a local disk, small
+ *    files are also written back early, by syncs that cover no record (early-writeback.ts).
  *  - fsync (no addon; Node has no syncfs): fsync of every file written since the last
  *    sync (data and the metadata set after it), then of their directories (their entries).
  *  - none (--no-sync): nothing is synced; a crash may leave files that --resume believes
@@ -21,12 +22,15 @@ import type { Side } from '../io/beneath.js';
 import type { NativeAddon } from '../native/loader.js';
 import type { Root } from '../model/entry.js';
 import { forEachLimit } from '../util/for-each-limit.js';
+import { EARLY_WRITEBACK, EarlyWriteback, type EarlyPolicy } from './early-writeback.js';
 import { dirName } from '../model/paths.js';
 
 export interface DataSync {
   readonly kind: 'syncfs' | 'fsync' | 'none';
   /** A file was written, or renamed into place, at this path (the fsync way syncs it and its directory). */
   wrote(path: Buffer): void;
+  /** Small files just copied, and their bytes: the syncfs way starts writing them back early (EarlyWriteback). */
+  copied(files: number, bytes: number): void;
   /**
    * Resolves once everything written before the call is on stable storage; rejects with
    * an error whose `path` names what could not be synced.
@@ -35,13 +39,16 @@ export interface DataSync {
   close(): void;
 }
 
-/** The DataSync for a job: none with --no-sync, else syncfs with the addon, fsync without. */
-export function makeDataSync(enabled: boolean, native: NativeAddon | null, roots: Root[]): DataSync {
+/**
+ * The DataSync for a job: none with --no-sync, else syncfs with the addon, fsync without.
+ * `early`: when the syncfs way starts writing back early (null: never).
+ */
+export function makeDataSync(enabled: boolean, native: NativeAddon | null, roots: Root[], early: EarlyPolicy | null = EARLY_WRITEBACK): DataSync {
   if (!enabled) return NO_SYNC;
-  return native ? new SyncfsDataSync(native, roots) : new FsyncDataSync();
+  return native ? new SyncfsDataSync(native, roots, early) : new FsyncDataSync();
 }
 
-export const NO_SYNC: DataSync = { kind: 'none', wrote() {}, sync: async () => {}, close() {} };
+export const NO_SYNC: DataSync = { kind: 'none', wrote() {}, copied() {}, sync: async () => {}, close() {} };
 
 /** Files synced at once by the fsync way (each is a thread-pool job). */
 const FSYNC_IN_FLIGHT = 8;
@@ -56,8 +63,9 @@ class SyncfsDataSync implements DataSync {
   readonly kind = 'syncfs';
   private readonly fds: { fd: number; path: Buffer }[] = [];
   private openError: NodeJS.ErrnoException | null = null;
+  private readonly early: EarlyWriteback | null;
 
-  constructor(private readonly native: NativeAddon, roots: Root[]) {
+  constructor(private readonly native: NativeAddon, roots: Root[], early: EarlyPolicy | null) {
     const devs = new Set<number>();
     for (const r of roots) {
       let fd = -1;
@@ -86,18 +94,25 @@ class SyncfsDataSync implements DataSync {
       devs.add(dev);
       this.fds.push({ fd, path });
     }
+    this.early = early && !this.openError ? EarlyWriteback.open(native, this.fds.map((f) => f.fd), early) : null;
   }
 
   wrote(): void {}
 
+  copied(files: number, bytes: number): void {
+    this.early?.copied(files, bytes);
+  }
+
   async sync(): Promise<void> {
     if (this.openError) throw this.openError;
+    this.early?.covered();
     await Promise.all(this.fds.map(({ fd, path }) => this.native.syncfs(fd).catch((err: NodeJS.ErrnoException) => {
       throw Object.assign(err, { path });
     })));
   }
 
   close(): void {
+    this.early?.stop();
     for (const { fd } of this.fds.splice(0)) closeSync(fd);
   }
 }
@@ -113,6 +128,8 @@ class FsyncDataSync implements DataSync {
   /** syncs started because too many paths were waiting; the next sync() awaits them and reports their error */
   private early: Promise<void> = Promise.resolve();
   private earlyError: Error | null = null;
+
+  copied(): void {}
 
   wrote(path: Buffer): void {
     this.files.set(path.toString('latin1'), path);
