@@ -12,6 +12,7 @@ import { isCopyItem, itemBytes, itemOps, type CopyItem } from './copy-item.js';
 import type { CopyContext } from './copy-context.js';
 import { entryCopiers } from './copy-entries.js';
 import { nativeBatchCopier } from './copy-batch.js';
+import { COPY_BATCHES_IN_FLIGHT } from './plan.js';
 
 /** Files copied at once within one batch item (overlaps per-file syscall latency). */
 const FILES_IN_FLIGHT = 8;
@@ -23,7 +24,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
 
   return {
     name: 'copy',
-    concurrency: 4,
+    concurrency: COPY_BATCHES_IN_FLIGHT,
     seed() {},
     source: (ctx) => c.seedItems(ctx),
     // Rate limits: an item waiting for its turn holds the rest in the queue, stealable.
