@@ -12,9 +12,14 @@ import { isCopyItem, itemBytes, itemOps, type CopyItem } from './copy-item.js';
 import type { CopyContext } from './copy-context.js';
 import { entryCopiers } from './copy-entries.js';
 import { nativeBatchCopier } from './copy-batch.js';
+import { COPY_BATCHES_IN_FLIGHT } from './plan.js';
 
-/** Files copied at once within one batch item (overlaps per-file syscall latency). */
-const FILES_IN_FLIGHT = 8;
+/**
+ * Files copied at once within one batch item when it goes file by file in JS (overlaps
+ * per-file syscall latency): about 32 over the rank's items in flight, as when a rank ran
+ * 4 items of 8, since each file past 64 KiB holds a 4 MiB buffer.
+ */
+const FILES_IN_FLIGHT = Math.max(1, Math.round(32 / COPY_BATCHES_IN_FLIGHT));
 
 export function copyTask(c: CopyContext): Task<CopyItem> {
   const { copyWhole, copyChunk, createOther } = entryCopiers(c);
@@ -23,7 +28,7 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
 
   return {
     name: 'copy',
-    concurrency: 4,
+    concurrency: COPY_BATCHES_IN_FLIGHT,
     seed() {},
     source: (ctx) => c.seedItems(ctx),
     // Rate limits: an item waiting for its turn holds the rest in the queue, stealable.
