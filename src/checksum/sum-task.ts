@@ -36,7 +36,7 @@ import { joinPath } from '../model/paths.js';
 import { isEntry, type Entry } from '../model/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { ChunkHasher, LEAF, digestFromBytes, digestOfBuffer, fileDigest, isHex128, toHex } from './hasher.js';
-import { makeRecord, type SumRecord } from './records.js';
+import { fileRecord, makeRecord, type SumRecord } from './records.js';
 import type { Side } from '../io/beneath.js';
 import { COPY_OPS, ERR_SHRANK, NATIVE_CONSTANTS, type NativeAddon } from '../native/loader.js';
 
@@ -322,19 +322,32 @@ export function sumTask(s: SumContext): Task<SumItem> {
       }
     }
     if (local.length > 0) {
-      const { status, digests } = await native.hashFiles(Int32Array.from(local, (f) => f.anchor), local.map((f) => f.rel), Float64Array.from(local, (f) => f.e.m.size));
-      local.forEach(({ e, path }, i) => {
+      const anchors = Int32Array.from(local, (f) => f.anchor);
+      const rels = local.map((f) => f.rel);
+      const sizes = Float64Array.from(local, (f) => f.e.m.size);
+      // Without --meta the job makes the entry digests too (off the main thread).
+      const { status, digests, entries } = s.meta
+        ? { ...await native.hashFiles(anchors, rels, sizes), entries: null }
+        : await native.hashFiles(anchors, rels, sizes, Int32Array.from(local, (f) => s.digestRoot(f.e.r)), local.map((f) => f.e.p));
+      let bytes = 0;
+      let done = 0;
+      for (let i = 0; i < local.length; i++) {
+        const { e, path } = local[i]!;
         const errno = status[2 * i]!;
         if (errno !== 0) {
           const op = status[2 * i + 1]!;
           const what = op === OP_OPEN_SRC ? 'open' : 'read';
           failed(e, what, path, errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
-          return;
+          continue;
         }
-        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));
-        ctx.count('bytes', e.m.size);
-        ctx.count('files');
-      });
+        s.record(entries
+          ? fileRecord(e, digests.toString('hex', 16 * i, 16 * i + 16), entries.toString('hex', 16 * i, 16 * i + 16))
+          : makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));
+        bytes += e.m.size;
+        done++;
+      }
+      ctx.count('bytes', bytes);
+      ctx.count('files', done);
     }
     return files.filter((e) => !s.syncRoots?.[e.r] || e.m.size > SMALL);
   };
