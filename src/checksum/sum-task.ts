@@ -299,6 +299,23 @@ export function sumTask(s: SumContext): Task<SumItem> {
     return i;
   };
 
+  /**
+   * Each root's anchor fd and path relative to it (side.at of the root, once), or why it
+   * failed; without a Side the root's whole path (anchor -1). A file's path for the addon is
+   * then this path + '/' + its own, with no search of the anchors per file.
+   */
+  const anchored: ({ fd: number; rel: Buffer } | Error)[] = [];
+  const rootAt = (r: number) => {
+    if (anchored[r] === undefined) {
+      try {
+        anchored[r] = s.side ? s.side.at(s.roots[r]!) : { fd: -1, rel: s.roots[r]! };
+      } catch (err) {
+        anchored[r] = err as Error;
+      }
+    }
+    return anchored[r];
+  };
+
   /** Small files on local file systems, in one native job; returns the others (wholeFile: one hashRange job each). */
   const localBatch = async (native: NativeAddon, files: Entry[], ctx: Ctx): Promise<Entry[]> => {
     const failed = (e: Entry, what: string, path: Buffer, err: unknown) => {
@@ -306,38 +323,35 @@ export function sumTask(s: SumContext): Task<SumItem> {
       ctx.count('errors');
       s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true }));
     };
-    const local: { e: Entry; path: Buffer; anchor: number; rel: Buffer }[] = [];
+    const local: Entry[] = [];
+    const anchors: number[] = [];
+    const rels: Buffer[] = [];
     for (const e of files) {
       if (!s.syncRoots?.[e.r] || e.m.size > SMALL) continue;
-      const path = pathOf(s.roots, e);
-      if (!s.side) {
-        local.push({ e, path, anchor: -1, rel: path });
+      const root = rootAt(e.r);
+      if (root instanceof Error) {
+        failed(e, 'open', pathOf(s.roots, e), root); // its root's anchor could not be opened
         continue;
       }
-      try {
-        const { fd, rel } = s.side.at(path);
-        local.push({ e, path, anchor: fd, rel });
-      } catch (err) {
-        failed(e, 'open', path, err); // its root's anchor could not be opened
-      }
+      local.push(e);
+      anchors.push(root.fd);
+      rels.push(joinPath(root.rel, e.p));
     }
     if (local.length > 0) {
-      const anchors = Int32Array.from(local, (f) => f.anchor);
-      const rels = local.map((f) => f.rel);
-      const sizes = Float64Array.from(local, (f) => f.e.m.size);
+      const sizes = Float64Array.from(local, (e) => e.m.size);
       // Without --meta the job makes the entry digests too (off the main thread).
       const { status, digests, entries } = s.meta
-        ? { ...await native.hashFiles(anchors, rels, sizes), entries: null }
-        : await native.hashFiles(anchors, rels, sizes, Int32Array.from(local, (f) => s.digestRoot(f.e.r)), local.map((f) => f.e.p));
+        ? { ...await native.hashFiles(Int32Array.from(anchors), rels, sizes), entries: null }
+        : await native.hashFiles(Int32Array.from(anchors), rels, sizes, Int32Array.from(local, (e) => s.digestRoot(e.r)), local.map((e) => e.p));
       let bytes = 0;
       let done = 0;
       for (let i = 0; i < local.length; i++) {
-        const { e, path } = local[i]!;
+        const e = local[i]!;
         const errno = status[2 * i]!;
         if (errno !== 0) {
           const op = status[2 * i + 1]!;
           const what = op === OP_OPEN_SRC ? 'open' : 'read';
-          failed(e, what, path, errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
+          failed(e, what, pathOf(s.roots, e), errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
           continue;
         }
         s.record(entries
