@@ -15,6 +15,9 @@
 //     cat      find SRC -type f -print0 | xargs -0 cat > /dev/null   (read floor, one process)
 //     sha1sum  find SRC -type f -print0 | xargs -0 sha1sum > /dev/null
 //     b2sum    find SRC -type f -print0 | xargs -0 b2sum > /dev/null
+//   With GNU time installed, each case's CPU time (user + sys of all its processes, ranks
+//   included) is printed too: on a machine shared with other jobs wall times swing by 2-3x,
+//   CPU times by a few per cent.
 //
 // Trees are the same cached mktree trees as bench/copy.mjs (/dev/shm/fcp-bench), so
 // running both generates them once. Nothing is written during the timed runs.
@@ -23,8 +26,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { randomFillSync } from 'node:crypto';
+import os from 'node:os';
 import {
-  repoRoot, benchDir, timeIt, compare, ratioTable, makeTree, dropDir, parseOpts, shQuote, fmtBytes,
+  repoRoot, benchDir, timeIt, compare, median, ratioTable, makeTree, dropDir, parseOpts, shQuote, fmtBytes,
 } from './lib.mjs';
 
 const GiB = 1024 ** 3;
@@ -69,6 +73,32 @@ function srcDirFor(name, mk) {
 
 function haveCmd(cmd) {
   return process.env.PATH.split(':').some((d) => fs.existsSync(path.join(d, cmd)));
+}
+
+const GNU_TIME = '/usr/bin/time';
+
+/**
+ * timeIt's wall seconds, and the CPU seconds (user + sys of the command and every process
+ * it waited for, as GNU time reports them) pushed onto `cpu` when GNU time is installed.
+ */
+async function timeWithCpu(cmd, args, cpu) {
+  if (!fs.existsSync(GNU_TIME)) return timeIt(cmd, args);
+  const out = path.join(os.tmpdir(), `fsum-bench-time-${process.pid}`);
+  const secs = await timeIt(GNU_TIME, ['-o', out, '-f', '%U %S', cmd, ...args]);
+  const [user, sys] = fs.readFileSync(out, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+  fs.rmSync(out, { force: true });
+  cpu.push(user + sys);
+  return secs;
+}
+
+/** The CPU time table: median user + sys per case, and its ratio to cat's. */
+function cpuTable(results, cpu) {
+  const cat = median(cpu.get('cat') ?? []);
+  const rows = results.filter((r) => cpu.get(r.name)?.length).map((r) => {
+    const m = median(cpu.get(r.name));
+    return `| ${r.name} | ${m.toFixed(2)} | ${(m / cat).toFixed(2)}× |`;
+  });
+  return rows.length ? `CPU time (user + sys, all processes; median):\n\n| case | CPU s | ratio to cat |\n| --- | ---: | ---: |\n${rows.join('\n')}\n` : '';
 }
 
 /** ChunkHasher over `total` bytes in 4 MiB buffers; MB/s per back end. */
@@ -127,18 +157,29 @@ export async function main(argv = process.argv.slice(2)) {
     console.error(`fsum: ${name}: ${fs.existsSync(src) ? 'using cached' : 'generating'} tree ${src}`);
     const tree = makeTree(name, src, mk);
     used.push(src);
-    const xargs = (tool) => () => timeIt('bash', ['-c', `set -o pipefail; find "$1" -type f -print0 | xargs -0 ${tool} > /dev/null`, tool, src]);
-    const fsumCase = (n) => ({ name: `fsum -np ${n}`, run: () => timeIt(process.execPath, [bin, src, '-np', String(n), '--quiet']) });
+    // CPU times by case name; warm-up rounds are left out (compare() runs them first)
+    const cpu = new Map();
+    let warm = true;
+    const timed = (caseName, cmd, args) => () => {
+      if (!cpu.has(caseName)) cpu.set(caseName, []);
+      return timeWithCpu(cmd, args, warm ? [] : cpu.get(caseName));
+    };
+    const xargs = (tool) => timed(tool, 'bash', ['-c', `set -o pipefail; find "$1" -type f -print0 | xargs -0 ${tool} > /dev/null`, tool, src]);
+    const fsumCase = (n) => ({ name: `fsum -np ${n}`, run: timed(`fsum -np ${n}`, process.execPath, [bin, src, '-np', String(n), '--quiet']) });
     const cases = [fsumCase(np), ...(np !== 1 ? [fsumCase(1)] : []), { name: 'cat', run: xargs('cat') }];
-    if (baseline) cases.splice(1, 0, { name: `baseline -np ${np}`, run: () => timeIt(process.execPath, [baseline, src, '-np', String(np), '--quiet']) });
+    if (baseline) cases.splice(1, 0, { name: `baseline -np ${np}`, run: timed(`baseline -np ${np}`, process.execPath, [baseline, src, '-np', String(np), '--quiet']) });
     for (const tool of ['sha1sum', 'b2sum']) if (haveCmd(tool)) cases.push({ name: tool, run: xargs(tool) });
     let n = 0;
     const results = await compare(cases, {
       reps,
       warmup,
-      prepare: (c, how) => console.error(`fsum: ${name}: ${how?.warmup ? 'warm-up' : `run ${++n}/${reps * cases.length}`}: ${c.name}`),
+      prepare: (c, how) => {
+        warm = Boolean(how?.warmup);
+        console.error(`fsum: ${name}: ${warm ? 'warm-up' : `run ${++n}/${reps * cases.length}`}: ${c.name}`);
+      },
     });
     console.log(ratioTable(`${name}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)}`, results, ['cat', 'sha1sum']));
+    console.log(cpuTable(results, cpu));
     const f = results[0];
     console.log(`fsum throughput (median): ${fmtBytes(tree.bytes / f.median)}/s. Untimed warm-up rounds: ${warmup}.\n`);
   }

@@ -49,8 +49,9 @@
 //   sha256(data: Uint8Array) -> Buffer: the SHA-256 used above, exported for tests.
 //   hashRange([anchor,] path, off, len) -> Promise<{ status: Float64Array [-errno, op], partial: Buffer }>
 //     fsum's partial digest of a range (see HashRangeWorker)
-//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array)
-//     -> Promise<{ status: Float64Array, digests: Buffer }>: fsum's content digests of whole files (HashFilesWorker)
+//   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array[, digestRoots: Int32Array, rels: Buffer[]])
+//     -> Promise<{ status: Float64Array, digests: Buffer[, entries: Buffer] }>: fsum's content (and entry)
+//     digests of whole files (HashFilesWorker)
 
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -825,12 +826,19 @@ Napi::Value HashRange(const Napi::CallbackInfo& info) {
 // the size the walk saw; a file that ends sooner fails with ERR_SHRANK (OP_CHANGED). Why: small
 // files on local file systems cost fsum ~40 us each of main-thread work (open, read,
 // close, xxh64, three SHA-256s in JS); here a batch is one thread-pool job at syscall speed.
+// hashFiles(anchors, paths, sizes, digestRoots: Int32Array, rels: Buffer[]) also returns
+// entries: Buffer /* 16 per file, zeros where it failed */, each file's entry digest without
+// --meta (fileEntryDigest: its root index in the signature, its path relative to the root):
+// that SHA-256 in JS (createHash per file) was most of the main thread's time per small file.
 
 class HashFilesWorker : public Napi::AsyncWorker {
  public:
-  HashFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& paths, std::vector<int64_t>&& sizes)
+  /** digestRoots and rels empty: no entry digests. */
+  HashFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& paths, std::vector<int64_t>&& sizes,
+                  std::vector<uint32_t>&& digestRoots, std::vector<std::string>&& rels)
       : Napi::AsyncWorker(env, "fcp:hashFiles"), deferred_(Napi::Promise::Deferred::New(env)), anchors_(std::move(anchors)),
-        paths_(std::move(paths)), sizes_(std::move(sizes)), status_(paths_.size() * 2, 0), digests_(paths_.size()) {}
+        paths_(std::move(paths)), sizes_(std::move(sizes)), digestRoots_(std::move(digestRoots)), rels_(std::move(rels)),
+        status_(paths_.size() * 2, 0), digests_(paths_.size()), entries_(rels_.empty() ? 0 : paths_.size()) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
@@ -845,7 +853,10 @@ class HashFilesWorker : public Napi::AsyncWorker {
         U128 sum = sizeTerm((uint64_t)sizes_[i]);
         hashFd(fd, 0, sizes_[i], buf, sum, err, op);
         close(fd);
-        if (!err) digests_[i] = sum;
+        if (!err) {
+          digests_[i] = sum;
+          if (!entries_.empty()) entries_[i] = fileEntryDigest(digestRoots_[i], rels_[i], (uint64_t)sizes_[i], sum);
+        }
       }
       status_[2 * i] = err;
       status_[2 * i + 1] = op;
@@ -863,6 +874,11 @@ class HashFilesWorker : public Napi::AsyncWorker {
     Napi::Object out = Napi::Object::New(env);
     out.Set("status", status);
     out.Set("digests", digests);
+    if (!entries_.empty()) {
+      Napi::Buffer<unsigned char> entries = Napi::Buffer<unsigned char>::New(env, 16 * n);
+      for (size_t i = 0; i < n; i++) entries_[i].Store(entries.Data() + 16 * i);
+      out.Set("entries", entries);
+    }
     deferred_.Resolve(out);
   }
 
@@ -871,14 +887,17 @@ class HashFilesWorker : public Napi::AsyncWorker {
   std::vector<int> anchors_;
   std::vector<std::string> paths_;
   std::vector<int64_t> sizes_;
+  std::vector<uint32_t> digestRoots_;
+  std::vector<std::string> rels_;
   std::vector<double> status_;
   std::vector<U128> digests_;
+  std::vector<U128> entries_;
 };
 
 Napi::Value HashFiles(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto usage = [&]() {
-    Napi::TypeError::New(env, "hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array), one of each per file").ThrowAsJavaScriptException();
+    Napi::TypeError::New(env, "hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array[, digestRoots: Int32Array, rels: Buffer[]]), one of each per file").ThrowAsJavaScriptException();
     return env.Undefined();
   };
   if (info.Length() < 3 || !info[0].IsTypedArray() || !info[1].IsArray() || !info[2].IsTypedArray()) return usage();
@@ -888,6 +907,21 @@ Napi::Value HashFiles(const Napi::CallbackInfo& info) {
   Napi::Float64Array z = info[2].As<Napi::Float64Array>();
   size_t n = p.Length();
   if (a.ElementLength() != n || z.ElementLength() != n) return usage();
+  // With entry digests: a signature root index (>= 0) and a path relative to the root per file.
+  std::vector<uint32_t> digestRoots;
+  std::vector<std::string> rels;
+  if (info.Length() > 3 && !info[3].IsUndefined()) {
+    if (info.Length() < 5 || !info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[4].IsArray()) return usage();
+    Napi::Int32Array dr = info[3].As<Napi::Int32Array>();
+    Napi::Array r = info[4].As<Napi::Array>();
+    if (dr.ElementLength() != n || r.Length() != n) return usage();
+    digestRoots.resize(n);
+    rels.resize(n);
+    for (size_t i = 0; i < n; i++) {
+      if (dr[i] < 0 || !bytesOf(r.Get(i), &rels[i])) return usage();
+      digestRoots[i] = (uint32_t)dr[i];
+    }
+  }
   std::vector<int> anchors(n);
   std::vector<std::string> paths(n);
   std::vector<int64_t> sizes(n);
@@ -901,7 +935,7 @@ Napi::Value HashFiles(const Napi::CallbackInfo& info) {
     }
     sizes[i] = (int64_t)size;
   }
-  auto* w = new HashFilesWorker(env, std::move(anchors), std::move(paths), std::move(sizes));
+  auto* w = new HashFilesWorker(env, std::move(anchors), std::move(paths), std::move(sizes), std::move(digestRoots), std::move(rels));
   Napi::Promise pr = w->Promise();
   w->Queue();
   return pr;

@@ -22,10 +22,11 @@
 import { promises as fsp } from 'node:fs';
 import type { Task, TaskContext } from '../engine/task.js';
 import { systemError, type EntryErrors } from '../errors.js';
+import { joinPath } from '../model/paths.js';
 import { isEntry, type Entry } from '../model/entry.js';
 import { targetDigest } from './entry-digest.js';
 import { LEAF, digestFromBytes, fileDigest, isHex128, toHex } from './hasher.js';
-import { makeRecord, type SumRecord } from './records.js';
+import { fileRecord, makeRecord, type SumRecord } from './records.js';
 import type { Side } from '../io/beneath.js';
 import { COPY_OPS, ERR_SHRANK, NATIVE_CONSTANTS, type NativeAddon } from '../native/loader.js';
 import { BUFFER_SIZE, BufferPool, ReadMode, Shrank, YIELD_MS, closeFd, hashRange, hashWholeSync, openRead, pathOf } from './read-files.js';
@@ -165,6 +166,23 @@ export function sumTask(s: SumContext): Task<SumItem> {
     return i;
   };
 
+  /**
+   * Each root's anchor fd and path relative to it (side.at of the root, once), or why it
+   * failed; without a Side the root's whole path (anchor -1). A file's path for the addon is
+   * then this path + '/' + its own, with no search of the anchors per file.
+   */
+  const anchored: ({ fd: number; rel: Buffer } | Error)[] = [];
+  const rootAt = (r: number) => {
+    if (anchored[r] === undefined) {
+      try {
+        anchored[r] = s.side ? s.side.at(s.roots[r]!) : { fd: -1, rel: s.roots[r]! };
+      } catch (err) {
+        anchored[r] = err as Error;
+      }
+    }
+    return anchored[r];
+  };
+
   /** Small files on local file systems, in one native job; returns the others (wholeFile: one hashRange job each). */
   const localBatch = async (native: NativeAddon, files: Entry[], ctx: Ctx): Promise<Entry[]> => {
     const failed = (e: Entry, what: string, path: Buffer, err: unknown) => {
@@ -172,35 +190,45 @@ export function sumTask(s: SumContext): Task<SumItem> {
       ctx.count('errors');
       s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, err: true }));
     };
-    const local: { e: Entry; path: Buffer; anchor: number; rel: Buffer }[] = [];
+    const local: Entry[] = [];
+    const anchors: number[] = [];
+    const rels: Buffer[] = [];
     for (const e of files) {
       if (!s.syncRoots?.[e.r] || e.m.size > SMALL) continue;
-      const path = pathOf(s.roots, e);
-      if (!s.side) {
-        local.push({ e, path, anchor: -1, rel: path });
+      const root = rootAt(e.r);
+      if (root instanceof Error) {
+        failed(e, 'open', pathOf(s.roots, e), root); // its root's anchor could not be opened
         continue;
       }
-      try {
-        const { fd, rel } = s.side.at(path);
-        local.push({ e, path, anchor: fd, rel });
-      } catch (err) {
-        failed(e, 'open', path, err); // its root's anchor could not be opened
-      }
+      local.push(e);
+      anchors.push(root.fd);
+      rels.push(joinPath(root.rel, e.p));
     }
     if (local.length > 0) {
-      const { status, digests } = await native.hashFiles(Int32Array.from(local, (f) => f.anchor), local.map((f) => f.rel), Float64Array.from(local, (f) => f.e.m.size));
-      local.forEach(({ e, path }, i) => {
+      const sizes = Float64Array.from(local, (e) => e.m.size);
+      // Without --meta the job makes the entry digests too (off the main thread).
+      const { status, digests, entries } = s.meta
+        ? { ...await native.hashFiles(Int32Array.from(anchors), rels, sizes), entries: null }
+        : await native.hashFiles(Int32Array.from(anchors), rels, sizes, Int32Array.from(local, (e) => s.digestRoot(e.r)), local.map((e) => e.p));
+      let bytes = 0;
+      let done = 0;
+      for (let i = 0; i < local.length; i++) {
+        const e = local[i]!;
         const errno = status[2 * i]!;
         if (errno !== 0) {
           const op = status[2 * i + 1]!;
           const what = op === OP_OPEN_SRC ? 'open' : 'read';
-          failed(e, what, path, errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
-          return;
+          failed(e, what, pathOf(s.roots, e), errno === ERR_SHRANK ? new Shrank() : systemError(errno, COPY_OPS[op] || what));
+          continue;
         }
-        s.record(makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));
-        ctx.count('bytes', e.m.size);
-        ctx.count('files');
-      });
+        s.record(entries
+          ? fileRecord(e, digests.toString('hex', 16 * i, 16 * i + 16), entries.toString('hex', 16 * i, 16 * i + 16))
+          : makeRecord(e, { digestRoot: s.digestRoot(e.r), meta: s.meta, content: digestFromBytes(digests, 16 * i) }));
+        bytes += e.m.size;
+        done++;
+      }
+      ctx.count('bytes', bytes);
+      ctx.count('files', done);
     }
     return files.filter((e) => !s.syncRoots?.[e.r] || e.m.size > SMALL);
   };

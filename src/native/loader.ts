@@ -97,6 +97,11 @@ export interface NativeAddon {
    */
   hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array): Promise<{ status: Float64Array; digests: Buffer }>;
   /**
+   * The same, and entries: 16 per file, its entry digest without --meta (checksum/entry-digest.ts)
+   * from its root index in the signature and its path relative to that root; zeros where it failed.
+   */
+  hashFiles(anchors: Int32Array, paths: Buffer[], sizes: Float64Array, digestRoots: Int32Array, rels: Buffer[]): Promise<{ status: Float64Array; digests: Buffer; entries: Buffer }>;
+  /**
    * Open a directory (O_NOFOLLOW), read whole getdents64 batches until at least maxNames
    * names or the end, and lstat them, in one thread-pool job: names NUL-separated, stats
    * STAT_FIELDS per name (as statAt). fd is -1 when the directory was read to the end;

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COPY_OPS, loadNative } from '../../src/native/loader.js';
 import { LEAF, digestOfBuffer, fileDigest, fromHex, initHashing, toHex } from '../../src/checksum/hasher.js';
+import { entryDigest } from '../../src/checksum/entry-digest.js';
 
 const native = loadNative();
 const base = fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir();
@@ -103,7 +104,28 @@ describe.skipIf(!native)('hashFiles', () => {
     expect(digests.subarray(32, 48).equals(Buffer.alloc(16))).toBe(true);
   });
 
+  it('with digest roots and relative paths, also each file\'s entry digest (as entryDigest without --meta); zeros where a file failed', async () => {
+    const names = ['empty', 'one', 'odd', 'sub/f'];
+    const digestRoots = Int32Array.of(0, 3, 1, 0);
+    const rels = names.map((n, i) => Buffer.from(i === 3 ? 'deeper/sub/f' : n));
+    const { status, digests, entries } = await native!.hashFiles(
+      Int32Array.from([...names, 'nope'], () => -1), [...names.map(whole), whole('nope')], Float64Array.from([...names, 'one'], (n) => files.get(n)!.length),
+      Int32Array.from([...digestRoots, 0]), [...rels, Buffer.from('nope')],
+    );
+    names.forEach((n, i) => {
+      expect(status[2 * i], n).toBe(0);
+      const content = digestOfBuffer(files.get(n)!);
+      expect(digests.subarray(16 * i, 16 * i + 16).toString('hex'), n).toBe(toHex(content));
+      const want = entryDigest({ root: digestRoots[i]!, path: rels[i]!, kind: 'f', size: files.get(n)!.length, content });
+      expect(entries.subarray(16 * i, 16 * i + 16).toString('hex'), n).toBe(toHex(want));
+    });
+    expect(status[2 * names.length]).toBe(-os.constants.errno.ENOENT);
+    expect(entries.subarray(16 * names.length).equals(Buffer.alloc(16))).toBe(true);
+  });
+
   it('validates its arguments', () => {
+    expect(() => native!.hashFiles(Int32Array.of(-1), [whole('one')], Float64Array.of(1), Int32Array.of(0, 1), [Buffer.from('one')])).toThrow(/one of each per file/);
+    expect(() => native!.hashFiles(Int32Array.of(-1), [whole('one')], Float64Array.of(1), Int32Array.of(-1), [Buffer.from('one')])).toThrow(/one of each per file/);
     expect(() => native!.hashFiles(Int32Array.of(-1), [whole('one')], Float64Array.of(1, 2))).toThrow(/one of each per file/);
     expect(() => native!.hashFiles(Int32Array.of(-1), [whole('one')], Float64Array.of(-1))).toThrow(/one of each per file/);
     expect(() => native!.hashFiles(Int32Array.of(3), [whole('one')], Float64Array.of(1))).toThrow(/relative/);
