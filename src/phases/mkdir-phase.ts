@@ -1,13 +1,19 @@
 /**
- * 3. mkdir: every directory, owner-only mode for now (so read-only ones can be filled;
- * their modes and times are set last, see dir-meta-phase.ts). Order-free: a recursive
- * mkdir creates missing parents. Work stealing over batches of directories. Collective.
+ * 3. mkdir: every directory, with the owner's rwx (so read-only ones can be filled; their
+ * modes and times are set last, see dir-meta-phase.ts). A directory that will keep the
+ * owner the mkdir gives it (root copying root's, or not root) gets its source's
+ * permission bits at once, so the dir-meta phase finds its mode right and makes no chmod
+ * (a round trip on a parallel file system); one whose owner is still to change stays
+ * owner-only until then, as one that got another owner than expected (a setgid parent).
+ * Order-free: a recursive mkdir creates missing parents, owner-only. Work stealing over
+ * batches of directories. Collective.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
 import type { PhaseResult, Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import type { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../model/entry.js';
+import type { EntryMeta } from '../model/meta.js';
 import { batches } from '../copy/plan.js';
 import { dirKey, dstOf, errPath, srcOf } from '../model/paths.js';
 import { Trees, copyLayoutBeneath } from '../io/beneath.js';
@@ -20,15 +26,39 @@ import type { Walked } from './walk-phase.js';
 export async function mkdirPhase(run: CopyRun, walked: Walked): Promise<PhaseResult> {
   run.progress?.phase('mkdir');
   const tracked: Tracked = (op, path, fn) => run.retrying(() => run.tracked(op, path, fn));
-  const mk = await run.rt.runPhase(mkdirTask(run.lists, run.roots, run.trees, run.errors, tracked, run.layout.copy ? run.layout : null, run.report, walked.dstDirs, run.throttle));
+  const euid = process.geteuid?.() ?? -1;
+  const egid = process.getegid?.() ?? -1;
+  const keepsOwner = (m: EntryMeta) => !run.chown || (m.uid === euid && m.gid === egid);
+  const mk = await run.rt.runPhase(mkdirTask(run.lists, run.roots, run.trees, run.errors, tracked, run.layout.copy ? run.layout : null, run.report, walked.dstDirs, run.throttle, keepsOwner));
   run.mark('mkdir');
   return mk;
 }
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
 
-/** `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it. */
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null, throttle: Throttle | null): Task<Entry[]> {
+/**
+ * mkdir `dst` with `mode`: true when this call created it. Parents that are missing
+ * (another rank has not made them yet) are made owner-only, and `dst` with them.
+ */
+async function mkdirOwnMode(trees: Trees, dst: Buffer, mode: number): Promise<boolean> {
+  try {
+    await trees.dst.mkdir(dst, mode, false);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false; // the lstat after tells a directory from anything else
+    if (code !== 'ENOENT') throw err;
+    await trees.dst.mkdir(dst, 0o700, true);
+    return false;
+  }
+}
+
+/**
+ * `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it.
+ * `keepsOwner`: a directory of this source metadata keeps the owner its mkdir gives it (no chown follows).
+ */
+function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null, throttle: Throttle | null,
+  keepsOwner: (m: EntryMeta) => boolean): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -49,10 +79,18 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
           const st = await tracked('create of directory', dst, async () => {
             // --report: created or there already (one lstat more, only with --report)
             if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
-            await trees.dst.mkdir(dst, 0o700, true);
-            return trees.dst.lstat(dst);
+            const mode = keepsOwner(d.m) ? (d.m.mode & 0o777) | 0o700 : 0o700;
+            const made = mode === 0o700 ? await trees.dst.mkdir(dst, 0o700, true).then(() => false) : await mkdirOwnMode(trees, dst, mode);
+            const rec = await trees.dst.lstatRecord(dst);
+            // Not the owner expected (a setgid parent, a squashing server): owner-only
+            // until the dir-meta phase sets the source's owner and then its mode, as if
+            // made 0700; a setgid bit it inherited stays, and so does its effect on what
+            // is created inside (their group is set back one by one, as before).
+            const got = rec[1]! & 0o7777;
+            if (made && (rec[2] !== d.m.uid || rec[3] !== d.m.gid) && (got & 0o5077) !== 0) await trees.dst.chmod(dst, 0o700 | (got & 0o2000));
+            return rec;
           });
-          if (!st.isDirectory()) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
+          if (((st[1] ?? 0) & 0o170000) !== 0o040000) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
           report?.add(existed ? ACTION.upToDate : ACTION.copied, d.r, d.p);
           ctx.count('dirs');
           if (layout && trees.native) {
