@@ -38,19 +38,43 @@ type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>
 
 /**
  * mkdir `dst` with `mode`: true when this call created it. Parents that are missing
- * (another rank has not made them yet) are made owner-only, and `dst` with them.
+ * (another rank has not made them yet) are made owner-only first (their own mkdir then
+ * finds them, and the dir-meta phase sets their mode).
  */
 async function mkdirOwnMode(trees: Trees, dst: Buffer, mode: number): Promise<boolean> {
+  const once = () => trees.dst.mkdir(dst, mode, false).then(() => true, (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EEXIST') return false; // the lstat after tells a directory from anything else
+    throw err;
+  });
   try {
-    await trees.dst.mkdir(dst, mode, false);
-    return true;
+    return await once();
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') return false; // the lstat after tells a directory from anything else
-    if (code !== 'ENOENT') throw err;
-    await trees.dst.mkdir(dst, 0o700, true);
-    return false;
+    const parent = parentPath(dst);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || !parent) throw err;
+    await trees.dst.mkdir(parent, 0o700, true);
+    return once();
   }
+}
+
+/** The path without its last name (null for a single name). */
+function parentPath(p: Buffer): Buffer | null {
+  let end = p.length;
+  while (end > 1 && p[end - 1] === 0x2f) end--;
+  const slash = p.lastIndexOf(0x2f, end - 1);
+  return slash <= 0 ? null : p.subarray(0, slash);
+}
+
+/** The batch's directories grouped by depth (slashes in the path), shallowest first. */
+function byDepth(list: Entry[]): Entry[][] {
+  const levels = new Map<number, Entry[]>();
+  for (const d of list) {
+    let n = 0;
+    for (const c of d.p) if (c === 0x2f) n++;
+    const level = levels.get(n);
+    if (level) level.push(d);
+    else levels.set(n, [d]);
+  }
+  return [...levels.entries()].sort((a, b) => a[0] - b[0]).map(([, l]) => l);
 }
 
 /**
@@ -67,7 +91,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
     ready: throttle ? () => (throttle.active ? throttle.idle() : null) : undefined,
     async process(list, ctx) {
       if (throttle?.active) await throttle.take(0, list.length); // one operation per directory (--max-ops)
-      await forEachLimit(list, 8, async (d) => {
+      const one = async (d: Entry): Promise<void> => {
         if (existing?.has(dirKey(d.r, d.p))) {
           ctx.count('dirs');
           report?.add(ACTION.upToDate, d.r, d.p);
@@ -103,7 +127,10 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
           errors.report('create directory', dst, err);
           ctx.count('errors');
         }
-      });
+      };
+      // Shallower first: a directory is made before its children in the batch, which then
+      // find it (a child first would make it owner-only on the way, and cost a chmod later).
+      for (const level of byDepth(list)) await forEachLimit(level, 8, one);
     },
     isItem: (x): x is Entry[] => Array.isArray(x) && x.every((e) => typeof e === 'object' && e !== null && (e as Entry).k === 'd' && isBuf((e as Entry).p)),
   };
