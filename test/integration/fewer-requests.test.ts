@@ -154,10 +154,10 @@ describe.runIf(isRoot && hasFuse)('requests per small file, counted by the file 
   });
 
   /** fcp BACK/SRC BACK/DST through a fresh latfs mount of BACK: exit 0, treecmp exact; latfs's counts. */
-  async function countedByLatfs(back: string, name: string): Promise<LatfsStats> {
+  async function countedByLatfs(back: string, name: string, np = 2): Promise<LatfsStats> {
     const stats = join(s.dir, `${name}-stats.json`);
     const m = await mountLatfs(back, ['--meta-us', '0', '--data-us', '0', '--entry-timeout', '3600', '--attr-timeout', '3600', '--stats', stats], 'fewerreq');
-    const r = await run(process.execPath, [fcpBin, m.path('src'), m.path('dst'), '-np', '2', '--quiet', '--checkpoint-dir', join(s.dir, `${name}-ckpt`)], {
+    const r = await run(process.execPath, [fcpBin, m.path('src'), m.path('dst'), '-np', String(np), '--quiet', '--checkpoint-dir', join(s.dir, `${name}-ckpt`)], {
       env: envWith(), timeoutMs: 120_000,
     });
     await m.unmount(); // latfs writes its stats at unmount
@@ -180,14 +180,16 @@ describe.runIf(isRoot && hasFuse)('requests per small file, counted by the file 
     const charged = st.total_requests - st.getxattr_security_capability;
     // Per file: one create, one open, one read, one write, times set once; no getattr,
     // chown, chmod, setxattr or getxattr (the source has no xattrs: its list is empty).
-    // Directories (root's, with the owner's rwx) are made with their mode: no chmod either.
+    // Directories (root's, with the owner's rwx) are made with their mode: no chmod either,
+    // but for DST's root when a rank's mkdir of a child found it missing and made it
+    // owner-only on the way (the mkdir phase is order-free across ranks).
     expect(op('create')).toBe(N);
     expect(op('open')).toBe(N);
     expect(op('read')).toBe(N);
     expect(op('write')).toBe(N);
     expect(st.setattr.utimens).toBe(N + dirs);
     expect(st.setattr.chown).toBe(0);
-    expect(st.setattr.chmod).toBe(0);
+    expect(st.setattr.chmod).toBeLessThanOrEqual(1);
     expect(op('getxattr') - st.getxattr_security_capability).toBe(0);
     expect(op('setxattr')).toBe(0);
     expect(op('listxattr')).toBeLessThanOrEqual(N + dirs);
@@ -217,7 +219,7 @@ describe.runIf(isRoot && hasFuse)('requests per small file, counted by the file 
       chmodSync(d, mode);
     }
     chmodSync(src, 0o755);
-    const st = await countedByLatfs(back, 'dirs');
+    const st = await countedByLatfs(back, 'dirs', 1); // one rank: its one batch of directories is made parents first
     // the other owner's directory: chown, then its mode (made owner-only until then);
     // modes a mkdir cannot give (no owner write, sticky, setgid): chmod
     expect(st.setattr.chown).toBe(1);
