@@ -28,7 +28,8 @@ export async function mkdirPhase(run: CopyRun, walked: Walked): Promise<PhaseRes
   const tracked: Tracked = (op, path, fn) => run.retrying(() => run.tracked(op, path, fn));
   const euid = process.geteuid?.() ?? -1;
   const egid = process.getegid?.() ?? -1;
-  const keepsOwner = (m: EntryMeta) => !run.chown || (m.uid === euid && m.gid === egid);
+  // Without chown (not root) every directory keeps the owner its mkdir gives it.
+  const keepsOwner = run.chown ? (m: EntryMeta) => m.uid === euid && m.gid === egid : null;
   const mk = await run.rt.runPhase(mkdirTask(run.lists, run.roots, run.trees, run.errors, tracked, run.layout.copy ? run.layout : null, run.report, walked.dstDirs, run.throttle, keepsOwner));
   run.mark('mkdir');
   return mk;
@@ -79,10 +80,10 @@ function byDepth(list: Entry[]): Entry[][] {
 
 /**
  * `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it.
- * `keepsOwner`: a directory of this source metadata keeps the owner its mkdir gives it (no chown follows).
+ * `keepsOwner`: a directory of this source metadata keeps the owner its mkdir gives it (root's: no chown follows); null: every directory does (not root: no chown at all).
  */
 function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null, throttle: Throttle | null,
-  keepsOwner: (m: EntryMeta) => boolean): Task<Entry[]> {
+  keepsOwner: ((m: EntryMeta) => boolean) | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -103,7 +104,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
           const st = await tracked('create of directory', dst, async () => {
             // --report: created or there already (one lstat more, only with --report)
             if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
-            const mode = keepsOwner(d.m) ? (d.m.mode & 0o777) | 0o700 : 0o700;
+            const mode = !keepsOwner || keepsOwner(d.m) ? (d.m.mode & 0o777) | 0o700 : 0o700;
             const made = mode === 0o700 ? await trees.dst.mkdir(dst, 0o700, true).then(() => false) : await mkdirOwnMode(trees, dst, mode);
             const rec = await trees.dst.lstatRecord(dst);
             // Not the owner expected (a setgid parent, a squashing server): owner-only
@@ -111,7 +112,7 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
             // made 0700; a setgid bit it inherited stays, and so does its effect on what
             // is created inside (their group is set back one by one, as before).
             const got = rec[1]! & 0o7777;
-            if (made && (rec[2] !== d.m.uid || rec[3] !== d.m.gid) && (got & 0o5077) !== 0) await trees.dst.chmod(dst, 0o700 | (got & 0o2000));
+            if (made && keepsOwner && (rec[2] !== d.m.uid || rec[3] !== d.m.gid) && (got & 0o5077) !== 0) await trees.dst.chmod(dst, 0o700 | (got & 0o2000));
             return rec;
           });
           if (((st[1] ?? 0) & 0o170000) !== 0o040000) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
