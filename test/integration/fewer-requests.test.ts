@@ -7,10 +7,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, run, scratch } from '../helpers/run.js';
-import { envWith, failureLines, fcpBin, treecmp } from '../helpers/trees.js';
+import { envWith, failureLines, fcpBin, treecmp, unprivileged } from '../helpers/trees.js';
 import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 
 const hasStrace = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
@@ -224,5 +224,35 @@ describe.runIf(isRoot && hasFuse)('requests per small file, counted by the file 
     // modes a mkdir cannot give (no owner write, sticky, setgid): chmod
     expect(st.setattr.chown).toBe(1);
     expect(st.setattr.chmod).toBe(4);
+  });
+
+  it('not root, copying root\'s directories: each made with its mode, no chmod but where the mkdir cannot give it', async () => {
+    const back = join(s.dir, 'user-back');
+    const src = join(back, 'src');
+    mkdirSync(src, { recursive: true });
+    chmodSync(s.dir, 0o755); // nobody must reach the mount point and the checkpoint beside it
+    chmodSync(back, 0o777);
+    const modes: Array<[string, number]> = [['plain', 0o755], ['group', 0o750], ['read-only', 0o555]];
+    for (const [name, mode] of modes) {
+      const d = join(src, name);
+      mkdirSync(d);
+      writeFileSync(join(d, 'f'), name);
+      chmodSync(join(d, 'f'), 0o644);
+      chmodSync(d, mode);
+    }
+    chmodSync(src, 0o755);
+    const stats = join(s.dir, 'user-stats.json');
+    const m = await mountLatfs(back, ['--meta-us', '0', '--data-us', '0', '-o', 'allow_other', '--stats', stats], 'fewerreq');
+    chmodSync(dirname(m.mnt), 0o755);
+    const [cmd, args] = unprivileged(process.execPath, [fcpBin, m.path('src'), m.path('dst'), '-np', '1', '--quiet', '--checkpoint-dir', join(m.mnt, 'ckpt')]);
+    const r = await run(cmd, args, { env: envWith(), timeoutMs: 120_000 });
+    await m.unmount();
+    expect(r.code, r.stderr).toBe(0);
+    for (const [name, mode] of modes) expect(statSync(join(back, 'dst', name)).mode & 0o7777, name).toBe(mode);
+    expect(statSync(join(back, 'dst')).mode & 0o7777).toBe(0o755);
+    const st = JSON.parse(readFileSync(stats, 'utf8')) as LatfsStats;
+    expect(st.setattr.chown).toBe(0);
+    // read-only: made 0755 to be filled, then 0555; the checkpoint's files are made with their modes
+    expect(st.setattr.chmod).toBe(1);
   });
 });
