@@ -64,6 +64,7 @@ const SPEC = {
   'phase-np': 'string',
   'fcp-variants': 'string',
   'data-us': 'number',
+  'latfs-args': 'string',
   all: 'boolean',
   'per-phase': 'boolean',
   'no-verify': 'boolean',
@@ -75,6 +76,8 @@ const HELP = `usage: node bench/latency.mjs [options]   (or: npm run bench -- [o
   --lat LIST         simulated round trip per request, in µs, comma-separated
                      (default 200,1000; under npm run bench: 200)
   --data-us N        round trip of read/write requests (default: the same as --lat)
+  --latfs-args "A B" more latfs options for every mount, e.g. "--entry-timeout 60" (names
+                     cached as long as under a Lustre or GPFS client's locks)
   --only LIST        trees and sections, comma-separated. Trees: ${Object.keys(TREES).join(', ')}
                      (small = small2k; default all, under npm run bench small2k).
                      Sections: copy, noop (default both), phases (= --per-phase)
@@ -176,8 +179,8 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
 
       for (const lat of lats) {
         const dataUs = opts['data-us'] ?? lat;
-        const mount = new LatfsMount(back, mnt, { bin: latfs, metaUs: lat, dataUs, stats: statsFile, pidfile });
-        const title = `${fmtUs(lat)} × ${treeName} (${def.about}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)})`;
+        const mount = new LatfsMount(back, mnt, { bin: latfs, metaUs: lat, dataUs, stats: statsFile, pidfile, extra: list(opts['latfs-args']) });
+        const title = `${fmtUs(lat)} × ${treeName} (${def.about}: ${tree.files} files, ${tree.dirs} dirs, ${fmtBytes(tree.bytes)})${opts['latfs-args'] ? `, latfs ${list(opts['latfs-args']).join(' ')}` : ''}`;
         const ctx = { back, mnt, mount, entries, treeName, lat, reps, warmup, bin, haveRsync, verify: !opts['no-verify'] };
 
         if (sections.includes('copy')) await copySection(ctx, title, nps, variants);

@@ -470,6 +470,43 @@ bool hasDotDot(const std::string& p) {
 /** An integer in [lo, hi] (NaN and fractions fail), safe to cast to int64_t. */
 bool isInt(double d, double lo, double hi) { return d >= lo && d <= hi && d == std::trunc(d); }
 
+/**
+ * The directory of the files being copied, opened once (O_PATH, beneath the anchor) for a
+ * run of files in it, so that each file's open resolves its own name only. Resolving the
+ * whole path from the anchor for every file made the kernel look the directories on the
+ * way up again whenever its name cache had expired (on FUSE after entry_timeout; a
+ * parallel file system's client after losing a lock): requests shared by no file.
+ */
+class ParentDir {
+ public:
+  ~ParentDir() { if (fd_ >= 0) close(fd_); }
+  /**
+   * The fd to resolve `name` beneath for path `p` beneath `anchor`: the parent's, or the
+   * anchor itself with the whole path (no parent, the path form, or a parent that did
+   * not open: the file's own open then fails as it always did).
+   */
+  int At(int anchor, const std::string& p, std::string& name) {
+    size_t slash = p.rfind('/');
+    if (anchor < 0 || slash == std::string::npos || slash == 0) { name = p; return anchor; }
+    if (!tried_ || anchor != anchor_ || dir_.size() != slash || p.compare(0, slash, dir_) != 0) {
+      if (fd_ >= 0) close(fd_);
+      dir_.assign(p, 0, slash);
+      anchor_ = anchor;
+      tried_ = true;
+      fd_ = fcp::OpenBeneath(anchor, dir_.c_str(), O_PATH | O_DIRECTORY);
+      if (fd_ < 0) fd_ = -1;
+    }
+    if (fd_ < 0) { name = p; return anchor; }
+    name.assign(p, slash + 1, std::string::npos);
+    return fd_;
+  }
+
+ private:
+  std::string dir_;
+  int anchor_ = -1, fd_ = -1;
+  bool tried_ = false;
+};
+
 class CopyFilesWorker : public Napi::AsyncWorker {
  public:
   CopyFilesWorker(Napi::Env env, std::vector<int>&& anchors, std::vector<std::string>&& roots, std::vector<FileJob>&& jobs, int flags, std::string&& layout)
@@ -485,7 +522,8 @@ class CopyFilesWorker : public Napi::AsyncWorker {
 
   void Execute() override {
     std::vector<char> buf(kBuf);
-    std::string src, dst;
+    std::string src, dst, srcName, dstName;
+    ParentDir srcDir, dstDir;
     for (size_t i = 0; i < jobs_.size(); i++) {
       auto& j = jobs_[i];
       // Claim file i (cursor i -> i+1) unless JS took the rest of the batch (cursor -1):
@@ -501,7 +539,9 @@ class CopyFilesWorker : public Napi::AsyncWorker {
       joinPath(dst, roots_[2 * j.root + 1], j.rel);
       // Beneath the roots' anchors (no symlink followed in any component), or by whole path.
       int sa = anchors_.empty() ? -1 : anchors_[2 * j.root], da = anchors_.empty() ? -1 : anchors_[2 * j.root + 1];
-      copyOne(j, sa, src, da, dst, flags_, layout_, buf);
+      sa = srcDir.At(sa, src, srcName);
+      da = dstDir.At(da, dst, dstName);
+      copyOne(j, sa, srcName, da, dstName, flags_, layout_, buf);
       if (!(flags_ & F_HASH)) continue;
       if (j.err || j.op == OP_UP_TO_DATE) { j.content = U128(); continue; }  // not read: no digest
       j.content += sizeTerm((uint64_t)j.size);

@@ -11,7 +11,8 @@
 //   openAnchor(path) -> fd           the trusted root directory itself, followed, O_PATH
 //   closeFd(fd)
 //   openAt(anchor, rel, flags, mode) -> fd          (and openAtSync, on the calling thread)
-//   lstatAt(anchor, rel) -> Float64Array(15, statAt's layout)
+//   lstatAt(anchor, rel, cached?) -> Float64Array(15, statAt's layout); cached: what the kernel
+//     holds, never a request (statx AT_STATX_DONT_SYNC)
 //   readlinkAt(anchor, rel) -> Buffer
 //   symlinkAt(target, anchor, rel), linkAt(a1, rel1, a2, rel2), renameAt(a1, rel1, a2, rel2)
 //   unlinkAt(anchor, rel, dir), removeTreeAt(anchor, rel)
@@ -41,6 +42,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -421,9 +423,24 @@ Napi::Value OpenAtSync(const Napi::CallbackInfo& info) {
 
 Napi::Value LstatAt(const Napi::CallbackInfo& info) {
   int a; std::string rel;
-  if (!AnchorRel(info, 0, &a, &rel)) return Usage(info.Env(), "lstatAt(anchor: number, rel: Buffer)");
+  if (!AnchorRel(info, 0, &a, &rel) || (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsBoolean()))
+    return Usage(info.Env(), "lstatAt(anchor: number, rel: Buffer, cached?: boolean)");
+  bool cached = info.Length() > 2 && info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   return Queue(info.Env(), Out::Stat, [=](AtWorker::Result& r) {
     PARENT_OR_FAIL(a, rel, p, r);
+    if (cached) {
+      // What the kernel already holds (AT_STATX_DONT_SYNC): no getattr request for
+      // attributes it marked stale (FUSE marks a directory's after each create in it).
+      struct statx sx;
+      if (statx(p.fd, p.name.c_str(), AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx) < 0) { r.err = -errno; r.syscall = "statx"; return; }
+      uint64_t dev = (uint64_t)makedev(sx.stx_dev_major, sx.stx_dev_minor), ino = sx.stx_ino;  // as st_dev
+      double* o = r.stat;
+      o[1] = sx.stx_mode; o[2] = sx.stx_uid; o[3] = sx.stx_gid; o[4] = (double)sx.stx_size; o[5] = (double)sx.stx_nlink;
+      o[6] = (double)(dev >> 32); o[7] = (double)(dev & 0xffffffffu); o[8] = (double)(ino >> 32); o[9] = (double)(ino & 0xffffffffu);
+      o[10] = (double)sx.stx_atime.tv_sec; o[11] = (double)sx.stx_atime.tv_nsec; o[12] = (double)sx.stx_mtime.tv_sec; o[13] = (double)sx.stx_mtime.tv_nsec;
+      o[14] = (double)sx.stx_blocks;
+      return;
+    }
     struct stat st;
     if (fstatat(p.fd, p.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) { r.err = -errno; r.syscall = "lstat"; return; }
     uint64_t dev = (uint64_t)st.st_dev, ino = (uint64_t)st.st_ino;

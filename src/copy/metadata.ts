@@ -31,6 +31,20 @@ export interface MetaOptions {
    * trusted.lov): a layout is set when an entry is created (--layout copy) or not at all.
    */
   layout?: Buffer;
+  /**
+   * The owner and mode dst has already (as created, or from an lstat): a chown or chmod
+   * that would change nothing is left out, each a round trip on a parallel file system.
+   * After a chown the mode is set in any case (a chown may clear setuid and setgid).
+   */
+  have?: { mode: number; uid: number; gid: number } | null;
+}
+
+/** Which of chown and chmod applyMeta makes, given what dst has already. */
+function needed(meta: EntryMeta, opts: MetaOptions, symlink: boolean): { chown: boolean; chmod: boolean } {
+  const have = opts.have;
+  const chown = opts.chown && !(have && have.uid === meta.uid && have.gid === meta.gid);
+  const chmod = !symlink && (chown || !have || (have.mode & 0o7777) !== (meta.mode & 0o7777));
+  return { chown, chmod };
 }
 
 /** lstat (never follows a final symlink). */
@@ -47,17 +61,19 @@ function withPath(e: unknown, path: Buffer): unknown {
 
 /**
  * Apply owner (when opts.chown), extended attributes (when opts.xattrs and opts.xattrSrc), mode
- * (not for symlinks), then times (last, so nothing moves them). Never follows a symlink at dst.
+ * (not for symlinks), then times (last, so nothing moves them); owner and mode only where
+ * they differ from opts.have. Never follows a symlink at dst.
  * Throws the first failure (an Error with code, syscall and path).
  */
 export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions): Promise<void> {
   const symlink = isSymlinkMode(meta.mode);
   if (opts.native && opts.sides?.dst.safe) return applyMetaBeneath(dst, meta, opts, opts.native, opts.sides, symlink);
+  const need = needed(meta, opts, symlink);
   try {
     // chown first: it clears setuid/setgid bits and security.capability.
-    if (opts.chown) await fs.promises.lchown(dst, meta.uid, meta.gid);
+    if (need.chown) await fs.promises.lchown(dst, meta.uid, meta.gid);
     if (opts.xattrs && opts.xattrSrc) copyXattrs(opts.xattrSrc, dst, opts.native, symlink, opts.layout);
-    if (!symlink) await fs.promises.chmod(dst, meta.mode & 0o7777);
+    if (need.chmod) await fs.promises.chmod(dst, meta.mode & 0o7777);
     await setTimes(dst, meta, symlink, opts.native);
   } catch (e) {
     throw withPath(e, dst);
@@ -66,9 +82,10 @@ export async function applyMeta(dst: Buffer, meta: EntryMeta, opts: MetaOptions)
 
 /** applyMeta beneath the anchors, in the same order. */
 async function applyMetaBeneath(dst: Buffer, meta: EntryMeta, opts: MetaOptions, native: NativeAddon, sides: { src: Side; dst: Side }, symlink: boolean): Promise<void> {
-  if (opts.chown) await sides.dst.lchown(dst, meta.uid, meta.gid);
+  const need = needed(meta, opts, symlink);
+  if (need.chown) await sides.dst.lchown(dst, meta.uid, meta.gid);
   if (opts.xattrs && opts.xattrSrc) await copyXattrsBeneath(native, sides.src, opts.xattrSrc, sides.dst, dst, symlink, opts.layout);
-  if (!symlink) await sides.dst.chmod(dst, meta.mode & 0o7777);
+  if (need.chmod) await sides.dst.chmod(dst, meta.mode & 0o7777);
   await sides.dst.utimens(dst, meta.atime, meta.mtime);
 }
 

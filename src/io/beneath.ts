@@ -195,6 +195,20 @@ export class Side {
     return statOf(await this.lstatRecord(p));
   }
 
+  /**
+   * The owner and mode the kernel already holds for `p`, without asking the file system
+   * (statx AT_STATX_DONT_SYNC): on a parallel file system a getattr is a round trip, and
+   * FUSE marks a directory's attributes stale after each create in it although its owner
+   * and mode did not change. Resolving the path may still look its names up (those
+   * lookups the next operation on `p` needs anyway). null without the addon.
+   */
+  async cachedOwnerMode(p: Buffer): Promise<{ mode: number; uid: number; gid: number } | null> {
+    if (!this.native) return null;
+    const { fd, rel } = this.at(p);
+    const r = await this.native.lstatAt(fd, rel, true).catch((e) => { throw withPath(e, p); });
+    return { mode: r[1]!, uid: r[2]!, gid: r[3]! };
+  }
+
   /** lstat as a walk stat record (model/entry.ts layout). */
   async lstatRecord(p: Buffer): Promise<Float64Array> {
     if (!this.native) {

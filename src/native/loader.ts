@@ -119,8 +119,8 @@ export interface NativeAddon {
   openAt(anchor: number, rel: Buffer, flags: number, mode: number): Promise<number>;
   /** openAt on the calling thread. */
   openAtSync(anchor: number, rel: Buffer, flags: number, mode: number): number;
-  /** lstat: STAT_FIELDS numbers (the first 0). */
-  lstatAt(anchor: number, rel: Buffer): Promise<Float64Array>;
+  /** lstat: STAT_FIELDS numbers (the first 0). cached: what the kernel holds, no request (statx AT_STATX_DONT_SYNC). */
+  lstatAt(anchor: number, rel: Buffer, cached?: boolean): Promise<Float64Array>;
   readlinkAt(anchor: number, rel: Buffer): Promise<Buffer>;
   symlinkAt(target: Buffer, anchor: number, rel: Buffer): Promise<void>;
   /** A hard link to the entry itself (linkat without AT_SYMLINK_FOLLOW). */

@@ -25,8 +25,12 @@ export async function dirMetaPhase(run: CopyRun, { digests }: Copied): Promise<v
       try {
         await run.retrying(() => run.tracked('set metadata of', dst, async () => {
           // --update: a directory whose metadata is already right is left alone (one lstat).
-          if (opts.update && dirMetaSame(d.m, await trees.dst.lstatRecord(dst), run.chown)) return;
-          await applyMeta(dst, d.m, metaOptions(run, srcOf(roots, d)));
+          const rec = opts.update ? await trees.dst.lstatRecord(dst) : null;
+          if (rec && dirMetaSame(d.m, rec, run.chown)) return;
+          // The owner and mode it has: the mkdir phase may have given it the right ones
+          // already. Otherwise what the kernel holds: no request (see cachedOwnerMode).
+          const have = rec && rec[0] === 0 ? { mode: rec[1]!, uid: rec[2]!, gid: rec[3]! } : await trees.dst.cachedOwnerMode(dst).catch(() => null);
+          await applyMeta(dst, d.m, { ...metaOptions(run, srcOf(roots, d)), have });
         }));
       } catch (err) {
         run.errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed

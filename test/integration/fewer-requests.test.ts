@@ -7,12 +7,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, run, scratch } from '../helpers/run.js';
-import { envWith, failureLines, fcpBin, treecmp } from '../helpers/trees.js';
+import { envWith, failureLines, fcpBin, treecmp, unprivileged } from '../helpers/trees.js';
+import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 
 const hasStrace = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+const hasFuse = spawnSync('sh', ['-c', 'command -v fusermount3']).status === 0;
 const DIRS = 4;
 const PER_DIR = 50;
 const N = DIRS * PER_DIR;
@@ -123,5 +125,134 @@ describe.runIf(isRoot && hasStrace)('requests per small file', () => {
     const logFiles = readdirSync(logs);
     expect(logFiles.length).toBeGreaterThan(0);
     for (const f of logFiles) expect(statSync(join(logs, f)).mode & 0o777, f).toBe(0o640);
+  });
+});
+
+/**
+ * The same through a file system that counts its requests (latfs, as the latency bench
+ * runs it, but without the sleeps): what a small file costs fcp on a parallel file system.
+ * Names stay cached for the whole copy (--entry-timeout 3600), as under a Lustre or GPFS
+ * client's locks: then the copy finds the source names the walk looked up, and what is
+ * left per file is the protocol's floor (one lookup each side, the destination's failing
+ * as it does not exist yet; create, open, read, write, times, the source's xattr list,
+ * and a flush and a release per descriptor). The checkpoint goes outside the mount, so
+ * its requests are not counted here (the bench counts them).
+ */
+interface LatfsStats {
+  total_requests: number; getxattr_security_capability: number; ops: Record<string, number>; errors: Record<string, number>;
+  setattr: { chmod: number; chown: number; utimens: number };
+}
+
+describe.runIf(isRoot && hasFuse)('requests per small file, counted by the file system', () => {
+  let s: { dir: string; cleanup: () => void };
+  beforeAll(() => {
+    s = scratch('fewerreq-latfs');
+  });
+  afterAll(async () => {
+    await unmountAll();
+    s?.cleanup();
+  });
+
+  /** fcp BACK/SRC BACK/DST through a fresh latfs mount of BACK: exit 0, treecmp exact; latfs's counts. */
+  async function countedByLatfs(back: string, name: string, np = 2): Promise<LatfsStats> {
+    const stats = join(s.dir, `${name}-stats.json`);
+    const m = await mountLatfs(back, ['--meta-us', '0', '--data-us', '0', '--entry-timeout', '3600', '--attr-timeout', '3600', '--stats', stats], 'fewerreq');
+    const r = await run(process.execPath, [fcpBin, m.path('src'), m.path('dst'), '-np', String(np), '--quiet', '--checkpoint-dir', join(s.dir, `${name}-ckpt`)], {
+      env: envWith(), timeoutMs: 120_000,
+    });
+    await m.unmount(); // latfs writes its stats at unmount
+    expect(r.code, r.stderr).toBe(0);
+    expect(failureLines(r.stderr), r.stderr).toEqual([]);
+    const cmp = await treecmp(join(back, 'src'), join(back, 'dst'));
+    expect(cmp.lines, cmp.output).toEqual([]);
+    expect(cmp.code).toBe(0);
+    return JSON.parse(readFileSync(stats, 'utf8')) as LatfsStats;
+  }
+
+  it(`${N} root-owned files: at most 12 charged requests per entry, none that is not needed`, async () => {
+    const back = join(s.dir, 'back');
+    mkdirSync(back);
+    smallTree(join(back, 'src'), 0, 0, (i) => EXACT[i % EXACT.length]!);
+    const st = await countedByLatfs(back, 'small');
+    const op = (name: string) => st.ops[name] ?? 0;
+    const dirs = DIRS + 1;
+    const entries = N + dirs;
+    const charged = st.total_requests - st.getxattr_security_capability;
+    // Per file: one create, one open, one read, one write, times set once; no getattr,
+    // chown, chmod, setxattr or getxattr (the source has no xattrs: its list is empty).
+    // Directories (root's, with the owner's rwx) are made with their mode: no chmod either,
+    // but for DST's root when a rank's mkdir of a child found it missing and made it
+    // owner-only on the way (the mkdir phase is order-free across ranks).
+    expect(op('create')).toBe(N);
+    expect(op('open')).toBe(N);
+    expect(op('read')).toBe(N);
+    expect(op('write')).toBe(N);
+    expect(st.setattr.utimens).toBe(N + dirs);
+    expect(st.setattr.chown).toBe(0);
+    expect(st.setattr.chmod).toBeLessThanOrEqual(1);
+    expect(op('getxattr') - st.getxattr_security_capability).toBe(0);
+    expect(op('setxattr')).toBe(0);
+    expect(op('listxattr')).toBeLessThanOrEqual(N + dirs);
+    expect(op('getattr')).toBeLessThanOrEqual(dirs);
+    // a lookup of each source name (the walk) and of each destination name (failing: a new file)
+    expect(st.errors.lookup ?? 0).toBeLessThanOrEqual(N + 2 * dirs);
+    expect(op('lookup')).toBeLessThanOrEqual(2 * N + 4 * dirs);
+    expect(op('flush')).toBeLessThanOrEqual(2 * N + dirs);
+    expect(op('release')).toBeLessThanOrEqual(2 * N + dirs);
+    expect(charged / entries).toBeLessThanOrEqual(12);
+  });
+
+  it('directories get a chown or chmod only where the mkdir did not already give the source\'s owner and mode', async () => {
+    const back = join(s.dir, 'dirs-back');
+    const src = join(back, 'src');
+    mkdirSync(src, { recursive: true });
+    // name: owner, mode; each holds one root-owned file
+    const dirs: Array<[string, number, number]> = [
+      ['plain', 0, 0o755], ['other-owner', 4321, 0o750], ['read-only', 0, 0o555], ['sticky', 0, 0o1777], ['setgid', 0, 0o2755], ['private', 0, 0o700],
+    ];
+    for (const [name, owner, mode] of dirs) {
+      const d = join(src, name);
+      mkdirSync(d);
+      writeFileSync(join(d, 'f'), name);
+      chmodSync(join(d, 'f'), 0o644);
+      chownSync(d, owner, owner);
+      chmodSync(d, mode);
+    }
+    chmodSync(src, 0o755);
+    const st = await countedByLatfs(back, 'dirs', 1); // one rank: its one batch of directories is made parents first
+    // the other owner's directory: chown, then its mode (made owner-only until then);
+    // modes a mkdir cannot give (no owner write, sticky, setgid): chmod
+    expect(st.setattr.chown).toBe(1);
+    expect(st.setattr.chmod).toBe(4);
+  });
+
+  it('not root, copying root\'s directories: each made with its mode, no chmod but where the mkdir cannot give it', async () => {
+    const back = join(s.dir, 'user-back');
+    const src = join(back, 'src');
+    mkdirSync(src, { recursive: true });
+    chmodSync(s.dir, 0o755); // nobody must reach the mount point and the checkpoint beside it
+    chmodSync(back, 0o777);
+    const modes: Array<[string, number]> = [['plain', 0o755], ['group', 0o750], ['read-only', 0o555]];
+    for (const [name, mode] of modes) {
+      const d = join(src, name);
+      mkdirSync(d);
+      writeFileSync(join(d, 'f'), name);
+      chmodSync(join(d, 'f'), 0o644);
+      chmodSync(d, mode);
+    }
+    chmodSync(src, 0o755);
+    const stats = join(s.dir, 'user-stats.json');
+    const m = await mountLatfs(back, ['--meta-us', '0', '--data-us', '0', '-o', 'allow_other', '--stats', stats], 'fewerreq');
+    chmodSync(dirname(m.mnt), 0o755);
+    const [cmd, args] = unprivileged(process.execPath, [fcpBin, m.path('src'), m.path('dst'), '-np', '1', '--quiet', '--checkpoint-dir', join(m.mnt, 'ckpt')]);
+    const r = await run(cmd, args, { env: envWith(), timeoutMs: 120_000 });
+    await m.unmount();
+    expect(r.code, r.stderr).toBe(0);
+    for (const [name, mode] of modes) expect(statSync(join(back, 'dst', name)).mode & 0o7777, name).toBe(mode);
+    expect(statSync(join(back, 'dst')).mode & 0o7777).toBe(0o755);
+    const st = JSON.parse(readFileSync(stats, 'utf8')) as LatfsStats;
+    expect(st.setattr.chown).toBe(0);
+    // read-only: made 0755 to be filled, then 0555; the checkpoint's files are made with their modes
+    expect(st.setattr.chmod).toBe(1);
   });
 });

@@ -96,6 +96,15 @@ describe.skipIf(!native).each(['openat2', 'walk'] as const)('resolution beneath 
     expect(fs.statSync(path.join(dir, 'root/a/b/file')).mtimeMs).toBe(before);
   });
 
+  it('lstatAt(cached) gives what the kernel holds, the same as lstat, and refuses a symlinked directory too', async () => {
+    for (const rel of ['a/b/file', 'a/b', 'flink']) {
+      const full = await n.lstatAt(anchor, B(rel));
+      const cached = await n.lstatAt(anchor, B(rel), true);
+      expect(Array.from(cached), rel).toEqual(Array.from(full));
+    }
+    await expect(n.lstatAt(anchor, B('a/link/file'), true)).rejects.toMatchObject({ code: 'ELOOP' });
+  });
+
   it("'..' and absolute paths cannot leave the anchor", async () => {
     const refused = expect.objectContaining({ code: 'ELOOP' });
     await expect(n.openAt(anchor, B('../outside/file'), fs.constants.O_RDONLY, 0)).rejects.toEqual(refused);

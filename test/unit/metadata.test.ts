@@ -104,6 +104,24 @@ describe.each(modes)('applyMeta ($name)', ({ native: nat }) => {
     expectTime(nsOf(d).m, mtime);
   });
 
+  it.skipIf(!isRoot)('with `have`, chowns and chmods only what differs (and chmods after any chown)', async () => {
+    const d = tmp('have');
+    fs.mkdirSync(d, 0o755);
+    const meta = metaFor(fs.constants.S_IFDIR | 0o755, [1_234_567_890, 5], { uid: 1234, gid: 5678 });
+    // told it already has the owner and mode: neither is set (the times still are)
+    await applyMeta(d, meta, { native: nat, chown: true, xattrs: false, have: { mode: 0o40755, uid: 1234, gid: 5678 } });
+    expect([fs.lstatSync(d).uid, fs.lstatSync(d).gid]).toEqual([0, 0]);
+    expectTime(nsOf(d).m, [1_234_567_890, 5]);
+    // the owner differs: chown, and the mode is set after it even though `have` says it is right
+    fs.chmodSync(d, 0o700);
+    await applyMeta(d, meta, { native: nat, chown: true, xattrs: false, have: { mode: 0o40755, uid: 0, gid: 0 } });
+    expect([fs.lstatSync(d).uid, fs.lstatSync(d).gid, fs.lstatSync(d).mode & 0o7777]).toEqual([1234, 5678, 0o755]);
+    // only the mode differs
+    fs.chmodSync(d, 0o711);
+    await applyMeta(d, { ...meta, mode: fs.constants.S_IFDIR | 0o2750 }, { native: nat, chown: true, xattrs: false, have: { mode: 0o40711, uid: 1234, gid: 5678 } });
+    expect(fs.lstatSync(d).mode & 0o7777).toBe(0o2750);
+  });
+
   it.skipIf(!isRoot)('chowns before chmod so setuid/setgid survive', async () => {
     const f = tmp('own');
     fs.writeFileSync(f, 'x');
