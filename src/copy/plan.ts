@@ -11,6 +11,10 @@
  * (up to BATCH_FILES files or BATCH_BYTES bytes per item) so per-item overhead does not
  * dominate trees of many small files.
  */
+import { STAT_RECORD_FIELDS } from '../model/entry.js';
+import { PACKED_NUMS, putPackedNums, type FileRun } from '../model/file-run.js';
+import { joinPath } from '../model/paths.js';
+
 export const MiB = 1024 * 1024;
 export const MIN_CHUNK = 4 * MiB;
 export const MAX_CHUNK = 1024 * MiB;
@@ -64,4 +68,31 @@ export function* batches<T>(items: Iterable<T>, sizeOf: (t: T) => number, maxCou
     }
   }
   if (cur.length > 0) yield cur;
+}
+
+/**
+ * The files of runs (model/file-run.ts) of at most `maxSize` bytes, in batches bounded like
+ * batches(), packed as copyFiles takes them: one path and PACKED_NUMS numbers per file,
+ * no entry object.
+ */
+export function* packedBatches(runs: Iterable<FileRun>, maxSize: number, maxCount = BATCH_FILES, maxBytes = BATCH_BYTES): Generator<{ rels: Buffer[]; nums: Float64Array }> {
+  let rels: Buffer[] = [];
+  let nums = new Float64Array(maxCount * PACKED_NUMS);
+  let bytes = 0;
+  for (const run of runs) {
+    for (const i of run.idx) {
+      const size = run.stats[i * STAT_RECORD_FIELDS + 4]!;
+      if (size > maxSize) continue;
+      putPackedNums(nums, rels.length, run.r, run.stats, i);
+      rels.push(joinPath(run.dir, run.names[i]!));
+      bytes += size;
+      if (rels.length >= maxCount || bytes >= maxBytes) {
+        yield { rels, nums: nums.subarray(0, rels.length * PACKED_NUMS) };
+        rels = [];
+        nums = new Float64Array(maxCount * PACKED_NUMS);
+        bytes = 0;
+      }
+    }
+  }
+  if (rels.length > 0) yield { rels, nums: nums.subarray(0, rels.length * PACKED_NUMS) };
 }

@@ -11,7 +11,9 @@
 import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node:fs';
 import type { PhaseResult, TaskContext } from '../engine/task.js';
 import type { Entry } from '../model/entry.js';
-import { batches, chooseBatchFiles, chunksOf } from '../copy/plan.js';
+import { batches, chooseBatchFiles, chunksOf, packedBatches } from '../copy/plan.js';
+import { runEntry, runSize } from '../model/file-run.js';
+import { statBytes } from '../checkpoint/listing.js';
 import { copyTask } from '../copy/copy-task.js';
 import { metaOptions, type ChunkFailure, type CopyContext } from '../copy/copy-context.js';
 import type { CopyItem } from '../copy/copy-item.js';
@@ -29,6 +31,11 @@ import type { CopySummary } from '../jobs/copy-summary.js';
 import type { CopyRun } from './run.js';
 import type { Walked } from './walk-phase.js';
 import type { Plan } from './plan-phase.js';
+
+function* chain<T>(a: Iterable<T>, b: Iterable<T>): Generator<T> {
+  yield* a;
+  yield* b;
+}
 
 export interface Copied {
   result: PhaseResult;
@@ -105,8 +112,15 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
       digests?.file(e, d.digest ? fromHex(d.digest) : null);
       return true;
     };
+    // Plain files the walk kept packed (model/file-run.ts) go to the copy packed, unless a
+    // resume must look each one up; only a large one becomes an entry.
+    const packed = !resume;
+    const entries = (): Iterable<Entry> => (packed ? run.lists.looseFiles() : run.lists.files());
+    const largeOfRuns = function* (): Generator<Entry> {
+      for (const fr of run.lists.fileRuns()) for (let k = 0; k < fr.idx.length; k++) if (runSize(fr, k) > chunk) yield runEntry(fr, k);
+    };
     // Hard-linked files as the link plan says: secondaries are not copied (see copyAs).
-    for (const found of run.lists.files()) {
+    for (const found of packed ? chain(entries(), largeOfRuns()) : entries()) {
       if (found.m.size <= chunk) continue;
       const e = links.copyAs(found);
       if (!e || done(e)) continue;
@@ -115,13 +129,15 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
       yield* largeFileItems(e, ctx);
     }
     const whole = function* (): Generator<Entry> {
-      for (const found of run.lists.files()) {
+      for (const found of entries()) {
         if (found.m.size > chunk) continue;
         const e = links.copyAs(found);
         if (e && !done(e)) yield e;
       }
     };
-    for (const b of batches(whole(), (e) => e.m.size, chooseBatchFiles(walkTotals.files ?? 0, run.rt.size))) yield { t: 'b', f: b };
+    const perBatch = chooseBatchFiles(walkTotals.files ?? 0, run.rt.size);
+    for (const b of batches(whole(), (e) => e.m.size, perBatch)) yield { t: 'b', f: b };
+    if (packed) for (const b of packedBatches(run.lists.fileRuns(), chunk, perBatch)) yield { t: 'p', p: b.rels, n: statBytes(b.nums) };
   }
 
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */

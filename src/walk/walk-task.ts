@@ -112,6 +112,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     let recorded = 0;
     let again: Buffer[] | null = null;
     let wait = 0;
+    // Plain files (regular, one link) stay packed in a run: no entry each (model/file-run.ts),
+    // counted once for the batch.
+    const plain: number[] = [];
+    let plainBytes = 0, plainForeign = 0;
     for (let i = 0; i < names.length; i++) {
       const o = i * STAT_RECORD_FIELDS;
       const err = a[o]!;
@@ -143,6 +147,19 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         recorded++;
         continue;
       }
+      if ((a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1) {
+        if (w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
+          ctx.count('excluded');
+          w.report?.add(ACTION.excluded, r, joinPath(dirRel, names[i]!));
+          a[o] = NOT_RECORDED;
+          continue;
+        }
+        plain.push(i);
+        plainBytes += a[o + 4]!;
+        if (a[o + 2] !== w.uid) plainForeign++;
+        recorded++;
+        continue;
+      }
       const e = entryFromStatAt(r, joinPath(dirRel, names[i]!), a, i);
       if (w.filter?.excludes(e.p, e.k === 'd')) {
         ctx.count('excluded');
@@ -155,6 +172,13 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+    }
+    if (plain.length > 0) {
+      w.lists.addRun({ r, dir: dirRel, names, stats: a, idx: plain });
+      ctx.count('entries', plain.length);
+      ctx.count('files', plain.length);
+      ctx.count('bytes', plainBytes);
+      if (plainForeign > 0) ctx.count('foreignOwner', plainForeign);
     }
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
     if (!again) return false;
