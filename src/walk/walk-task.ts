@@ -116,6 +116,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     // counted once for the batch.
     const plain: number[] = [];
     let plainBytes = 0, plainForeign = 0;
+    // Files DST has up to date (--update): counted once for the batch too.
+    let upToDate = 0, upToDateBytes = 0, upToDateForeign = 0;
     for (let i = 0; i < names.length; i++) {
       const o = i * STAT_RECORD_FIELDS;
       const err = a[o]!;
@@ -136,12 +138,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       // usual way: its link group needs every name).
       if (dst && (a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1 && recordsSameByTime(a, dst, i)
         && !w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
-        ctx.count('entries');
-        ctx.count('files');
-        ctx.count('bytes', a[o + 4]!);
-        ctx.count('upToDate');
-        ctx.count('upToDateBytes', a[o + 4]!);
-        if (a[o + 2] !== w.uid) ctx.count('foreignOwner');
+        upToDate++;
+        upToDateBytes += a[o + 4]!;
+        if (a[o + 2] !== w.uid) upToDateForeign++;
         w.report?.add(ACTION.upToDate, r, joinPath(dirRel, names[i]!));
         a[o] = UP_TO_DATE;
         recorded++;
@@ -172,6 +171,14 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+    }
+    if (upToDate > 0) {
+      ctx.count('entries', upToDate);
+      ctx.count('files', upToDate);
+      ctx.count('bytes', upToDateBytes);
+      ctx.count('upToDate', upToDate);
+      ctx.count('upToDateBytes', upToDateBytes);
+      if (upToDateForeign > 0) ctx.count('foreignOwner', upToDateForeign);
     }
     if (plain.length > 0) {
       w.lists.addRun({ r, dir: dirRel, names, stats: a, idx: plain });
