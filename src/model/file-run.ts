@@ -25,6 +25,23 @@ export interface FileRun {
   idx: number[];
 }
 
+/**
+ * The run to keep of a batch's plain files: the batch itself when they are at least half
+ * of it, else a copy of their slots only, so that a batch of many subdirectories and a
+ * few files does not keep every slot's record alive (a run costs at most twice its files).
+ */
+export function keptRun(r: number, dir: Buffer, names: Buffer[], stats: Float64Array, idx: number[]): FileRun {
+  if (idx.length * 2 >= names.length) return { r, dir, names, stats, idx };
+  const own = new Float64Array(idx.length * STAT_RECORD_FIELDS);
+  const ownNames: Buffer[] = new Array(idx.length);
+  for (let k = 0; k < idx.length; k++) {
+    const i = idx[k]!;
+    own.set(stats.subarray(i * STAT_RECORD_FIELDS, (i + 1) * STAT_RECORD_FIELDS), k * STAT_RECORD_FIELDS);
+    ownNames[k] = Buffer.from(names[i]!); // (a view would keep the batch's names alive)
+  }
+  return { r, dir, names: ownNames, stats: own, idx: idx.map((_, k) => k) };
+}
+
 /** Size of file k of a run (k indexes run.idx). */
 export const runSize = (run: FileRun, k: number): number => run.stats[run.idx[k]! * STAT_RECORD_FIELDS + 4]!;
 

@@ -25,6 +25,7 @@ import { baseName } from '../model/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../io/beneath.js';
+import { keptRun } from '../model/file-run.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 import { Retries } from '../io/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
@@ -181,7 +182,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (upToDateForeign > 0) ctx.count('foreignOwner', upToDateForeign);
     }
     if (plain.length > 0) {
-      w.lists.addRun({ r, dir: dirRel, names, stats: a, idx: plain });
+      w.lists.addRun(keptRun(r, dirRel, names, a, plain));
       ctx.count('entries', plain.length);
       ctx.count('files', plain.length);
       ctx.count('bytes', plainBytes);

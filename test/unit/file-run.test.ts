@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { entryFromStatAt, putStatRecord, STAT_RECORD_FIELDS, type Entry } from '../../src/model/entry.js';
-import { PACKED_NUMS, packedEntry, runEntries, type FileRun } from '../../src/model/file-run.js';
+import { PACKED_NUMS, keptRun, packedEntry, runEntries, type FileRun } from '../../src/model/file-run.js';
 import { packedBatches } from '../../src/copy/plan.js';
 import { isCopyItem, itemBytes, itemOps } from '../../src/copy/copy-item.js';
 import { statBytes } from '../../src/checkpoint/listing.js';
@@ -49,6 +49,20 @@ describe('file runs', () => {
     const want = run.idx.map((i) => plain(entryFromStatAt(0, B(`d/f${i}\xe9`), run.stats, i)));
     expect(got).toEqual(want);
     expect(got).toHaveLength(5);
+  });
+
+  it('a run of few files among many slots keeps a copy of their slots only, with the same entries', () => {
+    const batch = makeRun(6);
+    const few = keptRun(batch.r, batch.dir, batch.names, batch.stats, [2, 5]);
+    expect(few.stats).toHaveLength(2 * STAT_RECORD_FIELDS);
+    expect(few.names).toHaveLength(2);
+    expect([...runEntries(few)].map(plain)).toEqual([2, 5].map((i) => plain(entryFromStatAt(0, B(`d/f${i}\xe9`), batch.stats, i))));
+    // its names are copies, not views of the batch's
+    batch.names[2]![0] = 0x5a;
+    expect(few.names[0]!.toString('latin1')).toBe('f2\xe9');
+    // half or more of the batch: kept as it is
+    const most = keptRun(batch.r, batch.dir, batch.names, batch.stats, [0, 2, 3, 4]);
+    expect(most.stats).toBe(batch.stats);
   });
 
   it('WalkLists gives runs back as files, beside loose files, and as runs', () => {
