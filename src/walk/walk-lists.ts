@@ -92,20 +92,26 @@ export class WalkLists {
   }
 
   *files(): Iterable<Entry> {
-    yield* this.looseFiles();
-    for (const run of this.fileRuns()) yield* runEntries(run);
-  }
-
-  /** The files not held in runs (all of them once spilled): hard-linked ones, a resume's. */
-  *looseFiles(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.spilledOf('f');
-    else yield* this.fileList;
+    if (this.spilled) {
+      yield* this.spilledOf('f');
+      return;
+    }
+    yield* this.fileList;
+    for (const run of this.runs) yield* runEntries(run);
   }
 
-  /** The files held packed, in runs (none once spilled: looseFiles has them). */
-  fileRuns(): readonly FileRun[] {
-    return this.spilled ? [] : this.runs;
+  /**
+   * Every file, plain ones in packed runs (in memory, or once spilled as the checkpoint's
+   * listings have them), the others (hard-linked) as entries: in one pass.
+   */
+  *filesPacked(): Iterable<Entry | FileRun> {
+    this.check();
+    if (!this.spilled) {
+      yield* this.fileList;
+      yield* this.runs;
+    } else if (!this.listed) yield* this.spilledOf('f');
+    else for (const x of this.store!.readListedPacked()) if ('idx' in x || x.k === 'f') yield x;
   }
 
   *dirs(): Iterable<Entry> {

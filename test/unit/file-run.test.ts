@@ -72,8 +72,7 @@ describe('file runs', () => {
     lists.add(loose);
     lists.addRun(run);
     expect([...lists.files()].map((e) => e.p.toString('latin1'))).toEqual(['loose', 'd/f0\xe9', 'd/f2\xe9', 'd/f3\xe9', 'd/f4\xe9']);
-    expect([...lists.looseFiles()]).toEqual([loose]);
-    expect(lists.fileRuns()).toEqual([run]);
+    expect([...lists.filesPacked()]).toEqual([loose, run]);
   });
 
   it('WalkLists past its budget spills runs as entries (scratch store): the same files, no runs left', () => {
@@ -87,11 +86,37 @@ describe('file runs', () => {
       const c = makeRun(2);
       lists.addRun(c); // after the spill: straight to the store
       expect(lists.isSpilled).toBe(true);
-      expect(lists.fileRuns()).toEqual([]);
+      expect([...lists.filesPacked()].some((x) => 'idx' in x)).toBe(false);
       const want = [a, b, c].flatMap((r) => [...runEntries(r)].map(plain));
       const got = [...lists.files()].map(plain);
       expect(got.map((e) => e.p).sort()).toEqual(want.map((e) => e.p).sort());
       expect(got).toHaveLength(8);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('spilled lists from the checkpoint\'s listings', () => {
+  it('come back with plain files as runs and the rest (a hard-linked file, a directory) as entries', () => {
+    const store = new RankStore(join(dir, 'rank.db'));
+    try {
+      const lists = new WalkLists(store, 2, true);
+      const run = makeRun(4); // slot 1 stays out of the run: make it a hard-linked file
+      run.stats[1 * STAT_RECORD_FIELDS + 5] = 2;
+      const linked = entryFromStatAt(0, B('d/f1\xe9'), run.stats, 1);
+      // as the walk does: the batch's listing, then the lists
+      store.listing(0, run.dir, Buffer.concat(run.names.flatMap((n) => [n, Buffer.alloc(1)])), run.stats, 5);
+      lists.add(linked);
+      lists.addRun(run); // over the budget: spilled, files dropped (the listing has them)
+      expect(lists.isSpilled).toBe(true);
+      const back = [...lists.filesPacked()];
+      expect(back.filter((x): x is Entry => !('idx' in x)).map(plain)).toEqual([plain(linked)]);
+      const runs = back.filter((x): x is FileRun => 'idx' in x);
+      expect(runs).toHaveLength(1);
+      expect([...runEntries(runs[0]!)].map(plain)).toEqual([...runEntries(run)].map(plain));
+      // files() as before: every file, one by one
+      expect([...lists.files()].map((e) => e.p.toString('latin1')).sort()).toEqual(['d/f0\xe9', 'd/f1\xe9', 'd/f2\xe9', 'd/f3\xe9', 'd/f4\xe9']);
     } finally {
       store.close();
     }
