@@ -131,7 +131,9 @@ export class WalkLists {
     if (!this.spilled) {
       for (const e of this.fileList) if (e.h) yield e;
     } else if (this.listed) {
-      for (const e of this.spilledOf('f')) if (e.h) yield e;
+      // (plain files come back as runs, not unpacked: they have one link)
+      this.check();
+      for (const x of this.store!.readListedPacked()) if (!('idx' in x) && x.h) yield x;
     } else {
       yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
     }

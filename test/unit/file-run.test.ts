@@ -115,6 +115,7 @@ describe('spilled lists from the checkpoint\'s listings', () => {
       const runs = back.filter((x): x is FileRun => 'idx' in x);
       expect(runs).toHaveLength(1);
       expect([...runEntries(runs[0]!)].map(plain)).toEqual([...runEntries(run)].map(plain));
+      expect([...lists.hardlinked()].map(plain)).toEqual([plain(linked)]);
       // files() as before: every file, one by one
       expect([...lists.files()].map((e) => e.p.toString('latin1')).sort()).toEqual(['d/f0\xe9', 'd/f1\xe9', 'd/f2\xe9', 'd/f3\xe9', 'd/f4\xe9']);
     } finally {
