@@ -13,6 +13,7 @@
  */
 import { depthOf, joinPath } from '../model/paths.js';
 import { entryFromStatAt, STAT_RECORD_FIELDS, type Entry } from '../model/entry.js';
+import type { FileRun } from '../model/file-run.js';
 
 /** Marks a slot the walk did not record (positive, so never mistaken for -errno). */
 export const NOT_RECORDED = 1;
@@ -89,6 +90,28 @@ export function* listingEntries(root: number, dir: Buffer, names: Buffer, stats:
     yield entryFromStatAt(root, joinPath(dir, list[i]!), a, i);
   }
 }
+
+/**
+ * What listingEntries gives with upToDate 'skip', with the plain files (regular, one
+ * link, a name) as one packed run (model/file-run.ts) and everything else as entries: the
+ * copy of a spilled list takes a listing as the walk recorded it, no object per file.
+ */
+export function* listingPacked(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<FileRun | Entry> {
+  const a = doublesOf(stats);
+  const list = unpackNames(names);
+  if (a.length !== list.length * STAT_RECORD_FIELDS) throw new Error(`a listing of ${list.length} names has ${a.length} stat fields`);
+  const idx: number[] = [];
+  for (let i = 0; i < list.length; i++) {
+    const o = i * STAT_RECORD_FIELDS;
+    if (a[o] !== 0) continue;
+    if ((a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1 && list[i]!.length > 0) idx.push(i);
+    else yield entryFromStatAt(root, joinPath(dir, list[i]!), a, i);
+  }
+  if (idx.length > 0) yield { r: root, dir, names: list, stats: a, idx };
+}
+
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
 
 /** The entries of one listing row as entries-table rows (a merge). */
 export function* listingRows(root: number, dir: Buffer, names: Buffer, stats: Buffer): Generator<unknown[]> {

@@ -18,7 +18,8 @@ import type Database from 'better-sqlite3';
 import type { Entry } from '../model/entry.js';
 import { dirName } from '../model/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
-import { entryRow, listingEntries, statBytes } from './listing.js';
+import { entryRow, listingEntries, listingPacked, statBytes } from './listing.js';
+import type { FileRun } from '../model/file-run.js';
 import { doneRows } from './done-batch.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
 
@@ -181,6 +182,18 @@ export class RankStore {
     try {
       const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
       for (const l of it) yield* listingEntries(l.root, l.dir, l.names, l.stats, 'skip');
+    } finally {
+      rd.close();
+    }
+  }
+
+  /** readListed's entries, with each listing's plain files as one packed run (see listingPacked). */
+  *readListedPacked(): Generator<FileRun | Entry> {
+    this.flush();
+    const rd = openDb(this.path, true);
+    try {
+      const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
+      for (const l of it) yield* listingPacked(l.root, l.dir, l.names, l.stats);
     } finally {
       rd.close();
     }

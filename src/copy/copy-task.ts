@@ -13,6 +13,7 @@ import type { CopyContext } from './copy-context.js';
 import { entryCopiers } from './copy-entries.js';
 import { nativeBatchCopier } from './copy-batch.js';
 import { COPY_BATCHES_IN_FLIGHT } from './plan.js';
+import { doublesView, packedEntry } from '../model/file-run.js';
 
 /**
  * Files copied at once within one batch item when it goes file by file in JS (overlaps
@@ -40,15 +41,17 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (c.slowMs) await new Promise((r) => setTimeout(r, c.slowMs));
       if (c.limits?.active) {
         // --update in a native batch: only the files it copies move bytes, known after it (paid there).
-        await c.limits.take(item.t === 'b' && copyBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
+        await c.limits.take((item.t === 'b' || item.t === 'p') && copyBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
         if (c.inFlight?.draining) return;
       }
       const attempt = item.a ?? 0;
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx, attempt);
       // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && copyBatch) return copyBatch(item.f, ctx, attempt);
-      const list = item.t === 'b' ? item.f : item.e;
-      const one = item.t === 'b' ? copyWhole : createOther;
+      if (item.t === 'b' && copyBatch) return copyBatch({ entries: item.f }, ctx, attempt);
+      if (item.t === 'p' && copyBatch) return copyBatch({ rels: item.p, nums: doublesView(item.n) }, ctx, attempt);
+      // (a packed batch on a rank without the native batch, e.g. stolen: entry by entry)
+      const list = item.t === 'b' ? item.f : item.t === 'p' ? item.p.map((_, i) => packedEntry(item.p, doublesView(item.n), i)) : item.e;
+      const one = item.t === 'o' ? createOther : copyWhole;
       for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
         await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx, attempt)));
       }

@@ -11,6 +11,10 @@
  * (up to BATCH_FILES files or BATCH_BYTES bytes per item) so per-item overhead does not
  * dominate trees of many small files.
  */
+import { STAT_RECORD_FIELDS } from '../model/entry.js';
+import { PACKED_NUMS, putPackedNums, type FileRun } from '../model/file-run.js';
+import { joinPath } from '../model/paths.js';
+
 export const MiB = 1024 * 1024;
 export const MIN_CHUNK = 4 * MiB;
 export const MAX_CHUNK = 1024 * MiB;
@@ -73,4 +77,54 @@ export function* batches<T>(items: Iterable<T>, sizeOf: (t: T) => number, maxCou
     }
   }
   if (cur.length > 0) yield cur;
+}
+
+/** A batch of whole files packed as copyFiles takes them: one path and PACKED_NUMS numbers per file. */
+export interface PackedBatch {
+  rels: Buffer[];
+  nums: Float64Array;
+}
+
+/** Cuts files of runs (model/file-run.ts) into packed batches bounded like batches(): no entry object per file. */
+export class PackedBatcher {
+  private rels: Buffer[] = [];
+  private nums: Float64Array;
+  private bytes = 0;
+
+  constructor(private readonly maxCount = BATCH_FILES, private readonly maxBytes = BATCH_BYTES) {
+    this.nums = new Float64Array(maxCount * PACKED_NUMS);
+  }
+
+  /** Slot i of a run, unless it is larger than maxSize; a batch when this file filled one. */
+  add(run: FileRun, i: number, maxSize: number): PackedBatch | null {
+    const size = run.stats[i * STAT_RECORD_FIELDS + 4]!;
+    if (size > maxSize) return null;
+    putPackedNums(this.nums, this.rels.length, run.r, run.stats, i);
+    this.rels.push(joinPath(run.dir, run.names[i]!));
+    this.bytes += size;
+    return this.rels.length >= this.maxCount || this.bytes >= this.maxBytes ? this.rest() : null;
+  }
+
+  /** The files added since the last batch, as one (null: none). */
+  rest(): PackedBatch | null {
+    if (this.rels.length === 0) return null;
+    const b = { rels: this.rels, nums: this.nums.subarray(0, this.rels.length * PACKED_NUMS) };
+    this.rels = [];
+    this.nums = new Float64Array(this.maxCount * PACKED_NUMS);
+    this.bytes = 0;
+    return b;
+  }
+}
+
+/** The files of runs of at most `maxSize` bytes, in packed batches (see PackedBatcher). */
+export function* packedBatches(runs: Iterable<FileRun>, maxSize: number, maxCount = BATCH_FILES, maxBytes = BATCH_BYTES): Generator<PackedBatch> {
+  const batcher = new PackedBatcher(maxCount, maxBytes);
+  for (const run of runs) {
+    for (const i of run.idx) {
+      const b = batcher.add(run, i, maxSize);
+      if (b) yield b;
+    }
+  }
+  const rest = batcher.rest();
+  if (rest) yield rest;
 }

@@ -11,7 +11,9 @@
 import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node:fs';
 import type { PhaseResult, TaskContext } from '../engine/task.js';
 import type { Entry } from '../model/entry.js';
-import { batches, chooseBatchFiles, chunksOf } from '../copy/plan.js';
+import { BATCH_BYTES, batches, chooseBatchFiles, chunksOf, PackedBatcher } from '../copy/plan.js';
+import { runEntry, runSize, type FileRun } from '../model/file-run.js';
+import { statBytes } from '../checkpoint/listing.js';
 import { copyTask } from '../copy/copy-task.js';
 import { metaOptions, type ChunkFailure, type CopyContext } from '../copy/copy-context.js';
 import type { CopyItem } from '../copy/copy-item.js';
@@ -105,23 +107,51 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
       digests?.file(e, d.digest ? fromHex(d.digest) : null);
       return true;
     };
+    // Plain files the walk kept packed (model/file-run.ts) go to the copy packed, unless a
+    // resume must look each one up; only a large one becomes an entry. Two passes over the
+    // lists, as many as reading them one by one took.
+    const found = (): Iterable<Entry | FileRun> => (resume ? run.lists.files() : run.lists.filesPacked());
     // Hard-linked files as the link plan says: secondaries are not copied (see copyAs).
-    for (const found of run.lists.files()) {
-      if (found.m.size <= chunk) continue;
-      const e = links.copyAs(found);
-      if (!e || done(e)) continue;
+    const largeItems = async function* (f: Entry): AsyncGenerator<CopyItem> {
+      const e = links.copyAs(f);
+      if (!e || done(e)) return;
       large.push(e);
-      if (opts.update && (await largeUpToDate(e, ctx))) continue;
+      if (opts.update && (await largeUpToDate(e, ctx))) return;
       yield* largeFileItems(e, ctx);
-    }
-    const whole = function* (): Generator<Entry> {
-      for (const found of run.lists.files()) {
-        if (found.m.size > chunk) continue;
-        const e = links.copyAs(found);
-        if (e && !done(e)) yield e;
-      }
     };
-    for (const b of batches(whole(), (e) => e.m.size, chooseBatchFiles(walkTotals.files ?? 0, run.rt.size))) yield { t: 'b', f: b };
+    for (const x of found()) {
+      if (!('idx' in x)) {
+        if (x.m.size > chunk) yield* largeItems(x);
+      } else {
+        for (let k = 0; k < x.idx.length; k++) if (runSize(x, k) > chunk) yield* largeItems(runEntry(x, k));
+      }
+    }
+    const perBatch = chooseBatchFiles(walkTotals.files ?? 0, run.rt.size);
+    const packedFiles = new PackedBatcher(perBatch);
+    let list: Entry[] = [];
+    let listBytes = 0;
+    for (const x of found()) {
+      if ('idx' in x) {
+        for (const i of x.idx) {
+          const b = packedFiles.add(x, i, chunk);
+          if (b) yield { t: 'p', p: b.rels, n: statBytes(b.nums) };
+        }
+        continue;
+      }
+      if (x.m.size > chunk) continue;
+      const e = links.copyAs(x);
+      if (!e || done(e)) continue;
+      list.push(e);
+      listBytes += e.m.size;
+      if (list.length >= perBatch || listBytes >= BATCH_BYTES) {
+        yield { t: 'b', f: list };
+        list = [];
+        listBytes = 0;
+      }
+    }
+    if (list.length > 0) yield { t: 'b', f: list };
+    const rest = packedFiles.rest();
+    if (rest) yield { t: 'p', p: rest.rels, n: statBytes(rest.nums) };
   }
 
   /** --update for a large file: same size and mtime (or content) in DST: leave it. */

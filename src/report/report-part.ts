@@ -14,8 +14,8 @@
  * itself), cause length (u32 LE), cause (UTF-8, failures only).
  */
 import { closeSync, constants as C, openSync, renameSync, rmSync, writeSync } from 'node:fs';
-import type { Entry, Root } from '../model/entry.js';
-import { COPY_STATUS, OP_REPLACED, OP_UP_TO_DATE } from '../native/loader.js';
+import type { Root } from '../model/entry.js';
+import { COPY_NUMS, COPY_STATUS, OP_REPLACED, OP_UP_TO_DATE } from '../native/loader.js';
 import { baseName } from '../model/paths.js';
 
 /** The report's letters (README "Report"). */
@@ -86,15 +86,14 @@ export class ReportPart {
   }
 
   /**
-   * A native batch's files as copyFiles left them (status: COPY_STATUS numbers each):
+   * A native batch's files as copyFiles took them (rels, nums: COPY_NUMS numbers each) and left them (status: COPY_STATUS numbers each):
    * failures are not here (EntryErrors reports them, see failed()).
    */
-  batch(list: readonly Entry[], status: Float64Array, n: number): void {
+  batch(rels: readonly Buffer[], nums: Float64Array, status: Float64Array, n: number): void {
     for (let i = 0; i < n; i++) {
       if (status[i * COPY_STATUS] !== 0) continue;
       const op = status[i * COPY_STATUS + 1];
-      const e = list[i]!;
-      this.add(op === OP_UP_TO_DATE ? ACTION.upToDate : op === OP_REPLACED ? ACTION.updated : ACTION.copied, e.r, e.p);
+      this.add(op === OP_UP_TO_DATE ? ACTION.upToDate : op === OP_REPLACED ? ACTION.updated : ACTION.copied, nums[i * COPY_NUMS]!, rels[i]!);
     }
   }
 

@@ -13,12 +13,15 @@
 import { depthOf } from '../model/paths.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
 import type { Entry } from '../model/entry.js';
+import { runEntries, type FileRun } from '../model/file-run.js';
 
 export class WalkLists {
   private dirList: Entry[] = [];
   private fileList: Entry[] = [];
   /** symlinks, FIFOs, sockets, devices */
   private otherList: Entry[] = [];
+  /** plain files as the walk got them, packed (model/file-run.ts): no object per file */
+  private runs: FileRun[] = [];
   private spilled = false;
   private deepest = -1;
   private count = 0;
@@ -46,11 +49,31 @@ export class WalkLists {
     if (e.k === 'd') this.dirList.push(e);
     else if (e.k === 'f') this.fileList.push(e);
     else this.otherList.push(e);
+    this.spillIfOver();
+  }
+
+  /**
+   * Plain files of one stat'ed batch, packed (regular, one link: see model/file-run.ts).
+   * Kept as they are in memory; once spilled they go the way of add().
+   */
+  addRun(run: FileRun): void {
+    if (this.spilled) {
+      for (const e of runEntries(run)) this.add(e);
+      return;
+    }
+    this.count += run.idx.length;
+    this.runs.push(run);
+    this.spillIfOver();
+  }
+
+  private spillIfOver(): void {
     if (this.store && this.count > this.budget) {
+      if (!this.listed) for (const run of this.runs) for (const e of runEntries(run)) this.store.entry(e);
       for (const l of this.listed ? [this.dirList] : [this.dirList, this.fileList, this.otherList]) for (const x of l) this.store.entry(x);
       this.dirList = [];
       this.fileList = [];
       this.otherList = [];
+      this.runs = [];
       this.spilled = true;
     }
   }
@@ -70,8 +93,25 @@ export class WalkLists {
 
   *files(): Iterable<Entry> {
     this.check();
-    if (this.spilled) yield* this.spilledOf('f');
-    else yield* this.fileList;
+    if (this.spilled) {
+      yield* this.spilledOf('f');
+      return;
+    }
+    yield* this.fileList;
+    for (const run of this.runs) yield* runEntries(run);
+  }
+
+  /**
+   * Every file, plain ones in packed runs (in memory, or once spilled as the checkpoint's
+   * listings have them), the others (hard-linked) as entries: in one pass.
+   */
+  *filesPacked(): Iterable<Entry | FileRun> {
+    this.check();
+    if (!this.spilled) {
+      yield* this.fileList;
+      yield* this.runs;
+    } else if (!this.listed) yield* this.spilledOf('f');
+    else for (const x of this.store!.readListedPacked()) if ('idx' in x || x.k === 'f') yield x;
   }
 
   *dirs(): Iterable<Entry> {
@@ -91,7 +131,9 @@ export class WalkLists {
     if (!this.spilled) {
       for (const e of this.fileList) if (e.h) yield e;
     } else if (this.listed) {
-      for (const e of this.spilledOf('f')) if (e.h) yield e;
+      // (plain files come back as runs, not unpacked: they have one link)
+      this.check();
+      for (const x of this.store!.readListedPacked()) if (!('idx' in x) && x.h) yield x;
     } else {
       yield* this.store!.read(`kind = 'f' AND hkey IS NOT NULL`);
     }

@@ -25,6 +25,7 @@ import { baseName } from '../model/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../io/beneath.js';
+import { keptRun } from '../model/file-run.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 import { Retries } from '../io/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
@@ -112,6 +113,12 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     let recorded = 0;
     let again: Buffer[] | null = null;
     let wait = 0;
+    // Plain files (regular, one link) stay packed in a run: no entry each (model/file-run.ts),
+    // counted once for the batch.
+    const plain: number[] = [];
+    let plainBytes = 0, plainForeign = 0;
+    // Files DST has up to date (--update): counted once for the batch too.
+    let upToDate = 0, upToDateBytes = 0, upToDateForeign = 0;
     for (let i = 0; i < names.length; i++) {
       const o = i * STAT_RECORD_FIELDS;
       const err = a[o]!;
@@ -132,14 +139,24 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       // usual way: its link group needs every name).
       if (dst && (a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1 && recordsSameByTime(a, dst, i)
         && !w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
-        ctx.count('entries');
-        ctx.count('files');
-        ctx.count('bytes', a[o + 4]!);
-        ctx.count('upToDate');
-        ctx.count('upToDateBytes', a[o + 4]!);
-        if (a[o + 2] !== w.uid) ctx.count('foreignOwner');
+        upToDate++;
+        upToDateBytes += a[o + 4]!;
+        if (a[o + 2] !== w.uid) upToDateForeign++;
         w.report?.add(ACTION.upToDate, r, joinPath(dirRel, names[i]!));
         a[o] = UP_TO_DATE;
+        recorded++;
+        continue;
+      }
+      if ((a[o + 1]! & S_IFMT) === S_IFREG && a[o + 5] === 1) {
+        if (w.filter?.excludes(joinPath(dirRel, names[i]!), false)) {
+          ctx.count('excluded');
+          w.report?.add(ACTION.excluded, r, joinPath(dirRel, names[i]!));
+          a[o] = NOT_RECORDED;
+          continue;
+        }
+        plain.push(i);
+        plainBytes += a[o + 4]!;
+        if (a[o + 2] !== w.uid) plainForeign++;
         recorded++;
         continue;
       }
@@ -155,6 +172,21 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+    }
+    if (upToDate > 0) {
+      ctx.count('entries', upToDate);
+      ctx.count('files', upToDate);
+      ctx.count('bytes', upToDateBytes);
+      ctx.count('upToDate', upToDate);
+      ctx.count('upToDateBytes', upToDateBytes);
+      if (upToDateForeign > 0) ctx.count('foreignOwner', upToDateForeign);
+    }
+    if (plain.length > 0) {
+      w.lists.addRun(keptRun(r, dirRel, names, a, plain));
+      ctx.count('entries', plain.length);
+      ctx.count('files', plain.length);
+      ctx.count('bytes', plainBytes);
+      if (plainForeign > 0) ctx.count('foreignOwner', plainForeign);
     }
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
     if (!again) return false;
