@@ -123,10 +123,11 @@ describe.skipIf(why !== null)('slurm: a real single-node cluster', () => {
     const rdv = join(work.dir, 'requeue-rdv');
     const log = join(work.dir, 'requeue-%j.out');
     mkdirSync(rdv);
-    // --test-slow-copy-ms (hidden): each copy item waits 30 ms, so the copy surely still runs when
-    // Slurm's signal arrives (copying 20,000 files here can take less than that latency).
+    // --test-slow-copy-ms (hidden): each copy item waits 200 ms, so the copy surely still runs when
+    // Slurm's signal arrives (copying 20,000 files here can take less than that latency; a rank
+    // runs 12 items at once, so 30 ms let the ~300 items finish within the signal's latency).
     const env = cleanEnv({ SLURM_CONF: slurm.conf, FCP: fcpCommand, FCP_RANKS_PER_NODE: '4', FCP_RDV: rdv, MAX_RESTARTS: '3' });
-    const sub = await slurm.cmd('sbatch', ['--parsable', '-N', '1', '--time=10', `--output=${log}`, example, src, dst, '--json', '--test-slow-copy-ms', '30'],
+    const sub = await slurm.cmd('sbatch', ['--parsable', '-N', '1', '--time=10', `--output=${log}`, example, src, dst, '--json', '--test-slow-copy-ms', '200'],
       { env, cwd: work.dir });
     expect(sub.code, sub.stderr).toBe(0);
     const id = sub.stdout.trim().split(';')[0]!;
