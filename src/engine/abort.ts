@@ -6,6 +6,15 @@
  * (tools flush checkpoints there) and exits with the given code; ranks that receive an
  * abort do the same silently. Once the job's work is done (`finishing`), a signal no
  * longer turns a finished job into a stopped one.
+ *
+ * A failure that several ranks may hit at once (a full destination) is not aborted on
+ * by each: a rank other than 0 asks rank 0 (`requestAbort`), which aborts with the first
+ * request it gets, so the reason is printed once however late the messages travel. Until
+ * rank 0's abort arrives the asking rank goes on, but it sends nothing to a collective
+ * (`holdsCollectives`): messages may arrive in any order (transport.ts), and this way
+ * rank 0 cannot get through a collective, so cannot end the job, before it has seen the
+ * request. If rank 0 is gone, liveness (liveness.ts) aborts the job naming it: nobody waits
+ * for ever.
  */
 import type { Message } from '../transport/messages.js';
 import { FcpError, codeOfExit } from '../fcp-error.cjs';
@@ -39,6 +48,8 @@ export class Stopper {
   /** The job's work is done: signals are ignored, a silent peer has left rather than died. */
   finishing = false;
   aborting = false;
+  /** This rank asked rank 0 to abort the job (requestAbort) and waits for it. */
+  private requested = false;
   private readonly hooks: AbortHook[] = [];
 
   constructor(private readonly o: StopperOptions) {}
@@ -60,6 +71,28 @@ export class Stopper {
     await Promise.race([hooks, new Promise((r) => setTimeout(r, 5000))]);
     await this.o.closeTransport();
     return this.o.exit(code);
+  }
+
+  /**
+   * Ask for the job to be aborted with `reason` (printed once, by rank 0, for the first
+   * request it gets). On rank 0, or alone, this is abort itself.
+   */
+  requestAbort(reason: string, code: number): void {
+    if (this.o.rank === 0 || this.o.size === 1) {
+      void this.abort(reason, code);
+      return;
+    }
+    if (this.aborting || this.requested) return;
+    this.requested = true;
+    this.o.send(0, { type: 'abort-req', reason, code });
+  }
+
+  /**
+   * True while this rank waits for the abort it asked for: it must then send nothing to a
+   * collective, so that rank 0 cannot complete one (and end the job) without the request.
+   */
+  get holdsCollectives(): boolean {
+    return this.requested;
   }
 
   /** Stop the job as SIGTERM does (every rank saves its progress), unless it is already ending. */
