@@ -16,7 +16,7 @@
  * request. If rank 0 is gone, liveness (liveness.ts) aborts the job naming it: nobody waits
  * for ever.
  */
-import type { Message } from '../transport/messages.js';
+import { MAX_REASON, type Message } from '../transport/messages.js';
 import { FcpError, codeOfExit } from '../fcp-error.cjs';
 
 /** The job is aborting with `exitCode` (an abort carries only the exit status across ranks). */
@@ -24,6 +24,14 @@ export class JobAborted extends FcpError {
   constructor(readonly reason: string, readonly exitCode: number) {
     super(codeOfExit(exitCode), reason);
   }
+}
+
+/**
+ * A reason as it can travel: a longer one (a path of thousands of escaped bytes) would be
+ * dropped on arrival, and a request dropped would leave the job waiting for its abort.
+ */
+function onWire(reason: string): string {
+  return reason.length <= MAX_REASON ? reason : `${reason.slice(0, MAX_REASON - 3)}...`;
 }
 
 export type AbortHook = (reason: string, code: number) => void | Promise<void>;
@@ -63,7 +71,7 @@ export class Stopper {
     if (this.aborting) return new Promise<never>(() => {});
     this.aborting = true;
     if (origin) {
-      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.o.send(r, { type: 'abort', reason, code });
+      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.o.send(r, { type: 'abort', reason: onWire(reason), code });
       (this.o.print ?? ((l: string) => process.stderr.write(l)))(`${this.o.tool}: ${reason}\n`);
     }
     this.o.halt(new JobAborted(reason, code));
@@ -84,7 +92,7 @@ export class Stopper {
     }
     if (this.aborting || this.requested) return;
     this.requested = true;
-    this.o.send(0, { type: 'abort-req', reason, code });
+    this.o.send(0, { type: 'abort-req', reason: onWire(reason), code });
   }
 
   /**

@@ -87,7 +87,8 @@ export function isCounters(x: unknown): x is Counters {
   return true;
 }
 
-const MAX_REASON = 4096;
+/** The longest reason an abort (or a request for one) carries; longer ones are cut to it (abort.ts). */
+export const MAX_REASON = 4096;
 
 /** Returns the typed message, or null when the body does not match its type. */
 export function validateBody(type: unknown, body: unknown): Message | null {

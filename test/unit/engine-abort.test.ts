@@ -140,6 +140,24 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
     expect(job.printed).toEqual(['sim: full here\n']);
   });
 
+  it('a reason longer than a message carries (a very long path) is cut, not dropped: the job still aborts', async () => {
+    const job = simJob(3, 5);
+    const long = `destination full: '/${'d/'.repeat(4000)}f' (ENOSPC)`;
+    const outcome = await job.all(async (rt) => {
+      if (rt.rank === 2) rt.requestAbort(long, 6);
+      try {
+        await rt.barrier();
+        return 'passed';
+      } catch (err) {
+        return err instanceof JobAborted ? 'stopped' : String(err);
+      }
+    });
+    expect(outcome).toEqual(['stopped', 'stopped', 'stopped']);
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.exits).toEqual([6, 6, 6]);
+    expect(job.printed).toEqual([`sim: ${long.slice(0, 4093)}...\n`]);
+  });
+
   it("the 'abort-req' message arrives typed, or not at all", () => {
     expect(validateBody('abort-req', { reason: 'full', code: 6 })).toEqual({ type: 'abort-req', reason: 'full', code: 6 });
     for (const bad of [{ reason: 'full' }, { reason: 7, code: 6 }, { reason: 'x'.repeat(5000), code: 6 }, { reason: 'full', code: 1.5 }]) {
