@@ -17,7 +17,7 @@ export interface FcpOptions {
   keepCheckpoint: boolean; checkpoint: boolean; memLimit: number; hash: boolean; verify: boolean; signature: boolean;
   update: boolean; updateMode?: 'time' | 'checksum'; delete: boolean; maxDelete?: MaxDelete; deleteFromEmpty: boolean; dryRun: boolean; progress: 'auto' | 'line' | 'json' | 'none'; logDir?: string;
   stallTimeout: number; timeLimit?: number; retries: number;
-  layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number; testSlowCopyMs?: number; testExchangeRound?: number;
+  layout: 'inherit' | 'copy'; layoutXattr?: string; testCorruptBeforeVerify?: string; testDelayWorkMs?: number; testDelayAbortMs?: number; testSlowCopyMs?: number; testExchangeRound?: number;
   unsafePaths: boolean;
   filesFrom?: string; from0: boolean; recursiveList: boolean;
   sync: boolean;

@@ -51,6 +51,7 @@ export async function runFcp(opts: FcpOptions, plan: FcpPlan, argv: string[], js
     startupTimeoutMs: opts.startupTimeout * 1000,
     heartbeatTimeoutMs: opts.heartbeatTimeout * 1000,
     delayWorkMs: opts.testDelayWorkMs || undefined,
+    delayAbortMs: opts.testDelayAbortMs || undefined,
     exchangeRound: opts.testExchangeRound || undefined,
     queueInMemory: budgets(opts.memLimit).queueItems,
     exit: hardExit(loadNative()),

@@ -128,6 +128,9 @@ export function addLaunchOptions(cmd: Command, rendezvousDefault: string, versio
     // For tests only (not in --help): steal replies leave a random 0..MS ms late, so a
     // test can widen the engine's race windows. Injected here, not read from the environment.
     .addOption(new Option('--test-delay-work-ms <ms>', 'for tests: delay steal replies by up to MS ms').argParser(countOption('--test-delay-work-ms', 60_000)).hideHelp())
+    // For tests only: abort messages (and requests for one) leave MS ms late, as on a
+    // loaded machine, so a test can show a reason is printed once however slow delivery is.
+    .addOption(new Option('--test-delay-abort-ms <ms>', 'for tests: delay abort messages by MS ms').argParser(countOption('--test-delay-abort-ms', 60_000)).hideHelp())
     // For tests only: rounds of N records in the routed exchanges (hard links, fsum's
     // records), so a small tree goes through many rounds.
     .addOption(new Option('--test-exchange-round <n>', 'for tests: records per exchange round').argParser(countOption('--test-exchange-round', 1_000_000)).hideHelp())

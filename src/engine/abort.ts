@@ -6,8 +6,17 @@
  * (tools flush checkpoints there) and exits with the given code; ranks that receive an
  * abort do the same silently. Once the job's work is done (`finishing`), a signal no
  * longer turns a finished job into a stopped one.
+ *
+ * A failure that several ranks may hit at once (a full destination) is not aborted on
+ * by each: a rank other than 0 asks rank 0 (`requestAbort`), which aborts with the first
+ * request it gets, so the reason is printed once however late the messages travel. Until
+ * rank 0's abort arrives the asking rank goes on, but it sends nothing to a collective
+ * (`holdsCollectives`): messages may arrive in any order (transport.ts), and this way
+ * rank 0 cannot get through a collective, so cannot end the job, before it has seen the
+ * request. If rank 0 is gone, liveness (liveness.ts) aborts the job naming it: nobody waits
+ * for ever.
  */
-import type { Message } from '../transport/messages.js';
+import { MAX_REASON, type Message } from '../transport/messages.js';
 import { FcpError, codeOfExit } from '../fcp-error.cjs';
 
 /** The job is aborting with `exitCode` (an abort carries only the exit status across ranks). */
@@ -15,6 +24,14 @@ export class JobAborted extends FcpError {
   constructor(readonly reason: string, readonly exitCode: number) {
     super(codeOfExit(exitCode), reason);
   }
+}
+
+/**
+ * A reason as it can travel: a longer one (a path of thousands of escaped bytes) would be
+ * dropped on arrival, and a request dropped would leave the job waiting for its abort.
+ */
+function onWire(reason: string): string {
+  return reason.length <= MAX_REASON ? reason : `${reason.slice(0, MAX_REASON - 3)}...`;
 }
 
 export type AbortHook = (reason: string, code: number) => void | Promise<void>;
@@ -39,6 +56,8 @@ export class Stopper {
   /** The job's work is done: signals are ignored, a silent peer has left rather than died. */
   finishing = false;
   aborting = false;
+  /** This rank asked rank 0 to abort the job (requestAbort) and waits for it. */
+  private requested = false;
   private readonly hooks: AbortHook[] = [];
 
   constructor(private readonly o: StopperOptions) {}
@@ -52,7 +71,7 @@ export class Stopper {
     if (this.aborting) return new Promise<never>(() => {});
     this.aborting = true;
     if (origin) {
-      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.o.send(r, { type: 'abort', reason, code });
+      for (let r = 0; r < this.o.size; r++) if (r !== this.o.rank) this.o.send(r, { type: 'abort', reason: onWire(reason), code });
       (this.o.print ?? ((l: string) => process.stderr.write(l)))(`${this.o.tool}: ${reason}\n`);
     }
     this.o.halt(new JobAborted(reason, code));
@@ -60,6 +79,28 @@ export class Stopper {
     await Promise.race([hooks, new Promise((r) => setTimeout(r, 5000))]);
     await this.o.closeTransport();
     return this.o.exit(code);
+  }
+
+  /**
+   * Ask for the job to be aborted with `reason` (printed once, by rank 0, for the first
+   * request it gets). On rank 0, or alone, this is abort itself.
+   */
+  requestAbort(reason: string, code: number): void {
+    if (this.o.rank === 0 || this.o.size === 1) {
+      void this.abort(reason, code);
+      return;
+    }
+    if (this.aborting || this.requested) return;
+    this.requested = true;
+    this.o.send(0, { type: 'abort-req', reason: onWire(reason), code });
+  }
+
+  /**
+   * True while this rank waits for the abort it asked for: it must then send nothing to a
+   * collective, so that rank 0 cannot complete one (and end the job) without the request.
+   */
+  get holdsCollectives(): boolean {
+    return this.requested;
   }
 
   /** Stop the job as SIGTERM does (every rank saves its progress), unless it is already ending. */

@@ -94,7 +94,10 @@ export class Runtime {
     this.rank = rank;
     this.size = size;
     const send = (to: number, msg: Message) => this.send(to, msg);
-    this.collectives = new Collectives(rank, size, send, { exchangeRound: cfg.exchangeRound });
+    // A rank waiting for the abort it asked rank 0 for holds back its part of every
+    // collective (see abort.ts): the job then cannot end before rank 0 has seen the request.
+    const sendCollective = (to: number, msg: Message) => { if (!this.stopper.holdsCollectives) this.send(to, msg); };
+    this.collectives = new Collectives(rank, size, sendCollective, { exchangeRound: cfg.exchangeRound });
     this.progress = new ProgressReducer(rank, size, send);
     this.stopper = new Stopper({
       tool: cfg.tool, rank, size, send,
@@ -289,6 +292,14 @@ export class Runtime {
   }
 
   /**
+   * Stop the whole job for a failure several ranks may hit at once: rank 0 aborts with
+   * the first such request and prints its reason once (see abort.ts).
+   */
+  requestAbort(reason: string, code: number): void {
+    this.stopper.requestAbort(reason, code);
+  }
+
+  /**
    * Stop the job as SIGTERM does (every rank saves its progress, exit 4), unless it is
    * already ending: --time-limit, and a signal.
    */
@@ -329,6 +340,10 @@ export class Runtime {
         return this.progress.onMessage(from, msg);
       case 'abort':
         void this.abort(msg.reason, msg.code, false);
+        return;
+      case 'abort-req':
+        // Only rank 0 speaks for the job: the first request wins, later ones find it aborting.
+        if (this.rank === 0) void this.abort(msg.reason, msg.code);
         return;
       case 'steal-req':
         if (cur) cur.onStealRequest(from, msg);

@@ -22,6 +22,8 @@ export interface JobOptions {
   startupTimeoutMs?: number;
   heartbeatTimeoutMs?: number;
   delayWorkMs?: number;
+  /** test hook: abort messages leave this many ms late */
+  delayAbortMs?: number;
   /** records a rank sends per round of a routed exchange (tests: many small rounds) */
   exchangeRound?: number;
   /** work items a queue keeps in memory before spilling */
@@ -90,6 +92,7 @@ export async function startJob(opts: JobOptions): Promise<Job> {
     startupTimeoutMs: opts.startupTimeoutMs,
     heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
     delayWorkMs: opts.delayWorkMs,
+    delayAbortMs: opts.delayAbortMs,
     exchangeRound: opts.exchangeRound,
     queueInMemory: opts.queueInMemory,
     exchange,

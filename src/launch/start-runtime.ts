@@ -20,6 +20,8 @@ export interface RuntimeConfig extends RuntimeOptions {
   startupTimeoutMs?: number;
   /** Test hook: delay work messages by a random 0..N ms. */
   delayWorkMs?: number;
+  /** Test hook: abort messages (and requests for one) leave this many ms late. */
+  delayAbortMs?: number;
   /**
    * Exchange endpoints some other way than the rendezvous directory (self-launch uses the
    * IPC channel between rank 0 and its children: no polling of files).
@@ -36,7 +38,7 @@ export async function startRuntime(cfg: RuntimeConfig): Promise<Runtime> {
     return rt;
   }
   const bindAddress = chooseBindAddress(cfg.bind, cfg.launch.allLocal);
-  const { transport, endpoint } = await ZmqTransport.bind({ rank, size, bindAddress, delayWorkMs: cfg.delayWorkMs });
+  const { transport, endpoint } = await ZmqTransport.bind({ rank, size, bindAddress, delayWorkMs: cfg.delayWorkMs, delayAbortMs: cfg.delayAbortMs });
   const rt = new Runtime(cfg, rank, size, transport);
   rt.endpoint = endpoint;
   rt.handleSignals();

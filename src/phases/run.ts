@@ -149,12 +149,11 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
     });
   }
   // A full destination stops the job, named once, instead of failing every file left.
-  // Every rank may fill up at once: rank 0 speaks first, another only if no abort came.
+  // Every rank may fill up at once: each asks rank 0, which aborts with the first path it
+  // hears of (engine/abort.ts); the files failing meanwhile are counted, not printed.
   errors.onFull = (path, code) => {
     errors.onFull = () => {};
-    const go = () => void rt.abort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
-    if (rt.rank === 0) go();
-    else setTimeout(go, 100 * Math.min(rt.rank, 20)).unref();
+    rt.requestAbort(`destination full: '${path}' (${code})`, EXIT.DESTINATION_FULL);
   };
   // A request that never returns (a hung server) is named, and the job stops as on SIGTERM.
   const inFlight = opts.stallTimeoutMs > 0

@@ -40,6 +40,12 @@ export interface ByeMsg { type: 'bye' }
 /** Any rank may stop the whole job; receivers stop at once and exit non-zero. */
 export interface AbortMsg { type: 'abort'; reason: string; code: number }
 /**
+ * A rank asks rank 0 to abort the job for it (a failure several ranks may hit at once,
+ * such as a full destination): rank 0 aborts with the first request it gets, so the
+ * reason is printed once, and ignores the rest (see abort.ts).
+ */
+export interface AbortRequestMsg { type: 'abort-req'; reason: string; code: number }
+/**
  * Part `part` of `parts` of one larger message (its whole encoded envelope, cut in
  * pieces of FRAGMENT_BYTES, see limits.ts). A sender's fragments arrive in order and
  * together: one PUSH socket per peer, one outbound queue.
@@ -64,6 +70,7 @@ export type Message =
   | ProgressMsg
   | ByeMsg
   | AbortMsg
+  | AbortRequestMsg
   | FragmentMsg
   | LimitsMsg;
 
@@ -80,7 +87,8 @@ export function isCounters(x: unknown): x is Counters {
   return true;
 }
 
-const MAX_REASON = 4096;
+/** The longest reason an abort (or a request for one) carries; longer ones are cut to it (abort.ts). */
+export const MAX_REASON = 4096;
 
 /** Returns the typed message, or null when the body does not match its type. */
 export function validateBody(type: unknown, body: unknown): Message | null {
@@ -111,6 +119,7 @@ export function validateBody(type: unknown, body: unknown): Message | null {
         ? { type, phase: b.phase, seq: b.seq, counters: b.counters }
         : null;
     case 'abort':
+    case 'abort-req':
       return typeof b.reason === 'string' && b.reason.length <= MAX_REASON && isInt(b.code)
         ? { type, reason: b.reason, code: b.code }
         : null;

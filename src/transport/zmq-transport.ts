@@ -29,6 +29,8 @@ export interface TransportOptions {
   bindAddress: string;
   /** Test hook: delay non-empty steal replies by a random 0..N ms (models slow delivery). */
   delayWorkMs?: number;
+  /** Test hook: abort messages (and requests for one) leave N ms late (models a loaded machine). */
+  delayAbortMs?: number;
 }
 
 interface Outbox { sock: Push; queue: Buffer[]; busy: boolean }
@@ -48,6 +50,7 @@ export class ZmqTransport implements Transport {
   private handler: MessageHandler = () => {};
   private closed = false;
   private readonly delayWorkMs: number;
+  private readonly delayAbortMs: number;
   private readonly drops: Record<DropReason, number> = { malformed: 0, version: 0, secret: 0, sender: 0, body: 0 };
   sent = 0;
   received = 0;
@@ -61,6 +64,7 @@ export class ZmqTransport implements Transport {
     const host = endpointHost(endpoint);
     this.sourceHost = isWildcard(host) ? null : endpoint.slice('tcp://'.length, endpoint.lastIndexOf(':'));
     this.delayWorkMs = opts.delayWorkMs ?? 0;
+    this.delayAbortMs = opts.delayAbortMs ?? 0;
   }
 
   /** Bind the receiving socket; `endpoint` is what peers must connect to. */
@@ -145,6 +149,10 @@ export class ZmqTransport implements Transport {
     if (this.delayWorkMs > 0 && msg.type === 'steal-reply' && msg.items.length > 0) {
       // Test mode: work travels slower than tokens, so a token may overtake it.
       setTimeout(() => this.enqueue(to, frames), Math.random() * this.delayWorkMs);
+      return;
+    }
+    if (this.delayAbortMs > 0 && (msg.type === 'abort' || msg.type === 'abort-req')) {
+      setTimeout(() => this.enqueue(to, frames), this.delayAbortMs);
       return;
     }
     this.enqueue(to, frames);

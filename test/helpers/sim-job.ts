@@ -16,6 +16,8 @@ export interface SimJobOptions {
   onSend?: (from: number, to: number, msg: Message) => void;
   onDeliver?: (from: number, to: number, msg: Message) => void;
   exchangeRound?: number;
+  /** Extra delay of one message, in ms, on top of maxDelayMs (e.g. one kind made very late). */
+  extraDelayMs?: (from: number, to: number, msg: Message) => number;
 }
 
 export interface SimJob {
@@ -35,7 +37,9 @@ export function simJob(size: number, seed: number, o: SimJobOptions = {}): SimJo
   const net = new InProcessNetwork(size, {
     scheduler: sim,
     order: o.order ?? 'fifo',
-    delayMs: maxDelay > 0 ? () => sim.rand(maxDelay + 1) : undefined,
+    delayMs: maxDelay > 0 || o.extraDelayMs
+      ? (from, to, msg) => (maxDelay > 0 ? sim.rand(maxDelay + 1) : 0) + (o.extraDelayMs?.(from, to, msg) ?? 0)
+      : undefined,
     onSend: o.onSend,
     onDeliver: o.onDeliver,
   });

@@ -184,6 +184,24 @@ describe.skipIf(!canMount)('full destination', () => {
     });
   }
 
+  it('-np 4, every rank filling up at once while abort messages travel 1 s late: the line is printed once, by rank 0, and every rank stops (exit 6)', async () => {
+    // Each rank hits ENOSPC within moments of the others; no rank may speak for the job
+    // by itself because an abort is late (a loaded machine), only rank 0 does.
+    const base = mkdtempSync(join(work, 'fullslow-'));
+    const src = join(base, 'src');
+    makeSource(src, 4, 100, 100_000); // 40 MB
+    const back = join(base, 'back');
+    const m = await mountLatfs(back, ['--enospc-after', '5M'], 'stall');
+    const r = await fcp([src, m.path('dst'), '-np', '4', '--checkpoint-dir', join(base, 'ck'), '--test-delay-abort-ms', '1000'], { timeoutMs: 60_000 });
+    expect(r.code, r.stderr).toBe(6);
+    const full = stderrLines(r.stderr).filter((l) => l.includes('destination full'));
+    expect(full, r.stderr).toHaveLength(1);
+    expect(full[0]).toMatch(/^fcp: destination full: '.*' \(ENOSPC\)$/);
+    expect(stderrLines(r.stderr).length, r.stderr).toBeLessThanOrEqual(5);
+    expect(r.stderr).toContain('progress is saved');
+    expect(await noRankLeft(base)).toEqual([]);
+  });
+
   it('the checkpoint on the full file system itself (the default, beside DST) survives: its reserve makes room', async () => {
     const base = mkdtempSync(join(work, 'tmpfs-'));
     const src = join(base, 'src');
@@ -196,6 +214,7 @@ describe.skipIf(!canMount)('full destination', () => {
       expect(r.code, r.stderr).toBe(6);
       expect(stderrLines(r.stderr).length, r.stderr).toBeLessThanOrEqual(5);
       expect(r.stderr).toMatch(/^fcp: destination full: '.*' \(ENOSPC\)$/m);
+      expect(stderrLines(r.stderr).filter((l) => l.includes('destination full')), r.stderr).toHaveLength(1);
       expect(r.stderr).not.toContain('checkpoint stopped');
       const ck = readdirSync(mnt).find((n) => n.startsWith('.fcp-checkpoint-'));
       expect(ck).toBeDefined();

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobAborted } from '../../src/engine/runtime.js';
 import { Heartbeat } from '../../src/engine/liveness.js';
-import type { Message } from '../../src/transport/messages.js';
+import { validateBody, type Message } from '../../src/transport/messages.js';
 import { simJob } from '../helpers/sim-job.js';
 
 const until = async (ok: () => boolean, ms = 5000) => {
@@ -66,6 +66,103 @@ describe('engine: abort with many ranks in one process', () => {
     await until(() => job.exits.every((c) => c !== null));
     expect(job.exits).toEqual([3, 3, 3, 3]);
     expect(processed).toBe(51);
+  });
+});
+
+describe('engine: an abort several ranks ask for at once (a full destination)', () => {
+  for (const seed of [1, 2, 3, 4, 5]) {
+    it(`seed ${seed}: ranks 2..6 of 7 ask at once, messages late and in any order: rank 0 prints the first reason once, nobody passes the barrier, every rank exits 6`, async () => {
+      // requests and aborts 0..500 ms late, other messages 0..50 ms
+      const job = simJob(7, seed, { maxDelayMs: 50, order: 'any', extraDelayMs: (f, t, msg) => (msg.type.startsWith('abort') ? (f * 7 + t) * 10 : 0) });
+      const outcome = await job.all(async (rt) => {
+        if (rt.rank >= 2) {
+          rt.requestAbort(`destination full: 'f${rt.rank}' (ENOSPC)`, 6);
+          rt.requestAbort('asked twice', 6); // the second request of a rank is not sent
+        }
+        try {
+          await rt.barrier();
+          return 'passed';
+        } catch (err) {
+          return err instanceof JobAborted ? `stopped (${err.exitCode})` : String(err);
+        }
+      });
+      expect(outcome).toEqual(Array(7).fill('stopped (6)'));
+      await until(() => job.exits.every((c) => c !== null));
+      expect(job.exits).toEqual(Array(7).fill(6));
+      expect(job.printed).toHaveLength(1);
+      expect(job.printed[0]).toMatch(/^sim: destination full: 'f[2-6]' \(ENOSPC\)\n$/);
+    });
+  }
+
+  it('a request goes to rank 0 only, once per rank; the collectives of a rank that asked are held back, so rank 0 cannot end the job before it has seen the request', async () => {
+    const sent: { from: number; to: number; msg: Message }[] = [];
+    // The request is very late: every barrier message would overtake it.
+    const job = simJob(4, 9, {
+      order: 'any', maxDelayMs: 5,
+      extraDelayMs: (_f, _t, msg) => (msg.type === 'abort-req' ? 2000 : 0),
+      onSend: (from, to, msg) => void sent.push({ from, to, msg }),
+    });
+    const outcome = await job.all(async (rt) => {
+      if (rt.rank === 3) {
+        rt.requestAbort("destination full: 'x' (ENOSPC)", 6);
+        rt.requestAbort("destination full: 'y' (ENOSPC)", 6);
+      }
+      try {
+        await rt.barrier();
+        await rt.barrier();
+        return 'passed';
+      } catch (err) {
+        return err instanceof JobAborted ? 'stopped' : String(err);
+      }
+    });
+    expect(outcome).toEqual(Array(4).fill('stopped'));
+    const requests = sent.filter((s) => s.msg.type === 'abort-req');
+    expect(requests).toEqual([{ from: 3, to: 0, msg: { type: 'abort-req', reason: "destination full: 'x' (ENOSPC)", code: 6 } }]);
+    expect(sent.filter((s) => s.from === 3 && s.msg.type === 'coll')).toEqual([]);
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.exits).toEqual([6, 6, 6, 6]);
+    expect(job.printed).toEqual(["sim: destination full: 'x' (ENOSPC)\n"]);
+  });
+
+  it('on rank 0 a request is the abort itself', async () => {
+    const job = simJob(3, 4);
+    const outcome = await job.all(async (rt) => {
+      if (rt.rank === 0) rt.requestAbort('full here', 6);
+      try {
+        await rt.barrier();
+        return 'passed';
+      } catch (err) {
+        return err instanceof JobAborted ? 'stopped' : String(err);
+      }
+    });
+    expect(outcome).toEqual(['stopped', 'stopped', 'stopped']);
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.printed).toEqual(['sim: full here\n']);
+  });
+
+  it('a reason longer than a message carries (a very long path) is cut, not dropped: the job still aborts', async () => {
+    const job = simJob(3, 5);
+    const long = `destination full: '/${'d/'.repeat(4000)}f' (ENOSPC)`;
+    const outcome = await job.all(async (rt) => {
+      if (rt.rank === 2) rt.requestAbort(long, 6);
+      try {
+        await rt.barrier();
+        return 'passed';
+      } catch (err) {
+        return err instanceof JobAborted ? 'stopped' : String(err);
+      }
+    });
+    expect(outcome).toEqual(['stopped', 'stopped', 'stopped']);
+    await until(() => job.exits.every((c) => c !== null));
+    expect(job.exits).toEqual([6, 6, 6]);
+    expect(job.printed).toEqual([`sim: ${long.slice(0, 4093)}...\n`]);
+  });
+
+  it("the 'abort-req' message arrives typed, or not at all", () => {
+    expect(validateBody('abort-req', { reason: 'full', code: 6 })).toEqual({ type: 'abort-req', reason: 'full', code: 6 });
+    for (const bad of [{ reason: 'full' }, { reason: 7, code: 6 }, { reason: 'x'.repeat(5000), code: 6 }, { reason: 'full', code: 1.5 }]) {
+      expect(validateBody('abort-req', bad), JSON.stringify(bad).slice(0, 40)).toBeNull();
+    }
   });
 });
 
