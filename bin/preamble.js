@@ -55,9 +55,13 @@ function oneLine(err) {
   return `${msg}${at ? ` [at ${at[1]}]` : ''}`.replace(/[\x00-\x1f\x7f]/g, (c) => (c === '\n' ? '\\n' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
 }
 
+/**
+ * The tool's own modules did not load (an install broken or being rebuilt): exit 3, as for
+ * an internal error. Not 1, which tells a script that some entries failed and were named.
+ */
 function fail(err) {
   process.stderr.write(`${tool()}: cannot start: ${oneLine(err)}\n`);
-  process.exit(1);
+  process.exit(3);
 }
 
 /**

@@ -87,13 +87,13 @@ export function nativeBatchCopier(c: Omit<CopyContext, 'seedItems'>): ((files: B
     const { rels, nums } = list ? packEntries(list) : (files as { rels: Buffer[]; nums: Float64Array });
     /** file i as root index and relative path (what paths and the report need) */
     const at = (i: number) => ({ r: nums[i * COPY_NUMS]!, p: rels[i]! });
-    // The files after one that hangs are handed on as a new item (see in-flight.ts): this
-    // batch then answers for the files before the hand-off only.
+    // The files after one that hangs are handed on as a new item (see in-flight.ts), and a
+    // stopping job takes those not started away: this batch answers for the files before.
     let n = rels.length;
     const cursor = c.inFlight ? new Int32Array(1) : undefined;
-    const end = c.inFlight?.beginBatch('copy of', rels.length, cursor!, (i) => srcOf(c.roots, at(i)), (from) => {
+    const end = c.inFlight?.beginBatch('copy of', rels.length, cursor!, (i) => srcOf(c.roots, at(i)), (from, stopping) => {
       n = from;
-      ctx.enqueue(itemOf(files, { from }, attempt));
+      if (!stopping) ctx.enqueue(itemOf(files, { from }, attempt));
     });
     let res;
     try {

@@ -27,8 +27,8 @@ interface Batch {
   /** cursor value last seen, and since when it has not moved */
   at: number;
   since: number;
-  /** the files from index `from` on were taken from the worker */
-  handoff: (from: number) => void;
+  /** the files from index `from` on were taken from the worker (stopping: by drain, for nobody) */
+  handoff: (from: number, stopping: boolean) => void;
   handedOff: boolean;
 }
 
@@ -94,9 +94,10 @@ export class InFlight {
    * A native batch with its cursor (Int32Array(1), 0 before it starts); call the returned
    * function when the batch returns.
    */
-  beginBatch(op: string, length: number, cursor: Int32Array, pathOf: (i: number) => Buffer | string, handoff: (from: number) => void): () => void {
+  beginBatch(op: string, length: number, cursor: Int32Array, pathOf: (i: number) => Buffer | string, handoff: (from: number, stopping: boolean) => void): () => void {
     const r: Batch = { kind: 'batch', op, pathOf, length, cursor, at: 0, since: this.now(), handoff, handedOff: false };
     this.reqs.add(r);
+    if (this.draining) this.cutShort(r);
     return () => this.reqs.delete(r);
   }
 
@@ -110,8 +111,25 @@ export class InFlight {
    */
   async drain(ms: number): Promise<void> {
     this.draining = true;
+    // A batch of small files on a slow file system runs for seconds: each finishes the file
+    // it is on and starts no other, so it returns well within the bound and what it did
+    // is recorded (its files left are not in DST: the resume copies them).
+    for (const r of this.reqs) if (r.kind === 'batch') this.cutShort(r);
     const until = this.now() + ms;
     while (this.reqs.size > 0 && this.now() < until) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Take the files batch r has not started from it (the worker races to claim the next one). */
+  private cutShort(r: Batch): void {
+    for (;;) {
+      const c = Atomics.load(r.cursor, 0);
+      if (c < 0 || c >= r.length) return; // handed on already, or on its last file
+      if (Atomics.compareExchange(r.cursor, 0, c, -1) === c) {
+        r.handedOff = true;
+        r.handoff(c, true);
+        return;
+      }
+    }
   }
 
   /** Requests in flight now (for tests and progress). */
@@ -135,7 +153,7 @@ export class InFlight {
         // stops before the next one; a racing claim by the worker makes the swap fail).
         if (c >= 1 && c < r.length && now - r.since >= this.handoffMs && stuck <= MAX_STUCK && Atomics.compareExchange(r.cursor, 0, c, -1) === c) {
           r.handedOff = true;
-          r.handoff(c);
+          r.handoff(c, false);
         }
       }
       if (this.stalled) continue;

@@ -31,6 +31,8 @@ export interface LatfsMount {
   readonly mnt: string;
   /** the directory it passes through to */
   readonly back: string;
+  /** latfs's pid (SIGUSR1 makes it write its --stats file) */
+  readonly pid: number;
   /** a path inside the mount */
   path(rel: string): string;
   /** Unmount and wait for latfs to exit; idempotent. */
@@ -67,10 +69,12 @@ async function mountAt(base: string, back: string, args: string[], mnt = join(ba
   const isMounted = (p: string) => mountsAt(p) >= depth;
   const r = await run(bin, [...args, '--pidfile', pidfile, back, mnt], { timeoutMs: 30_000 });
   if (r.code !== 0) throw new Error(`latfs did not mount (exit ${r.code}): ${r.stderr}`);
+  const pid = await daemonReady(pidfile);
   let gone = false;
   const m: LatfsMount = {
     mnt,
     back,
+    pid,
     path: (rel) => join(mnt, rel),
     async remount(again = []) {
       await unmountOnly();
@@ -111,9 +115,50 @@ async function mountAt(base: string, back: string, args: string[], mnt = join(ba
   return m;
 }
 
+/**
+ * latfs's counts now, from the --stats file `stats` it was mounted with: SIGUSR1 makes it
+ * write the file; wait (up to 1 s) for it to change.
+ */
+export async function latfsStats<T = { faults: Record<string, number> }>(m: LatfsMount, stats: string): Promise<T> {
+  const before = existsSync(stats) ? readFileSync(stats, 'utf8') : '';
+  process.kill(m.pid, 'SIGUSR1');
+  for (let i = 0; i < 40; i++) {
+    await sleep(25);
+    if (existsSync(stats) && readFileSync(stats, 'utf8') !== before) break;
+  }
+  return JSON.parse(readFileSync(stats, 'utf8')) as T;
+}
+
 /** Unmount whatever a test left mounted (call in afterEach). */
 export async function unmountAll(): Promise<void> {
   for (const m of [...mounted]) await m.unmount();
+}
+
+/**
+ * latfs's first process exits once the mount is up, before the daemon it forked has
+ * written the pidfile and blocked SIGUSR1 for its stats thread (until then SIGUSR1 would
+ * kill it). Wait for both: a loaded machine can delay the daemon by 100 ms and more.
+ */
+async function daemonReady(pidfile: string): Promise<number> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    const pid = pidOf(pidfile);
+    if (pid && takesSigusr1(pid)) return pid;
+    if (Date.now() > until) throw new Error(`latfs wrote no pidfile ${pidfile}, or does not take SIGUSR1, within 10 s`);
+    await sleep(10);
+  }
+}
+
+/** Whether latfs's main thread has SIGUSR1 blocked: it blocks it before it starts the stats thread that sigwaits for it. */
+function takesSigusr1(pid: number): boolean {
+  const SIGUSR1_BIT = 1n << 9n; // signal 10
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const blk = /^SigBlk:\s*([0-9a-f]+)$/m.exec(status);
+    return blk !== null && (BigInt(`0x${blk[1]}`) & SIGUSR1_BIT) !== 0n;
+  } catch {
+    return false;
+  }
 }
 
 function pidOf(pidfile: string): number | null {

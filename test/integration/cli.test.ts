@@ -1,11 +1,33 @@
 /** fcp's command line: help, version, and the spellings of the rank count. */
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, repoRoot, scratch } from '../helpers/run.js';
+import { lastJson, repoRoot, run, scratch } from '../helpers/run.js';
 import { envWith, fcp, stderrLines, treecmp } from '../helpers/trees.js';
 
 const OPTIONS = ['--np', '--chunk-size', '--json', '--quiet', '--rendezvous', '--bind', '--job-id', '--startup-timeout', '--heartbeat-timeout', '--version', '--help'];
+
+describe('a tool whose own modules do not load', () => {
+  it('says so in one line and exits 3 (aborted), never 1 (which names failed entries) or 2 (usage)', async () => {
+    // Seen when dist/ was rewritten (tsc) while fcp started: an import finds a module half
+    // written. Here: bin/ as installed, beside the real dist/, with a tool module that throws.
+    const work = scratch('cli-cannot-start');
+    try {
+      const bin = join(work.dir, 'bin');
+      mkdirSync(bin);
+      for (const f of ['preamble.js', 'compile-cache.js', 'v8-flags.js', 'entry.js', 'package.json']) copyFileSync(join(repoRoot, 'bin', f), join(bin, f));
+      symlinkSync(join(repoRoot, 'dist'), join(work.dir, 'dist'));
+      symlinkSync(join(repoRoot, 'node_modules'), join(work.dir, 'node_modules'));
+      writeFileSync(join(work.dir, 'broken.mjs'), "import { Stopper } from './dist/cli/fcp-command.js';\nconsole.log(Stopper);\n");
+      writeFileSync(join(bin, 'fcp.js'), "require('./preamble.js').run('../broken.mjs');\n");
+      const r = await run(process.execPath, [join(bin, 'fcp.js'), 'src', 'dst', '--bwlimit', 'fast']);
+      expect(r.code, r.stderr).toBe(3);
+      expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^fcp: cannot start: .*does not provide an export named 'Stopper'/)]);
+    } finally {
+      work.cleanup();
+    }
+  });
+});
 
 describe('fcp --help and --version', () => {
   it('--help prints usage with every option on stdout, exit 0', async () => {

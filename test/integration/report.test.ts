@@ -235,4 +235,36 @@ describe('--report FILE', () => {
       work.cleanup();
     }
   }, 180_000);
+
+  it('a stop on a slow file system, where one batch of small files runs for seconds, records every file already in DST: the resume lists only the rest', async () => {
+    const work = scratch('report-slow-term');
+    try {
+      const back = join(work.dir, 'back');
+      makeTree('small', join(back, 'src'), { files: 1500, seed: 5 });
+      // 8 ms a metadata request: a batch of small files takes seconds, longer than a stop waits
+      const m = await mountLatfs(back, ['--meta-us', '8000'], 'report');
+      const dst = join(work.dir, 'dst');
+      const rep = join(work.dir, 'report.txt');
+      const job = start(process.execPath, [fcpBin, m.path('src'), dst, '-np', '3', '--report', rep, '--json']);
+      const datInDst = () => (existsSync(dst) ? walk(dst).filter((e) => e.st.isFile() && e.rel.toString().endsWith('.dat')) : []);
+      for (let i = 0; i < 3000 && datInDst().length < 100; i++) await sleep(20);
+      job.child.kill('SIGTERM');
+      const r = await job.done;
+      expect(r.code, r.stderr).toBe(4);
+      // Every file in DST once the job is gone was finished and is reported copied (not left for a resume to redo as '*').
+      const copied = new Set(readText(rep).filter((l) => l.action === '+').map((l) => l.path.toString()));
+      const landed = datInDst().map((e) => e.rel.toString());
+      expect(landed.length).toBeGreaterThan(0);
+      expect(landed.filter((f) => !copied.has(f))).toEqual([]);
+      const rep2 = join(work.dir, 'resumed.txt');
+      const r2 = await fcp(['--resume', m.path('src'), dst, '--report', rep2, '--json'], { timeoutMs: 120_000 });
+      expect(r2.code, r2.stderr).toBe(0);
+      const lines2 = readText(rep2).filter((l) => l.path.toString().endsWith('.dat'));
+      expect(lines2.filter((l) => l.action !== '+')).toEqual([]);
+      expect(lines2.length + landed.length).toBe(walk(join(back, 'src')).filter((e) => e.st.isFile() && e.rel.toString().endsWith('.dat')).length);
+    } finally {
+      await unmountAll();
+      work.cleanup();
+    }
+  }, 180_000);
 });

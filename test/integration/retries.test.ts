@@ -12,11 +12,11 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, lastJson, repoRoot, sleep, type RunResult } from '../helpers/run.js';
 import { failureLines, treecmp } from '../helpers/trees.js';
-import { mountLatfs, mountOver, unmountAll, type LatfsMount } from '../helpers/latfs.js';
+import { latfsStats, mountLatfs, mountOver, unmountAll, type LatfsMount } from '../helpers/latfs.js';
 
 const fcpJs = join(repoRoot, 'bin/fcp.js');
 const canMount = isRoot && spawnSync('fusermount3', ['-V']).status === 0;
@@ -70,14 +70,7 @@ function startFcp(args: string[], env: NodeJS.ProcessEnv = process.env): { pid: 
 
 /** latfs's fault counts now (SIGUSR1 makes it write its --stats file). */
 async function faultsOf(m: LatfsMount, stats: string): Promise<Faults> {
-  const pid = Number(readFileSync(join(dirname(m.mnt), 'pid'), 'utf8'));
-  const before = existsSync(stats) ? readFileSync(stats, 'utf8') : '';
-  process.kill(pid, 'SIGUSR1');
-  for (let i = 0; i < 40; i++) {
-    await sleep(25);
-    if (existsSync(stats) && readFileSync(stats, 'utf8') !== before) break;
-  }
-  return (JSON.parse(readFileSync(stats, 'utf8')) as { faults: Faults }).faults;
+  return (await latfsStats<{ faults: Faults }>(m, stats)).faults;
 }
 
 /** latfs's final counts, written when it is unmounted. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isRoot, lastJson, repoRoot, sleep, type RunResult } from '../helpers/run.js';
 import { stderrLines, treecmp } from '../helpers/trees.js';
-import { mountLatfs, processesMentioning, unmountAll } from '../helpers/latfs.js';
+import { latfsStats, mountLatfs, processesMentioning, unmountAll } from '../helpers/latfs.js';
 
 const fcpJs = join(repoRoot, 'bin/fcp.js');
 const canMount = isRoot && spawnSync('fusermount3', ['-V']).status === 0;
@@ -141,10 +141,16 @@ describe.skipIf(!canMount)('hung file systems', () => {
     const base = mkdtempSync(join(work, 'term-'));
     const back = join(base, 'back');
     makeSource(join(back, 'src'), 2, 10, 5000);
-    const m = await mountLatfs(back, ['--hang', 'src/dir/file*'], 'stall');
+    const stats = join(base, 'stats.json');
+    const m = await mountLatfs(back, ['--hang', 'src/dir/file*', '--stats', stats], 'stall');
     // The default --stall-timeout (300 s) is far away: only the signal stops the job.
     const job = startFcp([m.path('src'), join(base, 'dst'), '-np', '2', '--checkpoint-dir', join(base, 'ck')]);
-    await sleep(2500);
+    // Stop it once a request hangs (the ranks are up and copying), however long their
+    // startup takes on a loaded machine; then give the copy a moment more.
+    const hanging = async () => (await latfsStats<{ faults: { hung_now: number } }>(m, stats)).faults.hung_now > 0;
+    for (let i = 0; i < 600 && !(await hanging()); i++) await sleep(50);
+    expect(await hanging(), 'no request ever hung').toBe(true);
+    await sleep(500);
     const t0 = Date.now();
     process.kill(job.pid, 'SIGTERM');
     const r = await job.done;

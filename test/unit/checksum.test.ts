@@ -161,24 +161,22 @@ describe('ChunkHasher', () => {
     expect(b).toBe(a);
   });
 
-  it('hashes 1 GiB fed in 4 MiB buffers at well over 1 GB/s (both back ends; prints MB/s)', async () => {
+  // How fast (well over 1 GB/s per back end) is a benchmark's claim, checked by
+  // `node bench/fsum.mjs --only hasher` on a quiet machine: a unit test run beside other
+  // work cannot hold a speed. What it checks is that 1 GiB in 4 MiB buffers hashes alike.
+  it('hashes 1 GiB fed in 4 MiB buffers to the same digest with both back ends', async () => {
     const buf = randomBytes(4 * LEAF);
-    const rates: string[] = [];
+    const digests: bigint[] = [];
     for (const prefer of ['native', 'wasm'] as const) {
       await initHashing({ prefer });
-      const t0 = process.hrtime.bigint();
       const h = new ChunkHasher(0);
       for (let off = 0; off < 1024 * LEAF; off += buf.length) h.update(buf, off);
-      const d = h.digest();
-      const s = Number(process.hrtime.bigint() - t0) / 1e9;
-      const mbps = 1024 * LEAF / 1e6 / s;
-      rates.push(`${hashingBackend()}: ${mbps.toFixed(0)} MB/s`);
-      expect(d).toBeGreaterThan(0n);
-      expect(mbps).toBeGreaterThan(1000);
+      digests.push(h.digest());
     }
     await initHashing();
-    console.log(`ChunkHasher over 1 GiB: ${rates.join(', ')}`);
-  });
+    expect(digests[0]).toBeGreaterThan(0n);
+    expect(digests[1]).toBe(digests[0]);
+  }, 120_000);
 });
 
 describe('entry digests', () => {

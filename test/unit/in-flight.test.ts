@@ -100,6 +100,37 @@ describe('InFlight', () => {
   });
 });
 
+describe('InFlight drain (the job stops)', () => {
+  it('takes from each batch the files it has not started, for nobody; one begun while draining starts none', async () => {
+    const f = new InFlight({ stallMs: 1_000_000, onStall: () => {} });
+    const cut: [string, number, boolean][] = [];
+    const onFile3 = new Int32Array(1);
+    Atomics.store(onFile3, 0, 3); // on file 2 of 6: 3, 4, 5 not started
+    const endA = f.beginBatch('copy of', 6, onFile3, () => '', (from, stopping) => cut.push(['a', from, stopping]));
+    const onLast = new Int32Array(1);
+    Atomics.store(onLast, 0, 4); // on its last file: nothing to take
+    const endB = f.beginBatch('copy of', 4, onLast, () => '', (from, stopping) => cut.push(['b', from, stopping]));
+    const drained = f.drain(5000);
+    expect(f.draining).toBe(true);
+    expect(cut).toEqual([['a', 3, true]]);
+    expect([onFile3[0], onLast[0]]).toEqual([-1, 4]);
+    const late = new Int32Array(1);
+    const endC = f.beginBatch('copy of', 5, late, () => '', (from, stopping) => cut.push(['c', from, stopping]));
+    expect(cut).toEqual([['a', 3, true], ['c', 0, true]]);
+    expect(late[0]).toBe(-1);
+    // drain returns once the batches have (their current files finished)
+    let done = false;
+    void drained.then(() => (done = true));
+    endA();
+    endC();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    endB();
+    await drained;
+    expect(f.size).toBe(0);
+  });
+});
+
 describe('InFlight hand-offs', () => {
   it('stop once several batches are stuck at once (each holds a thread-pool thread)', () => {
     let now = 0;
