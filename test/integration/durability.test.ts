@@ -121,7 +121,9 @@ describe('durability before done', () => {
   it('a rank syncs (syncfs) the files its checkpoint records as done before the commit that records them, interval after interval', () => {
     const dst = join(work.dir, 'dst-syncfs');
     const r = strace(join(work.dir, 'trace-syncfs'), 'syncfs,fsync,fdatasync,pwrite64,write,openat',
-      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json', '--test-slow-copy-ms', '120']);
+      // (a rank runs 12 items of ~40 files at once, so a delay per item alone ends them together:
+      // --max-ops spreads them over several intervals)
+      [src, dst, '-np', '1', '--checkpoint-interval', '0.1', '--keep-checkpoint', '--json', '--test-slow-copy-ms', '120', '--max-ops', '400']);
     expect(r.code, r.stderr).toBe(0);
     expect(lastJson<{ files: number; errors: number }>(r.stdout)).toMatchObject({ files: 600, errors: 0 });
     expect(treecmp(src, dst)).toBe(0);
