@@ -141,6 +141,7 @@ export function entryCopiers(c: Omit<CopyContext, 'seedItems'>): EntryCopiers {
       }
       const partial = res.partial.toString('hex'); // the sum of this chunk's leaf terms, as toHex writes it
       c.sync?.wrote(part);
+      c.sync?.copied(0, len); // large files' bytes count toward the early writeback too
       c.store?.doneWork(e, off, len, partial);
       c.digests.chunk(fileKey(e), off, partial);
       ctx.count('bytes', len);
