@@ -32,6 +32,9 @@ const ROWS_PER_INSERT = 64;
 /** Rows taken out of a buffer: the flat values and how many rows they hold. */
 type Taken = { values: unknown[]; rows: number };
 
+/** One row of the listings table as stored. */
+type ListingRow = { root: number; dir: Buffer; names: Buffer; stats: Buffer };
+
 /**
  * Rows of one table, buffered as one flat array of values and written with multi-row
  * INSERTs: per row, a push of its values instead of an array, a statement step and a
@@ -177,23 +180,20 @@ export class RankStore {
    * not the files the walk found up to date (this run's lists: they need no work).
    */
   *readListed(): Generator<Entry> {
-    this.flush();
-    const rd = openDb(this.path, true);
-    try {
-      const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
-      for (const l of it) yield* listingEntries(l.root, l.dir, l.names, l.stats, 'skip');
-    } finally {
-      rd.close();
-    }
+    for (const l of this.listingRows()) yield* listingEntries(l.root, l.dir, l.names, l.stats, 'skip');
   }
 
   /** readListed's entries, with each listing's plain files as one packed run (see listingPacked). */
   *readListedPacked(): Generator<FileRun | Entry> {
+    for (const l of this.listingRows()) yield* listingPacked(l.root, l.dir, l.names, l.stats);
+  }
+
+  /** The listing rows recorded here (after a flush), in the order recorded, through a read-only connection closed when iteration ends. */
+  private *listingRows(): Generator<ListingRow> {
     this.flush();
     const rd = openDb(this.path, true);
     try {
-      const it = rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<{ root: number; dir: Buffer; names: Buffer; stats: Buffer }>;
-      for (const l of it) yield* listingPacked(l.root, l.dir, l.names, l.stats);
+      yield* rd.prepare('SELECT root, dir, names, stats FROM listings ORDER BY rowid').iterate() as IterableIterator<ListingRow>;
     } finally {
       rd.close();
     }
