@@ -27,18 +27,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { LatfsMount, latfsBinary } from './latfs.mjs';
+import { buildBridgedLab, ip, netnsProbe } from './netns-lab.mjs';
 
 export const SUBNET = '10.231.78';
 const IFACE = 'clu0';
 const NAME = /^cluster-(\d+)-(sw|n\d+)$/;
 const TICKS = 100; // USER_HZ: /proc/PID/stat counts CPU time in 1/100 s on Linux
-
-function ip(args, check = true) {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (check && r.status !== 0) throw new Error(`ip ${args.join(' ')} failed (${r.status}): ${out.trim()}`);
-  return { status: r.status, out };
-}
 
 const pidAlive = (pid) => {
   try {
@@ -56,13 +50,7 @@ export function clusterUnavailable() {
     if (spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status !== 0) return `${cmd} not installed (iproute2, util-linux, fuse3; .ci/run installs them)`;
   }
   if (!fs.existsSync('/dev/fuse')) return 'no /dev/fuse';
-  const probe = `cluster-probe-${process.pid}`;
-  const r = ip(['netns', 'add', probe], false);
-  if (r.status !== 0) return `cannot create a network namespace: ${r.out.trim()}`;
-  const v = ip(['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1'], false);
-  ip(['netns', 'del', probe], false);
-  if (v.status !== 0) return `cannot create a veth pair: ${v.out.trim()}`;
-  return null;
+  return netnsProbe(`cluster-probe-${process.pid}`);
 }
 
 /**
@@ -265,19 +253,7 @@ export function setupCluster(nodes) {
   };
 
   try {
-    ip(['netns', 'add', sw]);
-    ip(['-n', sw, 'link', 'set', 'lo', 'up']);
-    ip(['-n', sw, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', sw, 'link', 'set', 'br0', 'up']);
-    for (const n of lab.nodes) {
-      ip(['netns', 'add', n.ns]);
-      ip(['-n', n.ns, 'link', 'set', 'lo', 'up']);
-      ip(['link', 'add', IFACE, 'netns', n.ns, 'type', 'veth', 'peer', 'name', `p${n.index}`, 'netns', sw]);
-      ip(['-n', n.ns, 'addr', 'add', `${n.addr}/24`, 'dev', IFACE]);
-      ip(['-n', n.ns, 'link', 'set', IFACE, 'up']);
-      ip(['-n', sw, 'link', 'set', `p${n.index}`, 'master', 'br0']);
-      ip(['-n', sw, 'link', 'set', `p${n.index}`, 'up']);
-    }
+    buildBridgedLab(sw, lab.nodes.map((n) => ({ ns: n.ns, addr: n.addr, port: `p${n.index}` })), IFACE);
   } catch (e) {
     lab.teardown();
     throw e;

@@ -20,6 +20,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { buildBridgedLab, ip, netnsProbe } from '../../bench/netns-lab.mjs';
 import { isRoot, sleep, start, type RunResult, pidAlive } from './run.js';
 
 export const SUBNET = '10.231.77';
@@ -41,27 +42,12 @@ export interface NetLab {
   teardown(): void;
 }
 
-function ip(args: string[], check = true): { status: number | null; out: string } {
-  const r = spawnSync('ip', args, { encoding: 'utf8' });
-  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-  if (check && r.status !== 0) throw new Error(`ip ${args.join(' ')} failed (${r.status}): ${out}`);
-  return { status: r.status, out };
-}
-
 /** Why this machine cannot build the lab, or null when it can. */
 export function netnsUnavailable(): string | null {
   if (!isRoot) return 'network namespaces need root; this test run is not root';
   if (spawnSync('sh', ['-c', 'command -v ip && command -v ss'], { stdio: 'ignore' }).status !== 0) return 'ip/ss not installed (apt-get install iproute2; .ci/run does this)';
-  // Creating one is the only real test (a container may forbid it).
-  const probe = `fcpt-probe-${process.pid}`;
-  const r = ip(['netns', 'add', probe], false);
-  if (r.status !== 0) return `cannot create a network namespace: ${r.out.trim()}`;
-  const v = ip(['-n', probe, 'link', 'add', 'p0', 'type', 'veth', 'peer', 'name', 'p1'], false);
-  ip(['netns', 'del', probe], false);
-  if (v.status !== 0) return `cannot create a veth pair: ${v.out.trim()}`;
-  return null;
+  return netnsProbe(`fcpt-probe-${process.pid}`);
 }
-
 
 async function lock(): Promise<void> {
   const deadline = Date.now() + 300_000;
@@ -105,20 +91,8 @@ export async function setupNetLab(n = 3): Promise<NetLab> {
   await lock();
   try {
     removeAll(); // leftovers of a crashed run
-    ip(['netns', 'add', SWITCH]);
-    ip(['-n', SWITCH, 'link', 'set', 'lo', 'up']);
-    ip(['-n', SWITCH, 'link', 'add', 'br0', 'type', 'bridge']);
-    ip(['-n', SWITCH, 'link', 'set', 'br0', 'up']);
     const hosts: Host[] = names(n).map((ns, i) => ({ index: i, ns, addr: `${SUBNET}.${11 + i}`, port: `port-${LETTERS[i]}` }));
-    for (const h of hosts) {
-      ip(['netns', 'add', h.ns]);
-      ip(['-n', h.ns, 'link', 'set', 'lo', 'up']);
-      ip(['link', 'add', IFACE, 'netns', h.ns, 'type', 'veth', 'peer', 'name', h.port, 'netns', SWITCH]);
-      ip(['-n', h.ns, 'addr', 'add', `${h.addr}/24`, 'dev', IFACE]);
-      ip(['-n', h.ns, 'link', 'set', IFACE, 'up']);
-      ip(['-n', SWITCH, 'link', 'set', h.port, 'master', 'br0']);
-      ip(['-n', SWITCH, 'link', 'set', h.port, 'up']);
-    }
+    buildBridgedLab(SWITCH, hosts, IFACE);
     const lab: NetLab = {
       hosts,
       wrap: (i, cmd, args) => ['ip', ['netns', 'exec', hosts[i]!.ns, cmd, ...args]],
