@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "fcp_native",
-      "sources": ["src/fcp_native.cc", "src/batch.cc", "src/beneath.cc", "src/sha256.cc"],
+      "sources": ["src/fcp_native.cc", "src/batch.cc", "src/beneath.cc", "src/sha256.cc", "src/xattrs.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": [
         "NAPI_VERSION=8",

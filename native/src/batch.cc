@@ -67,7 +67,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/syscall.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,6 +80,7 @@
 #include "constants.h"
 #include "layout.h"
 #include "sha256.h"
+#include "xattrs.h"
 
 namespace {
 
@@ -214,52 +214,15 @@ int writeAll(int fd, const char* p, size_t n, int64_t off) {
   return 0;
 }
 
-// Copy extended attributes fd to fd. user.* must succeed; other namespaces (trusted, security)
-// are best effort, as an unprivileged cp -a would do. Layout attributes are never copied
-// here, after the data (see layout.h): F_LAYOUT sets one before it.
-int copyXattrs(int sfd, int dfd, const std::string& layout) {
-  std::vector<char> names(1024), value(4096);
-  ssize_t n;
-  for (;;) {
-    n = flistxattr(sfd, names.data(), names.size());
-    if (n >= 0) break;
-    if (errno == ERANGE) { names.resize(names.size() * 4); continue; }
-    if (errno == ENOTSUP || errno == EOPNOTSUPP) return 0;
-    return -errno;
-  }
-  for (ssize_t i = 0; i < n;) {
-    const char* name = names.data() + i;
-    size_t len = strlen(name);
-    i += (ssize_t)len + 1;
-    if (fcp::IsLayoutXattr(name, layout)) continue;
-    bool user = strncmp(name, "user.", 5) == 0;
-    ssize_t v;
-    for (;;) {
-      v = fgetxattr(sfd, name, value.data(), value.size());
-      if (v >= 0) break;
-      if (errno == ERANGE) { value.resize(value.size() * 4); continue; }
-      break;
-    }
-    if (v < 0) { if (errno == ENODATA || !user) continue; return -errno; }
-    if (fsetxattr(dfd, name, value.data(), (size_t)v, 0) < 0 && user) return -errno;
-  }
-  return 0;
-}
-
 /**
  * Give the new, empty dfd the layout of sfd (attribute `name`) before its first byte: 0,
  * or -errno when the destination refuses it. A source without one sets nothing.
  */
 int copyLayout(int sfd, int dfd, const std::string& name) {
-  std::vector<char> value(4096);
-  ssize_t v;
-  for (;;) {
-    v = fgetxattr(sfd, name.c_str(), value.data(), value.size());
-    if (v >= 0) break;
-    if (errno == ERANGE) { value.resize(value.size() * 4); continue; }
-    return 0;  // ENODATA, ENOTSUP: no layout to copy; the destination's default applies
-  }
-  return fsetxattr(dfd, name.c_str(), value.data(), (size_t)v, 0) < 0 ? -errno : 0;
+  std::vector<char> value;
+  ssize_t v = fcp::GetXattr(fcp::XattrFile(sfd, false), name.c_str(), &value);
+  if (v < 0) return 0;  // ENODATA, ENOTSUP: no layout to copy; the destination's default applies
+  return fcp::XattrFile(dfd, false).Set(name.c_str(), value.data(), (size_t)v) < 0 ? -errno : 0;
 }
 
 /** XXH64 of `n` zero bytes (a hole leaf), for the two sizes that occur: a full leaf, or the last one. */
@@ -436,7 +399,7 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
   if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
   if (!j.err && j.size >= kWritebackMin) startWriteback(dfd, flags);
   if (!j.err && (flags & F_CHOWN) && !ownerRight && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
-  if (!j.err && (flags & F_XATTRS)) { int e = copyXattrs(sfd, dfd, layout); if (e) fail(e, OP_XATTR); }
+  if (!j.err && (flags & F_XATTRS)) { int e = fcp::CopyXattrs(fcp::XattrFile(sfd, false), fcp::XattrFile(dfd, false), false, layout); if (e) fail(e, OP_XATTR); }
   if (!j.err && !modeRight && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);
   if (!j.err) {
     struct timespec ts[2];

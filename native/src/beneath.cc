@@ -32,6 +32,7 @@
 
 #include "beneath.h"
 #include "layout.h"
+#include "xattrs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -43,7 +44,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -174,43 +174,6 @@ using fcp::ParentAt;
 using fcp::ResolveParent;
 
 // ----- the operations: plain functions returning >= 0 or -errno ------------------------
-
-/**
- * Copy xattrs fd to fd through /proc/self/fd (O_PATH fds, symlinks too); user.* must succeed.
- * Layout attributes (layout.h) are left out: --layout copy sets them before any data.
- */
-int CopyXattrsFds(int sfd, int dfd, bool symlink, const std::string& layout) {
-  char sp[64], dp[64];
-  snprintf(sp, sizeof sp, "/proc/self/fd/%d", sfd);
-  snprintf(dp, sizeof dp, "/proc/self/fd/%d", dfd);
-  std::vector<char> names(1024), value(4096);
-  ssize_t n;
-  for (;;) {
-    n = listxattr(sp, names.data(), names.size());
-    if (n >= 0) break;
-    if (errno == ERANGE) { names.resize(names.size() * 4); continue; }
-    if (errno == ENOTSUP || errno == EOPNOTSUPP) return 0;
-    return -errno;
-  }
-  for (ssize_t i = 0; i < n;) {
-    const char* name = names.data() + i;
-    size_t len = strlen(name);
-    i += (ssize_t)len + 1;
-    if (fcp::IsLayoutXattr(name, layout)) continue;
-    bool user = strncmp(name, "user.", 5) == 0;
-    if (user && symlink) continue;  // Linux refuses user.* on symlinks
-    ssize_t v;
-    for (;;) {
-      v = getxattr(sp, name, value.data(), value.size());
-      if (v >= 0) break;
-      if (errno == ERANGE) { value.resize(value.size() * 4); continue; }
-      break;
-    }
-    if (v < 0) { if (errno == ENODATA || !user) continue; return -errno; }
-    if (setxattr(dp, name, value.data(), (size_t)v, 0) < 0 && user) return -errno;
-  }
-  return 0;
-}
 
 int RemoveTree(int dirfd, const char* name) {
   if (unlinkat(dirfd, name, 0) == 0) return 0;
@@ -589,7 +552,7 @@ Napi::Value CopyXattrsAt(const Napi::CallbackInfo& info) {
     if (sfd < 0) { r.err = sfd; r.syscall = "openat2 source"; return; }
     int dfd = OpenBeneath(da, dr.c_str(), O_PATH);
     if (dfd < 0) { close(sfd); r.err = dfd; r.syscall = "openat2"; return; }
-    if (int e = CopyXattrsFds(sfd, dfd, symlink, layout)) { r.err = e; r.syscall = "setxattr"; }
+    if (int e = fcp::CopyXattrs(fcp::XattrFile(sfd, true), fcp::XattrFile(dfd, true), symlink, layout)) { r.err = e; r.syscall = "setxattr"; }
     close(sfd);
     close(dfd);
   });
@@ -605,26 +568,16 @@ Napi::Value CopyLayoutAt(const Napi::CallbackInfo& info) {
   return Queue(info.Env(), Out::Number, [=](AtWorker::Result& r) {
     int sfd = OpenBeneath(sa, sr.c_str(), O_PATH);
     if (sfd < 0) { r.err = sfd; r.syscall = "openat2 source"; return; }
-    char sp[64];
-    snprintf(sp, sizeof sp, "/proc/self/fd/%d", sfd);
-    std::vector<char> value(4096);
-    ssize_t v;
-    for (;;) {
-      v = getxattr(sp, name.c_str(), value.data(), value.size());
-      if (v >= 0 || errno != ERANGE) break;
-      value.resize(value.size() * 4);
-    }
-    int e = errno;
+    std::vector<char> value;
+    ssize_t v = fcp::GetXattr(fcp::XattrFile(sfd, true), name.c_str(), &value);
     close(sfd);
     if (v < 0) {
-      if (e == ENODATA || e == ENOTSUP || e == EOPNOTSUPP) return;  // r.num 0: none
-      r.err = -e; r.syscall = "getxattr source"; return;
+      if (v == -ENODATA || v == -ENOTSUP || v == -EOPNOTSUPP) return;  // r.num 0: none
+      r.err = (int)v; r.syscall = "getxattr source"; return;
     }
     int dfd = OpenBeneath(da, dr.c_str(), O_PATH);
     if (dfd < 0) { r.err = dfd; r.syscall = "openat2"; return; }
-    char dp[64];
-    snprintf(dp, sizeof dp, "/proc/self/fd/%d", dfd);
-    if (setxattr(dp, name.c_str(), value.data(), (size_t)v, 0) < 0) { r.err = -errno; r.syscall = "setxattr"; }
+    if (fcp::XattrFile(dfd, true).Set(name.c_str(), value.data(), (size_t)v) < 0) { r.err = -errno; r.syscall = "setxattr"; }
     else r.num = 1;
     close(dfd);
   });
