@@ -10,6 +10,7 @@ import { isBuf, type Root } from '../model/entry.js';
 import { runCopyJob, type CopySummary } from '../jobs/copy-job.js';
 import type { JsonOnExit } from './json-on-exit.js';
 import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
+import { totalsLine } from '../jobs/job-totals.js';
 import { CheckpointRefused } from '../checkpoint/job-checkpoint.js';
 import { defaultCheckpointDir } from '../checkpoint/checkpoint-dir.js';
 import { loadNative } from '../native/loader.js';
@@ -30,9 +31,7 @@ const shellQuote = (a: string) => {
 function printSummary(s: CopySummary, quiet: boolean): void {
   if (quiet) return;
   process.stdout.write(
-    `fcp: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
-      `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
-      `${s.errors} error${s.errors === 1 ? '' : 's'}` +
+    `fcp: ${totalsLine(s)}` +
       (s.retried > 0 ? ` (${formatCount(s.retried)} entr${s.retried === 1 ? 'y' : 'ies'} retried)` : '') +
       (s.bytesSkipped > 0 || s.filesSkipped > 0 ? ` (${formatBytes(s.bytesSkipped)} in ${formatCount(s.filesSkipped)} files already done by an earlier run)` : '') + '\n',
   );

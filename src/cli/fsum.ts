@@ -28,7 +28,8 @@ import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
 import { joinPath, showPath } from '../model/paths.js';
 import { isBuf } from '../model/entry.js';
-import { formatBytes, formatCount, formatDuration } from '../progress/format.js';
+import { formatBytes } from '../progress/format.js';
+import { totalsLine } from '../jobs/job-totals.js';
 import { LEAF, initHashing } from '../checksum/hasher.js';
 import { readSumFile, readSumFileHeader, writeSumFileFrom, SumFileError, type SumFileHeader } from '../checksum/sumfile.js';
 import { RecordTable } from '../checksum/record-table.js';
@@ -81,9 +82,7 @@ interface Opts {
 class Usage extends UsageError {}
 
 function summaryLine(s: SumSummary): string {
-  return `fsum: ${formatCount(s.files)} files, ${formatCount(s.dirs)} directories, ${formatCount(s.symlinks)} symlinks, ` +
-    `${formatBytes(s.bytes)} in ${formatDuration(s.seconds)} (${formatBytes(s.bytesPerSecond)}/s), ` +
-    `${s.errors} error${s.errors === 1 ? '' : 's'}\n`;
+  return `fsum: ${totalsLine(s)}\n`;
 }
 
 /** A sum file given to --check: its header, and (on rank 0, once read) its records in an ordered table. */

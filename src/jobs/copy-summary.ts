@@ -1,24 +1,16 @@
 /**
  * fcp's summary (its `--json` form: cli/copy-json.ts).
  */
-import type { DropCounts } from '../transport/codec.js';
 import { emptyDrops } from '../transport/drop-report.js';
+import type { JobTotals } from './job-totals.js';
 
-export interface CopySummary {
-  files: number;
-  dirs: number;
-  symlinks: number;
-  specials: number;
-  bytes: number;
-  seconds: number;
-  bytesPerSecond: number;
-  errors: number;
+/** The fields fsum reports too (job-totals.ts), and the copy's own. */
+export interface CopySummary extends JobTotals {
   /** bytes and files copied by this run; the rest was done by earlier runs (resume) */
   bytesCopied: number;
   bytesSkipped: number;
   filesCopied: number;
   filesSkipped: number;
-  chunkSize: number;
   /** fsum's dataset signature of SRC, from the bytes the copy read (null: not hashed or incomplete) */
   signature: string | null;
   /** --verify: chunks or files of DST that differ from what was read from SRC */
@@ -36,11 +28,6 @@ export interface CopySummary {
   /** --retries: entries that failed transiently and were tried again (whatever the outcome), and the tries made again in all */
   retried: number;
   retries: number;
-  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
-  droppedMessages: DropCounts;
-  /** bounded memory at work: ranks whose file lists spilled to SQLite, work items that did */
-  spilled: { listRanks: number; queueItems: number };
-  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
 }
 
 /** A summary of nothing: what a job that ended before counting anything reports. */

@@ -38,8 +38,8 @@ import { LEAF, MASK128, fileDigest, fromHex, toHex } from '../checksum/hasher.js
 import { makeRecord, isRecordTuple, type SumRecord, type RecordTuple } from '../checksum/records.js';
 import { RecordTable } from '../checksum/record-table.js';
 import { exchange } from '../engine/exchange.js';
-import type { DropCounts } from '../transport/codec.js';
 import { reportDrops } from './report-drops.js';
+import { walkedEntries, type JobTotals } from './job-totals.js';
 import { isChunkPartials, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { isLocalFs } from '../checksum/read-files.js';
 import { allreduceDigests } from '../checksum/signature.js';
@@ -67,26 +67,13 @@ export interface SumJobOptions {
   syncSmall?: boolean;
 }
 
-export interface SumSummary {
+/** The fields fcp reports too (job-totals.ts), and the signature's own. */
+export interface SumSummary extends JobTotals {
   signature: string;
   /** signature of each root alone */
   rootSignatures: string[];
-  files: number;
-  dirs: number;
-  symlinks: number;
-  specials: number;
-  bytes: number;
-  seconds: number;
-  bytesPerSecond: number;
-  errors: number;
-  chunkSize: number;
   leafSize: number;
   meta: boolean;
-  ranks: { files: number; bytes: number; chunks: number; steals: number }[];
-  /** messages the ranks dropped (wrong secret, malformed...) and connections refused from outside the job, summed */
-  droppedMessages: DropCounts;
-  /** bounded memory at work (as fcp's): ranks whose file lists spilled to SQLite, work items that did */
-  spilled: { listRanks: number; queueItems: number };
 }
 
 export interface SumJobResult {
@@ -250,10 +237,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const summary: SumSummary = {
     signature: toHex(signature),
     rootSignatures: rootSums.map(toHex),
-    files: totals.files ?? 0,
-    dirs: totals.dirs ?? 0,
-    symlinks: totals.symlinks ?? 0,
-    specials: totals.specials ?? 0,
+    ...walkedEntries(totals),
     bytes: totalBytes,
     seconds,
     bytesPerSecond: totalBytes / Math.max(seconds, 1e-9),

@@ -8,6 +8,7 @@ import { showPath } from '../model/paths.js';
 import { toHex } from '../checksum/hasher.js';
 import { reportDrops } from '../jobs/report-drops.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
+import { walkedEntries } from '../jobs/job-totals.js';
 import type { CopyJobResult } from './copy-options.js';
 import { closeStores, type CopyRun } from './run.js';
 import type { Walked } from './walk-phase.js';
@@ -87,10 +88,7 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   const { verifyMismatches } = o;
   const deleteRefused = o.deleted.refused;
   const summary: CopySummary = {
-    files: walkTotals.files ?? 0,
-    dirs: walkTotals.dirs ?? 0,
-    symlinks: walkTotals.symlinks ?? 0,
-    specials: walkTotals.specials ?? 0,
+    ...walkedEntries(walkTotals),
     // data bytes: a hard-linked file's data counts once, however many names it has
     bytes: o.copied.totalBytes - (total.secondaryBytes ?? 0),
     seconds,
