@@ -34,6 +34,12 @@ function onWire(reason: string): string {
   return reason.length <= MAX_REASON ? reason : `${reason.slice(0, MAX_REASON - 3)}...`;
 }
 
+/** How long a rank that got a signal waits for rank 0 to stop the job before it does so itself. */
+export const SIGNAL_FALLBACK_MS = 2000;
+
+/** Where signals come from: the process (a test's emitter stands in for it). */
+export interface SignalSource { on(sig: NodeJS.Signals, fn: () => void): unknown }
+
 export type AbortHook = (reason: string, code: number) => void | Promise<void>;
 
 export interface StopperOptions {
@@ -58,6 +64,8 @@ export class Stopper {
   aborting = false;
   /** This rank asked rank 0 to abort the job (requestAbort) and waits for it. */
   private requested = false;
+  /** A signal came (and rank 0 was asked to stop the job). */
+  private signalled = false;
   private readonly hooks: AbortHook[] = [];
 
   constructor(private readonly o: StopperOptions) {}
@@ -113,17 +121,26 @@ export class Stopper {
    * SIGINT, SIGTERM and SIGHUP stop the job with `code`. The handlers stay for the life of
    * the process: a rank stopping or leaving must not be killed outright by a SIGTERM that
    * arrives a moment after its peers' (Slurm signals the tasks one by one).
+   *
+   * A rank other than 0 asks rank 0 to stop the job (requestAbort), which does so at once
+   * and prints the reason and the resume command once, whether the signal reached one rank
+   * or all (Ctrl-C, Slurm at the time limit: then rank 0's own signal usually wins). Should
+   * rank 0 not answer (stopped, its host unreachable), the rank stops the job itself after
+   * SIGNAL_FALLBACK_MS, or at once on a second signal.
    */
-  installSignalHandlers(code: number): void {
+  installSignalHandlers(code: number, signals: SignalSource = process): void {
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as NodeJS.Signals[]) {
-      process.on(sig, () => {
+      signals.on(sig, () => {
         if (this.finishing || this.aborting) return;
-        // Usually every rank gets the signal (Ctrl-C, Slurm at the time limit): let rank 0
-        // speak for the job; another rank speaks only if no abort came from rank 0.
-        const { rank, size } = this.o;
-        const go = () => this.stop(`stopped by ${sig}${rank === 0 ? '' : ` on ${this.o.describe(rank)}`}`, code);
-        if (rank === 0 || size === 1) go();
-        else setTimeout(go, 300).unref();
+        const { rank } = this.o;
+        const reason = `stopped by ${sig}${rank === 0 ? '' : ` on ${this.o.describe(rank)}`}`;
+        if (rank === 0 || this.o.size === 1 || this.signalled) {
+          this.stop(reason, code);
+          return;
+        }
+        this.signalled = true;
+        this.requestAbort(reason, code);
+        setTimeout(() => this.stop(reason, code), SIGNAL_FALLBACK_MS).unref();
       });
     }
   }

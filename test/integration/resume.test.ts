@@ -47,12 +47,28 @@ function treecmp(a: string, b: string): { code: number | null; out: string } {
 }
 
 /** Start fcp in its own process group, so the test can kill every rank at once. */
-function startCopy(args: string[]): { pid: number; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
+function startCopy(args: string[]): { pid: number; stderr: () => string; done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }> } {
   const child = spawn(process.execPath, [fcp, ...args], { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((r) => child.on('close', (code, signal) => r({ code, signal, stderr })));
-  return { pid: child.pid!, done };
+  return { pid: child.pid!, stderr: () => stderr, done };
+}
+
+/** The pid of local rank `rank` of a -np job whose rank 0 is `root` (its child with FCP_RANK=rank), or null. */
+function rankPid(root: number, rank: number): number | null {
+  let kids: number[] = [];
+  try {
+    kids = readFileSync(`/proc/${root}/task/${root}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return null;
+  }
+  for (const k of kids) {
+    try {
+      if (readFileSync(`/proc/${k}/environ`, 'utf8').split('\0').includes(`FCP_RANK=${rank}`)) return k;
+    } catch { /* gone */ }
+  }
+  return null;
 }
 
 beforeAll(async () => {
@@ -137,6 +153,35 @@ describe('stop and change', () => {
     expect(lastJson<Summary>(r.stdout).bytesSkipped).toBeGreaterThan(0);
     expect(treecmp(src, dst).code).toBe(0);
     expect(readdirSync(work.dir).filter((n) => n.startsWith('.fcp-checkpoint'))).toEqual([]); // removed after success
+    rmSync(dst, { recursive: true, force: true });
+  }, 180_000);
+
+  it('SIGTERM to one rank other than 0: rank 0 stops the whole job at once (exit 4), naming that rank once, then the resume command; --resume finishes it', async () => {
+    const dst = join(work.dir, 'term-one');
+    const job = startCopy([src, dst, '-np', '3', '--checkpoint-interval', '0.3']);
+    for (let i = 0; i < 600 && !(existsSync(join(dst, 'small', 'd000')) && readdirSync(join(dst, 'small', 'd000')).length > 5); i++) await sleep(10);
+    await sleep(150);
+    const rank2 = rankPid(job.pid, 2);
+    expect(rank2, 'rank 2 is a child of rank 0').not.toBeNull();
+    const t0 = performance.now();
+    let saidAt = 0;
+    const said = setInterval(() => { if (!saidAt && /stopped by SIGTERM/.test(job.stderr())) saidAt = performance.now(); }, 5);
+    process.kill(rank2!, 'SIGTERM');
+    const first = await job.done;
+    clearInterval(said);
+    const exitMs = performance.now() - t0;
+    expect(first.code, first.stderr).toBe(4);
+    const lines = first.stderr.split('\n');
+    const stopped = lines.filter((l) => /stopped by SIGTERM/.test(l));
+    expect(stopped, first.stderr).toEqual([expect.stringMatching(/^fcp: stopped by SIGTERM on rank 2 \(.*pid \d+\)$/)]);
+    const resumeAt = lines.findIndex((l) => /resume with: fcp --resume /.test(l));
+    expect(resumeAt, first.stderr).toBeGreaterThan(lines.indexOf(stopped[0]!));
+    // Rank 0 answers the request, not the fallback of a rank that hears nothing (SIGNAL_FALLBACK_MS, 2 s).
+    expect(saidAt - t0, `said after ${(saidAt - t0).toFixed(0)} ms, exit after ${exitMs.toFixed(0)} ms`).toBeLessThan(2000);
+    const r = await run(process.execPath, [fcp, '--resume', src, dst, '-np', '2', '--json'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson<Summary>(r.stdout).bytesSkipped).toBeGreaterThan(0);
+    expect(treecmp(src, dst).code).toBe(0);
     rmSync(dst, { recursive: true, force: true });
   }, 180_000);
 

@@ -3,8 +3,10 @@
  * (pending collectives fail with JobAborted, hooks run, the process would exit with the
  * code), and the reason is printed once. Liveness: a silent predecessor is named.
  */
-import { describe, expect, it } from 'vitest';
+import { EventEmitter } from 'node:events';
+import { describe, expect, it, vi } from 'vitest';
 import { JobAborted } from '../../src/engine/runtime.js';
+import { SIGNAL_FALLBACK_MS, Stopper } from '../../src/engine/abort.js';
 import { Heartbeat } from '../../src/engine/liveness.js';
 import { validateBody, type Message } from '../../src/transport/messages.js';
 import { simJob } from '../helpers/sim-job.js';
@@ -163,6 +165,77 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
     for (const bad of [{ reason: 'full' }, { reason: 7, code: 6 }, { reason: 'x'.repeat(5000), code: 6 }, { reason: 'full', code: 1.5 }]) {
       expect(validateBody('abort-req', bad), JSON.stringify(bad).slice(0, 40)).toBeNull();
     }
+  });
+});
+
+describe('engine: a signal to one rank', () => {
+  /** Rank `rank` of 3's Stopper, its signals from an emitter, what it sends, prints and exits with. */
+  const stopper = (rank: number) => {
+    const signals = new EventEmitter();
+    const sent: { to: number; msg: Message }[] = [];
+    const printed: string[] = [];
+    const exits: number[] = [];
+    const st = new Stopper({
+      tool: 'sim', rank, size: 3,
+      send: (to, msg) => void sent.push({ to, msg }),
+      describe: (r) => `rank ${r} (host, pid 9)`,
+      halt: () => {},
+      closeTransport: async () => {},
+      exit: (code) => {
+        exits.push(code);
+        return undefined as never;
+      },
+      print: (line) => void printed.push(line),
+    });
+    st.installSignalHandlers(4, signals);
+    return { st, signals, sent, printed, exits };
+  };
+
+  it('on a rank other than 0: rank 0 is asked to stop the job (it prints the reason and the resume command), nothing waits 300 ms', () => {
+    const s = stopper(2);
+    s.signals.emit('SIGTERM');
+    expect(s.sent).toEqual([{ to: 0, msg: { type: 'abort-req', reason: 'stopped by SIGTERM on rank 2 (host, pid 9)', code: 4 } }]);
+    expect(s.printed).toEqual([]);
+    expect(s.exits).toEqual([]);
+    expect(s.st.holdsCollectives).toBe(true);
+  });
+
+  it('a second signal while rank 0 has not answered: the rank stops the job itself at once', async () => {
+    const s = stopper(1);
+    s.signals.emit('SIGINT');
+    s.signals.emit('SIGINT');
+    expect(s.sent.map((x) => [x.to, x.msg.type])).toEqual([[0, 'abort-req'], [0, 'abort'], [2, 'abort']]);
+    expect(s.printed).toEqual(['sim: stopped by SIGINT on rank 1 (host, pid 9)\n']);
+    await until(() => s.exits.length > 0);
+    expect(s.exits).toEqual([4]);
+  });
+
+  it(`rank 0 silent for ${SIGNAL_FALLBACK_MS} ms: the rank stops the job itself`, async () => {
+    vi.useFakeTimers();
+    try {
+      const s = stopper(2);
+      s.signals.emit('SIGTERM');
+      vi.advanceTimersByTime(SIGNAL_FALLBACK_MS - 1);
+      expect(s.sent).toHaveLength(1);
+      vi.advanceTimersByTime(1);
+      expect(s.sent.map((x) => [x.to, x.msg.type])).toEqual([[0, 'abort-req'], [0, 'abort'], [1, 'abort']]);
+      expect(s.printed).toEqual(['sim: stopped by SIGTERM on rank 2 (host, pid 9)\n']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('on rank 0 the job stops at once; once the job is finishing a signal is ignored', async () => {
+    const s = stopper(0);
+    s.signals.emit('SIGHUP');
+    expect(s.sent.map((x) => [x.to, x.msg.type])).toEqual([[1, 'abort'], [2, 'abort']]);
+    expect(s.printed).toEqual(['sim: stopped by SIGHUP\n']);
+    await until(() => s.exits.length > 0);
+    expect(s.exits).toEqual([4]);
+    const f = stopper(2);
+    f.st.finishing = true;
+    f.signals.emit('SIGTERM');
+    expect(f.sent).toEqual([]);
   });
 });
 
