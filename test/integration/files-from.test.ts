@@ -7,8 +7,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, scratch, sleep, start, toolsDir } from '../helpers/run.js';
-import { tmpdir } from 'node:os';
+import { lastJson, scratch, sleep, start } from '../helpers/run.js';
+import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 import { entryErrors, fcp, fcpBin, treecmp } from '../helpers/trees.js';
 
 interface Summary { files: number; dirs: number; symlinks: number; errors: number; filesCopied: number; filesSkipped: number; bytesSkipped: number }
@@ -230,13 +230,7 @@ describe('fcp --files-from', () => {
 });
 
 describe('fcp --files-from and --resume', () => {
-  let mounted = '';
-  const pidfile = join(tmpdir(), `filesfrom-latfs-${process.pid}.pid`);
-  afterAll(async () => {
-    if (!mounted) return;
-    spawnSync('fusermount3', ['-u', mounted]);
-    for (let i = 0; i < 100 && existsSync(pidfile); i++) await sleep(50);
-  });
+  afterAll(unmountAll);
 
   it('SIGTERM mid-copy exits 4; --resume without the list is refused; with the same list (other -np) it finishes without copying the done files again', async () => {
     const tree = join(work.dir, 'resume-src');
@@ -256,13 +250,7 @@ describe('fcp --files-from and --resume', () => {
     spawnSync('rsync', ['-a', `--files-from=${list}`, `${tree}/`, `${expected}/`]);
     dirTimesFrom(tree, expected);
     // SRC read through latfs (2 ms a metadata request): the copy takes seconds, time to stop it
-    const latfs = spawnSync(join(toolsDir, 'latfs', 'build'), { encoding: 'utf8' });
-    expect(latfs.status, latfs.stderr).toBe(0);
-    const mnt = join(work.dir, 'filesfrom-resume-mnt');
-    mkdirSync(mnt);
-    const m = spawnSync(latfs.stdout.trim(), ['--meta-us', '2000', '--data-us', '500', '--pidfile', pidfile, tree, mnt], { encoding: 'utf8' });
-    expect(m.status, `latfs: ${m.stderr}`).toBe(0);
-    mounted = mnt;
+    const { mnt } = await mountLatfs(tree, ['--meta-us', '2000', '--data-us', '500'], 'filesfrom-latfs');
     const dst = join(work.dir, 'dst-resume');
     const args = ['--files-from', list, mnt, dst, '--checkpoint-interval', '0.2'];
     const job = start(process.execPath, [fcpBin, ...args, '-np', '2']);

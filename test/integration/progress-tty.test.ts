@@ -7,34 +7,29 @@
  * line; and no line at all when stdout is not a terminal.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dist, run, scratch, sleep, toolsDir } from '../helpers/run.js';
+import { dist, run, scratch, sleep } from '../helpers/run.js';
 import { envWith, fcpBin, tree, treecmp } from '../helpers/trees.js';
 import { onPty, redraws, startsClean } from '../helpers/pty.js';
+import { mountLatfs, type LatfsMount } from '../helpers/latfs.js';
 import { displayWidth } from '../../src/progress/text-width.js';
 
 const work = scratch('progress-tty');
-const mnt = join(work.dir, 'progress-mnt');
-const pidfile = join(work.dir, 'progress-latfs.pid');
+let mount: LatfsMount | null = null;
 let src = '';
 let local = '';
 
-beforeAll(() => {
+beforeAll(async () => {
   local = tree('small'); // 3,000 files in 30 directories
-  const latfs = spawnSync(join(toolsDir, 'latfs', 'build'), { encoding: 'utf8' });
-  expect(latfs.status, latfs.stderr).toBe(0);
-  mkdirSync(mnt);
   // 2 ms a metadata request: a copy of the tree takes a few seconds
-  const m = spawnSync(latfs.stdout.trim(), ['--meta-us', '2000', '--data-us', '200', '--pidfile', pidfile, dirname(local), mnt], { encoding: 'utf8' });
-  expect(m.status, `latfs: ${m.stderr}`).toBe(0);
-  src = join(mnt, basename(local));
+  mount = await mountLatfs(dirname(local), ['--meta-us', '2000', '--data-us', '200'], 'progress-tty-latfs');
+  src = mount.path(basename(local));
 });
 
 afterAll(async () => {
-  spawnSync('fusermount3', ['-u', mnt]);
-  for (let i = 0; i < 100 && existsSync(pidfile); i++) await sleep(50);
+  await mount?.unmount();
   work.cleanup();
 });
 

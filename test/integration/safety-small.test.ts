@@ -9,8 +9,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, run, scratch, sleep, start, toolsDir, type RunResult } from '../helpers/run.js';
+import { lastJson, run, scratch, sleep, start } from '../helpers/run.js';
 import { envWith, fcp, fcpBin, stderrLines, treecmp } from '../helpers/trees.js';
+import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 
 interface JsonEnd { exitCode: number; aborted: boolean; stopped: boolean; reason: string | null; files: number; bytes: number; bytesSkipped: number; bytesCopied: number; errors: number }
 
@@ -240,15 +241,13 @@ describe('--json on every exit', () => {
   it('SIGTERM in the middle of a copy: exit 4, and the summary says stopped, why, and what was counted', async () => {
     const s = scratch('small16-jsonterm');
     const back = join(s.dir, 'back');
-    const mnt = join(s.dir, 'mnt');
     mkdirSync(join(back, 'src'), { recursive: true });
-    mkdirSync(mnt);
     for (let i = 0; i < 40; i++) writeFileSync(join(back, 'src', `f${i}`), randomBytesOf(1 << 20));
     // Every read of the source takes 100 ms: the copy lasts long enough to be stopped.
-    const m = latfs(back, mnt, ['--data-us', '100000']);
+    const m = await mountLatfs(back, ['--data-us', '100000'], 'small16-jsonterm-latfs');
     try {
       const dst = join(s.dir, 'dst');
-      const p = start(process.execPath, [fcpBin, join(mnt, 'src'), dst, '-np', '2', '--json', '--checkpoint-dir', join(s.dir, 'ck')], { env: envWith() });
+      const p = start(process.execPath, [fcpBin, m.path('src'), dst, '-np', '2', '--json', '--checkpoint-dir', join(s.dir, 'ck')], { env: envWith() });
       let exited = false;
       void p.done.then(() => (exited = true));
       // Stop it once the copy is under way: the first file has landed.
@@ -296,32 +295,16 @@ describe('--json on every exit', () => {
   });
 });
 
-/** latfs over `back` at `mnt` (its own small helper: test/helpers/latfs.ts is being written elsewhere). */
-function latfs(back: string, mnt: string, flags: string[]): { unmount: () => Promise<void> } {
-  const bin = execFileSync(join(toolsDir, 'latfs', 'build'), { encoding: 'utf8' }).trim().split('\n').pop()!;
-  const pid = `${mnt}.pid`;
-  execFileSync(bin, [...flags, '--pidfile', pid, back, mnt]);
-  return {
-    async unmount() {
-      spawnSync('fusermount3', ['-u', mnt]);
-      for (let i = 0; i < 200 && existsSync(pid); i++) await sleep(25);
-    },
-  };
-}
-
 describe('a failed chunk does not cost the good ones', () => {
   let s: { dir: string; cleanup: () => void };
   let back: string;
-  let mnt: string;
   beforeAll(() => {
     s = scratch('small16-chunks');
     back = join(s.dir, 'back');
-    mnt = join(s.dir, 'mnt');
     mkdirSync(join(back, 'src'), { recursive: true });
-    mkdirSync(mnt);
   });
-  afterAll(() => {
-    spawnSync('fusermount3', ['-u', mnt]);
+  afterAll(async () => {
+    await unmountAll();
     s.cleanup();
   });
 
@@ -331,20 +314,17 @@ describe('a failed chunk does not cost the good ones', () => {
     writeFileSync(join(back, 'src', 'small'), 'small\n');
     const dst = join(s.dir, 'dst');
     const ck = join(s.dir, 'ck');
-    const args = [join(mnt, 'src'), dst, '-np', '2', '--chunk-size', '4M', '--json', '--checkpoint-dir', ck];
-    let m = latfs(back, mnt, ['--fail-read', 'src/big:40M:EIO']);
-    let r: RunResult;
-    try {
-      r = await fcp(args, { env: envWith() });
-    } finally {
-      await m.unmount();
-    }
+    let m = await mountLatfs(back, ['--fail-read', 'src/big:40M:EIO'], 'small16-chunks-latfs');
+    const args = [m.path('src'), dst, '-np', '2', '--chunk-size', '4M', '--json', '--checkpoint-dir', ck];
+    // (left mounted for the resume; afterAll unmounts it if an assertion fails first)
+    let r = await fcp(args, { env: envWith() });
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).toMatch(/fcp: cannot copy '.*\/mnt\/src\/big': Input\/output error \(EIO\)/);
     expect(readdirSync(dst).filter((n) => n.startsWith('.fcp-part.'))).toHaveLength(1);
     expect(existsSync(join(dst, 'big'))).toBe(false);
 
-    m = latfs(back, mnt, []);
+    // The same mount point without the fault (a resume reads SRC by the same path).
+    m = await m.remount([]);
     try {
       r = await fcp(['--resume', ...args], { env: envWith() });
     } finally {

@@ -3,14 +3,14 @@
  * sockets, a rendezvous folder planted by another user, a frame that declares gigabytes,
  * strangers with the wrong secret or from the wrong address.
  */
-import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Push } from 'zeromq';
 import { Codec } from '../../dist/transport/codec.js';
-import { isRoot, lastJson, scratch, sleep, start, toolsDir, type RunResult } from '../helpers/run.js';
+import { isRoot, lastJson, scratch, sleep, start, type RunResult } from '../helpers/run.js';
+import { mountLatfs } from '../helpers/latfs.js';
 import { envWith, fcp, fcpBin, makeTree, stderrLines, treecmp } from '../helpers/trees.js';
 
 const NOBODY = 65534;
@@ -199,15 +199,11 @@ function floodFrame(port: number, declared: bigint, limit: number): Promise<{ se
 describe('transport: what a stranger can make a rank hold', () => {
   it.runIf(existsSync('/proc/self/net/tcp'))('a frame declaring 8 GiB is refused by the rank without its memory growing; strangers with the wrong secret or from another address are counted; the copy succeeds', async () => {
     const s = scratch('wire-flood');
-    const latfsBin = spawnSync(join(toolsDir, 'latfs', 'build'), { encoding: 'utf8' }).stdout.trim().split('\n').pop()!;
     const back = join(s.dir, 'back');
-    const mnt = join(s.dir, 'mnt');
-    const pidfile = join(s.dir, 'latfs.pid');
-    mkdirSync(mnt);
     makeTree('small', back, { files: 1500 });
     // Every metadata request of the source sleeps 1 ms: the copy lasts a few seconds.
-    const mounted = spawnSync(latfsBin, ['--meta-us', '1000', '--pidfile', pidfile, back, mnt], { encoding: 'utf8' });
-    expect(mounted.status, mounted.stderr).toBe(0);
+    const m = await mountLatfs(back, ['--meta-us', '1000'], 'wire-flood-latfs');
+    const mnt = m.mnt;
     try {
       const dst = join(s.dir, 'dst');
       const logs = join(s.dir, 'logs');
@@ -257,8 +253,7 @@ describe('transport: what a stranger can make a rank hold', () => {
       const cmp = await treecmp(back, dst);
       expect(cmp.lines, cmp.output).toEqual([]);
     } finally {
-      spawnSync('fusermount3', ['-u', mnt]);
-      for (let i = 0; i < 100 && existsSync(pidfile); i++) await sleep(50);
+      await m.unmount();
       s.cleanup();
     }
   }, 120_000);
