@@ -8,14 +8,13 @@
  * refused by a guard (nothing deleted); 6 the destination is full. Job-level failures are
  * FcpErrors; their codes map to these statuses in one table (fcp-error.cts).
  */
-import { CommanderError } from '../util/cjs-deps.js';
 import { JobAborted } from '../engine/runtime.js';
 import { EXIT, UsageError, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import type { CopySummary } from '../jobs/copy-job.js';
 import { copyJson } from './copy-json.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
-import { normalizeArgv } from './options.js';
+import { parseOrExit } from './options.js';
 import { buildCommand, type FcpOptions } from './fcp-command.js';
 import { validate, type FcpPlan } from './fcp-validate.js';
 import { runFcp } from './fcp-run.js';
@@ -24,18 +23,8 @@ async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
   const speaks = launch.rank === 0; // only one rank prints usage errors
   const cmd = buildCommand();
-  if (!speaks) cmd.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  try {
-    cmd.parse(normalizeArgv(argv), { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // --json promises a last line on every exit, also when the rest of the line did not parse.
-      const json = argv.includes('--json') && !argv.includes('--dry-run');
-      if (err.exitCode !== 0 && speaks && json) process.stdout.write(`${JSON.stringify(copyJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
-      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
-    }
-    throw err;
-  }
+  const json = argv.includes('--json') && !argv.includes('--dry-run');
+  parseOrExit(cmd, argv, speaks, (reason) => (json ? copyJson({}, ending(EXIT.USAGE, reason)) : null));
   const opts = cmd.opts<FcpOptions>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks && !opts.dryRun ? new JsonOnExit<CopySummary>(copyJson) : null;

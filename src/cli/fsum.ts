@@ -21,7 +21,7 @@
  */
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { Command, CommanderError, Option } from '../util/cjs-deps.js';
+import { Command, Option } from '../util/cjs-deps.js';
 import { EXIT, JobAborted } from '../engine/runtime.js';
 import { UsageError, causeOf, internalErrorLine } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
@@ -36,7 +36,7 @@ import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
-import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, npRefused, parseOrExit, positiveInt, seconds, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -154,17 +154,7 @@ async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
   const speaks = launch.rank === 0; // only one rank prints usage errors
   const cmd = buildCommand();
-  if (!speaks) cmd.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  try {
-    cmd.parse(normalizeArgv(argv), { from: 'user' });
-  } catch (err) {
-    if (err instanceof CommanderError) {
-      // --json promises a last line on every exit, also when the rest of the line did not parse.
-      if (err.exitCode !== 0 && speaks && argv.includes('--json')) process.stdout.write(`${JSON.stringify(sumJson({}, ending(EXIT.USAGE, err.message.replace(/^error: /, ''))))}\n`);
-      process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
-    }
-    throw err;
-  }
+  parseOrExit(cmd, argv, speaks, (reason) => (argv.includes('--json') ? sumJson({}, ending(EXIT.USAGE, reason)) : null));
   const opts = cmd.opts<Opts>();
   // --json: rank 0 prints a summary on every exit from here on, however the job ends.
   const jsonOut = opts.json && speaks ? new JsonOnExit<Record<string, unknown>>(sumJson) : null;

@@ -1,5 +1,6 @@
 /** Command-line helpers shared by fcp and fsum. */
-import { InvalidArgumentError, Option, type Command } from '../util/cjs-deps.js';
+import { CommanderError, InvalidArgumentError, Option, type Command } from '../util/cjs-deps.js';
+import { EXIT } from '../errors.js';
 import { npLimit } from '../launch/self-launch.cjs';
 import { parseSize } from '../util/parse-size.js';
 import { parseDuration } from './duration.js';
@@ -21,6 +22,24 @@ export function normalizeArgv(argv: string[]): string[] {
     else out.push(a);
   }
   return out;
+}
+
+/**
+ * Parse `argv` with `cmd`, as every rank does; only rank 0 (`speaks`) prints. A usage
+ * error exits 2 (--help and --version exit 0), on rank 0 after the line `usageJson` gives
+ * for it, if any: --json promises a last line on every exit, also when the rest of the
+ * command line did not parse.
+ */
+export function parseOrExit(cmd: Command, argv: string[], speaks: boolean, usageJson: (reason: string) => object | null): void {
+  if (!speaks) cmd.configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  try {
+    cmd.parse(normalizeArgv(argv), { from: 'user' });
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    const line = err.exitCode !== 0 && speaks ? usageJson(err.message.replace(/^error: /, '')) : null;
+    if (line) process.stdout.write(`${JSON.stringify(line)}\n`);
+    process.exit(err.exitCode === 0 ? 0 : EXIT.USAGE);
+  }
 }
 
 /** Repeatable option: collect every value. */
