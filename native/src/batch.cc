@@ -71,6 +71,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -627,6 +628,19 @@ Napi::Value CopyFiles(const Napi::CallbackInfo& info) {
   return p;
 }
 
+/** What copyChunk and hashRange resolve with: { status: Float64Array, partial: Buffer (16 bytes, big-endian) }. */
+Napi::Object statusAndPartial(Napi::Env env, std::initializer_list<double> status, const U128& partial) {
+  Napi::Float64Array st = Napi::Float64Array::New(env, status.size());
+  size_t i = 0;
+  for (double v : status) st[i++] = v;
+  Napi::Buffer<unsigned char> p = Napi::Buffer<unsigned char>::New(env, 16);
+  partial.Store(p.Data());
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("status", st);
+  out.Set("partial", p);
+  return out;
+}
+
 // ----- copyChunk: one chunk of a large file, into its part file ---------------------------
 // copyChunk(src: Buffer, dst: Buffer, off, len, flags) -> Promise<{ status: Float64Array [err, op, holes],
 // partial: Buffer }>. The destination exists (its owner created it with its final size). With
@@ -660,16 +674,7 @@ class CopyChunkWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Float64Array status = Napi::Float64Array::New(env, 3);
-    status[0] = err_;
-    status[1] = op_;
-    status[2] = (double)holes_;
-    Napi::Buffer<unsigned char> partial = Napi::Buffer<unsigned char>::New(env, 16);
-    partial_.Store(partial.Data());
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("status", status);
-    out.Set("partial", partial);
-    deferred_.Resolve(out);
+    deferred_.Resolve(statusAndPartial(env, {(double)err_, (double)op_, (double)holes_}, partial_));
   }
 
  private:
@@ -773,15 +778,7 @@ class HashRangeWorker : public Napi::AsyncWorker {
   void OnOK() override {
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    Napi::Float64Array status = Napi::Float64Array::New(env, 2);
-    status[0] = err_;
-    status[1] = op_;
-    Napi::Buffer<unsigned char> partial = Napi::Buffer<unsigned char>::New(env, 16);
-    partial_.Store(partial.Data());
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("status", status);
-    out.Set("partial", partial);
-    deferred_.Resolve(out);
+    deferred_.Resolve(statusAndPartial(env, {(double)err_, (double)op_}, partial_));
   }
 
  private:
