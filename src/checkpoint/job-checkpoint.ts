@@ -34,8 +34,8 @@ export interface JobCheckpoint {
   earlierChunkSize: number | null;
   /** this run's store file of any rank (they share the checkpoint directory) */
   rankFileOf(rank: number): string;
-  /** flush and close this rank's store */
-  close(): void;
+  /** flush and close this rank's store; `keep` false: the checkpoint goes (see RankStore.close) */
+  close(keep?: boolean): void;
   /** give back the space reserved for the checkpoint (a full disk: see reserve.ts) */
   releaseReserve(): void;
   /** when the job stops: awaited before the store is closed (let work in flight be recorded) */
@@ -90,10 +90,10 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
     rankFileOf: (r) => dir.rankFile(setup.gen, r),
     releaseReserve: () => void reserve?.release(),
     beforeClose: null,
-    close() {
+    close(keep = true) {
       if (lockTimer) clearInterval(lockTimer);
       reserve?.release();
-      store?.close();
+      store?.close(keep);
       resume?.close();
     },
   };

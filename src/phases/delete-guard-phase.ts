@@ -27,8 +27,8 @@ export async function deleteGuardPhase(run: CopyRun, walked: Walked): Promise<De
   if (!guard.beforeCopy) return { refused: guard.refused, stop: null };
   run.progress?.done();
   if (rt.rank === 0) process.stderr.write(`fcp: not deleting: ${guard.refused}\n`);
-  closeStores(run);
   // Nothing was done: a fresh job's checkpoint goes; a resumed one keeps its earlier work.
+  closeStores(run, run.resume !== null);
   const finalize = () => {
     if (rt.rank !== 0) return;
     if (run.resume) run.ckpt.dir.unlock();

@@ -193,10 +193,14 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   };
 }
 
-/** Closes the stores this rank opened (the checkpoint's and the scratch one, which goes). */
-export function closeStores(run: CopyRun): void {
-  run.ckpt.close();
-  run.scratch?.store.close();
+/**
+ * Closes the stores this rank opened (the checkpoint's and the scratch one, which goes).
+ * `keep` false: rank 0 removes the checkpoint after the final barrier, so records not yet
+ * written need not be (a job that never wrote its file does not create it).
+ */
+export function closeStores(run: CopyRun, keep = true): void {
+  run.ckpt.close(keep);
+  run.scratch?.store.close(false);
   if (run.scratch) rmSync(run.scratch.dir, { recursive: true, force: true });
 }
 

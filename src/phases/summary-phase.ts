@@ -43,8 +43,9 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   progress?.done();
 
   // Everything this rank wrote is made durable before its last records are committed and
-  // before success is reported (and the checkpoint removed, after the final barrier).
-  if (store && !store.broken) await store.commit(true);
+  // before success is reported (and the checkpoint removed, after the final barrier). A
+  // store that has no file yet writes them only if the checkpoint is kept (closeStores).
+  if (store && !store.broken) await store.finish();
   else await dataSync.sync().catch(run.syncFailed);
   dataSync.close();
   run.mark('sync');
@@ -69,12 +70,14 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
     steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0) + (o.mkdir.perRank[r]?.steals ?? 0),
   }));
   const errorsTotal = total.errors ?? 0;
-  closeStores(run);
+  // finalize's rule: the checkpoint stays on errors or when asked to
+  const keepCheckpoint = errorsTotal > 0 || opts.keepCheckpoint;
+  closeStores(run, keepCheckpoint);
   // Removed last of all (after the final barrier, see endJob), so a job killed while it
   // exits still has its records: a resume then finds everything done.
   const finalize = () => {
     if (rt.rank !== 0) return;
-    if (errorsTotal === 0 && !opts.keepCheckpoint) ckpt.dir.remove();
+    if (!keepCheckpoint) ckpt.dir.remove();
     else {
       ckpt.dir.unlock();
       if (errorsTotal > 0 && store) {
