@@ -186,6 +186,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   rt.addAbortHook(() => jobLimits.stop());
   // With a checkpoint the store holds the walk's listings: spilled files are read from them.
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
+  mark('setup');
   return {
     rt, opts, roots, mark, native, errors, uid, chown: uid === 0, progress, trees, layout, jobReport, report, dataSync, syncFailed,
     ckpt, resume: ckpt.resume, store, scratch, inFlight, tracked, retries, retrying, throttle: jobLimits.throttle, jobLimits, lists,
