@@ -13,7 +13,8 @@
 import { mkdirpSync } from '../util/mkdirp.js';
 import { userMode } from '../util/umask.js';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { removeFile, removeFlatDir } from '../util/remove.js';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Root } from '../model/entry.js';
@@ -110,7 +111,7 @@ export class CheckpointDir {
   }
 
   unlock(): void {
-    rmSync(this.lockPath, { force: true });
+    removeFile(this.lockPath);
   }
 
   /**
@@ -169,7 +170,7 @@ export class CheckpointDir {
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
-    for (const f of ranks) for (const suffix of ['', '-wal', '-shm']) rmSync(f + suffix, { force: true });
+    for (const f of ranks) for (const suffix of ['', '-wal', '-shm']) removeFile(f + suffix);
     return mergedPath;
   }
 
@@ -178,7 +179,7 @@ export class CheckpointDir {
   }
 
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    removeFlatDir(this.dir);
   }
 }
 

@@ -51,8 +51,9 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   run.mark('sync');
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
-  // wall time as the user sees it: from the start of this process (rank 0 started the job)
-  const seconds = performance.now() / 1000;
+  // wall time as the user sees it: from the start of this process (rank 0 started the job);
+  // process.uptime, not performance.now, whose first use loads perf_hooks (~1.5 ms of CPU a rank)
+  const seconds = process.uptime();
   const secondaryBytes = o.plan.links.secondaryBytes();
   o.plan.links.close();
   run.trees.close();
@@ -73,6 +74,7 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   // finalize's rule: the checkpoint stays on errors or when asked to
   const keepCheckpoint = errorsTotal > 0 || opts.keepCheckpoint;
   closeStores(run, keepCheckpoint);
+  run.mark('summary');
   // Removed last of all (after the final barrier, see endJob), so a job killed while it
   // exits still has its records: a resume then finds everything done.
   const finalize = () => {
