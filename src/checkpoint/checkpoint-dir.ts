@@ -51,6 +51,12 @@ function pidAlive(pid: number): boolean {
 }
 
 export class CheckpointDir {
+  /**
+   * lock() took over a stale lock: a job died here without ending (kill -9, a lost node),
+   * possibly before any rank wrote its database (they are created by their first flush).
+   */
+  tookOverStaleLock = false;
+
   constructor(readonly dir: string, private readonly staleAfterMs: number) {}
 
   private get lockPath(): string {
@@ -94,6 +100,7 @@ export class CheckpointDir {
       const age = Date.now() - statSync(this.lockPath).mtimeMs;
       const alive = info && (info.host === hostname() ? pidAlive(info.pid) && age < 10 * this.staleAfterMs : age < this.staleAfterMs);
       if (alive && info) return `another fcp (pid ${info.pid} on ${info.host}, started ${info.started}) is copying to this destination (checkpoint ${this.dir})`;
+      this.tookOverStaleLock = true;
     }
     const tmp = `${this.lockPath}.${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo), { mode: userMode(0o666) });

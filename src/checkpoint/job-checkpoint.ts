@@ -116,8 +116,11 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   if (busy) return { error: busy, merged: null, gen: 0 };
   const earlier = dir.earlierFiles();
   const has = earlier.ranks.length > 0 || earlier.merged !== null;
-  if (has && !o.resume) {
-    dir.unlock();
+  // A job killed before its first flush left its lock and no database: still an
+  // unfinished job (its partial copy is in DST), which only --resume continues.
+  if ((has || dir.tookOverStaleLock) && !o.resume) {
+    // Without a database the lock is what marks that job: it stays (stale once we exit).
+    if (has) dir.unlock();
     return {
       error: `an unfinished job left a checkpoint in '${showPath(o.dir)}': add --resume to finish it, or remove that directory to start over`,
       merged: null, gen: 0,

@@ -135,3 +135,37 @@ describe('checkpoint of a job longer than one interval', () => {
     }
   }, 120_000);
 });
+
+describe('a job killed before its first flush', () => {
+  it('left only its lock: a plain fcp is refused (twice: the mark stays), --resume copies everything exactly', async () => {
+    const s = scratch('ckpt-early-kill');
+    try {
+      const src = smallSrc(s.dir, 120);
+      const dst = join(s.dir, 'dst');
+      const ck = join(s.dir, 'ck');
+      // A long interval: nothing is flushed before the kill.
+      const job = spawn(process.execPath, [fcpBin, src, dst, '-np', '2', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '400'], {
+        env: envWith(), detached: true, stdio: 'ignore',
+      });
+      const exited = new Promise<number | null>((r) => job.on('close', (code) => r(code)));
+      for (let i = 0; i < 3000 && !(existsSync(dst) && readdirSync(dst).length > 0); i++) await sleep(10);
+      await sleep(300);
+      process.kill(-job.pid!, 'SIGKILL');
+      await exited;
+      expect(readdirSync(ck).filter((n) => n.endsWith('.db'))).toEqual([]);
+      expect(existsSync(join(ck, 'lock'))).toBe(true);
+      for (let i = 0; i < 2; i++) {
+        const plain = await fcp([src, dst, '-np', '2', '--checkpoint-dir', ck], { env: envWith() });
+        expect(plain.code, plain.stderr).toBe(2);
+        expect(plain.stderr).toMatch(/an unfinished job left a checkpoint in '.*': add --resume to finish it/);
+      }
+      const r = await fcp(['--resume', src, dst, '-np', '2', '--json', '--checkpoint-dir', ck], { env: envWith() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson<Summary>(r.stdout)).toMatchObject({ files: 120, errors: 0 });
+      expect((await treecmp(src, dst)).differences).toBe(0);
+      expect(existsSync(ck)).toBe(false);
+    } finally {
+      s.cleanup();
+    }
+  }, 120_000);
+});
