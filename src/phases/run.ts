@@ -4,10 +4,11 @@
  * hands to a later one is that phase's return value (see jobs/copy-job.ts), so nothing
  * here changes between phases except the counters of the objects it holds.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearUmask } from '../util/umask.js';
+import { removeFlatDir } from '../util/remove.js';
 import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import { EntryErrors, causeOf } from '../errors.js';
@@ -177,7 +178,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   if (!store) {
     const dir = mkdtempSync(join(tmpdir(), 'fcp-lists-'));
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
-    rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
+    rt.addAbortHook(() => removeFlatDir(dir));
   }
   // --bwlimit/--max-ops (collective when there is a --limits-file); they pace the walk, mkdir, copy and directory metadata.
   const jobLimits = opts.limits
@@ -202,7 +203,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
 export function closeStores(run: CopyRun, keep = true): void {
   run.ckpt.close(keep);
   run.scratch?.store.close(false);
-  if (run.scratch) rmSync(run.scratch.dir, { recursive: true, force: true });
+  if (run.scratch) removeFlatDir(run.scratch.dir);
 }
 
 function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter | null {
