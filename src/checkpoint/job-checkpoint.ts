@@ -72,8 +72,10 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
   }
   const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
   if (store && reserve) store.onFull = () => reserve.release();
-  if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
-  if (store && rt.rank === 0 && o.list) store.setMeta('filesFrom', '1');
+  // In every rank's file, with its first records (files are created by their first flush,
+  // rank 0's not necessarily first): whichever survives a kill says whose job it was.
+  store?.setMeta('roots', describeRoots(o.roots));
+  if (o.list) store?.setMeta('filesFrom', '1');
   store?.startInterval(o.intervalMs);
   const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;
   const earlier = resume?.meta('chunkSize');

@@ -11,6 +11,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { isRoot, lastJson, run, scratch, sleep, type RunResult } from '../helpers/run.js';
 import { envWith, failureLines, fcp, fcpBin, treecmp, unprivileged } from '../helpers/trees.js';
 
@@ -65,6 +66,15 @@ describe('checkpoint of a job shorter than one interval', () => {
       const first = await fcp([src, dst, '-np', '2', '--quiet', '--keep-checkpoint', '--checkpoint-dir', ck], { env: envWith() });
       expect(first.code, first.stderr).toBe(0);
       expect(readdirSync(ck).filter((n) => /^g1-r\d+\.db$/.test(n)).sort()).toEqual(['g1-r0.db', 'g1-r1.db']);
+      // Each rank's file says whose job it is and how files were cut (whichever survives a kill).
+      for (const f of ['g1-r0.db', 'g1-r1.db']) {
+        const db = new Database(join(ck, f), { readonly: true });
+        try {
+          expect((db.prepare('SELECT k FROM meta ORDER BY k').pluck().all() as string[]), f).toEqual(['chunkSize', 'roots']);
+        } finally {
+          db.close();
+        }
+      }
       const r = await fcp(['--resume', src, dst, '-np', '3', '--json', '--checkpoint-dir', ck], { env: envWith() });
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson<Summary>(r.stdout)).toMatchObject({ files: 30, filesCopied: 0, filesSkipped: 30 });
@@ -121,7 +131,21 @@ describe('checkpoint of a job longer than one interval', () => {
       const dbs = () => (existsSync(ck) ? readdirSync(ck).filter((n) => /^g1-r\d+\.db$/.test(n)) : []);
       for (let i = 0; i < 3000 && dbs().length < 2; i++) await sleep(10);
       expect(dbs().sort()).toEqual(['g1-r0.db', 'g1-r1.db']);
-      await sleep(600); // a few intervals with files done
+      // Until an interval's commit recorded finished files (the copy is slow: whatever the load).
+      const recorded = () => dbs().some((f) => {
+        try {
+          const db = new Database(join(ck, f), { readonly: true });
+          try {
+            return (db.prepare('SELECT (SELECT count(*) FROM done) + (SELECT count(*) FROM done_batches)').pluck().get() as number) > 0;
+          } finally {
+            db.close();
+          }
+        } catch {
+          return false; // being written: look again
+        }
+      });
+      for (let i = 0; i < 3000 && !recorded(); i++) await sleep(10);
+      expect(recorded()).toBe(true);
       process.kill(-job.pid!, 'SIGKILL');
       await exited;
       const r = await fcp(['--resume', src, dst, '-np', '2', '--json', '--checkpoint-dir', ck], { env: envWith() });
