@@ -56,6 +56,8 @@ export class CheckpointDir {
    * possibly before any rank wrote its database (they are created by their first flush).
    */
   tookOverStaleLock = false;
+  /** lock() created the directory: nothing is in it (no lock to check, no earlier files to list). */
+  private fresh = false;
 
   constructor(readonly dir: string, private readonly staleAfterMs: number) {}
 
@@ -65,7 +67,8 @@ export class CheckpointDir {
 
   /** Rank files and merged.db of earlier runs. */
   earlierFiles(): { ranks: string[]; merged: string | null; maxGen: number } {
-    if (!existsSync(this.dir)) return { ranks: [], merged: null, maxGen: 0 };
+    // (each call a round trip or more where the checkpoint lives on a parallel file system)
+    if (this.fresh || !existsSync(this.dir)) return { ranks: [], merged: null, maxGen: 0 };
     const ranks: string[] = [];
     let maxGen = 0;
     for (const name of readdirSync(this.dir)) {
@@ -89,8 +92,8 @@ export class CheckpointDir {
    * recently (another host), belongs to a running job; anything else is stale and taken over.
    */
   lock(): string | null {
-    mkdirpSync(this.dir, 0o700);
-    if (existsSync(this.lockPath)) {
+    this.fresh = mkdirpSync(this.dir, 0o700);
+    if (!this.fresh && existsSync(this.lockPath)) {
       let info: LockInfo | null = null;
       try {
         info = JSON.parse(readFileSync(this.lockPath, 'utf8')) as LockInfo;
@@ -186,7 +189,8 @@ export class CheckpointDir {
   }
 
   remove(): void {
-    removeFlatDir(this.dir);
+    // After a short job only the lock is left (each rank removed its reserve, no database was made).
+    removeFlatDir(this.dir, ['lock']);
   }
 }
 

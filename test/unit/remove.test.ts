@@ -37,3 +37,17 @@ describe('remove', () => {
     expect(existsSync(deep)).toBe(false);
   });
 });
+
+describe('removeFlatDir with the names it likely holds', () => {
+  it('removes them and the directory; others in it (not named) go too', () => {
+    const d = join(dir, 'ck');
+    mkdirSync(d);
+    writeFileSync(join(d, 'lock'), '{}');
+    removeFlatDir(d, ['lock']);
+    expect(existsSync(d)).toBe(false);
+    mkdirSync(d);
+    for (const n of ['lock', 'g1-r0.db', 'merged.db']) writeFileSync(join(d, n), n);
+    removeFlatDir(d, ['lock', 'not-there']);
+    expect(existsSync(d)).toBe(false);
+  });
+});
