@@ -13,7 +13,8 @@
 import { mkdirpSync } from '../util/mkdirp.js';
 import { userMode } from '../util/umask.js';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync, renameSync } from 'node:fs';
+import { removeFile, removeFlatDir } from '../util/remove.js';
 import { hostname } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Root } from '../model/entry.js';
@@ -50,6 +51,14 @@ function pidAlive(pid: number): boolean {
 }
 
 export class CheckpointDir {
+  /**
+   * lock() took over a stale lock: a job died here without ending (kill -9, a lost node),
+   * possibly before any rank wrote its database (they are created by their first flush).
+   */
+  tookOverStaleLock = false;
+  /** lock() created the directory: nothing is in it (no lock to check, no earlier files to list). */
+  private fresh = false;
+
   constructor(readonly dir: string, private readonly staleAfterMs: number) {}
 
   private get lockPath(): string {
@@ -58,7 +67,8 @@ export class CheckpointDir {
 
   /** Rank files and merged.db of earlier runs. */
   earlierFiles(): { ranks: string[]; merged: string | null; maxGen: number } {
-    if (!existsSync(this.dir)) return { ranks: [], merged: null, maxGen: 0 };
+    // (each call a round trip or more where the checkpoint lives on a parallel file system)
+    if (this.fresh || !existsSync(this.dir)) return { ranks: [], merged: null, maxGen: 0 };
     const ranks: string[] = [];
     let maxGen = 0;
     for (const name of readdirSync(this.dir)) {
@@ -82,8 +92,8 @@ export class CheckpointDir {
    * recently (another host), belongs to a running job; anything else is stale and taken over.
    */
   lock(): string | null {
-    mkdirpSync(this.dir, 0o700);
-    if (existsSync(this.lockPath)) {
+    this.fresh = mkdirpSync(this.dir, 0o700);
+    if (!this.fresh && existsSync(this.lockPath)) {
       let info: LockInfo | null = null;
       try {
         info = JSON.parse(readFileSync(this.lockPath, 'utf8')) as LockInfo;
@@ -93,6 +103,7 @@ export class CheckpointDir {
       const age = Date.now() - statSync(this.lockPath).mtimeMs;
       const alive = info && (info.host === hostname() ? pidAlive(info.pid) && age < 10 * this.staleAfterMs : age < this.staleAfterMs);
       if (alive && info) return `another fcp (pid ${info.pid} on ${info.host}, started ${info.started}) is copying to this destination (checkpoint ${this.dir})`;
+      this.tookOverStaleLock = true;
     }
     const tmp = `${this.lockPath}.${process.pid}`;
     writeFileSync(tmp, JSON.stringify({ host: hostname(), pid: process.pid, started: new Date().toISOString() } satisfies LockInfo), { mode: userMode(0o666) });
@@ -110,7 +121,7 @@ export class CheckpointDir {
   }
 
   unlock(): void {
-    rmSync(this.lockPath, { force: true });
+    removeFile(this.lockPath);
   }
 
   /**
@@ -169,7 +180,7 @@ export class CheckpointDir {
     }
     db.pragma('wal_checkpoint(TRUNCATE)');
     db.close();
-    for (const f of ranks) for (const suffix of ['', '-wal', '-shm']) rmSync(f + suffix, { force: true });
+    for (const f of ranks) for (const suffix of ['', '-wal', '-shm']) removeFile(f + suffix);
     return mergedPath;
   }
 
@@ -178,7 +189,8 @@ export class CheckpointDir {
   }
 
   remove(): void {
-    rmSync(this.dir, { recursive: true, force: true });
+    // After a short job only the lock is left (each rank removed its reserve, no database was made).
+    removeFlatDir(this.dir, ['lock']);
   }
 }
 

@@ -34,8 +34,8 @@ export interface JobCheckpoint {
   earlierChunkSize: number | null;
   /** this run's store file of any rank (they share the checkpoint directory) */
   rankFileOf(rank: number): string;
-  /** flush and close this rank's store */
-  close(): void;
+  /** flush and close this rank's store; `keep` false: the checkpoint goes (see RankStore.close) */
+  close(keep?: boolean): void;
   /** give back the space reserved for the checkpoint (a full disk: see reserve.ts) */
   releaseReserve(): void;
   /** when the job stops: awaited before the store is closed (let work in flight be recorded) */
@@ -72,8 +72,10 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
   }
   const reserve = store ? new SpaceReserve(join(o.dir, `reserve-r${rt.rank}`)) : null;
   if (store && reserve) store.onFull = () => reserve.release();
-  if (store && rt.rank === 0) store.setMeta('roots', describeRoots(o.roots));
-  if (store && rt.rank === 0 && o.list) store.setMeta('filesFrom', '1');
+  // In every rank's file, with its first records (files are created by their first flush,
+  // rank 0's not necessarily first): whichever survives a kill says whose job it was.
+  store?.setMeta('roots', describeRoots(o.roots));
+  if (o.list) store?.setMeta('filesFrom', '1');
   store?.startInterval(o.intervalMs);
   const resume = setup.merged ? new ResumeState(setup.merged, rt.rank, rt.size) : null;
   const earlier = resume?.meta('chunkSize');
@@ -90,10 +92,10 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
     rankFileOf: (r) => dir.rankFile(setup.gen, r),
     releaseReserve: () => void reserve?.release(),
     beforeClose: null,
-    close() {
+    close(keep = true) {
       if (lockTimer) clearInterval(lockTimer);
       reserve?.release();
-      store?.close();
+      store?.close(keep);
       resume?.close();
     },
   };
@@ -116,8 +118,11 @@ function prepare(dir: CheckpointDir, o: CheckpointOptions): Setup {
   if (busy) return { error: busy, merged: null, gen: 0 };
   const earlier = dir.earlierFiles();
   const has = earlier.ranks.length > 0 || earlier.merged !== null;
-  if (has && !o.resume) {
-    dir.unlock();
+  // A job killed before its first flush left its lock and no database: still an
+  // unfinished job (its partial copy is in DST), which only --resume continues.
+  if ((has || dir.tookOverStaleLock) && !o.resume) {
+    // Without a database the lock is what marks that job: it stays (stale once we exit).
+    if (has) dir.unlock();
     return {
       error: `an unfinished job left a checkpoint in '${showPath(o.dir)}': add --resume to finish it, or remove that directory to start over`,
       merged: null, gen: 0,

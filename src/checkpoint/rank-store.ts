@@ -13,6 +13,11 @@
  * done records, awaits the sync, then writes them. A synchronous flush (a stop, a full
  * buffer of walk records) writes only done records a sync already covered; the others
  * are dropped at close, and a resume redoes that work.
+ *
+ * The file is created by the first flush (the first interval's commit, a full buffer, a
+ * stop), not when the store is made: a job shorter than one interval that ends well never
+ * creates it, nor loads SQLite (see finish). A kill before that first flush loses what a
+ * kill before the first commit always lost, at most one interval's records.
  */
 import type Database from 'better-sqlite3';
 import type { Entry } from '../model/entry.js';
@@ -45,7 +50,8 @@ class RowBuffer {
   rows = 0;
   private readonly stmts = new Map<number, Database.Statement>();
 
-  constructor(private readonly db: Database.Database, private readonly table: string, private readonly columns: string[]) {}
+  /** `db`: the store's connection, opened by then (rows are written only inside its transactions). */
+  constructor(private readonly db: () => Database.Database, private readonly table: string, private readonly columns: string[]) {}
 
   /** The array to push one row's values onto, in column order (no per-row array). */
   next(): unknown[] {
@@ -57,7 +63,7 @@ class RowBuffer {
     let st = this.stmts.get(rows);
     if (!st) {
       const one = `(${this.columns.map(() => '?').join(',')})`;
-      st = this.db.prepare(`INSERT INTO ${this.table} (${this.columns.join(', ')}) VALUES ${Array(rows).fill(one).join(',')}`);
+      st = this.db().prepare(`INSERT INTO ${this.table} (${this.columns.join(', ')}) VALUES ${Array(rows).fill(one).join(',')}`);
       this.stmts.set(rows, st);
     }
     return st;
@@ -82,7 +88,12 @@ class RowBuffer {
 }
 
 export class RankStore {
-  private readonly db: Database.Database;
+  /** null until the first flush creates the file (see the header) */
+  private db: Database.Database | null = null;
+  /** meta rows not written yet: they go in the next transaction, before the records that rely on them */
+  private readonly meta = new Map<string, string>();
+  /** The end of a job (finish): a file not created yet stays so until close says whether it is kept. */
+  private hold = false;
   private readonly entries: RowBuffer;
   private readonly listings: RowBuffer;
   /** entries held by the buffered listings (they count toward FLUSH_ROWS like rows) */
@@ -115,22 +126,18 @@ export class RankStore {
    * done records are committed like any other).
    */
   constructor(readonly path: string, private readonly syncData: (() => Promise<void>) | null = null) {
-    this.db = openDb(path, false, 'log');
-    this.entries = new RowBuffer(this.db, 'entries', ENTRY_COLUMNS);
-    this.listings = new RowBuffer(this.db, 'listings', ['root', 'dir', 'names', 'stats']);
-    this.complete = new RowBuffer(this.db, 'complete', ['root', 'path']);
-    this.done = new RowBuffer(this.db, 'done', ['root', 'path', 'off', 'len', 'size', 'mtime_s', 'mtime_ns', 'digest']);
-    this.doneBatches = new RowBuffer(this.db, 'done_batches', ['rels', 'nums', 'status', 'digests']);
+    const db = () => this.db!;
+    this.entries = new RowBuffer(db, 'entries', ENTRY_COLUMNS);
+    this.listings = new RowBuffer(db, 'listings', ['root', 'dir', 'names', 'stats']);
+    this.complete = new RowBuffer(db, 'complete', ['root', 'path']);
+    this.done = new RowBuffer(db, 'done', ['root', 'path', 'off', 'len', 'size', 'mtime_s', 'mtime_ns', 'digest']);
+    this.doneBatches = new RowBuffer(db, 'done_batches', ['rels', 'nums', 'status', 'digests']);
   }
 
+  /** A fact about the job (roots, chunk size), written with the next records: any file that has records has it. */
   setMeta(k: string, v: string): void {
     if (this.broken) return;
-    try {
-      this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)').run(k, v);
-    } catch (err) {
-      this.broken = err instanceof Error ? err : new Error(String(err));
-      this.onBroken(this.broken);
-    }
+    this.meta.set(k, v);
   }
 
   /** One entry as a row of its own (the walk lists, once they spill: see walk-lists.ts). */
@@ -161,7 +168,7 @@ export class RankStore {
     // one depth at a time, so it gets one, built once when first needed.
     if (/\bdepth\b/.test(where) && !this.broken) {
       try {
-        this.db.exec('CREATE INDEX IF NOT EXISTS entries_dirs ON entries (kind, depth)');
+        this.db?.exec('CREATE INDEX IF NOT EXISTS entries_dirs ON entries (kind, depth)');
       } catch {
         // without it the reads are scans: slower, still right
       }
@@ -240,28 +247,40 @@ export class RankStore {
       this.synced.push({ dn: this.done.take(), db: this.doneBatches.take() });
       this.batched = 0;
     }
-    if (this.entries.rows === 0 && this.listings.rows === 0 && this.complete.rows === 0 && this.synced.length === 0) return;
-    // Order matters (see the header): entries before the completeness marks that rely on them.
+    if (this.hold && !this.db) return;
+    const empty = this.entries.rows === 0 && this.listings.rows === 0 && this.complete.rows === 0 && this.synced.length === 0;
+    if (empty && this.meta.size === 0 && this.db) return;
+    // Order matters (see the header): meta and entries before the records that rely on them.
+    const meta = [...this.meta];
+    this.meta.clear();
     const [en, li, co] = [this.entries.take(), this.listings.take(), this.complete.take()];
     const synced = this.synced;
     this.synced = [];
     this.listed = 0;
-    const write = this.db.transaction(() => {
-      this.entries.write(en);
-      this.listings.write(li);
-      this.complete.write(co);
-      for (const { dn, db } of synced) {
-        this.done.write(dn);
-        this.doneBatches.write(db);
-      }
-    });
+    const write = () => {
+      const db = (this.db ??= openDb(this.path, false, 'log'));
+      if (empty && meta.length === 0) return;
+      db.transaction(() => {
+        if (meta.length > 0) {
+          const st = db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)');
+          for (const [k, v] of meta) st.run(k, v);
+        }
+        this.entries.write(en);
+        this.listings.write(li);
+        this.complete.write(co);
+        for (const { dn, db: batches } of synced) {
+          this.done.write(dn);
+          this.doneBatches.write(batches);
+        }
+      })();
+    };
     try {
       try {
         write();
       } catch (err) {
         // The checkpoint shares a full disk with DST: its reserve (see checkpoint/reserve.ts)
-        // makes room for what is recorded, once.
-        if ((err as { code?: string }).code !== 'SQLITE_FULL' || !this.onFull()) throw err;
+        // makes room for what is recorded, once; also when the file could not be created.
+        if (((err as { code?: string }).code !== 'SQLITE_FULL' && this.db) || !this.onFull()) throw err;
         write();
       }
     } catch (err) {
@@ -312,6 +331,19 @@ export class RankStore {
     this.flush();
   }
 
+  /**
+   * The end of a job: sync, then write the records the sync covered, as commit(true) does,
+   * but only into a file that exists already. A job that never flushed (shorter than one
+   * interval) holds them instead, and close(keep) writes them only if the checkpoint is kept:
+   * a finished job that removes its checkpoint never creates the file nor loads SQLite.
+   */
+  async finish(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.hold = true;
+    await this.commit(true);
+  }
+
   /** Commit every `intervalMs` until closed (an interval whose commit still runs is skipped). */
   startInterval(intervalMs: number): void {
     this.timer = setInterval(() => {
@@ -320,14 +352,19 @@ export class RankStore {
     this.timer.unref();
   }
 
-  /** Write what can be written now (done records no sync covered are dropped) and close. */
-  close(): void {
+  /**
+   * Write what can be written now (done records no sync covered are dropped) and close.
+   * `keep` false: the file is about to be removed (a finished job, a scratch store), so
+   * nothing more is written to it.
+   */
+  close(keep = true): void {
     if (this.closed) return;
     if (this.timer) clearInterval(this.timer);
-    this.flush();
+    this.hold = false;
+    if (keep) this.flush();
     this.closed = true;
     try {
-      this.db.close();
+      this.db?.close();
     } catch {
       // a full disk may refuse the final WAL checkpoint; the records are in the WAL
     }

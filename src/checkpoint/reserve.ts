@@ -4,8 +4,9 @@
  * written, or a resume would redo everything. Each rank writes a file of real blocks at
  * start and removes it when its store finds the disk full, or when the job stops.
  */
-import { closeSync, constants as C, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, constants as C, openSync, writeSync } from 'node:fs';
 import { loadNative } from '../native/loader.js';
+import { removeFile } from '../util/remove.js';
 
 /** Enough for one interval's buffered records and their WAL pages (see rank-store.ts). */
 export const RESERVE_BYTES = 4 << 20;
@@ -24,7 +25,7 @@ export class SpaceReserve {
       }
       this.held = true;
     } catch {
-      try { rmSync(path, { force: true }); } catch { /* nothing to give back */ }
+      try { removeFile(path); } catch { /* nothing to give back */ }
       this.held = false;
     }
   }
@@ -34,7 +35,7 @@ export class SpaceReserve {
     if (!this.held) return false;
     this.held = false;
     try {
-      rmSync(this.path, { force: true });
+      removeFile(this.path);
     } catch {
       return false;
     }

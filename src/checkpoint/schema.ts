@@ -91,22 +91,26 @@ CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
  */
 export function openDb(path: string, readonly = false, shape: 'merged' | 'log' = 'merged'): Database.Database {
   const db = new Sqlite(path, { readonly, fileMustExist: readonly });
-  if (!readonly) {
+  if (readonly) return db;
+  try {
+    // One exec for the settings and the schema (each pragma call alone is a statement prepared and run).
     // A rank's log is appended in blobs of many rows (listings, done batches): in 64 KiB
     // pages it is some 16 times fewer WAL frames, each two writes, where the checkpoint
     // shares DST's file system and every write is a round trip (takes effect only when the
     // file is created).
-    if (shape === 'log') db.pragma('page_size = 65536');
     // WAL + NORMAL: a commit is durable against a process kill (what we must survive);
     // an OS crash may lose the last interval, which resume redoes.
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    // Keep the WAL small: the checkpoint often shares the destination's file system.
-    db.pragma(`wal_autocheckpoint = ${shape === 'log' ? 16 : 256}`); // pages: 1 MiB either way
-    db.pragma('journal_size_limit = 1048576');
-    db.exec(shape === 'log' ? LOG_SCHEMA : SCHEMA);
+    // Keep the WAL small: the checkpoint often shares the destination's file system
+    // (autocheckpoint in pages: 1 MiB either way).
+    db.exec(`${shape === 'log' ? 'PRAGMA page_size = 65536;' : ''}
+      PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+      PRAGMA wal_autocheckpoint = ${shape === 'log' ? 16 : 256}; PRAGMA journal_size_limit = 1048576;
+      ${shape === 'log' ? LOG_SCHEMA : SCHEMA}`);
     // A new file is stamped; so is a merged.db of before versions (the same schema: see SCHEMA_VERSION).
     if (db.pragma('user_version', { simple: true }) === 0) db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  } catch (err) {
+    db.close();
+    throw err;
   }
   return db;
 }

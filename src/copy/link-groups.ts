@@ -25,37 +25,43 @@ export type ContentRec = [key: string, digest: string];
 const BATCH = 512;
 
 export class LinkGroups {
-  private readonly db: Database.Database;
-  private readonly insName: Database.Statement;
-  private readonly insContent: Database.Statement;
+  /** Made on the first name: most jobs have no hard links, and need no table (nor SQLite). */
+  private tables: { db: Database.Database; insName: Database.Statement; insContent: Database.Statement } | null = null;
   private sealed = false;
 
-  constructor() {
-    this.db = new Sqlite('');
+  private open(): NonNullable<LinkGroups['tables']> {
+    if (this.tables) return this.tables;
+    const db = new Sqlite('');
     // Scratch data, rebuilt by every run: no journal needed.
-    this.db.pragma('journal_mode = OFF');
+    db.pragma('journal_mode = OFF');
     // Clustered by key, then (root, path) in BLOB order, which is memcmp order, which is
     // Buffer.compare order: a group's first row is its primary, and a name sent twice
     // is kept once.
-    this.db.exec(`
+    db.exec(`
       CREATE TABLE names (key TEXT NOT NULL, root INTEGER NOT NULL, path BLOB NOT NULL, size INTEGER NOT NULL, src INTEGER NOT NULL,
         PRIMARY KEY (key, root, path)) WITHOUT ROWID;
       CREATE TABLE prim (key TEXT PRIMARY KEY, root INTEGER NOT NULL, path BLOB NOT NULL, names INTEGER NOT NULL) WITHOUT ROWID;
       CREATE TABLE content (key TEXT PRIMARY KEY, digest TEXT NOT NULL) WITHOUT ROWID;`);
-    this.insName = this.db.prepare('INSERT OR IGNORE INTO names (key, root, path, size, src) VALUES (?, ?, ?, ?, ?)');
-    this.insContent = this.db.prepare('INSERT OR REPLACE INTO content (key, digest) VALUES (?, ?)');
+    this.tables = {
+      db,
+      insName: db.prepare('INSERT OR IGNORE INTO names (key, root, path, size, src) VALUES (?, ?, ?, ?, ?)'),
+      insContent: db.prepare('INSERT OR REPLACE INTO content (key, digest) VALUES (?, ?)'),
+    };
+    return this.tables;
   }
 
   /** Names found by rank `src`. */
   addNames(src: number, recs: NameRec[]): void {
-    this.db.transaction(() => {
-      for (const [key, root, path, size] of recs) this.insName.run(key, root, path, size, src);
+    if (recs.length === 0) return;
+    const { db, insName } = this.open();
+    db.transaction(() => {
+      for (const [key, root, path, size] of recs) insName.run(key, root, path, size, src);
     })();
   }
 
   /** Every name is in: each group's primary is its smallest (root, path). */
   seal(): void {
-    this.db.exec(`INSERT INTO prim (key, root, path, names)
+    this.tables?.db.exec(`INSERT INTO prim (key, root, path, names)
       SELECT key, root, path, (SELECT count(*) FROM names m WHERE m.key = n.key) FROM names n
       WHERE NOT EXISTS (SELECT 1 FROM names m WHERE m.key = n.key AND (m.root, m.path) < (n.root, n.path))`);
     this.sealed = true;
@@ -68,7 +74,8 @@ export class LinkGroups {
    */
   *roles(): Generator<[src: number, rec: RoleRec]> {
     if (!this.sealed) throw new Error('LinkGroups.roles before seal');
-    const rows = this.db.prepare(`SELECT n.src, n.root, n.path, n.size, p.root AS proot, p.path AS ppath, (n.root = p.root AND n.path = p.path) AS isPrimary
+    if (!this.tables) return;
+    const rows = this.tables.db.prepare(`SELECT n.src, n.root, n.path, n.size, p.root AS proot, p.path AS ppath, (n.root = p.root AND n.path = p.path) AS isPrimary
       FROM names n JOIN prim p ON p.key = n.key WHERE p.names > 1`).raw()
       .iterate() as IterableIterator<[number, number, Buffer, number, number, Buffer, number]>;
     for (const [src, root, path, size, proot, ppath, isPrimary] of rows) yield [src, isPrimary ? [root, path] : [root, path, size, proot, ppath]];
@@ -76,21 +83,24 @@ export class LinkGroups {
 
   /** Primaries' content digests, from the ranks that copied them. */
   addContent(recs: ContentRec[]): void {
+    if (recs.length === 0) return;
+    const { db, insContent } = this.open();
     for (let i = 0; i < recs.length; i += BATCH) {
-      this.db.transaction(() => {
-        for (const [key, digest] of recs.slice(i, i + BATCH)) this.insContent.run(key, digest);
+      db.transaction(() => {
+        for (const [key, digest] of recs.slice(i, i + BATCH)) insContent.run(key, digest);
       })();
     }
   }
 
   /** Lazily: each secondary name with its primary's content digest (hex; null: unknown). */
   *secondaryContent(): Generator<{ root: number; path: Buffer; size: number; digest: string | null }> {
-    yield* this.db.prepare(`SELECT n.root, n.path, n.size, c.digest FROM names n JOIN prim p ON p.key = n.key
+    if (!this.tables) return;
+    yield* this.tables.db.prepare(`SELECT n.root, n.path, n.size, c.digest FROM names n JOIN prim p ON p.key = n.key
       LEFT JOIN content c ON c.key = n.key WHERE NOT (n.root = p.root AND n.path = p.path)`)
       .iterate() as IterableIterator<{ root: number; path: Buffer; size: number; digest: string | null }>;
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (this.tables?.db.open) this.tables.db.close();
   }
 }

@@ -26,53 +26,59 @@ export interface Secondary {
 export type Role = 'primary' | 'secondary' | null;
 
 export class LinkNames {
-  private readonly db: Database.Database;
-  private readonly insRole: Database.Statement;
-  private readonly getRole: Database.Statement;
-  private readonly insContent: Database.Statement;
+  /** Made on the first role or digest: most jobs have no hard links, and need no table (nor SQLite). */
+  private tables: { db: Database.Database; insRole: Database.Statement; getRole: Database.Statement; insContent: Database.Statement } | null = null;
   private roles = 0;
   private buffered: ContentRec[] = [];
 
-  constructor() {
-    this.db = new Sqlite('');
-    this.db.pragma('journal_mode = OFF');
+  private open(): NonNullable<LinkNames['tables']> {
+    if (this.tables) return this.tables;
+    const db = new Sqlite('');
+    db.pragma('journal_mode = OFF');
     // A primary's row has no size and no primary (proot, ppath NULL).
-    this.db.exec(`
+    db.exec(`
       CREATE TABLE roles (root INTEGER NOT NULL, path BLOB NOT NULL, size INTEGER, proot INTEGER, ppath BLOB,
         PRIMARY KEY (root, path)) WITHOUT ROWID;
       CREATE TABLE content (key TEXT NOT NULL, digest TEXT NOT NULL);`);
-    this.insRole = this.db.prepare('INSERT OR IGNORE INTO roles (root, path, size, proot, ppath) VALUES (?, ?, ?, ?, ?)');
-    this.getRole = this.db.prepare('SELECT proot IS NOT NULL AS secondary FROM roles WHERE root = ? AND path = ?');
-    this.insContent = this.db.prepare('INSERT INTO content (key, digest) VALUES (?, ?)');
+    this.tables = {
+      db,
+      insRole: db.prepare('INSERT OR IGNORE INTO roles (root, path, size, proot, ppath) VALUES (?, ?, ?, ?, ?)'),
+      getRole: db.prepare('SELECT proot IS NOT NULL AS secondary FROM roles WHERE root = ? AND path = ?'),
+      insContent: db.prepare('INSERT INTO content (key, digest) VALUES (?, ?)'),
+    };
+    return this.tables;
   }
 
   /** From the groups' owners: which of this rank's names are secondaries, which primaries. */
   addRoles(recs: RoleRec[]): void {
-    this.db.transaction(() => {
+    if (recs.length === 0) return;
+    const { db, insRole } = this.open();
+    db.transaction(() => {
       for (const rec of recs) {
         const [root, path, size = null, proot = null, ppath = null] = rec;
-        this.roles += this.insRole.run(root, path, size, proot, ppath).changes;
+        this.roles += insRole.run(root, path, size, proot, ppath).changes;
       }
     })();
   }
 
   role(r: number, p: Buffer): Role {
     if (this.roles === 0) return null;
-    const row = this.getRole.get(r, p) as { secondary: number } | undefined;
+    const row = this.open().getRole.get(r, p) as { secondary: number } | undefined;
     return row === undefined ? null : row.secondary ? 'secondary' : 'primary';
   }
 
   /** Lazily, for the links phase. */
   *secondaries(): Generator<Secondary> {
     if (this.roles === 0) return;
-    const rows = this.db.prepare('SELECT root, path, proot, ppath FROM roles WHERE proot IS NOT NULL').raw()
+    const rows = this.open().db.prepare('SELECT root, path, proot, ppath FROM roles WHERE proot IS NOT NULL').raw()
       .iterate() as IterableIterator<[number, Buffer, number, Buffer]>;
     for (const [r, p, pr, pp] of rows) yield { r, p, primary: { r: pr, p: pp } };
   }
 
   /** Data bytes of the secondaries (each is a name of data counted with its primary). */
   secondaryBytes(): number {
-    return (this.db.prepare('SELECT coalesce(sum(size), 0) AS n FROM roles WHERE proot IS NOT NULL').get() as { n: number }).n;
+    if (this.roles === 0) return 0;
+    return (this.open().db.prepare('SELECT coalesce(sum(size), 0) AS n FROM roles WHERE proot IS NOT NULL').get() as { n: number }).n;
   }
 
   /** A primary this rank read (found here or by another rank): its content digest (hex). */
@@ -85,19 +91,21 @@ export class LinkNames {
     if (this.buffered.length === 0) return;
     const rows = this.buffered;
     this.buffered = [];
-    this.db.transaction(() => {
-      for (const [k, d] of rows) this.insContent.run(k, d);
+    const { db, insContent } = this.open();
+    db.transaction(() => {
+      for (const [k, d] of rows) insContent.run(k, d);
     })();
   }
 
   /** Lazily: every content digest recorded by primaryContent. */
   *contents(): Generator<ContentRec> {
     this.flush();
-    yield* this.db.prepare('SELECT key, digest FROM content').raw().iterate() as IterableIterator<ContentRec>;
+    if (!this.tables) return;
+    yield* this.tables.db.prepare('SELECT key, digest FROM content').raw().iterate() as IterableIterator<ContentRec>;
   }
 
   close(): void {
     this.buffered = [];
-    if (this.db.open) this.db.close();
+    if (this.tables?.db.open) this.tables.db.close();
   }
 }

@@ -95,7 +95,7 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   const scratchDir = mkdtempSync(join(tmpdir(), 'fsum-lists-'));
   const scratch = new RankStore(join(scratchDir, 'lists.db'));
   const dropScratch = () => {
-    scratch.close();
+    scratch.close(false); // removed next: what it did not write yet need not be (nor SQLite loaded for it)
     rmSync(scratchDir, { recursive: true, force: true });
   };
   rt.addAbortHook(dropScratch);

@@ -27,8 +27,8 @@ export async function deleteGuardPhase(run: CopyRun, walked: Walked): Promise<De
   if (!guard.beforeCopy) return { refused: guard.refused, stop: null };
   run.progress?.done();
   if (rt.rank === 0) process.stderr.write(`fcp: not deleting: ${guard.refused}\n`);
-  closeStores(run);
   // Nothing was done: a fresh job's checkpoint goes; a resumed one keeps its earlier work.
+  closeStores(run, run.resume !== null);
   const finalize = () => {
     if (rt.rank !== 0) return;
     if (run.resume) run.ckpt.dir.unlock();
@@ -46,7 +46,7 @@ export async function deleteGuardPhase(run: CopyRun, walked: Walked): Promise<De
 function nothingCopied(walk: Counters, size: number, deleteRefused: string | null, droppedMessages: DropCounts): CopySummary {
   return {
     files: walk.files ?? 0, dirs: walk.dirs ?? 0, symlinks: walk.symlinks ?? 0, specials: walk.specials ?? 0, bytes: walk.bytes ?? 0,
-    seconds: performance.now() / 1000, bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
+    seconds: process.uptime(), bytesPerSecond: 0, errors: 0, bytesCopied: 0, bytesSkipped: 0, filesCopied: 0, filesSkipped: 0,
     chunkSize: 0, signature: null, filesUpToDate: 0, filesRead: 0, deleted: 0, deleteRefused, excluded: walk.excluded ?? 0, retried: 0, retries: 0, droppedMessages,
     spilled: { listRanks: 0, queueItems: 0 },
     ranks: Array.from({ length: size }, () => ({ files: 0, bytes: 0, chunks: 0, steals: 0 })),

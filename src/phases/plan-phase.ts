@@ -18,7 +18,9 @@ export async function planPhase(run: CopyRun, walked: Walked): Promise<Plan> {
   const { rt, opts } = run;
   run.progress?.phase('plan');
   const chunk = opts.chunkSize ?? run.ckpt.earlierChunkSize ?? chooseChunkSize(walked.result.total.bytes ?? 0, rt.size);
-  if (rt.rank === 0) run.store?.setMeta('chunkSize', String(chunk));
+  // Every rank's file says it (they are created by their first flush, rank 0's maybe last):
+  // chunk records are read back only with the chunk size they were cut with.
+  run.store?.setMeta('chunkSize', String(chunk));
   run.known.chunkSize = chunk;
   const links = await planHardLinks(rt, run.lists.hardlinked(), run.roots.length);
   rt.addAbortHook(() => links.close());

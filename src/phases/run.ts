@@ -4,10 +4,11 @@
  * hands to a later one is that phase's return value (see jobs/copy-job.ts), so nothing
  * here changes between phases except the counters of the objects it holds.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clearUmask } from '../util/umask.js';
+import { removeFlatDir } from '../util/remove.js';
 import type { Runtime } from '../engine/runtime.js';
 import { EXIT } from '../engine/runtime.js';
 import { EntryErrors, causeOf } from '../errors.js';
@@ -177,7 +178,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   if (!store) {
     const dir = mkdtempSync(join(tmpdir(), 'fcp-lists-'));
     scratch = { dir, store: new RankStore(join(dir, 'lists.db')) };
-    rt.addAbortHook(() => rmSync(dir, { recursive: true, force: true }));
+    rt.addAbortHook(() => removeFlatDir(dir));
   }
   // --bwlimit/--max-ops (collective when there is a --limits-file); they pace the walk, mkdir, copy and directory metadata.
   const jobLimits = opts.limits
@@ -186,6 +187,7 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   rt.addAbortHook(() => jobLimits.stop());
   // With a checkpoint the store holds the walk's listings: spilled files are read from them.
   const lists = new WalkLists(store ?? scratch!.store, opts.listBudget, store !== null);
+  mark('setup');
   return {
     rt, opts, roots, mark, native, errors, uid, chown: uid === 0, progress, trees, layout, jobReport, report, dataSync, syncFailed,
     ckpt, resume: ckpt.resume, store, scratch, inFlight, tracked, retries, retrying, throttle: jobLimits.throttle, jobLimits, lists,
@@ -193,11 +195,15 @@ export async function setupRun(rt: Runtime, opts: CopyJobOptions): Promise<CopyR
   };
 }
 
-/** Closes the stores this rank opened (the checkpoint's and the scratch one, which goes). */
-export function closeStores(run: CopyRun): void {
-  run.ckpt.close();
-  run.scratch?.store.close();
-  if (run.scratch) rmSync(run.scratch.dir, { recursive: true, force: true });
+/**
+ * Closes the stores this rank opened (the checkpoint's and the scratch one, which goes).
+ * `keep` false: rank 0 removes the checkpoint after the final barrier, so records not yet
+ * written need not be (a job that never wrote its file does not create it).
+ */
+export function closeStores(run: CopyRun, keep = true): void {
+  run.ckpt.close(keep);
+  run.scratch?.store.close(false);
+  if (run.scratch) removeFlatDir(run.scratch.dir);
 }
 
 function progressReporter(opts: CopyJobOptions, rank: number): ProgressReporter | null {

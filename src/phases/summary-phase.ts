@@ -44,15 +44,17 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   progress?.done();
 
   // Everything this rank wrote is made durable before its last records are committed and
-  // before success is reported (and the checkpoint removed, after the final barrier).
-  if (store && !store.broken) await store.commit(true);
+  // before success is reported (and the checkpoint removed, after the final barrier). A
+  // store that has no file yet writes them only if the checkpoint is kept (closeStores).
+  if (store && !store.broken) await store.finish();
   else await dataSync.sync().catch(run.syncFailed);
   dataSync.close();
   run.mark('sync');
 
   // Summary; the checkpoint goes once everything is copied (kept on errors, to retry with --resume)
-  // wall time as the user sees it: from the start of this process (rank 0 started the job)
-  const seconds = performance.now() / 1000;
+  // wall time as the user sees it: from the start of this process (rank 0 started the job);
+  // process.uptime, not performance.now, whose first use loads perf_hooks (~1.5 ms of CPU a rank)
+  const seconds = process.uptime();
   const secondaryBytes = o.plan.links.secondaryBytes();
   o.plan.links.close();
   run.trees.close();
@@ -70,12 +72,15 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
     steals: (c.steals ?? 0) + (walk.perRank[r]?.steals ?? 0) + (o.mkdir.perRank[r]?.steals ?? 0),
   }));
   const errorsTotal = total.errors ?? 0;
-  closeStores(run);
+  // finalize's rule: the checkpoint stays on errors or when asked to
+  const keepCheckpoint = errorsTotal > 0 || opts.keepCheckpoint;
+  closeStores(run, keepCheckpoint);
+  run.mark('summary');
   // Removed last of all (after the final barrier, see endJob), so a job killed while it
   // exits still has its records: a resume then finds everything done.
   const finalize = () => {
     if (rt.rank !== 0) return;
-    if (errorsTotal === 0 && !opts.keepCheckpoint) ckpt.dir.remove();
+    if (!keepCheckpoint) ckpt.dir.remove();
     else {
       ckpt.dir.unlock();
       if (errorsTotal > 0 && store) {

@@ -30,13 +30,14 @@ export async function mkdirp(dir: string | Buffer, mode = 0o777): Promise<void> 
   }
 }
 
-/** The same, synchronously. */
-export function mkdirpSync(dir: string | Buffer, mode = 0o777): void {
+/** The same, synchronously; true when this call created `dir` itself (so it is empty). */
+export function mkdirpSync(dir: string | Buffer, mode = 0o777): boolean {
   try {
     mkdirSync(dir, mode);
+    return true;
   } catch (err) {
     if (code(err) === 'EEXIST') {
-      if (statSync(dir).isDirectory()) return;
+      if (statSync(dir).isDirectory()) return false;
       throw err;
     }
     const parent = parentOf(dir);
@@ -44,8 +45,10 @@ export function mkdirpSync(dir: string | Buffer, mode = 0o777): void {
     mkdirpSync(parent, mode);
     try {
       mkdirSync(dir, mode);
+      return true;
     } catch (again) {
       if (code(again) !== 'EEXIST' || !statSync(dir).isDirectory()) throw again;
+      return false;
     }
   }
 }

@@ -5,7 +5,7 @@
  * closing writes only what a sync covered. Real SQLite; the sync is the store's injected
  * function, resolved or failed by the test.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -108,5 +108,99 @@ describe('rank store with a data sync', () => {
     store.flush();
     expect(committed(path)).toEqual(['x']);
     store.close();
+  });
+});
+
+describe('rank store file: created by the first flush, not by a job that ends before it', () => {
+  it('no file until the first flush; the meta set before goes in with the first records', async () => {
+    const path = join(dir, 'r0.db');
+    const sync = controlledSync();
+    const store = new RankStore(path, sync.fn);
+    store.setMeta('roots', 'R');
+    store.listing(0, Buffer.from(''), Buffer.from('a\0'), new Float64Array(16), 1);
+    store.doneWork(file('a'), -1, 10);
+    expect(existsSync(path)).toBe(false);
+    const p = store.commit();
+    await tick();
+    sync.calls[0]!.resolve();
+    await p;
+    expect(committed(path)).toEqual(['a']);
+    const db = openDb(path, true);
+    try {
+      expect(db.prepare("SELECT v FROM meta WHERE k = 'roots'").pluck().get()).toBe('R');
+      expect(db.prepare('SELECT count(*) FROM listings').pluck().get()).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(1);
+    } finally {
+      db.close();
+    }
+    store.close();
+  });
+
+  it('finish syncs even with nothing to record; without a file yet it writes none, and close(false) leaves none', async () => {
+    const path = join(dir, 'r0.db');
+    const sync = controlledSync();
+    const store = new RankStore(path, sync.fn);
+    store.setMeta('roots', 'R');
+    store.doneWork(file('a'), -1, 10);
+    const p = store.finish();
+    await tick();
+    expect(sync.calls).toHaveLength(1);
+    sync.calls[0]!.resolve();
+    await p;
+    expect(existsSync(path)).toBe(false);
+    store.close(false);
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('finish without a file yet, then close(true) (the checkpoint is kept): the records the end sync covered are written', async () => {
+    const path = join(dir, 'r0.db');
+    const sync = controlledSync();
+    const store = new RankStore(path, sync.fn);
+    store.setMeta('roots', 'R');
+    store.doneWork(file('a'), -1, 10);
+    store.doneWork(file('b'), -1, 10);
+    const p = store.finish();
+    await tick();
+    sync.calls[0]!.resolve();
+    await p;
+    expect(existsSync(path)).toBe(false);
+    store.close(true);
+    expect(committed(path)).toEqual(['a', 'b']);
+    expect(sync.calls).toHaveLength(1); // covered by the end sync: not synced again
+  });
+
+  it('finish with a file already written: the last records go into it at once, as a commit would', async () => {
+    const path = join(dir, 'r0.db');
+    const sync = controlledSync();
+    const store = new RankStore(path, sync.fn);
+    store.doneWork(file('a'), -1, 10);
+    const p = store.commit();
+    await tick();
+    sync.calls[0]!.resolve();
+    await p;
+    store.doneWork(file('b'), -1, 10);
+    const q = store.finish();
+    await tick();
+    sync.calls[1]!.resolve();
+    await q;
+    expect(committed(path)).toEqual(['a', 'b']);
+    store.close(false);
+    expect(committed(path)).toEqual(['a', 'b']);
+  });
+
+  it('a failed end sync writes nothing it should have covered, even when the checkpoint is kept', async () => {
+    const path = join(dir, 'r0.db');
+    const sync = controlledSync();
+    const store = new RankStore(path, sync.fn);
+    const failures: string[] = [];
+    store.onSyncFailed = (err) => failures.push(err.message);
+    store.doneWork(file('lost'), -1, 10);
+    const p = store.finish();
+    await tick();
+    sync.calls[0]!.reject(new Error('EIO'));
+    await p;
+    store.close(true);
+    expect(failures).toEqual(['EIO']);
+    expect(committed(path)).toEqual([]);
   });
 });
