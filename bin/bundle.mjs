@@ -19,7 +19,9 @@
 // so and exits 0; the tools then run from the modules.
 import fs from 'node:fs';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { bundleSnapshot } from './snapshot-bundle.mjs';
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const TOOLS = ['fcp', 'fsum'];
@@ -54,4 +56,18 @@ for (const tool of TOOLS) {
   fs.writeFileSync(tmp, `${JSON.stringify({ bundle: path.relative(root, out), inputs })}\n`);
   fs.renameSync(tmp, manifest);
   console.log(`${path.relative(root, out)}: ${inputs.length} modules`);
+}
+
+// The tools' startup snapshots (see snapshot.js): the file each is built from, then the
+// blob for this node and user. A snapshot that cannot be built is said and skipped: the
+// ranks then start without one.
+const snapshot = createRequire(import.meta.url)('./snapshot.js');
+for (const tool of TOOLS) {
+  try {
+    const n = await bundleSnapshot(rolldown, root, tool);
+    const blob = snapshot.buildSnapshot(tool, root);
+    console.log(`${tool}: startup snapshot of ${n} modules: ${blob}`);
+  } catch (err) {
+    console.warn(`fcp: ${tool}: no startup snapshot (ranks start without one): ${err.message}`);
+  }
 }

@@ -37,6 +37,7 @@ import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.j
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
 import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
+import { buildingSnapshot } from '../util/snapshot.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -324,10 +325,17 @@ function sumJson(known: Partial<Record<string, unknown>>, end: Ending): object {
   return { ...(ranToEnd(end.exitCode) ? {} : early), ...known, ...end };
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
-  // a collective that was waiting only learned it.
-  if (err instanceof JobAborted) return;
-  process.stderr.write(internalErrorLine('fsum', err));
-  process.exit(EXIT.ABORTED);
-});
+/** Run fsum with the command line `argv` (the arguments after the script). */
+export function runCli(argv: string[]): void {
+  main(argv).catch((err) => {
+    // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
+    // a collective that was waiting only learned it.
+    if (err instanceof JobAborted) return;
+    process.stderr.write(internalErrorLine('fsum', err));
+    process.exit(EXIT.ABORTED);
+  });
+}
+
+// The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these
+// modules without running them, and its main function calls runCli in each rank it starts.
+if (!buildingSnapshot()) runCli(process.argv.slice(2));
