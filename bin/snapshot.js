@@ -58,20 +58,21 @@ function blobName(tool, root = ROOT) {
   return `${tool}-${install}-${key}.blob`;
 }
 
-// Options under which a rank must not start from a snapshot: code to run before the
-// program (its own preloads, loaders), a debugger, a snapshot of its own.
-const NO_SNAPSHOT_WITH = /^(-r|--require|--import|--loader|--experimental-loader|--inspect|--debug|--snapshot-blob|--build-snapshot|-e|--eval|-p|--print)(=|$)/;
+// Options (of rank 0's node, or in NODE_OPTIONS) under which a rank must not start from a
+// snapshot: code to run before the program (preloads, loaders), a debugger, another snapshot.
+const NO_SNAPSHOT_WITH = /^(-r|--require|--import|--loader|--experimental-loader|--snapshot-blob|--build-snapshot|-e|--eval|-p|--print)(=|$)|^--(inspect|debug)/;
 
 /**
  * The node arguments that start a rank of `tool` from its snapshot (`--snapshot-blob FILE`),
  * or [] when there is no valid blob for this node binary and install, when it may not be
  * trusted, or when the user turned snapshots off (FCP_NO_SNAPSHOT=1). Never throws.
  */
-function snapshotArgs(tool, root = ROOT, env = process.env) {
+function snapshotArgs(tool, root = ROOT, env = process.env, execArgv = process.execArgv) {
   try {
     if (env.FCP_NO_SNAPSHOT && env.FCP_NO_SNAPSHOT !== '0') return [];
     if (typeof require('node:v8').startupSnapshot?.isBuildingSnapshot !== 'function' || typeof process.geteuid !== 'function') return [];
-    if (process.execArgv.some((a) => NO_SNAPSHOT_WITH.test(a))) return [];
+    const nodeOptions = String(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
+    if ([...execArgv, ...nodeOptions].some((a) => NO_SNAPSHOT_WITH.test(a))) return [];
     const name = blobName(tool, root);
     if (!name) return [];
     const dir = snapshotDir(env);
