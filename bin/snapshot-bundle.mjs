@@ -26,9 +26,10 @@ export async function bundleSnapshot(rolldown, root, tool) {
   const abs = (...p) => JSON.stringify(path.join(root, ...p));
   const entry = `
 import { startFromSnapshot } from ${abs('bin', 'snapshot-main.js')};
-import { runCli } from ${abs('dist', 'cli', `${tool}.js`)};
+import { runCli, warmUp } from ${abs('dist', 'cli', `${tool}.js`)};
 import { loadRuntimeDeps } from ${abs('dist', 'util', 'cjs-deps-snapshot.js')};
 import { snapshotConstantsDiffer } from ${abs('dist', 'native', 'loader.js')};
+warmUp();
 startFromSnapshot(() => {
   loadRuntimeDeps();
   const differ = snapshotConstantsDiffer();
@@ -49,7 +50,12 @@ startFromSnapshot(() => {
   };
   fs.rmSync(manifest, { force: true }); // an old manifest must not vouch for a file being rewritten
   const bundle = await rolldown.rolldown({ input: entryId, platform: 'node', external, plugins: [plugin], logLevel: 'warn' });
-  const { output } = await bundle.write({ file: out, format: 'cjs', sourcemap: false });
+  // Without comments and whitespace: the snapshot holds every module's source text, and a
+  // smaller heap deserializes faster (a rank's --version from the snapshot: ~5 ms of CPU
+  // less, 6.3 -> 5.8 MB). Names are kept (no mangling): stack traces and constructor names
+  // stay as in the modules.
+  const minify = { compress: false, mangle: false, codegen: { removeWhitespace: true } };
+  const { output } = await bundle.write({ file: out, format: 'cjs', sourcemap: false, minify });
   await bundle.close();
   if (output.length !== 1) throw new Error(`${tool}: expected one snapshot file, got ${output.map((o) => o.fileName).join(', ')}`);
   const ids = output[0].moduleIds.filter((id) => path.isAbsolute(id));

@@ -20,6 +20,7 @@ import { buildCommand, type FcpOptions } from './fcp-command.js';
 import { validate, type FcpPlan } from './fcp-validate.js';
 import { runFcp } from './fcp-run.js';
 import { buildingSnapshot } from '../util/snapshot.js';
+import { warmUpCodec } from '../transport/codec.js';
 
 async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
@@ -63,6 +64,16 @@ export function runCli(argv: string[]): void {
     process.stderr.write(internalErrorLine('fcp', err));
     process.exit(EXIT.ABORTED);
   });
+}
+
+/**
+ * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
+ * command-line parser and the wire codec on sample input, so that the snapshot holds their
+ * compiled code and a rank started from it does not compile them again.
+ */
+export function warmUp(): void {
+  buildCommand().parse(normalizeArgv(['/src', '/dst']), { from: 'user' });
+  warmUpCodec();
 }
 
 // The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these

@@ -38,6 +38,7 @@ import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
 import { addLaunchOptions, normalizeArgv, npRefused, positiveInt, seconds, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
 import { buildingSnapshot } from '../util/snapshot.js';
+import { warmUpCodec } from '../transport/codec.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -334,6 +335,16 @@ export function runCli(argv: string[]): void {
     process.stderr.write(internalErrorLine('fsum', err));
     process.exit(EXIT.ABORTED);
   });
+}
+
+/**
+ * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
+ * command-line parser and the wire codec on sample input, so that the snapshot holds their
+ * compiled code and a rank started from it does not compile them again.
+ */
+export function warmUp(): void {
+  buildCommand().parse(normalizeArgv(['/src']), { from: 'user' });
+  warmUpCodec();
 }
 
 // The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these
