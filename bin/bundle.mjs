@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Bundles each tool's ES modules (dist/cli/fcp.js, dist/cli/fsum.js and the ~90 modules
-// they import) into one file beside it, dist/cli/<tool>.bundle.js, and records which
-// files went in: dist/cli/<tool>.bundle.json. Run by `npm run build` after tsc.
+// they import) into one CommonJS file beside it, dist/cli/<tool>.bundle.cjs, and records
+// which files went in: dist/cli/<tool>.bundle.json. Run by `npm run build` after tsc.
 //
 // Why: every rank loads the whole program before it can connect, and Node's ES module
 // loader pays per module (resolve, read through the thread pool, parse, link): one file
@@ -38,12 +38,12 @@ const external = (id) => id.startsWith('node:') || id.endsWith('.cjs') || !(id.s
 
 for (const tool of TOOLS) {
   const input = path.join(root, 'dist', 'cli', `${tool}.js`);
-  const out = path.join(root, 'dist', 'cli', `${tool}.bundle.js`);
+  const out = path.join(root, 'dist', 'cli', `${tool}.bundle.cjs`);
   const manifest = path.join(root, 'dist', 'cli', `${tool}.bundle.json`);
   // An old manifest must not vouch for a bundle being rewritten.
   fs.rmSync(manifest, { force: true });
   const bundle = await rolldown.rolldown({ input, platform: 'node', external, logLevel: 'warn' });
-  const { output } = await bundle.write({ file: out, format: 'esm', sourcemap: false });
+  const { output } = await bundle.write({ file: out, format: 'cjs', strict: true, sourcemap: false });
   await bundle.close();
   if (output.length !== 1) throw new Error(`${tool}: expected one output file, got ${output.map((o) => o.fileName).join(', ')}`);
   const inputs = output[0].moduleIds

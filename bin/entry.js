@@ -1,4 +1,4 @@
-// Which file a tool loads: its bundle (dist/cli/<tool>.bundle.js, see bin/bundle.mjs)
+// Which file a tool loads: its bundle (dist/cli/<tool>.bundle.cjs, see bin/bundle.mjs)
 // while every module that went into it is unchanged, else its modules (dist/cli/<tool>.js).
 //
 // The check costs a stat per module (~90, well under a millisecond); it is what makes a
@@ -16,7 +16,7 @@ const path = require('node:path');
  */
 function chooseEntry(entry, binDir = __dirname) {
   const modules = path.resolve(binDir, entry);
-  const bundle = modules.replace(/\.js$/, '.bundle.js');
+  const bundle = modules.replace(/\.js$/, '.bundle.cjs');
   if (!isCurrent(modules.replace(/\.js$/, '.bundle.json'), bundle, path.dirname(binDir))) return entry;
   return path.relative(binDir, bundle);
 }

@@ -24,14 +24,23 @@ exports.run = function run(entry) {
   } catch (err) {
     fail(err);
   }
-  // The tool's bundle (one file instead of ~90 modules) while it is current: see entry.js.
+  // The tool's bundle (one CommonJS file instead of ~90 ES modules) while it is current:
+  // see entry.js. Else the modules.
   let chosen = entry;
   try {
     chosen = require('./entry.js').chooseEntry(entry);
   } catch {
     // the modules, then
   }
-  import(chosen).catch(fail);
+  if (!chosen.endsWith('.cjs')) {
+    import(chosen).catch(fail);
+    return;
+  }
+  try {
+    require(chosen);
+  } catch (err) {
+    fail(err);
+  }
 };
 
 /**

@@ -55,7 +55,8 @@ startFromSnapshot(() => {
   // less, 6.3 -> 5.8 MB). Names are kept (no mangling): stack traces and constructor names
   // stay as in the modules.
   const minify = { compress: false, mangle: false, codegen: { removeWhitespace: true } };
-  const { output } = await bundle.write({ file: out, format: 'cjs', sourcemap: false, minify });
+  // Strict mode, as fcp's ES modules were (the packages in it are strict code, or classes).
+  const { output } = await bundle.write({ file: out, format: 'cjs', strict: true, sourcemap: false, minify });
   await bundle.close();
   if (output.length !== 1) throw new Error(`${tool}: expected one snapshot file, got ${output.map((o) => o.fileName).join(', ')}`);
   const ids = output[0].moduleIds.filter((id) => path.isAbsolute(id));
