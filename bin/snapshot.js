@@ -119,9 +119,15 @@ function buildSnapshot(tool, root = ROOT, env = process.env) {
   } finally {
     fs.rmSync(tmp, { force: true });
   }
+  // This install's older blobs go; so do the blobs of installs that are gone (each install
+  // leaves a note of its directory beside its blobs: CI builds in a new checkout each run).
   const install = name.slice(0, name.lastIndexOf('-') + 1);
+  fs.writeFileSync(path.join(real, `${install}root`), root, { mode: 0o600 });
   for (const old of fs.readdirSync(real)) {
     if (old !== name && old.startsWith(install) && old.endsWith('.blob')) fs.rmSync(path.join(real, old), { force: true });
+    if (!old.endsWith('-root')) continue;
+    const gone = !fs.existsSync(path.join(fs.readFileSync(path.join(real, old), 'utf8'), 'dist', 'cli'));
+    if (gone) for (const f of fs.readdirSync(real)) if (f.startsWith(old.slice(0, -'root'.length))) fs.rmSync(path.join(real, f), { force: true });
   }
   return blob;
 }

@@ -5,7 +5,7 @@
  * started (its execve), treecmp checks the copy, fsum's signature must not depend on it.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot, run, scratch, type RunResult } from '../helpers/run.js';
@@ -50,12 +50,17 @@ describe.skipIf(!hasStrace)('ranks started from the startup snapshot', () => {
     expect((await treecmp(src(), dst)).code).toBe(0);
   });
 
-  it('node bin/snapshot.js builds one blob per tool into the private cache, 0600, and replaces it on a rebuild', async () => {
+  it('node bin/snapshot.js builds one blob per tool into the private cache, 0600, replaces it on a rebuild, and drops those of installs that are gone', async () => {
+    const dir = join(cache, 'fcp', 'snapshot');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(join(dir, 'fcp-000000000000-0123456789abcdef0123.blob'), 'old');
+    writeFileSync(join(dir, 'fcp-000000000000-root'), join(work.dir, 'no-such-checkout'));
     for (let i = 0; i < 2; i++) {
       const b = await run(process.execPath, [join(repoRoot, 'bin', 'snapshot.js')], { env: env(), timeoutMs: 120_000 });
       expect(b.code, b.stderr).toBe(0);
       expect(blobs().map((n) => n.split('-')[0]).sort()).toEqual(['fcp', 'fsum']);
     }
+    expect(readdirSync(dir).filter((n) => n.startsWith('fcp-000000000000-'))).toEqual([]);
     for (const n of blobs()) expect(statSync(join(cache, 'fcp', 'snapshot', n)).mode & 0o777).toBe(0o600);
     expect(statSync(join(cache, 'fcp', 'snapshot')).mode & 0o777).toBe(0o700);
   });
