@@ -137,15 +137,25 @@ const tail = (s) => String(s ?? '').trim().split('\n').slice(-3).join(' | ');
 module.exports = { TOOLS, snapshotBundle, snapshotDir, blobName, snapshotArgs, buildSnapshot };
 
 // node bin/snapshot.js [TOOL...]: build the blobs for this node and user (default: every tool).
+// node bin/snapshot.js --path TOOL: print the path of TOOL's valid blob (exit 1 if none), for
+// ranks that a launcher starts: `mpirun node --snapshot-blob "$(...)" bin/fcp.js ...`.
 if (require.main === module) {
-  let failed = false;
-  for (const tool of process.argv.length > 2 ? process.argv.slice(2) : TOOLS) {
-    try {
-      console.log(`${tool}: ${buildSnapshot(tool)}`);
-    } catch (err) {
-      console.error(`${tool}: no startup snapshot: ${err.message}`);
-      failed = true;
+  const args = process.argv.slice(2);
+  if (args[0] === '--path') {
+    const found = snapshotArgs(args[1] ?? '');
+    if (found.length) console.log(found[1]);
+    else console.error(`${args[1] ?? '(no tool)'}: no valid startup snapshot for ${process.execPath} ${process.version} (node bin/snapshot.js builds it)`);
+    process.exitCode = found.length ? 0 : 1;
+  } else {
+    let failed = false;
+    for (const tool of args.length ? args : TOOLS) {
+      try {
+        console.log(`${tool}: ${buildSnapshot(tool)}`);
+      } catch (err) {
+        console.error(`${tool}: no startup snapshot: ${err.message}`);
+        failed = true;
+      }
     }
+    process.exitCode = failed ? 1 : 0;
   }
-  process.exitCode = failed ? 1 : 0;
 }

@@ -8,10 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot, run, scratch, type RunResult } from '../helpers/run.js';
+import { isRoot, lastJson, repoRoot, run, scratch, type RunResult } from '../helpers/run.js';
 import { envWith, fcpBin, tree, treecmp } from '../helpers/trees.js';
 
 const hasStrace = spawnSync('sh', ['-c', 'command -v strace']).status === 0;
+const hasMpirun = spawnSync('sh', ['-c', 'command -v mpirun']).status === 0;
 const fsumBin = join(repoRoot, 'bin', 'fsum.js');
 
 let traces = 0;
@@ -86,6 +87,26 @@ describe.skipIf(!hasStrace)('ranks started from the startup snapshot', () => {
     expect(b.ranks.some((argv) => argv.includes('--snapshot-blob'))).toBe(false);
     expect(a.r.stdout.split('\n')[0]).toMatch(/^[0-9a-f]{16,} /);
     expect(a.r.stdout.split('\n')[0]).toBe(b.r.stdout.split('\n')[0]);
+  });
+
+  it.runIf(hasMpirun)('ranks that mpirun starts from the blob bin/snapshot.js --path names form one job and copy exactly', async () => {
+    const p = await run(process.execPath, [join(repoRoot, 'bin', 'snapshot.js'), '--path', 'fcp'], { env: env() });
+    expect(p.code, p.stderr).toBe(0);
+    expect(p.stdout.trim()).toBe(join(cache, 'fcp', 'snapshot', blobs().find((n) => n.startsWith('fcp-'))!));
+    const dst = join(work.dir, 'mpirun');
+    const rdv = join(work.dir, 'rdv');
+    mkdirSync(rdv);
+    const args = ['--oversubscribe', ...(isRoot ? ['--allow-run-as-root'] : []), '-np', '3',
+      process.execPath, '--snapshot-blob', p.stdout.trim(), fcpBin, src(), dst, '--rendezvous', rdv, '--json'];
+    const r = await run('mpirun', args, { timeoutMs: 110_000, env: env(), cwd: repoRoot });
+    expect(r.code, r.stderr).toBe(0);
+    expect(lastJson<{ ranks: unknown[] }>(r.stdout).ranks).toHaveLength(3);
+    const cmp = await treecmp(src(), dst);
+    expect(cmp.lines, cmp.output).toEqual([]);
+    expect(cmp.code).toBe(0);
+    const none = await run(process.execPath, [join(repoRoot, 'bin', 'snapshot.js'), '--path', 'fcp'], { env: envWith({ XDG_CACHE_HOME: join(work.dir, 'empty') }) });
+    expect(none.code).toBe(1);
+    expect(none.stdout).toBe('');
   });
 
   it('a blob others could write, or FCP_NO_SNAPSHOT=1: not used, and the copy still runs', async () => {
