@@ -4,7 +4,8 @@
 // libuv thread pool, so by the time an ESM script's first line runs the pool exists with
 // its default 4 threads and UV_THREADPOOL_SIZE is ignored (seen: 11 threads in the
 // process instead of 23). A CommonJS entry loads synchronously, so the setting below
-// still applies; the tools themselves (dist/, ES modules) are imported afterwards.
+// still applies; the tools themselves are loaded afterwards (their CommonJS bundle, else
+// their ES modules in dist/).
 'use strict';
 
 /** Set the process up, start local ranks early (-np N without a launcher), then load `entry`. */
@@ -12,7 +13,7 @@ exports.run = function run(entry) {
   setUp();
   // With -np N and no launcher, start the other ranks before loading the rest of the
   // tool, so their startup overlaps ours: synchronously, from CommonJS modules, before
-  // Node sets up its ES module loader for the program (that alone costs 20-40 ms). They
+  // the program loads (with ES modules, Node's loader for them alone costs 20-40 ms). They
   // start from the tool's startup snapshot when there is a valid one (see snapshot.js).
   try {
     const { detectLauncher } = require('../dist/launch/env.cjs');
