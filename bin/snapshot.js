@@ -58,21 +58,20 @@ function blobName(tool, root = ROOT) {
   return `${tool}-${install}-${key}.blob`;
 }
 
-// Options (of rank 0's node, or in NODE_OPTIONS) under which a rank must not start from a
-// snapshot: code to run before the program (preloads, loaders), a debugger, another snapshot.
-const NO_SNAPSHOT_WITH = /^(-r|--require|--import|--loader|--experimental-loader|--snapshot-blob|--build-snapshot|-e|--eval|-p|--print)(=|$)|^--(inspect|debug)/;
-
 /**
  * The node arguments that start a rank of `tool` from its snapshot (`--snapshot-blob FILE`),
  * or [] when there is no valid blob for this node binary and install, when it may not be
- * trusted, or when the user turned snapshots off (FCP_NO_SNAPSHOT=1). Never throws.
+ * trusted, when the user turned snapshots off (FCP_NO_SNAPSHOT=1), or when rank 0's node
+ * runs with options (`execArgv`, NODE_OPTIONS): its ranks get the same, and Node refuses a
+ * blob under V8 flags other than those it was built with (none), exiting 14 ("built with
+ * different V8 configurations"); preloads and debuggers have no place in a snapshot either.
+ * Never throws.
  */
 function snapshotArgs(tool, root = ROOT, env = process.env, execArgv = process.execArgv) {
   try {
     if (env.FCP_NO_SNAPSHOT && env.FCP_NO_SNAPSHOT !== '0') return [];
     if (typeof require('node:v8').startupSnapshot?.isBuildingSnapshot !== 'function' || typeof process.geteuid !== 'function') return [];
-    const nodeOptions = String(env.NODE_OPTIONS ?? '').split(/\s+/).filter(Boolean);
-    if ([...execArgv, ...nodeOptions].some((a) => NO_SNAPSHOT_WITH.test(a))) return [];
+    if (execArgv.length > 0 || String(env.NODE_OPTIONS ?? '').trim() !== '') return [];
     const name = blobName(tool, root);
     if (!name) return [];
     const dir = snapshotDir(env);

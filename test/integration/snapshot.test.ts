@@ -109,11 +109,13 @@ describe.skipIf(!hasStrace)('ranks started from the startup snapshot', () => {
     expect(none.stdout).toBe('');
   });
 
-  it('a blob others could write, or FCP_NO_SNAPSHOT=1: not used, and the copy still runs', async () => {
+  it('a blob others could write, node options, or FCP_NO_SNAPSHOT=1: not used, and the copy still runs', async () => {
     const dir = join(cache, 'fcp', 'snapshot');
     const blob = join(dir, blobs().find((n) => n.startsWith('fcp-'))!);
     const cases: [string, Record<string, string>, () => void][] = [
       ['off', { FCP_NO_SNAPSHOT: '1' }, () => {}],
+      // a V8 flag for every rank: Node would refuse the blob (exit 14)
+      ['NODE_OPTIONS', { NODE_OPTIONS: '--max-old-space-size=400' }, () => {}],
       ['blob 0666', {}, () => chmodSync(blob, 0o666)],
       ['directory 0777', {}, () => { chmodSync(blob, 0o600); chmodSync(dir, 0o777); }],
     ];
