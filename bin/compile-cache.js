@@ -20,11 +20,16 @@ const fs = require('node:fs');
 const path = require('node:path');
 const os = require('node:os');
 
-/** Where the cache lives: $XDG_CACHE_HOME/fcp/compile-cache, else ~/.cache/fcp/compile-cache. */
-function compileCacheDir(env = process.env) {
+/** fcp's cache directory `name`: $XDG_CACHE_HOME/fcp/NAME, else ~/.cache/fcp/NAME. */
+function fcpCacheDir(name, env = process.env) {
   const xdg = env.XDG_CACHE_HOME;
   const base = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache');
-  return path.join(base, 'fcp', 'compile-cache');
+  return path.join(base, 'fcp', name);
+}
+
+/** Where the cache lives: $XDG_CACHE_HOME/fcp/compile-cache, else ~/.cache/fcp/compile-cache. */
+function compileCacheDir(env = process.env) {
+  return fcpCacheDir('compile-cache', env);
 }
 
 /**
@@ -63,4 +68,4 @@ function enableCompileCache() {
   }
 }
 
-module.exports = { compileCacheDir, unsafeReason, enableCompileCache };
+module.exports = { fcpCacheDir, compileCacheDir, unsafeReason, enableCompileCache };

@@ -1,4 +1,4 @@
-// Which file a tool loads: its bundle (dist/cli/<tool>.bundle.js, see bin/bundle.mjs)
+// Which file a tool loads: its bundle (dist/cli/<tool>.bundle.cjs, see bin/bundle.mjs)
 // while every module that went into it is unchanged, else its modules (dist/cli/<tool>.js).
 //
 // The check costs a stat per module (~90, well under a millisecond); it is what makes a
@@ -16,23 +16,31 @@ const path = require('node:path');
  */
 function chooseEntry(entry, binDir = __dirname) {
   const modules = path.resolve(binDir, entry);
-  const manifestPath = modules.replace(/\.js$/, '.bundle.json');
+  const bundle = modules.replace(/\.js$/, '.bundle.cjs');
+  if (!isCurrent(modules.replace(/\.js$/, '.bundle.json'), bundle, path.dirname(binDir))) return entry;
+  return path.relative(binDir, bundle);
+}
+
+/**
+ * Whether the manifest at `manifestPath` (written by bin/bundle.mjs) vouches for `output`
+ * (an absolute path): it names that file, the file exists, and every input the manifest
+ * lists (relative to `root`) still has the mtime and size it had when `output` was made.
+ */
+function isCurrent(manifestPath, output, root) {
   let manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8'));
   } catch {
-    return entry;
+    return false;
   }
-  const root = path.dirname(binDir);
-  if (!manifest || !Array.isArray(manifest.inputs) || typeof manifest.bundle !== 'string') return entry;
-  const bundle = path.resolve(root, manifest.bundle);
-  if (bundle !== modules.replace(/\.js$/, '.bundle.js') || !fs.existsSync(bundle)) return entry;
+  if (!manifest || !Array.isArray(manifest.inputs) || typeof manifest.bundle !== 'string') return false;
+  if (path.resolve(root, manifest.bundle) !== output || !fs.existsSync(output)) return false;
   for (const input of manifest.inputs) {
-    if (!Array.isArray(input) || input.length !== 3) return entry;
+    if (!Array.isArray(input) || input.length !== 3) return false;
     const st = fs.statSync(path.resolve(root, String(input[0])), { throwIfNoEntry: false });
-    if (!st || st.mtimeMs !== input[1] || st.size !== input[2]) return entry;
+    if (!st || st.mtimeMs !== input[1] || st.size !== input[2]) return false;
   }
-  return path.relative(binDir, bundle);
+  return true;
 }
 
-module.exports = { chooseEntry };
+module.exports = { chooseEntry, isCurrent };

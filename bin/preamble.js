@@ -4,11 +4,51 @@
 // libuv thread pool, so by the time an ESM script's first line runs the pool exists with
 // its default 4 threads and UV_THREADPOOL_SIZE is ignored (seen: 11 threads in the
 // process instead of 23). A CommonJS entry loads synchronously, so the setting below
-// still applies; the tools themselves (dist/, ES modules) are imported afterwards.
+// still applies; the tools themselves are loaded afterwards (their CommonJS bundle, else
+// their ES modules in dist/).
 'use strict';
 
 /** Set the process up, start local ranks early (-np N without a launcher), then load `entry`. */
 exports.run = function run(entry) {
+  setUp();
+  // With -np N and no launcher, start the other ranks before loading the rest of the
+  // tool, so their startup overlaps ours: synchronously, from CommonJS modules, before
+  // the program loads (with ES modules, Node's loader for them alone costs 20-40 ms). They
+  // start from the tool's startup snapshot when there is a valid one (see snapshot.js).
+  try {
+    const { detectLauncher } = require('../dist/launch/env.cjs');
+    const { spawnEarly, guardChildStartup } = require('../dist/launch/self-launch.cjs');
+    const kind = detectLauncher().kind;
+    if (kind === 'self') guardChildStartup();
+    const name = require('node:path').basename(entry, '.js');
+    if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), kind === 'none', () => require('./snapshot.js').snapshotArgs(name));
+  } catch (err) {
+    fail(err);
+  }
+  // The tool's bundle (one CommonJS file instead of ~90 ES modules) while it is current:
+  // see entry.js. Else the modules.
+  let chosen = entry;
+  try {
+    chosen = require('./entry.js').chooseEntry(entry);
+  } catch {
+    // the modules, then
+  }
+  if (!chosen.endsWith('.cjs')) {
+    import(chosen).catch(fail);
+    return;
+  }
+  try {
+    require(chosen);
+  } catch (err) {
+    fail(err);
+  }
+};
+
+/**
+ * What every process of a tool does first, whether it loads the program (run) or starts
+ * from a startup snapshot (snapshot-main.js).
+ */
+function setUp() {
   lastResort();
   // Reuse V8's compiled code of the previous run, from a private directory (Node >= 22.1;
   // see compile-cache.js for why the directory is checked first). Before any other module.
@@ -23,27 +63,8 @@ exports.run = function run(entry) {
   // messages are numbers and short Buffers, and loading it (with its libc detection)
   // costs each rank several milliseconds of startup.
   process.env.MSGPACKR_NATIVE_ACCELERATION_DISABLED ??= 'true';
-  // With -np N and no launcher, start the other ranks before loading the rest of the
-  // tool, so their startup overlaps ours: synchronously, from CommonJS modules, before
-  // Node sets up its ES module loader for the program (that alone costs 20-40 ms).
-  try {
-    const { detectLauncher } = require('../dist/launch/env.cjs');
-    const { spawnEarly, guardChildStartup } = require('../dist/launch/self-launch.cjs');
-    const kind = detectLauncher().kind;
-    if (kind === 'self') guardChildStartup();
-    if (!process.env.FCP_NO_EARLY) spawnEarly(process.argv.slice(2), kind === 'none');
-  } catch (err) {
-    fail(err);
-  }
-  // The tool's bundle (one file instead of ~90 modules) while it is current: see entry.js.
-  let chosen = entry;
-  try {
-    chosen = require('./entry.js').chooseEntry(entry);
-  } catch {
-    // the modules, then
-  }
-  import(chosen).catch(fail);
-};
+}
+exports.setUp = setUp;
 
 const tool = () => require('node:path').basename(process.argv[1] || 'fcp').replace(/\.js$/, '');
 
@@ -63,6 +84,7 @@ function fail(err) {
   process.stderr.write(`${tool()}: cannot start: ${oneLine(err)}\n`);
   process.exit(3);
 }
+exports.fail = fail;
 
 /**
  * The last resort: whatever escapes the tool's own handling ends the process with one

@@ -18,6 +18,8 @@ import { parseOrExit } from './options.js';
 import { buildCommand, type FcpOptions } from './fcp-command.js';
 import { validate, type FcpPlan } from './fcp-validate.js';
 import { runFcp } from './fcp-run.js';
+import { buildingSnapshot } from '../util/snapshot.js';
+import { warmUpCodec } from '../transport/codec.js';
 
 async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
@@ -42,10 +44,27 @@ async function main(argv: string[]): Promise<void> {
   await runFcp(opts, plan, argv, jsonOut);
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
-  // a collective that was waiting only learned it.
-  if (err instanceof JobAborted) return;
-  process.stderr.write(internalErrorLine('fcp', err));
-  process.exit(EXIT.ABORTED);
-});
+/** Run fcp with the command line `argv` (the arguments after the script). */
+export function runCli(argv: string[]): void {
+  main(argv).catch((err) => {
+    // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
+    // a collective that was waiting only learned it.
+    if (err instanceof JobAborted) return;
+    process.stderr.write(internalErrorLine('fcp', err));
+    process.exit(EXIT.ABORTED);
+  });
+}
+
+/**
+ * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
+ * command-line parser and the wire codec on sample input, so that the snapshot holds their
+ * compiled code and a rank started from it does not compile them again.
+ */
+export function warmUp(): void {
+  buildCommand().parse(normalizeArgv(['/src', '/dst']), { from: 'user' });
+  warmUpCodec();
+}
+
+// The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these
+// modules without running them, and its main function calls runCli in each rank it starts.
+if (!buildingSnapshot()) runCli(process.argv.slice(2));

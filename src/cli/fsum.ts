@@ -38,6 +38,8 @@ import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.j
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
 import { addLaunchOptions, npRefused, parseOrExit, positiveInt, seconds, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
+import { buildingSnapshot } from '../util/snapshot.js';
+import { warmUpCodec } from '../transport/codec.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -313,10 +315,27 @@ function sumJson(known: Partial<Record<string, unknown>>, end: Ending): object {
   return { ...(ranToEnd(end.exitCode) ? {} : early), ...known, ...end };
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
-  // a collective that was waiting only learned it.
-  if (err instanceof JobAborted) return;
-  process.stderr.write(internalErrorLine('fsum', err));
-  process.exit(EXIT.ABORTED);
-});
+/** Run fsum with the command line `argv` (the arguments after the script). */
+export function runCli(argv: string[]): void {
+  main(argv).catch((err) => {
+    // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
+    // a collective that was waiting only learned it.
+    if (err instanceof JobAborted) return;
+    process.stderr.write(internalErrorLine('fsum', err));
+    process.exit(EXIT.ABORTED);
+  });
+}
+
+/**
+ * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
+ * command-line parser and the wire codec on sample input, so that the snapshot holds their
+ * compiled code and a rank started from it does not compile them again.
+ */
+export function warmUp(): void {
+  buildCommand().parse(normalizeArgv(['/src']), { from: 'user' });
+  warmUpCodec();
+}
+
+// The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these
+// modules without running them, and its main function calls runCli in each rank it starts.
+if (!buildingSnapshot()) runCli(process.argv.slice(2));

@@ -42,7 +42,11 @@ export interface LocalRanks {
 
 export type ChildDeath = (rank: number, pid: number, code: number | null, signal: NodeJS.Signals | null) => void;
 
-export function spawnLocalRanks(np: number): LocalRanks {
+/**
+ * Start ranks 1..np-1 running this command line. `nodeArgs` go to their node before
+ * everything else (bin/ passes `--snapshot-blob FILE`: they start from a startup snapshot).
+ */
+export function spawnLocalRanks(np: number, nodeArgs: readonly string[] = []): LocalRanks {
   // Deaths before the runtime exists (it sets the handler) are kept and replayed.
   const early: Parameters<ChildDeath>[] = [];
   let onDeath: ChildDeath = (...a) => void early.push(a);
@@ -73,7 +77,7 @@ export function spawnLocalRanks(np: number): LocalRanks {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of signals) process.on(sig, onSignal);
   for (let r = 1; r < np; r++) {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
+    const child = spawn(process.execPath, [...nodeArgs, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: {
         ...process.env,
@@ -201,9 +205,10 @@ let earlyRanks: LocalRanks | null = null;
 /**
  * Called by bin/ before the rest of the program loads: with `-np N` and no launcher,
  * start the other ranks at once so their startup overlaps rank 0's. Usage errors are
- * still caught later by every rank alike (the children then exit quietly).
+ * still caught later by every rank alike (the children then exit quietly). `nodeArgs`
+ * is asked only when ranks are started (see spawnLocalRanks).
  */
-export function spawnEarly(argv: string[], noLauncher: boolean): void {
+export function spawnEarly(argv: string[], noLauncher: boolean, nodeArgs: () => readonly string[] = () => []): void {
   if (!noLauncher || argv.some((a) => a === '-h' || a === '--help' || a === '-V' || a === '--version')) return;
   let np = 1;
   let force = false;
@@ -215,7 +220,7 @@ export function spawnEarly(argv: string[], noLauncher: boolean): void {
     else if (a === '--') break;
   }
   // Past the limit without --force-np the tool refuses the command: start nothing.
-  if (Number.isInteger(np) && np > 1 && np <= (force ? 4096 : npLimit())) earlyRanks = spawnLocalRanks(np);
+  if (Number.isInteger(np) && np > 1 && np <= (force ? 4096 : npLimit())) earlyRanks = spawnLocalRanks(np, nodeArgs());
 }
 
 /** The ranks spawned early, if they match the job's -np. */

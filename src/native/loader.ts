@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FALLBACK_CONSTANTS, type NativeConstants } from './constants.js';
+import { buildingSnapshot } from '../util/snapshot.js';
 
 export interface NativeAddon {
   /** copy_file_range(2) with explicit offsets, run on the libuv thread pool. Resolves bytes copied (0 at EOF). */
@@ -265,8 +266,25 @@ export function nativeSkips(): string[] {
 /**
  * The numbers shared with the addon, read from its table when it loads (the addon is
  * loaded here, once: every tool loads it anyway); without it, the fallback's checked copy.
+ * A startup snapshot is built without the addon (it cannot hold one): there the fallback's
+ * copy, and the ranks started from it check it against the addon's (snapshotConstantsDiffer).
  */
-export const NATIVE_CONSTANTS: NativeConstants = loadNative()?.constants ?? FALLBACK_CONSTANTS;
+export const NATIVE_CONSTANTS: NativeConstants = buildingSnapshot() ? FALLBACK_CONSTANTS : loadNative()?.constants ?? FALLBACK_CONSTANTS;
+
+/**
+ * In a rank started from a startup snapshot: why its constants (the fallback's copy) are
+ * not the loaded addon's, or null when they are the same (as test/unit/native-constants
+ * checks) or there is no addon.
+ */
+export function snapshotConstantsDiffer(): string | null {
+  const addon = loadNative()?.constants;
+  // Key order may differ between the addon's object and ours: compare with keys sorted.
+  const canon = (v: unknown): string => (typeof v === 'object' && v !== null
+    ? `{${Object.keys(v).sort().map((k) => `${k}:${canon((v as Record<string, unknown>)[k])}`).join(',')}}`
+    : String(v));
+  if (!addon || canon(addon) === canon(NATIVE_CONSTANTS)) return null;
+  return 'the startup snapshot was built with other constants than the native addon has (rebuild: npm run build)';
+}
 const K = NATIVE_CONSTANTS;
 
 /** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */

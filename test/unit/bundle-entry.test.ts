@@ -13,7 +13,7 @@ describe('a tool runs its bundle only while every module in it is unchanged', ()
   let root: string;
   let bin: string;
   const ENTRY = '../dist/cli/t.js';
-  const BUNDLE = '../dist/cli/t.bundle.js';
+  const BUNDLE = '../dist/cli/t.bundle.cjs';
   const inputs = ['dist/cli/t.js', 'dist/a/one.js', 'dist/b/two.js'];
 
   const writeManifest = (extra: Record<string, unknown> = {}) => {
@@ -21,7 +21,7 @@ describe('a tool runs its bundle only while every module in it is unchanged', ()
       const st = statSync(join(root, p));
       return [p, st.mtimeMs, st.size];
     });
-    writeFileSync(join(root, 'dist/cli/t.bundle.json'), JSON.stringify({ bundle: 'dist/cli/t.bundle.js', inputs: rows, ...extra }));
+    writeFileSync(join(root, 'dist/cli/t.bundle.json'), JSON.stringify({ bundle: 'dist/cli/t.bundle.cjs', inputs: rows, ...extra }));
   };
 
   beforeEach(() => {
@@ -29,7 +29,7 @@ describe('a tool runs its bundle only while every module in it is unchanged', ()
     bin = join(root, 'bin');
     for (const d of ['bin', 'dist/cli', 'dist/a', 'dist/b']) mkdirSync(join(root, d), { recursive: true });
     for (const p of inputs) writeFileSync(join(root, p), `// ${p}\n`);
-    writeFileSync(join(root, 'dist/cli/t.bundle.js'), '// all of them\n');
+    writeFileSync(join(root, 'dist/cli/t.bundle.cjs'), '// all of them\n');
     writeManifest();
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -57,12 +57,12 @@ describe('a tool runs its bundle only while every module in it is unchanged', ()
   it('takes the modules without a manifest, with a broken one, or when the bundle is missing', () => {
     rmSync(join(root, 'dist/cli/t.bundle.json'));
     expect(chooseEntry(ENTRY, bin)).toBe(ENTRY);
-    writeFileSync(join(root, 'dist/cli/t.bundle.json'), '{"bundle": "dist/cli/t.bundle.js", "inputs": [');
+    writeFileSync(join(root, 'dist/cli/t.bundle.json'), '{"bundle": "dist/cli/t.bundle.cjs", "inputs": [');
     expect(chooseEntry(ENTRY, bin)).toBe(ENTRY);
     writeManifest({ inputs: [['dist/a/one.js']] });
     expect(chooseEntry(ENTRY, bin)).toBe(ENTRY);
     writeManifest();
-    rmSync(join(root, 'dist/cli/t.bundle.js'));
+    rmSync(join(root, 'dist/cli/t.bundle.cjs'));
     expect(chooseEntry(ENTRY, bin)).toBe(ENTRY);
   });
 
