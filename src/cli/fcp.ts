@@ -14,7 +14,7 @@ import { detectLauncher } from '../launch/env.cjs';
 import type { CopySummary } from '../jobs/copy-job.js';
 import { copyJson } from './copy-json.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
-import { parseOrExit } from './options.js';
+import { normalizeArgv, parseOrExit } from './options.js';
 import { buildCommand, type FcpOptions } from './fcp-command.js';
 import { validate, type FcpPlan } from './fcp-validate.js';
 import { runFcp } from './fcp-run.js';
