@@ -1,17 +1,25 @@
 /**
- * 1. walk: distributed over the ranks (work stealing), reads SRC only. Each rank lists
- * what it found in `run.lists` (spilled to its store past the budget). Collective.
+ * 1. walk: distributed over the ranks (work stealing). Each rank lists what it found in
+ * `run.lists` (spilled to its store past the budget). Unless the job does not allow it
+ * (walk-copy.ts overlapUnfit), the walk also makes the directories it finds and copies
+ * their small plain files as it goes (walk-copy.ts); else it reads SRC only. Collective.
  */
 import type { PhaseResult } from '../engine/task.js';
 import { walkTask } from '../walk/walk-task.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
 import type { CopyRun } from './run.js';
+import { overlap, overlapUnfit, splitCounters } from './walk-copy.js';
+import type { CopyDigests } from '../copy/copy-digests.js';
 
 export interface Walked {
   /** the walk's counters: this rank's, every rank's, the sums */
   result: PhaseResult;
   /** --update (time rule): directories DST had as directories when walked (mkdir skips them) */
   dstDirs: Set<string> | null;
+  /** directories made in the walk (the mkdir phase skips them); null: none were */
+  made: Set<string> | null;
+  /** the copy done during the walk (walk-copy.ts): its counters, and what it read (--hash); null: none */
+  overlap: { copied: PhaseResult; digests: CopyDigests | null } | null;
 }
 
 export async function walkPhase(run: CopyRun): Promise<Walked> {
@@ -22,10 +30,14 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   // (a resume re-checks its kept entries in the copy, as before).
   const updateDst = opts.update === 'time' && run.native && !run.resume ? run.trees.dst : null;
   const dstDirs = updateDst ? new Set<string>() : null;
-  const result = await rt.runPhase(walkTask({
+  const ov = overlapUnfit(run) === null ? await overlap(run) : null;
+  const walk = walkTask({
     roots: run.roots, side: run.trees.src, lists: run.lists, errors: run.errors, uid: run.uid, native: run.native, store: run.store, resume: run.resume,
     filter: opts.filter, inFlight: run.inFlight, list: opts.filesFrom, retries: run.retries, report: run.report, updateDst, dstDirs, limits: run.throttle,
-  }));
+    sink: ov?.sink ?? null,
+  });
+  const both = ov ? splitCounters(await rt.runPhase(ov.task(walk))) : null;
+  const result = both ? both.walk : await rt.runPhase(walk);
   const t = result.total;
   Object.assign(known, {
     files: t.files ?? 0, dirs: t.dirs ?? 0, symlinks: t.symlinks ?? 0, specials: t.specials ?? 0,
@@ -36,5 +48,5 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   if (rt.rank === 0 && !run.chown && (t.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${t.foreignOwner} entries owned by other users will be owned by uid ${run.uid}\n`);
   }
-  return { result, dstDirs };
+  return { result, dstDirs, made: ov?.made ?? null, overlap: ov && both ? { copied: both.copy, digests: ov.digests } : null };
 }
