@@ -46,6 +46,8 @@ export interface Overlap {
   made: Set<string>;
   /** what the walk's copy read (--hash); the copy phase adds it to its own */
   digests: CopyDigests | null;
+  /** this rank's counters of the phase so far (the copy's with COPY_COUNTER before their names; see splitCounters) */
+  local: () => Readonly<Counters>;
 }
 
 /**
@@ -120,7 +122,7 @@ export async function overlap(run: CopyRun): Promise<Overlap> {
     },
     isItem: (x): x is WalkItem | CopyItem => walk.isItem(x) || copy.isItem(x),
   });
-  return { sink, task, made, digests };
+  return { sink, task, made, digests, local: () => all?.counters ?? {} };
 }
 
 /** The overlapped phase's result split in two: the walk's counters, and the copy's (as if a phase of its own). */

@@ -5,6 +5,7 @@
  * their small plain files as it goes (walk-copy.ts); else it reads SRC only. Collective.
  */
 import type { PhaseResult } from '../engine/task.js';
+import type { Counters } from '../transport/messages.js';
 import { walkTask } from '../walk/walk-task.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
 import type { CopyRun } from './run.js';
@@ -25,12 +26,30 @@ export interface Walked {
 export async function walkPhase(run: CopyRun): Promise<Walked> {
   const { rt, opts, progress, known } = run;
   progress?.phase('walk');
-  rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
+  const ov = overlapUnfit(run) === null ? await overlap(run) : null;
+  // Rank 0, when the walk copies too: the job may stop in this phase, with files copied;
+  // its summary then says what was found and copied so far (the last progress total, with
+  // rank 0's own counters as they are now).
+  let tick: { total: Counters; own: Counters } | null = null;
+  rt.onProgress((_p, total) => {
+    progress?.walk(total.entries ?? 0);
+    if (ov) tick = { total, own: { ...ov.local() } };
+  });
+  let walking = true;
+  if (ov && rt.rank === 0) {
+    rt.addAbortHook(() => {
+      if (!walking) return;
+      const now = ov.local();
+      const sofar: Counters = { ...tick?.total };
+      for (const [k, v] of Object.entries(now)) sofar[k] = (sofar[k] ?? 0) - (tick?.own[k] ?? 0) + v;
+      const { walk: w, copy: c } = splitCounters({ local: sofar, total: sofar, perRank: [] });
+      Object.assign(known, knownOfWalk(w.total), { bytesCopied: c.total.bytes ?? 0, filesCopied: c.total.files ?? 0, filesRead: c.total.filesRead ?? 0 } satisfies Partial<CopySummary>);
+    });
+  }
   // --update (time rule): files DST already has are found by the walk and never listed
   // (a resume re-checks its kept entries in the copy, as before).
   const updateDst = opts.update === 'time' && run.native && !run.resume ? run.trees.dst : null;
   const dstDirs = updateDst ? new Set<string>() : null;
-  const ov = overlapUnfit(run) === null ? await overlap(run) : null;
   const walk = walkTask({
     roots: run.roots, side: run.trees.src, lists: run.lists, errors: run.errors, uid: run.uid, native: run.native, store: run.store, resume: run.resume,
     filter: opts.filter, inFlight: run.inFlight, list: opts.filesFrom, retries: run.retries, report: run.report, updateDst, dstDirs, limits: run.throttle,
@@ -38,15 +57,21 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   });
   const both = ov ? splitCounters(await rt.runPhase(ov.task(walk))) : null;
   const result = both ? both.walk : await rt.runPhase(walk);
+  walking = false;
   const t = result.total;
-  Object.assign(known, {
-    files: t.files ?? 0, dirs: t.dirs ?? 0, symlinks: t.symlinks ?? 0, specials: t.specials ?? 0,
-    bytes: t.bytes ?? 0, excluded: t.excluded ?? 0, errors: t.errors ?? 0,
-  } satisfies Partial<CopySummary>);
+  Object.assign(known, knownOfWalk(t));
   progress?.walk(t.entries ?? 0);
   run.mark('walk');
   if (rt.rank === 0 && !run.chown && (t.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${t.foreignOwner} entries owned by other users will be owned by uid ${run.uid}\n`);
   }
   return { result, dstDirs, made: ov?.made ?? null, overlap: ov && both ? { copied: both.copy, digests: ov.digests } : null };
+}
+
+/** The summary's counters the walk knows. */
+function knownOfWalk(t: Counters): Partial<CopySummary> {
+  return {
+    files: t.files ?? 0, dirs: t.dirs ?? 0, symlinks: t.symlinks ?? 0, specials: t.specials ?? 0,
+    bytes: t.bytes ?? 0, excluded: t.excluded ?? 0, errors: t.errors ?? 0,
+  };
 }
