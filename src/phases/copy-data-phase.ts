@@ -91,7 +91,7 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
   const copiedInWalk = walked.overlap?.copied.total;
   rt.onProgress((_p, now) => {
     const t = sumCounters(now, copiedInWalk);
-    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0, t.bytes ?? 0);
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0, now.bytes ?? 0);
     Object.assign(known, {
       bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
       filesUpToDate: (t.upToDate ?? 0) + walkUpToDate, filesRead: t.filesRead ?? 0,

@@ -31,9 +31,16 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   // its summary then says what was found and copied so far (the last progress total, with
   // rank 0's own counters as they are now).
   let tick: { total: Counters; own: Counters } | null = null;
+  let copyShown = false;
   rt.onProgress((_p, total) => {
-    progress?.walk(total.entries ?? 0);
     if (ov) tick = { total, own: { ...ov.local() } };
+    // Once files are copied the line says so, against what the walk found so far (the
+    // totals grow while it goes on, as rsync's incremental recursion's do).
+    const copiedFiles = total['copy.files'] ?? 0;
+    if (copiedFiles === 0) return progress?.walk(total.entries ?? 0);
+    if (!copyShown) progress?.phase('copy');
+    copyShown = true;
+    progress?.copy(total['copy.bytes'] ?? 0, total.bytes ?? 0, copiedFiles, total.files ?? 0);
   });
   let walking = true;
   if (ov && rt.rank === 0) {
