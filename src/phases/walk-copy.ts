@@ -23,7 +23,7 @@ import type { PhaseResult, Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
 import type { WalkItem, WalkSink } from '../walk/walk-task.js';
 import { dirKey } from '../model/paths.js';
-import { chooseBatchFiles, COPY_BATCHES_IN_FLIGHT, MIN_CHUNK, packedBatches } from '../copy/plan.js';
+import { BATCH_FILES, chooseBatchFiles, COPY_BATCHES_IN_FLIGHT, MIN_CHUNK, PackedBatcher, type PackedBatch } from '../copy/plan.js';
 import { statBytes } from '../checkpoint/listing.js';
 import { copyTask } from '../copy/copy-task.js';
 import type { CopyItem } from '../copy/copy-item.js';
@@ -84,6 +84,11 @@ export async function overlap(run: CopyRun): Promise<Overlap> {
   let all: TaskContext<WalkItem | CopyItem> | null = null;
   let asCopy: TaskContext<CopyItem> | null = null;
   let handed = 0;
+  // Files wait here for a batch only while a walk item of this rank runs (it flushes
+  // them when it is the last to end), so none is left out when the rank goes idle.
+  const batcher = new PackedBatcher(BATCH_FILES);
+  let pending = 0;
+  let walking = 0;
   const sink: WalkSink = {
     maxSize,
     async dirs(found) {
@@ -96,10 +101,25 @@ export async function overlap(run: CopyRun): Promise<Overlap> {
     files(files) {
       // Batches as the copy phase cuts them for a job of (so far) this many files a rank:
       // small while the walk has found little, so that the first ones spread over the ranks.
+      // A batch may span directories (a tree of small directories would otherwise make a
+      // batch of each, and pay a native job and a checkpoint row for a few files).
       handed += files.idx.length;
       const perBatch = chooseBatchFiles(handed * run.rt.size, run.rt.size);
-      for (const b of packedBatches([files], maxSize, perBatch)) all!.enqueue({ t: 'p', p: b.rels, n: statBytes(b.nums) });
+      for (const i of files.idx) {
+        const full = batcher.add(files, i, maxSize);
+        if (full) {
+          enqueue(full);
+          pending = 0;
+        } else if (++pending >= perBatch) flush();
+      }
     },
+  };
+  const enqueue = (b: PackedBatch) => all!.enqueue({ t: 'p', p: b.rels, n: statBytes(b.nums) });
+  /** The files not in a batch yet, as one (called whenever this rank's last walk item in flight ends). */
+  const flush = () => {
+    const rest = batcher.rest();
+    if (rest) enqueue(rest);
+    pending = 0;
   };
   const task = (walk: Task<WalkItem>): Task<WalkItem | CopyItem> => ({
     name: walk.name,
@@ -117,8 +137,13 @@ export async function overlap(run: CopyRun): Promise<Overlap> {
     },
     ready: walk.ready?.bind(walk),
     async process(item, ctx) {
-      if (item.t === 'd' || item.t === 's') await walk.process(item, ctx);
-      else await copy.process(item, asCopy!);
+      if (item.t !== 'd' && item.t !== 's') return copy.process(item, asCopy!);
+      walking++;
+      try {
+        await walk.process(item, ctx);
+      } finally {
+        if (--walking === 0) flush();
+      }
     },
     isItem: (x): x is WalkItem | CopyItem => walk.isItem(x) || copy.isItem(x),
   });
