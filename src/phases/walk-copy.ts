@@ -137,7 +137,10 @@ export async function overlap(run: CopyRun): Promise<Overlap> {
     },
     ready: walk.ready?.bind(walk),
     async process(item, ctx) {
-      if (item.t !== 'd' && item.t !== 's') return copy.process(item, asCopy!);
+      if (item.t !== 'd' && item.t !== 's') {
+        asCopy!.count('started'); // (the progress line says "copying" from the first)
+        return copy.process(item, asCopy!);
+      }
       walking++;
       try {
         await walk.process(item, ctx);

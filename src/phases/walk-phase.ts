@@ -34,13 +34,12 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   let copyShown = false;
   rt.onProgress((_p, total) => {
     if (ov) tick = { total, own: { ...ov.local() } };
-    // Once files are copied the line says so, against what the walk found so far (the
-    // totals grow while it goes on, as rsync's incremental recursion's do).
-    const copiedFiles = total['copy.files'] ?? 0;
-    if (copiedFiles === 0) return progress?.walk(total.entries ?? 0);
+    // Once files are being copied the line says so, against what the walk found so far
+    // (the totals grow while it goes on, as rsync's incremental recursion's do).
+    if ((total['copy.started'] ?? 0) === 0) return progress?.walk(total.entries ?? 0);
     if (!copyShown) progress?.phase('copy');
     copyShown = true;
-    progress?.copy(total['copy.bytes'] ?? 0, total.bytes ?? 0, copiedFiles, total.files ?? 0);
+    progress?.copy(total['copy.bytes'] ?? 0, total.bytes ?? 0, total['copy.files'] ?? 0, total.files ?? 0);
   });
   let walking = true;
   if (ov && rt.rank === 0) {
