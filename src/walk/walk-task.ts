@@ -1,6 +1,7 @@
 /**
  * The distributed walk: a directory's entries become work items, so ranks share the
- * walk through work stealing. The walk only reads the source; it never writes to DST.
+ * walk through work stealing. The walk only reads the source; what it finds may go on to
+ * a sink that writes (WalkSink: the copy overlapped with the walk, phases/walk-copy.ts).
  *
  * Two item kinds keep a huge directory from landing on one rank as one giant array:
  * - 'd': read a directory as a stream, cutting its names into batches of NAMES_PER_BATCH;
