@@ -73,6 +73,13 @@ export class CopyDigests {
     else this.chunkPartials.push([key, off, partial]);
   }
 
+  /** What another accumulator of this rank learnt (the copy overlapped with the walk: plain files only). */
+  absorb(other: CopyDigests): void {
+    this.sum = addDigests(this.sum, other.sum);
+    this.missing += other.missing;
+    this.chunkPartials.push(...other.chunkPartials);
+  }
+
   /** Every rank's chunk partials by file key (large files are few: one entry per chunk). */
   async gatherChunks(rt: Runtime): Promise<Map<string, Map<number, bigint>>> {
     const isList = (x: unknown): x is ChunkPartial[] =>

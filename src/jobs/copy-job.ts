@@ -5,10 +5,13 @@
  * what one phase hands on to the next is its return value.
  *
  *   0. setup         report parts, checkpoint (on --resume, what earlier runs did), limits
- *   1. walk          distributed, reads SRC only; lists spill to the rank's SQLite store
+ *   1. walk          distributed; lists spill to the rank's SQLite store; unless the job
+ *                    rules it out, it also makes the directories it finds and copies their
+ *                    small plain files as it goes (phases/walk-copy.ts)
  *      guards        --delete's guards the walk decides (may refuse the job: nothing written)
  *   2. plan          chunk size, hard-link groups
- *   3. mkdir         every directory, owner-only mode for now (so read-only ones can be filled)
+ *   3. mkdir         every directory the walk did not make, owner-only mode for now (so
+ *                    read-only ones can be filled)
  *   4. copy data     whole files, chunks of large files, symlinks and FIFOs (work stealing);
  *                    what an earlier run finished is skipped
  *   5. finish        owners give large files their metadata and rename them into place

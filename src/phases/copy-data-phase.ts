@@ -10,6 +10,7 @@
  */
 import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node:fs';
 import type { PhaseResult, TaskContext } from '../engine/task.js';
+import type { Counters } from '../transport/messages.js';
 import type { Entry } from '../model/entry.js';
 import { BATCH_BYTES, batches, chooseBatchFiles, chunksOf, PackedBatcher } from '../copy/plan.js';
 import { runEntry, runSize, type FileRun } from '../model/file-run.js';
@@ -48,6 +49,33 @@ export interface Copied {
   totalBytes: number;
 }
 
+/**
+ * What the copy task works with (`digests`: what it reads is hashed into them; `failed`:
+ * large files one of whose chunks failed). Finished work is recorded for a resume (the
+ * checkpoint) and for --verify (which reads the records back); with neither, nowhere.
+ */
+export function copyContext(run: CopyRun, digests: CopyDigests | null, failed: Map<string, ChunkFailure>): Omit<CopyContext, 'seedItems'> {
+  const { opts } = run;
+  return {
+    roots: run.roots, trees: run.trees, native: run.native, chown: run.chown, errors: run.errors, failed, store: run.store ?? (opts.verify ? run.scratch!.store : null),
+    sync: run.dataSync, digests, update: opts.update, inFlight: run.inFlight, layout: run.layout, retries: run.retries, report: run.report, limits: run.throttle,
+    slowMs: opts.testSlowCopyMs,
+  };
+}
+
+/** r with more's counters added (the files the walk copied, or null: r as it is). */
+function addCounters(r: PhaseResult, more: PhaseResult | null): PhaseResult {
+  if (!more) return r;
+  return { local: sumCounters(r.local, more.local), total: sumCounters(r.total, more.total), perRank: r.perRank.map((c, i) => sumCounters(c, more.perRank[i])) };
+}
+
+function sumCounters(a: Counters, b: Counters | undefined): Counters {
+  if (!b) return a;
+  const out = { ...a };
+  for (const [k, v] of Object.entries(b)) out[k] = (out[k] ?? 0) + v;
+  return out;
+}
+
 export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): Promise<Copied> {
   const { rt, opts, progress, known, roots, trees, errors, resume, store, native, layout } = run;
   const { chunk, links } = plan;
@@ -60,8 +88,10 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
   // Files the walk found up to date count with the copy's own.
   const walkUpToDate = walkTotals.upToDate ?? 0;
   const walkUpToDateBytes = walkTotals.upToDateBytes ?? 0;
-  rt.onProgress((_p, t) => {
-    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0, t.bytes ?? 0);
+  const copiedInWalk = walked.overlap?.copied.total;
+  rt.onProgress((_p, now) => {
+    const t = sumCounters(now, copiedInWalk);
+    progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0, now.bytes ?? 0);
     Object.assign(known, {
       bytesCopied: t.bytes ?? 0, bytesSkipped: t.skippedBytes ?? 0, filesCopied: t.files ?? 0, filesSkipped: t.skippedFiles ?? 0,
       filesUpToDate: (t.upToDate ?? 0) + walkUpToDate, filesRead: t.filesRead ?? 0,
@@ -71,17 +101,15 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
   const digests = opts.hash ? new CopyDigests((h, hex) => links.primaryContent(h, hex)) : null;
   // Up to date in the walk: not read, so their digests are missing from the signature.
   if (digests) digests.missing += walked.result.local.upToDate ?? 0;
-  // Finished work is recorded for a resume (checkpoint) and for --verify (which reads the
-  // records back); with neither, nothing is recorded.
-  const doneStore = store ?? (opts.verify ? run.scratch!.store : null);
-  const copyCtx: Omit<CopyContext, 'seedItems'> = {
-    roots, trees, native, chown: run.chown, errors, failed, store: doneStore, sync: run.dataSync, digests, update: opts.update, inFlight: run.inFlight, layout,
-    retries: run.retries, report: run.report, limits: run.throttle, slowMs: opts.testSlowCopyMs,
-  };
-  const result = await rt.runPhase(copyTask({
+  // What the walk copied (walk-copy.ts) counts with this phase's own work.
+  const overlap = walked.overlap;
+  if (digests && overlap?.digests) digests.absorb(overlap.digests);
+  const copyCtx = copyContext(run, digests, failed);
+  const doneStore = copyCtx.store ?? null;
+  const result = addCounters(await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
-  }));
+  })), overlap?.copied ?? null);
   {
     const t = result.total;
     progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0);

@@ -25,14 +25,33 @@ import type { Walked } from './walk-phase.js';
 
 export async function mkdirPhase(run: CopyRun, walked: Walked): Promise<PhaseResult> {
   run.progress?.phase('mkdir');
-  const tracked: Tracked = (op, path, fn) => run.retrying(() => run.tracked(op, path, fn));
-  const euid = process.geteuid?.() ?? -1;
-  const egid = process.getegid?.() ?? -1;
-  // Without chown (not root) every directory keeps the owner its mkdir gives it.
-  const keepsOwner = run.chown ? (m: EntryMeta) => m.uid === euid && m.gid === egid : null;
-  const mk = await run.rt.runPhase(mkdirTask(run.lists, run.roots, run.trees, run.errors, tracked, run.layout.copy ? run.layout : null, run.report, walked.dstDirs, run.throttle, keepsOwner));
+  const mk = await run.rt.runPhase(mkdirTask(run.lists, dirMaker(run), walked.dstDirs, walked.made, run.throttle));
   run.mark('mkdir');
   return mk;
+}
+
+/** What making one directory takes: the mkdir phase's, and the walk's when it overlaps the copy (walk-copy.ts). */
+export interface DirMaker {
+  roots: Root[];
+  trees: Trees;
+  errors: EntryErrors;
+  tracked: Tracked;
+  /** --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it */
+  layout: Layout | null;
+  report: ReportPart | null;
+  /** a directory of this source metadata keeps the owner its mkdir gives it (root's: no chown follows); null: every directory does (not root: no chown at all) */
+  keepsOwner: ((m: EntryMeta) => boolean) | null;
+}
+
+export function dirMaker(run: CopyRun): DirMaker {
+  const euid = process.geteuid?.() ?? -1;
+  const egid = process.getegid?.() ?? -1;
+  return {
+    roots: run.roots, trees: run.trees, errors: run.errors, report: run.report, layout: run.layout.copy ? run.layout : null,
+    tracked: (op, path, fn) => run.retrying(() => run.tracked(op, path, fn)),
+    // Without chown (not root) every directory keeps the owner its mkdir gives it.
+    keepsOwner: run.chown ? (m: EntryMeta) => m.uid === euid && m.gid === egid : null,
+  };
 }
 
 type Tracked = <T>(op: string, path: Buffer, fn: () => Promise<T>) => Promise<T>;
@@ -79,11 +98,47 @@ function byDepth(list: Entry[]): Entry[][] {
 }
 
 /**
- * `existing`: directories DST had when walked (--update): nothing to create. layout: --layout copy (copy/layout.ts): each directory gets its source's default layout, before anything is created in it.
- * `keepsOwner`: a directory of this source metadata keeps the owner its mkdir gives it (root's: no chown follows); null: every directory does (not root: no chown at all).
+ * Makes d's destination (see the top of this file for the mode it gets): false when that
+ * failed (named and counted in `errors`).
  */
-function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryErrors, tracked: Tracked, layout: Layout | null, report: ReportPart | null, existing: Set<string> | null, throttle: Throttle | null,
-  keepsOwner: ((m: EntryMeta) => boolean) | null): Task<Entry[]> {
+export async function makeDirectory(m: DirMaker, d: Entry): Promise<boolean> {
+  const { roots, trees, errors, tracked, layout, report, keepsOwner } = m;
+  const dst = dstOf(roots, d);
+  try {
+    let existed = false;
+    const st = await tracked('create of directory', dst, async () => {
+      // --report: created or there already (one lstat more, only with --report)
+      if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
+      const mode = !keepsOwner || keepsOwner(d.m) ? (d.m.mode & 0o777) | 0o700 : 0o700;
+      const made = mode === 0o700 ? await trees.dst.mkdir(dst, 0o700, true).then(() => false) : await mkdirOwnMode(trees, dst, mode);
+      const rec = await trees.dst.lstatRecord(dst);
+      // Not the owner expected (a setgid parent, a squashing server): owner-only
+      // until the dir-meta phase sets the source's owner and then its mode, as if
+      // made 0700; a setgid bit it inherited stays, and so does its effect on what
+      // is created inside (their group is set back one by one, as before).
+      const got = rec[1]! & 0o7777;
+      if (made && keepsOwner && (rec[2] !== d.m.uid || rec[3] !== d.m.gid) && (got & 0o5077) !== 0) await trees.dst.chmod(dst, 0o700 | (got & 0o2000));
+      return rec;
+    });
+    if (((st[1] ?? 0) & 0o170000) !== 0o040000) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
+    report?.add(existed ? ACTION.upToDate : ACTION.copied, d.r, d.p);
+    if (layout && trees.native) {
+      await tracked('set layout of', dst, () => copyLayoutBeneath(trees.native!, trees.src, srcOf(roots, d), trees.dst, dst, layout.name)).catch((err) => {
+        errors.report('set layout of', errPath(err, dst), err);
+      });
+    }
+    return true;
+  } catch (err) {
+    errors.report('create directory', dst, err);
+    return false;
+  }
+}
+
+/**
+ * `existing`: directories DST had when walked (--update): nothing to create. `made`:
+ * directories the walk made already (their dirKey; walk-copy.ts), named there if that failed.
+ */
+function mkdirTask(lists: WalkLists, maker: DirMaker, existing: Set<string> | null, made: Set<string> | null, throttle: Throttle | null): Task<Entry[]> {
   return {
     name: 'mkdir',
     concurrency: 4,
@@ -93,41 +148,16 @@ function mkdirTask(lists: WalkLists, roots: Root[], trees: Trees, errors: EntryE
     async process(list, ctx) {
       if (throttle?.active) await throttle.take(0, list.length); // one operation per directory (--max-ops)
       const one = async (d: Entry): Promise<void> => {
-        if (existing?.has(dirKey(d.r, d.p))) {
+        if (made?.has(dirKey(d.r, d.p))) {
           ctx.count('dirs');
-          report?.add(ACTION.upToDate, d.r, d.p);
           return;
         }
-        const dst = dstOf(roots, d);
-        try {
-          let existed = false;
-          const st = await tracked('create of directory', dst, async () => {
-            // --report: created or there already (one lstat more, only with --report)
-            if (report) existed = await trees.dst.lstat(dst).then(() => true, () => false);
-            const mode = !keepsOwner || keepsOwner(d.m) ? (d.m.mode & 0o777) | 0o700 : 0o700;
-            const made = mode === 0o700 ? await trees.dst.mkdir(dst, 0o700, true).then(() => false) : await mkdirOwnMode(trees, dst, mode);
-            const rec = await trees.dst.lstatRecord(dst);
-            // Not the owner expected (a setgid parent, a squashing server): owner-only
-            // until the dir-meta phase sets the source's owner and then its mode, as if
-            // made 0700; a setgid bit it inherited stays, and so does its effect on what
-            // is created inside (their group is set back one by one, as before).
-            const got = rec[1]! & 0o7777;
-            if (made && keepsOwner && (rec[2] !== d.m.uid || rec[3] !== d.m.gid) && (got & 0o5077) !== 0) await trees.dst.chmod(dst, 0o700 | (got & 0o2000));
-            return rec;
-          });
-          if (((st[1] ?? 0) & 0o170000) !== 0o040000) throw Object.assign(new Error('exists and is not a directory'), { code: 'EEXIST' });
-          report?.add(existed ? ACTION.upToDate : ACTION.copied, d.r, d.p);
+        if (existing?.has(dirKey(d.r, d.p))) {
           ctx.count('dirs');
-          if (layout && trees.native) {
-            await tracked('set layout of', dst, () => copyLayoutBeneath(trees.native!, trees.src, srcOf(roots, d), trees.dst, dst, layout.name)).catch((err) => {
-              errors.report('set layout of', errPath(err, dst), err);
-              ctx.count('errors');
-            });
-          }
-        } catch (err) {
-          errors.report('create directory', dst, err);
-          ctx.count('errors');
+          maker.report?.add(ACTION.upToDate, d.r, d.p);
+          return;
         }
+        ctx.count(await makeDirectory(maker, d) ? 'dirs' : 'errors');
       };
       // Shallower first: a directory is made before its children in the batch, which then
       // find it (a child first would make it owner-only on the way, and cost a chmod later).

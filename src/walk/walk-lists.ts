@@ -12,7 +12,7 @@
  */
 import { depthOf } from '../model/paths.js';
 import type { RankStore } from '../checkpoint/rank-store.js';
-import type { Entry } from '../model/entry.js';
+import { STAT_RECORD_FIELDS, type Entry } from '../model/entry.js';
 import { runEntries, type FileRun } from '../model/file-run.js';
 
 export class WalkLists {
@@ -23,6 +23,12 @@ export class WalkLists {
   /** plain files as the walk got them, packed (model/file-run.ts): no object per file */
   private runs: FileRun[] = [];
   private spilled = false;
+  /**
+   * Plain files of at most this size were handed to the copy by the walk (walk-task.ts
+   * WalkSink), not added here; the checkpoint's listings still hold them (a resume needs
+   * every entry), so lists read back from listings leave them out. -1: none were.
+   */
+  private handedOnMax = -1;
   private deepest = -1;
   private count = 0;
 
@@ -32,6 +38,23 @@ export class WalkLists {
    * @param listed the store records every entry of the walk in listings (the checkpoint)
    */
   constructor(private readonly store: RankStore | null = null, private readonly budget = Infinity, private readonly listed = false) {}
+
+  /** The walk hands plain files of at most maxSize bytes to the copy (see handedOnMax). */
+  handsOnFilesUpTo(maxSize: number): void {
+    this.handedOnMax = maxSize;
+  }
+
+  /** Not a file of these lists: a plain file the walk handed on (read back from a listing). */
+  private handedOn(e: Entry): boolean {
+    return e.k === 'f' && e.p.length > 0 && !e.h && e.m.nlink === 1 && e.m.size <= this.handedOnMax; // (a root is listed alone, never handed on)
+  }
+
+  /** A listing's run without the files the walk handed on (null: none left). */
+  private notHandedOn(run: FileRun): FileRun | null {
+    if (this.handedOnMax < 0) return run;
+    const idx = run.idx.filter((i) => run.stats[i * STAT_RECORD_FIELDS + 4]! > this.handedOnMax);
+    return idx.length === 0 ? null : { ...run, idx };
+  }
 
   get isSpilled(): boolean {
     return this.spilled;
@@ -84,7 +107,7 @@ export class WalkLists {
       yield* this.store!.read(kind === 'f' ? `kind = 'f'` : `kind NOT IN ('f', 'd')`);
       return;
     }
-    for (const e of this.store!.readListed()) if (kind === 'f' ? e.k === 'f' : e.k !== 'f' && e.k !== 'd') yield e;
+    for (const e of this.store!.readListed()) if (kind === 'f' ? e.k === 'f' && !this.handedOn(e) : e.k !== 'f' && e.k !== 'd') yield e;
   }
 
   private check(): void {
@@ -111,7 +134,14 @@ export class WalkLists {
       yield* this.fileList;
       yield* this.runs;
     } else if (!this.listed) yield* this.spilledOf('f');
-    else for (const x of this.store!.readListedPacked()) if ('idx' in x || x.k === 'f') yield x;
+    else {
+      for (const x of this.store!.readListedPacked()) {
+        if ('idx' in x) {
+          const run = this.notHandedOn(x);
+          if (run) yield run;
+        } else if (x.k === 'f') yield x;
+      }
+    }
   }
 
   *dirs(): Iterable<Entry> {

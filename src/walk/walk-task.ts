@@ -1,6 +1,7 @@
 /**
  * The distributed walk: a directory's entries become work items, so ranks share the
- * walk through work stealing. The walk only reads the source; it never writes to DST.
+ * walk through work stealing. The walk only reads the source; what it finds may go on to
+ * a sink that writes (WalkSink: the copy overlapped with the walk, phases/walk-copy.ts).
  *
  * Two item kinds keep a huge directory from landing on one rank as one giant array:
  * - 'd': read a directory as a stream, cutting its names into batches of NAMES_PER_BATCH;
@@ -25,7 +26,7 @@ import { baseName } from '../model/paths.js';
 import type { PathFilter } from './filter.js';
 import type { WalkLists } from './walk-lists.js';
 import type { Side } from '../io/beneath.js';
-import { keptRun } from '../model/file-run.js';
+import { keptRun, type FileRun } from '../model/file-run.js';
 import { listedDirProblem, listItems, type FileList, type ListFlag } from './list-source.js';
 import { Retries } from '../io/retry.js';
 import { ACTION, type ReportPart } from '../report/report-part.js';
@@ -79,6 +80,22 @@ export interface WalkContext {
   dstDirs?: Set<string> | null;
   /** --max-ops: one operation per directory read and per entry lstat'ed (limits/throttle.ts) */
   limits?: Throttle | null;
+  /** The copy overlapped with the walk (phases/walk-copy.ts); null: the walk only lists. */
+  sink?: WalkSink | null;
+}
+
+/**
+ * Where the walk hands what the copy can start on before the walk ends: the destinations
+ * of the directories it finds (made before they are read, so that their files can be
+ * copied as soon as they are listed) and the plain files of each batch it lists.
+ */
+export interface WalkSink {
+  /** plain files larger than this stay in the lists (large files are cut by the plan's chunk size) */
+  readonly maxSize: number;
+  /** directories just found (recorded in this rank's lists): make their destinations */
+  dirs(found: Entry[]): Promise<void>;
+  /** plain files of at most maxSize bytes, just listed: copy them (they never enter the lists) */
+  files(run: FileRun): void;
 }
 
 
@@ -107,8 +124,11 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
    * slots it must not record marked. `packed`: the names NUL-terminated, when at hand.
    * Names whose lstat failed transiently go again as a batch of their own after a backoff:
    * returns true then (the directory is not complete before they are recorded).
+   * With a sink, subdirectories get their destinations before they are enqueued, and the
+   * plain files up to its size go to it instead of the lists (enqueued last: LIFO, so this
+   * rank copies them next, while their names are fresh in the client's cache).
    */
-  const take = (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, attempt = 0, dst?: Float64Array | null): boolean => {
+  const take = async (r: number, dirRel: Buffer, names: Buffer[], a: Float64Array, packed: Buffer | null, ctx: TaskContext<WalkItem>, x?: ListFlag, attempt = 0, dst?: Float64Array | null): Promise<boolean> => {
     let dirAbs: Buffer | null = null;
     let recorded = 0;
     let again: Buffer[] | null = null;
@@ -117,6 +137,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     // counted once for the batch.
     const plain: number[] = [];
     let plainBytes = 0, plainForeign = 0;
+    /** plain files handed to the sink; subdirectories to read */
+    const handed: number[] = [];
+    const subdirs: Entry[] = [];
     // Files DST has up to date (--update): counted once for the batch too.
     let upToDate = 0, upToDateBytes = 0, upToDateForeign = 0;
     for (let i = 0; i < names.length; i++) {
@@ -154,7 +177,8 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           a[o] = NOT_RECORDED;
           continue;
         }
-        plain.push(i);
+        if (w.sink && a[o + 4]! <= w.sink.maxSize) handed.push(i);
+        else plain.push(i);
         plainBytes += a[o + 4]!;
         if (a[o + 2] !== w.uid) plainForeign++;
         recorded++;
@@ -171,8 +195,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       recorded++;
       if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
       // A directory an earlier run read completely keeps its children (resume): not read again.
-      if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
+      if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) subdirs.push(e);
     }
+    if (w.sink && subdirs.length > 0) await w.sink.dirs(subdirs);
+    for (const e of subdirs) ctx.enqueue({ t: 'd', r: e.r, p: e.p });
     if (upToDate > 0) {
       ctx.count('entries', upToDate);
       ctx.count('files', upToDate);
@@ -181,14 +207,17 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       ctx.count('upToDateBytes', upToDateBytes);
       if (upToDateForeign > 0) ctx.count('foreignOwner', upToDateForeign);
     }
-    if (plain.length > 0) {
-      w.lists.addRun(keptRun(r, dirRel, names, a, plain));
-      ctx.count('entries', plain.length);
-      ctx.count('files', plain.length);
+    const plainFiles = plain.length + handed.length;
+    if (plainFiles > 0) {
+      if (plain.length > 0) w.lists.addRun(keptRun(r, dirRel, names, a, plain));
+      ctx.count('entries', plainFiles);
+      ctx.count('files', plainFiles);
       ctx.count('bytes', plainBytes);
       if (plainForeign > 0) ctx.count('foreignOwner', plainForeign);
     }
+    // Recorded before its files are handed on: the listing row precedes their done rows.
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
+    if (handed.length > 0) w.sink!.files({ r, dir: dirRel, names, stats: a, idx: handed });
     if (!again) return false;
     ctx.enqueueLater({ t: 's', r, p: dirRel, n: again, ...(x ? { x } : {}), a: attempt + 1 }, wait);
     return true;
@@ -283,12 +312,12 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
         // lstat'ed with the read, so paid right after it (within this item: no debt outlives it)
         if (w.limits?.active) await w.limits.take(0, names.length);
         if (first.fd < 0) {
-          if (!take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) w.store?.dirComplete(item.r, item.p);
+          if (!(await take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names)))) w.store?.dirComplete(item.r, item.p);
           return;
         }
         const fh = first.fd;
         try {
-          if (take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) handedOut = true;
+          if (await take(item.r, item.p, names, first.stats, first.names, ctx, undefined, 0, await dstStats(item.r, item.p, first.names))) handedOut = true;
           for (;;) {
             const packed = await tracked('read of directory', abs, () => w.native!.readNames(fh, 32768));
             if (!packed) break;
@@ -359,6 +388,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           record(e, ctx);
           // The root as a listing of its own: the name '' in the directory ''.
           w.store?.listing(r, e.p, Buffer.alloc(1), a, 1);
+          if (e.k === 'd' && !w.list && w.sink) await w.sink.dirs([e]);
           if (e.k === 'd' && !w.list && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
           if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);

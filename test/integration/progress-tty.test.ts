@@ -39,7 +39,8 @@ const fits = (texts: string[], cols: number) => texts.filter((t) => displayWidth
 describe('progress line on a terminal', () => {
   it('redraws one line in place within the terminal width (also after a resize), with phase and percent; the summary ends on a clean line', async () => {
     const dst = join(work.dir, 'dst-line');
-    const p = onPty(process.execPath, [fcpBin, src, dst, '-np', '2'], { cols: 60, resizeTo: 40, env: envWith() });
+    // (copy items slowed to 1.5 s: the walk copies as it goes, and the copy would end with the walk, before a line with every file found)
+    const p = onPty(process.execPath, [fcpBin, src, dst, '-np', '2', '--test-slow-copy-ms', '1500'], { cols: 60, resizeTo: 40, env: envWith() });
     await p.waitFor(/\rcopying \[[#.]+\] +\d+\.\d%/, 60_000);
     p.resize();
     await sleep(300); // SIGWINCH, 'resize', a redraw
@@ -71,7 +72,7 @@ describe('progress line on a terminal', () => {
 
   it('Ctrl-C leaves no partial line: the stop and "progress is saved" messages start on a clean line, and the line does not come back', async () => {
     const dst = join(work.dir, 'dst-intr');
-    const p = onPty(process.execPath, [fcpBin, src, dst, '-np', '2'], { cols: 80, env: envWith() });
+    const p = onPty(process.execPath, [fcpBin, src, dst, '-np', '2', '--test-slow-copy-ms', '1500'], { cols: 80, env: envWith() });
     // 80 columns: the files done of the total too
     await p.waitFor(/\rcopying .*\d+\.\d% .* [\d,]+\/3,000 files .*\/s ETA /, 60_000);
     p.type('\x03');

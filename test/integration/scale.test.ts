@@ -30,9 +30,12 @@ describe('bounded memory', () => {
     mktree('wide', join(src, 'wide'), '--files', '40000');
     // ... and 10,000 in a tree
     mktree('small', join(src, 'tree'), '--files', '10000');
+    // --update (into a new DST): the walk lists every file for the copy phase, as whenever
+    // it cannot copy them itself (phases/walk-copy.ts); by default small files never enter
+    // the lists (that path, spilled, is walk-copy.test.ts's, and the last run here).
     for (const [np, ckpt] of [['2', []], ['3', ['--no-checkpoint']]] as const) {
       const dst = join(work.dir, `spill-dst-${np}`);
-      const r = await run(process.execPath, [fcp, src, dst, '-np', np, '--mem-limit', '2M', '--json', ...ckpt], { timeoutMs: 180_000 });
+      const r = await run(process.execPath, [fcp, src, dst, '-np', np, '--mem-limit', '2M', '--json', '--update', ...ckpt], { timeoutMs: 180_000 });
       expect(r.code, r.stderr).toBe(0);
       const s = lastJson<Summary>(r.stdout);
       expect(s.files).toBe(50_000);
@@ -41,7 +44,16 @@ describe('bounded memory', () => {
       const cmp = treecmp(src, dst);
       expect(cmp.status, cmp.stdout.slice(-2000)).toBe(0);
     }
-  }, 300_000);
+    // The walk copying as it goes, under the same budget: its queue spills, nothing is lost.
+    const dst = join(work.dir, 'spill-dst-walkcopy');
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--mem-limit', '2M', '--json'], { timeoutMs: 180_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const s = lastJson<Summary>(r.stdout);
+    expect(s.files).toBe(50_000);
+    expect(s.spilled.queueItems).toBeGreaterThan(0);
+    const cmp = treecmp(src, dst);
+    expect(cmp.status, cmp.stdout.slice(-2000)).toBe(0);
+  }, 400_000);
 });
 
 describe('spilled lists read back from the checkpoint', () => {
@@ -50,8 +62,9 @@ describe('spilled lists read back from the checkpoint', () => {
     mktree('features', join(src, 'features'));
     mktree('small', join(src, 'tree'), '--files', '8000');
     const dst = join(work.dir, 'listed-dst');
-    // --mem-limit 1M: 1,000 entries per rank in memory, so both ranks' lists spill
-    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--mem-limit', '1M', '--json'], { timeoutMs: 180_000 });
+    // --mem-limit 1M: 1,000 entries per rank in memory, so both ranks' lists spill (--update:
+    // into a new DST, every file goes through the lists, see the test above)
+    const r = await run(process.execPath, [fcp, src, dst, '-np', '2', '--mem-limit', '1M', '--json', '--update'], { timeoutMs: 180_000 });
     expect(r.code, r.stderr).toBe(0);
     const s = lastJson<Summary>(r.stdout);
     expect(s.spilled.listRanks).toBe(2);

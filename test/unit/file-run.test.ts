@@ -124,6 +124,28 @@ describe('spilled lists from the checkpoint\'s listings', () => {
   });
 });
 
+describe('files the walk handed to the copy (phases/walk-copy.ts)', () => {
+  it('are left out of spilled lists read back from the listings, which still hold them; larger ones and the rest come back', () => {
+    const store = new RankStore(join(dir, 'rank.db'));
+    try {
+      const lists = new WalkLists(store, 1, true);
+      lists.handsOnFilesUpTo(250); // sizes 0, 200 (f0, f2) were copied by the walk
+      const run = makeRun(4);
+      run.stats[1 * STAT_RECORD_FIELDS + 5] = 2; // slot 1: a hard-linked file, of 100 bytes
+      const linked = entryFromStatAt(0, B('d/f1\xe9'), run.stats, 1);
+      store.listing(0, run.dir, Buffer.concat(run.names.flatMap((n) => [n, Buffer.alloc(1)])), run.stats, 5);
+      lists.add(linked);
+      lists.addRun({ ...run, idx: [3, 4] }); // the walk keeps only the larger plain files
+      expect(lists.isSpilled).toBe(true);
+      const names = (xs: Iterable<Entry | FileRun>) => [...xs].flatMap((x) => ('idx' in x ? [...runEntries(x)] : [x])).map((e) => e.p.toString('latin1')).sort();
+      expect(names(lists.filesPacked())).toEqual(['d/f1\xe9', 'd/f3\xe9', 'd/f4\xe9']);
+      expect(names(lists.files())).toEqual(['d/f1\xe9', 'd/f3\xe9', 'd/f4\xe9']);
+    } finally {
+      store.close();
+    }
+  });
+});
+
 describe('packedBatches', () => {
   it('packs files up to the size limit in copyFiles layout, bounded in count', () => {
     const run = makeRun(6);
