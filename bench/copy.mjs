@@ -17,7 +17,12 @@
 //                  making the data durable (syncfs): what durability costs; on a
 //                  disk, give --dir DIR there (every run starts after a `sync`, so
 //                  no run pays for an earlier one's dirty data). With it, also
-//                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system)
+//                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system),
+//                  and the physical limit: the tree's bytes streamed into one file
+//                  and made durable, `cat | dd conv=fdatasync` (write all, then sync)
+//                  and `cat | durable-write` (bench/durable-write.py: writeback started
+//                  behind the writes, overlapping them); the faster is the limit, what
+//                  the disk allows any tool, without files, directories or metadata
 //   cp -a          cp -a SRC DST  (the single-process tool fcp has to beat)
 //   cat    find SRC -type f -print0 | xargs -0 cat > OUT
 //          reads and writes the same bytes with no per-file creates,
@@ -37,7 +42,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
   repoRoot, toolsDir, benchDir, timeIt, compare, ratioTable, makeTree, dropDir,
@@ -45,6 +50,17 @@ import {
 } from './lib.mjs';
 
 const GiB = 1024 ** 3;
+
+/** The streaming durable writer of the limit case. */
+const DURABLE_WRITE = fileURLToPath(new URL('durable-write.py', import.meta.url));
+/**
+ * --sync-cost's limit cases: the tree's bytes (cat of every file, in one stream) into one
+ * file ($2), made durable. [case name, the pipe's sink]; $3 is durable-write.py.
+ */
+const LIMIT_CASES = [
+  ['limit: cat | dd conv=fdatasync', 'dd of="$2" bs=8M iflag=fullblock conv=fdatasync status=none'],
+  ['limit: cat | durable-write', 'python3 "$3" "$2"'],
+];
 const KiB = 1024;
 
 const SPEC = {
@@ -76,7 +92,9 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
                        runs as: CMD SRC DST [extra args], without -np/--quiet
                        (and without the --no-hash case)
   --no-verify          skip the treecmp check of each fcp case's first copy of each profile
-  --sync-cost          cases fcp, fcp --no-sync, cp -a and cp -a; sync -f: what making the data durable costs
+  --sync-cost          cases fcp, fcp --no-sync, cp -a, cp -a; sync -f and the disk's limit (the
+                       bytes streamed durably: cat | dd conv=fdatasync, cat | durable-write.py):
+                       what making the data durable costs, and what it must cost at least
   --dir DIR            trees and copies in DIR instead of ${benchDir} (e.g. on a disk)
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
@@ -225,8 +243,15 @@ export async function main(argv = process.argv.slice(2)) {
         },
       })),
       { name: 'cp -a', run: () => timeIt('cp', ['-a', src, dst]) },
-      // What a durable cp costs: its data on the disk before it is called done.
-      ...(opts['sync-cost'] ? [{ name: 'cp -a; sync -f', run: () => timeIt('bash', ['-c', 'cp -a "$1" "$2" && sync -f "$2"', 'cp-sync', src, dst]) }] : [{
+      // What a durable cp costs: its data on the disk before it is called done; and what
+      // putting the same bytes on this disk durably costs at least (LIMIT_CASES).
+      ...(opts['sync-cost'] ? [
+        { name: 'cp -a; sync -f', run: () => timeIt('bash', ['-c', 'cp -a "$1" "$2" && sync -f "$2"', 'cp-sync', src, dst]) },
+        ...LIMIT_CASES.map(([caseName, sink]) => ({
+          name: caseName,
+          run: () => timeIt('bash', ['-c', `set -o pipefail; find "$1" -type f -print0 | xargs -0 cat | ${sink}`, 'limit', src, catOut, DURABLE_WRITE]),
+        })),
+      ] : [{
         name: 'cat',
         run: () => timeIt('bash', ['-c', 'set -o pipefail; find "$1" -type f -print0 | xargs -0 cat > "$2"', 'cat-floor', src, catOut]),
       }]),
@@ -263,6 +288,13 @@ export async function main(argv = process.argv.slice(2)) {
       const what = opts['sync-cost'] ? 'Sync cost' : 'Hashing cost';
       const on2 = opts['sync-cost'] ? 'syncing' : 'hashing on';
       console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.`);
+    }
+    const limit = results.filter((r) => LIMIT_CASES.some(([n]) => n === r.name)).sort((a, b) => a.median - b.median)[0];
+    if (on && off && limit) {
+      const goal = off.median * 1.05;
+      console.log(`Disk limit: ${limit.name.replace(/^limit: /, "")} ${limit.median.toFixed(3)} s (median; ${fmtBytes(tree.bytes)} made durable, no files): ` +
+        `${limit.median <= goal ? 'within' : 'above'} 1.05 × ${off.name} (${goal.toFixed(3)} s), so a sync cost of 5 % is ` +
+        `${limit.median <= goal ? 'possible' : 'physically out of reach'} on this disk; ${on.name} takes ${(on.median / limit.median).toFixed(2)} × the limit.`);
     }
 
     // Peak memory: one more, untimed run of the default fcp case, watching
