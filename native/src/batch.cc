@@ -338,7 +338,7 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
       if (e) fail(e, OP_WRITE);
     }
     off += (int64_t)got;
-    if ((flags & F_WRITEBACK) && off - wbFrom >= kWritebackStep) {
+    if ((flags & F_WRITEBACK) && !err && off - wbFrom >= kWritebackStep) {
       sync_file_range(dfd, wbFrom, off - wbFrom, SYNC_FILE_RANGE_WRITE);  // a hint: errors surface at the syncs
       wbFrom = off;
     }
