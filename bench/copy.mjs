@@ -17,7 +17,12 @@
 //                  making the data durable (syncfs): what durability costs; on a
 //                  disk, give --dir DIR there (every run starts after a `sync`, so
 //                  no run pays for an earlier one's dirty data). With it, also
-//                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system)
+//                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system),
+//                  and the physical limit (bench/disk-limit.py): as many bytes as the
+//                  tree has, written from memory into one file and made durable, all
+//                  first then one fdatasync (as dd conv=fdatasync), and with writeback
+//                  started behind the writes; the faster is what the disk allows any
+//                  tool, with no source to read and no files or metadata to create
 //   cp -a          cp -a SRC DST  (the single-process tool fcp has to beat)
 //   cat    find SRC -type f -print0 | xargs -0 cat > OUT
 //          reads and writes the same bytes with no per-file creates,
@@ -37,14 +42,40 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
   repoRoot, toolsDir, benchDir, timeIt, compare, ratioTable, makeTree, dropDir,
-  parseOpts, shQuote, fmtBytes, peakRssTree, describeRss,
+  parseOpts, shQuote, fmtBytes, peakRssTree, describeRss, median,
 } from './lib.mjs';
 
 const GiB = 1024 ** 3;
+
+/** The block device under dir (its /proc/diskstats name), or null: a whole disk or a partition; not tmpfs. */
+function diskOf(dir) {
+  const dev = fs.statSync(dir).dev;
+  const [major, minor] = [Math.floor(dev / 256) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00)];
+  const line = fs.readFileSync('/proc/diskstats', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
+    .find((f) => Number(f[0]) === major && Number(f[1]) === minor);
+  return line ? line[2] : null;
+}
+
+/** Milliseconds the block device `name` has spent with I/O in flight since boot (/proc/diskstats io_ticks). */
+function diskBusyMs(name) {
+  const f = fs.readFileSync('/proc/diskstats', 'utf8').split('\n').map((l) => l.trim().split(/\s+/)).find((x) => x[2] === name);
+  return f ? Number(f[12]) : NaN;
+}
+
+/** The durable writer of the limit cases. */
+const DISK_LIMIT = fileURLToPath(new URL('disk-limit.py', import.meta.url));
+/**
+ * --sync-cost's limit cases: the tree's byte count written into one file from memory and
+ * made durable (see disk-limit.py). [case name, its arguments after OUT BYTES]
+ */
+const LIMIT_CASES = [
+  ['limit: write, then fdatasync', ['--at-end']],
+  ['limit: write, writeback behind', []],
+];
 const KiB = 1024;
 
 const SPEC = {
@@ -76,7 +107,9 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
                        runs as: CMD SRC DST [extra args], without -np/--quiet
                        (and without the --no-hash case)
   --no-verify          skip the treecmp check of each fcp case's first copy of each profile
-  --sync-cost          cases fcp, fcp --no-sync, cp -a and cp -a; sync -f: what making the data durable costs
+  --sync-cost          cases fcp, fcp --no-sync, cp -a, cp -a; sync -f and the disk's limit (the
+                       tree's byte count written durably from memory: bench/disk-limit.py):
+                       what making the data durable costs, and what it must cost at least
   --dir DIR            trees and copies in DIR instead of ${benchDir} (e.g. on a disk)
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
@@ -225,12 +258,31 @@ export async function main(argv = process.argv.slice(2)) {
         },
       })),
       { name: 'cp -a', run: () => timeIt('cp', ['-a', src, dst]) },
-      // What a durable cp costs: its data on the disk before it is called done.
-      ...(opts['sync-cost'] ? [{ name: 'cp -a; sync -f', run: () => timeIt('bash', ['-c', 'cp -a "$1" "$2" && sync -f "$2"', 'cp-sync', src, dst]) }] : [{
+      // What a durable cp costs: its data on the disk before it is called done; and what
+      // putting the same bytes on this disk durably costs at least (LIMIT_CASES).
+      ...(opts['sync-cost'] ? [
+        { name: 'cp -a; sync -f', run: () => timeIt('bash', ['-c', 'cp -a "$1" "$2" && sync -f "$2"', 'cp-sync', src, dst]) },
+        ...LIMIT_CASES.map(([caseName, args]) => ({ name: caseName, run: () => timeIt('python3', [DISK_LIMIT, catOut, String(tree.bytes), ...args]) })),
+      ] : [{
         name: 'cat',
         run: () => timeIt('bash', ['-c', 'set -o pipefail; find "$1" -type f -print0 | xargs -0 cat > "$2"', 'cat-floor', src, catOut]),
       }]),
     ];
+
+    // --sync-cost: how long the disk under DIR was busy in each run (io_ticks), which CPU
+    // contention from other work does not stretch as it stretches wall times.
+    const busy = new Map(); // case name -> [ms]
+    if (opts['sync-cost'] && diskOf(base)) {
+      for (const c of cases) {
+        const timed = c.run;
+        c.run = async () => {
+          const b0 = diskBusyMs(diskOf(base));
+          const t = await timed();
+          busy.set(c.name, [...(busy.get(c.name) ?? []), diskBusyMs(diskOf(base)) - b0]);
+          return t;
+        };
+      }
+    }
 
     let run = 0;
     const results = await compare(cases, {
@@ -263,6 +315,18 @@ export async function main(argv = process.argv.slice(2)) {
       const what = opts['sync-cost'] ? 'Sync cost' : 'Hashing cost';
       const on2 = opts['sync-cost'] ? 'syncing' : 'hashing on';
       console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.`);
+    }
+    if (busy.size > 0) {
+      const ms = (name) => (busy.has(name) ? `${median(busy.get(name)).toFixed(0)} ms` : '-');
+      console.log(`Disk busy per run (io_ticks of ${diskOf(base)}, medians): ${results.map((r) => `${r.name} ${ms(r.name)}`).join(', ')} ` +
+        '(--no-sync and cp -a leave their data dirty: the disk writes it after the run).');
+    }
+    const limit = results.filter((r) => LIMIT_CASES.some(([n]) => n === r.name)).sort((a, b) => a.median - b.median)[0];
+    if (on && off && limit) {
+      const goal = off.median * 1.05;
+      console.log(`Disk limit: ${limit.name.replace(/^limit: /, '')} ${limit.median.toFixed(3)} s (median; ${fmtBytes(tree.bytes)} made durable, no files): ` +
+        `${limit.median <= goal ? 'within' : 'above'} 1.05 × ${off.name} (${goal.toFixed(3)} s), so a sync cost of 5 % is ` +
+        `${limit.median <= goal ? 'possible' : 'physically out of reach'} on this disk; ${on.name} takes ${(on.median / limit.median).toFixed(2)} × the limit.`);
     }
 
     // Peak memory: one more, untimed run of the default fcp case, watching

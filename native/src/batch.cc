@@ -174,9 +174,13 @@ U128 fileEntryDigest(uint32_t root, const std::string& rel, uint64_t size, const
 
 constexpr size_t kBuf = kLeafBytes;  // one hash leaf; also the I/O size
 constexpr size_t kBlock = 4096;    // hole granularity
+// F_WRITEBACK: written data is handed to writeback in steps of this much, as it is written
+// (a chunk or a large file is not left dirty until its end: the device writes while the
+// copy goes on, and the dirty pages stay few).
+constexpr int64_t kWritebackStep = 8 << 20;
 // Ops (OP_*), flags (F_*), fcp's errnos (ERR_*), kCopyNums, kStatFields: constants.h.
 constexpr int F_DENSE = 1 << 16;  // internal, never passed in: this file has no holes (see copyOne)
-static_assert((F_DENSE & (F_CHOWN | F_XATTRS | F_SPARSE | F_HASH | F_UPDATE | F_WRITEBACK | F_REPORT | F_LAYOUT)) == 0, "F_DENSE is a flag of its own");
+static_assert((F_DENSE & (F_CHOWN | F_XATTRS | F_SPARSE | F_HASH | F_UPDATE | F_WRITEBACK | F_WRITEBACK_SMALL | F_REPORT | F_LAYOUT)) == 0, "F_DENSE is a flag of its own");
 
 struct FileJob {
   uint32_t root;
@@ -239,13 +243,15 @@ uint64_t zeroLeafHash(size_t n) {
  * (F_SPARSE: zero blocks and whole-leaf holes found with SEEK_DATA are not written, so
  * they stay holes; the caller gives the destination its size). Holes are hashed as the
  * zeros they read as. With F_HASH off0 must be a multiple of kBuf: pieces are then leaves,
- * piece k being leaf off0 / kBuf + k.
+ * piece k being leaf off0 / kBuf + k. With F_WRITEBACK, every kWritebackStep written is handed
+ * to writeback at once (see startWriteback); the caller hands over the rest.
  */
 void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vector<char>& buf, U128& sum,
               int64_t& holes, bool& skipped, int& err, int& op, bool* atEof = nullptr) {
   auto fail = [&](int e, int o) { if (!err) { err = e; op = o; } };
   int64_t end = off0 + len;
   int64_t nextData = -1;  // where SEEK_DATA said data resumes (sparse sources)
+  int64_t wbFrom = off0;  // F_WRITEBACK: what is written from here on was not handed to writeback yet
   for (int64_t off = off0; off < end && !err;) {
     size_t want = (size_t)std::min<int64_t>((int64_t)kBuf, end - off);
     if ((flags & F_SPARSE) && !(flags & F_DENSE)) {
@@ -296,16 +302,24 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
       if (e) fail(e, OP_WRITE);
     }
     off += (int64_t)got;
+    if ((flags & F_WRITEBACK) && !err && off - wbFrom >= kWritebackStep) {
+      sync_file_range(dfd, wbFrom, off - wbFrom, SYNC_FILE_RANGE_WRITE);  // a hint: errors surface at the syncs
+      wbFrom = off;
+    }
   }
 }
 
 // F_WRITEBACK: start writing what was just written to the disk or servers now, without
 // waiting (sync_file_range WRITE), so the checkpoint's syncfs finds less left to write and
-// the device works while the copy goes on. Only for files worth it: for small ones the
-// syncfs's one pass over many inodes is cheaper than a call each.
+// the device works while the copy goes on. Files of kWritebackMin or more, and with
+// F_WRITEBACK_SMALL (a local disk) every file: there a call per small file cost nothing
+// measurable next to its create, and the syncs find the data written; on a network file
+// system each would be a write RPC of its own, where the sync's pass batches them.
 constexpr int64_t kWritebackMin = 1 << 20;
-void startWriteback(int fd, int flags) {
-  if (flags & F_WRITEBACK) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint: errors surface at the syncfs
+void startWriteback(int fd, int64_t size, int flags) {
+  if ((flags & F_WRITEBACK) && (size >= kWritebackMin || (flags & F_WRITEBACK_SMALL))) {
+    sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint: errors surface at the syncs
+  }
 }
 
 /**
@@ -398,7 +412,7 @@ void copyOne(FileJob& j, int srcAnchor, const std::string& src, int dstAnchor, c
     if (r > 0) fail(ERR_GREW, OP_CHANGED);
   }
   if (!j.err && skipped && ftruncate(dfd, j.size) < 0) fail(-errno, OP_TRUNCATE);
-  if (!j.err && j.size >= kWritebackMin) startWriteback(dfd, flags);
+  if (!j.err && j.size > 0) startWriteback(dfd, j.size, flags);
   if (!j.err && (flags & F_CHOWN) && !ownerRight && fchown(dfd, j.uid, j.gid) < 0) fail(-errno, OP_CHOWN);
   if (!j.err && (flags & F_XATTRS)) { int e = fcp::CopyXattrs(fcp::XattrFile(sfd, false), fcp::XattrFile(dfd, false), false, layout); if (e) fail(e, OP_XATTR); }
   if (!j.err && !modeRight && fchmod(dfd, j.mode & 07777) < 0) fail(-errno, OP_CHMOD);

@@ -72,5 +72,9 @@ export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees' | 
   return { native: c.native, chown: c.chown, xattrs: c.native !== null, xattrSrc: src, sides: c.trees, layout: c.layout?.name };
 }
 
-/** With syncfs before each commit, the addon starts writing data back as it goes (see batch.cc). */
-export const writebackFlag = (c: Pick<CopyContext, 'sync'>): number => (c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK : 0);
+/**
+ * With syncfs before each commit, the addon starts writing data back as it goes (see
+ * batch.cc): large files and chunks everywhere, every file on a local disk.
+ */
+export const writebackFlag = (c: Pick<CopyContext, 'sync'>): number =>
+  c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK | (c.sync.localDisk ? COPY_FLAGS.WRITEBACK_SMALL : 0) : 0;

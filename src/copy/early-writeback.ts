@@ -27,6 +27,15 @@ const DISK_FS = new Set([
   0xf2f52010, // f2fs
 ]);
 
+/** Is the open fd on a local disk file system (DISK_FS)? False when that cannot be told (no /proc). */
+export function onLocalDisk(fd: number): boolean {
+  try {
+    return DISK_FS.has(Number(statfsSync(`/proc/self/fd/${fd}`).type));
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Writeback started early, while the copy goes on, so that the syncs that cover the
  * checkpoint's records (above all the one at the end of the job, on the critical path)
@@ -39,8 +48,10 @@ const DISK_FS = new Set([
  * their own fds, because a syncfs reports a writeback error once per open file, and the
  * covering sync on the job's fds must still see it. Not on tmpfs (nothing to write back)
  * nor network file systems (each sync is a commit on the servers: there the checkpoint
- * interval alone says how often). Large files' chunks have their own early writeback
- * (sync_file_range in the addon).
+ * interval alone says how often). The addon also hands what it writes to writeback as it
+ * goes (sync_file_range, which does not wait): large files and chunks every 8 MiB, and on
+ * a local disk every file (COPY_FLAGS.WRITEBACK_SMALL); these syncs then mostly wait for
+ * that I/O and commit the journal.
  */
 export class EarlyWriteback {
   private files = 0;
@@ -59,8 +70,7 @@ export class EarlyWriteback {
     const own: number[] = [];
     for (const fd of fds) {
       try {
-        const self = `/proc/self/fd/${fd}`;
-        if (DISK_FS.has(Number(statfsSync(self).type))) own.push(openSync(self, C.O_RDONLY | C.O_DIRECTORY));
+        if (onLocalDisk(fd)) own.push(openSync(`/proc/self/fd/${fd}`, C.O_RDONLY | C.O_DIRECTORY));
       } catch {
         // (no /proc: no early writeback; the covering syncs are the same)
       }

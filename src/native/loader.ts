@@ -287,7 +287,11 @@ export function snapshotConstantsDiffer(): string | null {
 }
 const K = NATIVE_CONSTANTS;
 
-/** WRITEBACK: start writing data back at once (sync_file_range), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks). */
+/**
+ * WRITEBACK: start writing data back as it is written (sync_file_range, every 8 MiB and at the
+ * end), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks); WRITEBACK_SMALL
+ * with it: every file, small ones too (a local disk).
+ */
 export const COPY_FLAGS = K.copyFlags;
 
 export interface CopyFilesResult { status: Float64Array; digests: Buffer; entrySum: Buffer; layoutErrors: Float64Array }

@@ -56,6 +56,12 @@ function strace(out: string, calls: string, args: string[], env: NodeJS.ProcessE
 /** The fd (a number) a call was made on (strace -y: `5</path>`). */
 const fdNumber = (c: Call): string => /^(\d+)</.exec(c.args)?.[1] ?? '';
 
+/** The last two numbers of a call's arguments: pwrite64's length and offset, sync_file_range's offset and length (before its flags). */
+function lastNumbers(c: Call): [number, number] {
+  const m = /(\d+), (\d+)(?:, SYNC_FILE_RANGE_\w+)?\)\s+=/.exec(c.args) ?? /(\d+), (\d+)(?:, SYNC_FILE_RANGE_\w+)? <unfinished/.exec(c.args);
+  return m ? [Number(m[1]), Number(m[2])] : [NaN, NaN];
+}
+
 /**
  * The fds of the early writeback's own syncs (data-sync.ts, EarlyWriteback): opened
  * through /proc/self/fd. Their syncs cover no record. (Numbers: one rank only.)
@@ -165,6 +171,23 @@ describe('durability before done', () => {
     expect(r.calls.filter((c) => c.name === 'sync_file_range' && c.fd.includes('.fcp-part.')).length).toBe(6);
   }, 200_000);
 
+  it('a chunk is handed to writeback every 8 MiB as it is written, not only at its end', () => {
+    const dst = join(work.dir, 'big-dst-16');
+    // 24 MiB in chunks of 16 MiB: one chunk of 16 MiB, one of 8 MiB
+    const r = strace(join(work.dir, 'trace-big-16'), 'pwrite64,sync_file_range', [big, dst, '-np', '1', '--chunk-size', '16M']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treecmp(big, dst)).toBe(0);
+    const onPart = r.calls.filter((c) => c.fd.includes('.fcp-part.'));
+    const ranges = onPart.filter((c) => c.name === 'sync_file_range').map((c) => lastNumbers(c).join('+'));
+    // each 8 MiB as written, then each chunk's whole range
+    expect(ranges.sort()).toEqual([`0+${8 << 20}`, `0+${16 << 20}`, `${8 << 20}+${8 << 20}`, `${16 << 20}+${8 << 20}`, `${16 << 20}+${8 << 20}`].sort());
+    // The first 8 MiB went to writeback before the rest of its chunk was written.
+    const first = onPart.find((c) => c.name === 'sync_file_range' && lastNumbers(c).join('+') === `0+${8 << 20}`)!;
+    const later = onPart.filter((c) => c.name === 'pwrite64' && c.pid === first.pid && lastNumbers(c)[1] >= 8 << 20 && lastNumbers(c)[1] < 16 << 20);
+    expect(later.length).toBeGreaterThan(0);
+    expect(later.every((w) => w.start > first.end)).toBe(true);
+  }, 200_000);
+
   it('--no-sync makes no syncfs, fsync or fdatasync of copied data (the default does)', () => {
     const inDst = (dst: string) => (c: Call) => c.name === 'syncfs' || (['fsync', 'fdatasync'].includes(c.name) && (c.fd === dst || c.fd.startsWith(`${dst}/`)));
     // Small files and a chunked one, into an existing directory.
@@ -217,5 +240,30 @@ describe('early writeback on a local disk', () => {
     // None of them is what lets a record be committed.
     const { checked } = checkSyncBeforeCommit(r.calls, dst, (s) => s.name === 'syncfs' && !early.has(fdNumber(s)));
     expect(checked).toBeGreaterThan(400);
+  }, 200_000);
+
+  it('every file, small ones too, is handed to writeback as soon as its data is written (on tmpfs, only files of 1 MiB or more)', () => {
+    const handedOver = (calls: Call[], dst: string): { written: number; handed: number } => {
+      const lastWrite = new Map<string, number>();
+      for (const c of calls) if (c.name === 'pwrite64' && c.fd.startsWith(`${dst}/`)) lastWrite.set(c.fd, c.end);
+      let handed = 0;
+      for (const [file, at] of lastWrite) {
+        if (calls.some((c) => c.name === 'sync_file_range' && c.fd === file && c.start > at && c.args.includes(', 0, 0, SYNC_FILE_RANGE_WRITE'))) handed++;
+      }
+      return { written: lastWrite.size, handed };
+    };
+    const dst = join(mnt, 'dst-handed');
+    const r = strace(join(work.dir, 'trace-handed'), 'pwrite64,sync_file_range', [src, dst, '-np', '1']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(treecmp(src, dst)).toBe(0);
+    const disk = handedOver(r.calls, dst);
+    expect(disk.written).toBeGreaterThan(500); // (600 files of 0-64 KiB: the empty and all-zero ones have no write)
+    expect(disk.handed).toBe(disk.written);
+    // tmpfs: nothing to write back, and no call per small file
+    const shm = join(work.dir, 'dst-handed-shm');
+    const t = strace(join(work.dir, 'trace-handed-shm'), 'pwrite64,sync_file_range', [src, shm, '-np', '1']);
+    expect(t.code, t.stderr).toBe(0);
+    expect(treecmp(src, shm)).toBe(0);
+    expect(handedOver(t.calls, shm)).toEqual({ written: disk.written, handed: 0 });
   }, 200_000);
 });
