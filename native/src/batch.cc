@@ -180,7 +180,7 @@ constexpr size_t kBlock = 4096;    // hole granularity
 constexpr int64_t kWritebackStep = 8 << 20;
 // Ops (OP_*), flags (F_*), fcp's errnos (ERR_*), kCopyNums, kStatFields: constants.h.
 constexpr int F_DENSE = 1 << 16;  // internal, never passed in: this file has no holes (see copyOne)
-static_assert((F_DENSE & (F_CHOWN | F_XATTRS | F_SPARSE | F_HASH | F_UPDATE | F_WRITEBACK | F_WRITEBACK_SMALL | F_REPORT | F_LAYOUT)) == 0, "F_DENSE is a flag of its own");
+static_assert((F_DENSE & (F_CHOWN | F_XATTRS | F_SPARSE | F_HASH | F_UPDATE | F_WRITEBACK | F_REPORT | F_LAYOUT)) == 0, "F_DENSE is a flag of its own");
 
 struct FileJob {
   uint32_t root;
@@ -311,13 +311,13 @@ void copyData(int sfd, int dfd, int64_t off0, int64_t len, int flags, std::vecto
 
 // F_WRITEBACK: start writing what was just written to the disk or servers now, without
 // waiting (sync_file_range WRITE), so the checkpoint's syncfs finds less left to write and
-// the device works while the copy goes on. Files of kWritebackMin or more, and with
-// F_WRITEBACK_SMALL (a local disk) every file: there a call per small file cost nothing
-// measurable next to its create, and the syncs find the data written; on a network file
-// system each would be a write RPC of its own, where the sync's pass batches them.
+// the device works while the copy goes on. Files of kWritebackMin or more only: a call per
+// small file was tried on a local disk and made a durable copy of 20,000 small files on
+// ext4 about 20 % slower (alternated runs), and on a network file system each would be a
+// write RPC of its own, where the sync's pass batches them.
 constexpr int64_t kWritebackMin = 1 << 20;
 void startWriteback(int fd, int64_t size, int flags) {
-  if ((flags & F_WRITEBACK) && (size >= kWritebackMin || (flags & F_WRITEBACK_SMALL))) {
+  if ((flags & F_WRITEBACK) && size >= kWritebackMin) {
     sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint: errors surface at the syncs
   }
 }

@@ -37,7 +37,6 @@ namespace fcp {
   X(UPDATE, 16)           \
   X(WRITEBACK, 32)        \
   X(REPORT, 64)           \
-  X(WRITEBACK_SMALL, 128) \
   X(LAYOUT, 512)
 
 // fcp's own "errnos" in status[0] (with OP_CHANGED). X(name, value): ERR_<name> here, constants.errnos.<name> in JavaScript.

@@ -74,7 +74,7 @@ export function metaOptions(c: Pick<CopyContext, 'native' | 'chown' | 'trees' | 
 
 /**
  * With syncfs before each commit, the addon starts writing data back as it goes (see
- * batch.cc): large files and chunks everywhere, every file on a local disk.
+ * batch.cc): large files and chunks, every 8 MiB and at their end.
  */
 export const writebackFlag = (c: Pick<CopyContext, 'sync'>): number =>
-  c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK | (c.sync.localDisk ? COPY_FLAGS.WRITEBACK_SMALL : 0) : 0;
+  c.sync?.kind === 'syncfs' ? COPY_FLAGS.WRITEBACK : 0;

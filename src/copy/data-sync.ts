@@ -22,16 +22,11 @@ import type { Side } from '../io/beneath.js';
 import type { NativeAddon } from '../native/loader.js';
 import type { Root } from '../model/entry.js';
 import { forEachLimit } from '../util/for-each-limit.js';
-import { EARLY_WRITEBACK, EarlyWriteback, onLocalDisk, type EarlyPolicy } from './early-writeback.js';
+import { EARLY_WRITEBACK, EarlyWriteback, type EarlyPolicy } from './early-writeback.js';
 import { dirName } from '../model/paths.js';
 
 export interface DataSync {
   readonly kind: 'syncfs' | 'fsync' | 'none';
-  /**
-   * Every destination file system is on a local disk: the syncfs way has the addon hand
-   * each file, small ones too, to writeback as soon as it is written (COPY_FLAGS.WRITEBACK_SMALL).
-   */
-  readonly localDisk: boolean;
   /** A file was written, or renamed into place, at this path (the fsync way syncs it and its directory). */
   wrote(path: Buffer): void;
   /** Small files just copied, and their bytes: the syncfs way starts writing them back early (EarlyWriteback). */
@@ -53,7 +48,7 @@ export function makeDataSync(enabled: boolean, native: NativeAddon | null, roots
   return native ? new SyncfsDataSync(native, roots, early) : new FsyncDataSync();
 }
 
-export const NO_SYNC: DataSync = { kind: 'none', localDisk: false, wrote() {}, copied() {}, sync: async () => {}, close() {} };
+export const NO_SYNC: DataSync = { kind: 'none', wrote() {}, copied() {}, sync: async () => {}, close() {} };
 
 /** Files synced at once by the fsync way (each is a thread-pool job). */
 const FSYNC_IN_FLIGHT = 8;
@@ -66,7 +61,6 @@ const FSYNC_IN_FLIGHT = 8;
  */
 class SyncfsDataSync implements DataSync {
   readonly kind = 'syncfs';
-  readonly localDisk: boolean;
   private readonly fds: { fd: number; path: Buffer }[] = [];
   private openError: NodeJS.ErrnoException | null = null;
   private readonly early: EarlyWriteback | null;
@@ -100,7 +94,6 @@ class SyncfsDataSync implements DataSync {
       devs.add(dev);
       this.fds.push({ fd, path });
     }
-    this.localDisk = this.fds.length > 0 && this.fds.every(({ fd }) => onLocalDisk(fd));
     this.early = early && !this.openError ? EarlyWriteback.open(native, this.fds.map((f) => f.fd), early) : null;
   }
 
@@ -130,7 +123,6 @@ const FSYNC_PENDING_MAX = 8192;
 /** Without the addon: fsync what was written since the last sync, files first, then their directories. */
 class FsyncDataSync implements DataSync {
   readonly kind = 'fsync';
-  readonly localDisk = false;
   /** path as latin1 (a key that keeps every byte) -> path */
   private files = new Map<string, Buffer>();
   /** syncs started because too many paths were waiting; the next sync() awaits them and reports their error */

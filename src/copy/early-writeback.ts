@@ -49,8 +49,7 @@ export function onLocalDisk(fd: number): boolean {
  * covering sync on the job's fds must still see it. Not on tmpfs (nothing to write back)
  * nor network file systems (each sync is a commit on the servers: there the checkpoint
  * interval alone says how often). The addon also hands what it writes to writeback as it
- * goes (sync_file_range, which does not wait): large files and chunks every 8 MiB, and on
- * a local disk every file (COPY_FLAGS.WRITEBACK_SMALL); these syncs then mostly wait for
+ * goes (sync_file_range, which does not wait): large files and chunks every 8 MiB; these syncs then mostly wait for
  * that I/O and commit the journal.
  */
 export class EarlyWriteback {

@@ -289,8 +289,7 @@ const K = NATIVE_CONSTANTS;
 
 /**
  * WRITEBACK: start writing data back as it is written (sync_file_range, every 8 MiB and at the
- * end), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks); WRITEBACK_SMALL
- * with it: every file, small ones too (a local disk).
+ * end), so the checkpoint's syncfs waits less (files of 1 MiB or more, chunks).
  */
 export const COPY_FLAGS = K.copyFlags;
 

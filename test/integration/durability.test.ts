@@ -242,7 +242,7 @@ describe('early writeback on a local disk', () => {
     expect(checked).toBeGreaterThan(400);
   }, 200_000);
 
-  it('every file, small ones too, is handed to writeback as soon as its data is written (on tmpfs, only files of 1 MiB or more)', () => {
+  it('small files are not handed to writeback one by one, on a local disk as on tmpfs (a call per file made a durable copy of small files on ext4 ~20 % slower); the early syncs cover them', () => {
     const handedOver = (calls: Call[], dst: string): { written: number; handed: number } => {
       const lastWrite = new Map<string, number>();
       for (const c of calls) if (c.name === 'pwrite64' && c.fd.startsWith(`${dst}/`)) lastWrite.set(c.fd, c.end);
@@ -258,8 +258,8 @@ describe('early writeback on a local disk', () => {
     expect(treecmp(src, dst)).toBe(0);
     const disk = handedOver(r.calls, dst);
     expect(disk.written).toBeGreaterThan(500); // (600 files of 0-64 KiB: the empty and all-zero ones have no write)
-    expect(disk.handed).toBe(disk.written);
-    // tmpfs: nothing to write back, and no call per small file
+    expect(disk.handed).toBe(0);
+    // tmpfs: the same
     const shm = join(work.dir, 'dst-handed-shm');
     const t = strace(join(work.dir, 'trace-handed-shm'), 'pwrite64,sync_file_range', [src, shm, '-np', '1']);
     expect(t.code, t.stderr).toBe(0);
