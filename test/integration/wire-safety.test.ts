@@ -201,13 +201,14 @@ describe('transport: what a stranger can make a rank hold', () => {
     const s = scratch('wire-flood');
     const back = join(s.dir, 'back');
     makeTree('small', back, { files: 1500 });
-    // Every metadata request of the source sleeps 1 ms: the copy lasts a few seconds.
+    // Every metadata request of the source sleeps 1 ms, and each copy item 3 s: the job
+    // outlasts the flood (the walk copies as it goes, so latency alone ended it too early).
     const m = await mountLatfs(back, ['--meta-us', '1000'], 'wire-flood-latfs');
     const mnt = m.mnt;
     try {
       const dst = join(s.dir, 'dst');
       const logs = join(s.dir, 'logs');
-      const p = start(process.execPath, [fcpBin, mnt, dst, '-np', '2', '--json', '--log-dir', logs], { env: envWith() });
+      const p = start(process.execPath, [fcpBin, mnt, dst, '-np', '2', '--json', '--log-dir', logs, '--test-slow-copy-ms', '3000'], { env: envWith() });
       const pid = p.child.pid!;
       let port: number | undefined;
       for (let i = 0; i < 400 && port === undefined && p.child.exitCode === null; i++) {
