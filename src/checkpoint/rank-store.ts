@@ -140,6 +140,17 @@ export class RankStore {
     this.meta.set(k, v);
   }
 
+  /**
+   * Create the file now, with what is buffered (the job's facts included), if the first
+   * flush has not made it yet. Called before fcp leaves in DST something a resume must find
+   * and treat the same way: a large file's part file is named after its destination and cut
+   * with the recorded chunk size; without the file a resume would choose the chunk size
+   * afresh, might copy that file whole, and leave the part file behind.
+   */
+  ensureCreated(): void {
+    if (!this.db) this.flush();
+  }
+
   /** One entry as a row of its own (the walk lists, once they spill: see walk-lists.ts). */
   entry(e: Entry): void {
     if (this.broken) return;

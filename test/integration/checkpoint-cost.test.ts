@@ -192,4 +192,46 @@ describe('a job killed before its first flush', () => {
       s.cleanup();
     }
   }, 120_000);
+
+  it('after it made part files of large files: they are on record, and --resume at another -np (another chunk size had it chosen afresh) leaves none behind', async () => {
+    const s = scratch('ckpt-early-parts');
+    try {
+      // 4 files of 10 MiB and 12 of 8 MiB (136 MiB): at -np 4 the chunk size is 4 MiB, so all
+      // are cut in part files; at -np 1 it would be 16 MiB and they would go whole.
+      const src = join(s.dir, 'src');
+      mkdirSync(join(src, 'big'), { recursive: true });
+      for (let i = 0; i < 4; i++) writeFileSync(join(src, 'big', `b${i}`), Buffer.alloc(10 << 20, i + 1));
+      for (let i = 0; i < 12; i++) writeFileSync(join(src, `m${i}`), Buffer.alloc(8 << 20, 100 + i));
+      const dst = join(s.dir, 'dst');
+      const ck = join(s.dir, 'ck');
+      const job = spawn(process.execPath, [fcpBin, src, dst, '-np', '4', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '3000'], {
+        env: envWith(), detached: true, stdio: 'ignore',
+      });
+      const exited = new Promise<number | null>((r) => job.on('close', (code) => r(code)));
+      const parts = () => (existsSync(join(dst, 'big')) ? readdirSync(join(dst, 'big')).filter((n) => n.startsWith('.fcp-part.')) : []);
+      for (let i = 0; i < 3000 && parts().length === 0; i++) await sleep(10);
+      expect(parts().length, 'part files were made before the kill').toBeGreaterThan(0);
+      process.kill(-job.pid!, 'SIGKILL');
+      await exited;
+      // The ranks that made part files created their databases first, with the chunk size.
+      const dbs = readdirSync(ck).filter((n) => n.endsWith('.db'));
+      expect(dbs.length).toBeGreaterThan(0);
+      const sizes = dbs.map((n) => {
+        const db = new Database(join(ck, n), { readonly: true });
+        try {
+          return (db.prepare("SELECT v FROM meta WHERE k = 'chunkSize'").get() as { v: string } | undefined)?.v;
+        } finally {
+          db.close();
+        }
+      });
+      expect(sizes).toEqual(dbs.map(() => String(4 << 20)));
+      const r = await fcp(['--resume', src, dst, '-np', '1', '--json', '--checkpoint-dir', ck], { env: envWith() });
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson<Summary>(r.stdout)).toMatchObject({ files: 16, errors: 0 });
+      expect((await treecmp(src, dst)).differences).toBe(0); // (a part file left behind is an extra entry)
+      expect(parts()).toEqual([]);
+    } finally {
+      s.cleanup();
+    }
+  }, 120_000);
 });
