@@ -8,18 +8,17 @@
  * refused by a guard (nothing deleted); 6 the destination is full. Job-level failures are
  * FcpErrors; their codes map to these statuses in one table (fcp-error.cts).
  */
-import { JobAborted } from '../engine/runtime.js';
-import { EXIT, UsageError, internalErrorLine } from '../errors.js';
+import { EXIT, UsageError } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import type { CopySummary } from '../jobs/copy-job.js';
 import { copyJson } from './copy-json.js';
 import { JsonOnExit, ending } from './json-on-exit.js';
-import { normalizeArgv, parseOrExit } from './options.js';
+import { parseOrExit } from './options.js';
 import { buildCommand, type FcpOptions } from './fcp-command.js';
 import { validate, type FcpPlan } from './fcp-validate.js';
 import { runFcp } from './fcp-run.js';
 import { buildingSnapshot } from '../util/snapshot.js';
-import { warmUpCodec } from '../transport/codec.js';
+import { runToolMain, warmUpTool } from './tool-main.js';
 
 async function main(argv: string[]): Promise<void> {
   const launch = detectLauncher();
@@ -46,23 +45,12 @@ async function main(argv: string[]): Promise<void> {
 
 /** Run fcp with the command line `argv` (the arguments after the script). */
 export function runCli(argv: string[]): void {
-  main(argv).catch((err) => {
-    // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
-    // a collective that was waiting only learned it.
-    if (err instanceof JobAborted) return;
-    process.stderr.write(internalErrorLine('fcp', err));
-    process.exit(EXIT.ABORTED);
-  });
+  runToolMain('fcp', () => main(argv));
 }
 
-/**
- * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
- * command-line parser and the wire codec on sample input, so that the snapshot holds their
- * compiled code and a rank started from it does not compile them again.
- */
+/** Run once while a startup snapshot is built (see warmUpTool), never in a job. */
 export function warmUp(): void {
-  buildCommand().parse(normalizeArgv(['/src', '/dst']), { from: 'user' });
-  warmUpCodec();
+  warmUpTool(buildCommand(), ['/src', '/dst']);
 }
 
 // The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these

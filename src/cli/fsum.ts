@@ -22,8 +22,8 @@
 import { lstatSync, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Command, Option } from '../util/cjs-deps.js';
-import { EXIT, JobAborted } from '../engine/runtime.js';
-import { UsageError, causeOf, internalErrorLine } from '../errors.js';
+import { EXIT } from '../engine/runtime.js';
+import { UsageError, causeOf } from '../errors.js';
 import { detectLauncher } from '../launch/env.cjs';
 import { endJob, startJob, type Job } from '../launch/job.js';
 import { joinPath, showPath } from '../model/paths.js';
@@ -36,10 +36,10 @@ import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
-import { addLaunchOptions, normalizeArgv, npRefused, parseOrExit, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, npRefused, parseOrExit, positiveInt, seconds, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
 import { buildingSnapshot } from '../util/snapshot.js';
-import { warmUpCodec } from '../transport/codec.js';
+import { runToolMain, warmUpTool } from './tool-main.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -317,23 +317,12 @@ function sumJson(known: Partial<Record<string, unknown>>, end: Ending): object {
 
 /** Run fsum with the command line `argv` (the arguments after the script). */
 export function runCli(argv: string[]): void {
-  main(argv).catch((err) => {
-    // The job is aborting (its reason is printed, its hooks run, then it exits with its code):
-    // a collective that was waiting only learned it.
-    if (err instanceof JobAborted) return;
-    process.stderr.write(internalErrorLine('fsum', err));
-    process.exit(EXIT.ABORTED);
-  });
+  runToolMain('fsum', () => main(argv));
 }
 
-/**
- * Run once while a startup snapshot is built (bin/snapshot-bundle.mjs), never in a job: the
- * command-line parser and the wire codec on sample input, so that the snapshot holds their
- * compiled code and a rank started from it does not compile them again.
- */
+/** Run once while a startup snapshot is built (see warmUpTool), never in a job. */
 export function warmUp(): void {
-  buildCommand().parse(normalizeArgv(['/src']), { from: 'user' });
-  warmUpCodec();
+  warmUpTool(buildCommand(), ['/src']);
 }
 
 // The program runs when loaded; a startup snapshot (bin/snapshot.js) is built from these
