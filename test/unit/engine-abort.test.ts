@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { describe, expect, it, vi } from 'vitest';
-import { JobAborted } from '../../src/engine/runtime.js';
+import { JobAborted, type Runtime } from '../../src/engine/runtime.js';
 import { SIGNAL_FALLBACK_MS, Stopper } from '../../src/engine/abort.js';
 import { Heartbeat } from '../../src/engine/liveness.js';
 import { validateBody, type Message } from '../../src/transport/messages.js';
@@ -15,6 +15,16 @@ const until = async (ok: () => boolean, ms = 5000) => {
   const end = Date.now() + ms;
   while (!ok() && Date.now() < end) await new Promise((r) => setTimeout(r, 2));
 };
+
+/** Wait in `barriers` barriers: 'passed', or how the abort that ended them reads (`show`). */
+async function afterBarriers(rt: Runtime, barriers = 1, show: (e: JobAborted) => string = () => 'stopped'): Promise<string> {
+  try {
+    for (let i = 0; i < barriers; i++) await rt.barrier();
+    return 'passed';
+  } catch (err) {
+    return err instanceof JobAborted ? show(err) : String(err);
+  }
+}
 
 describe('engine: abort with many ranks in one process', () => {
   it('rank 3 of 7 aborts during a barrier: every rank leaves with its code, hooks run, one line printed', async () => {
@@ -26,12 +36,7 @@ describe('engine: abort with many ranks in one process', () => {
         void rt.abort('disk on fire', 5);
         return 'aborted';
       }
-      try {
-        await rt.barrier();
-        return 'passed';
-      } catch (err) {
-        return err instanceof JobAborted ? `stopped: ${err.reason} (${err.exitCode})` : String(err);
-      }
+      return afterBarriers(rt, 1, (err) => `stopped: ${err.reason} (${err.exitCode})`);
     });
     expect(outcome.filter((o) => o === 'passed')).toEqual([]);
     expect(outcome[3]).toBe('aborted');
@@ -81,12 +86,7 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
           rt.requestAbort(`destination full: 'f${rt.rank}' (ENOSPC)`, 6);
           rt.requestAbort('asked twice', 6); // the second request of a rank is not sent
         }
-        try {
-          await rt.barrier();
-          return 'passed';
-        } catch (err) {
-          return err instanceof JobAborted ? `stopped (${err.exitCode})` : String(err);
-        }
+        return afterBarriers(rt, 1, (err) => `stopped (${err.exitCode})`);
       });
       expect(outcome).toEqual(Array(7).fill('stopped (6)'));
       await until(() => job.exits.every((c) => c !== null));
@@ -109,13 +109,7 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
         rt.requestAbort("destination full: 'x' (ENOSPC)", 6);
         rt.requestAbort("destination full: 'y' (ENOSPC)", 6);
       }
-      try {
-        await rt.barrier();
-        await rt.barrier();
-        return 'passed';
-      } catch (err) {
-        return err instanceof JobAborted ? 'stopped' : String(err);
-      }
+      return afterBarriers(rt, 2);
     });
     expect(outcome).toEqual(Array(4).fill('stopped'));
     const requests = sent.filter((s) => s.msg.type === 'abort-req');
@@ -130,12 +124,7 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
     const job = simJob(3, 4);
     const outcome = await job.all(async (rt) => {
       if (rt.rank === 0) rt.requestAbort('full here', 6);
-      try {
-        await rt.barrier();
-        return 'passed';
-      } catch (err) {
-        return err instanceof JobAborted ? 'stopped' : String(err);
-      }
+      return afterBarriers(rt);
     });
     expect(outcome).toEqual(['stopped', 'stopped', 'stopped']);
     await until(() => job.exits.every((c) => c !== null));
@@ -147,12 +136,7 @@ describe('engine: an abort several ranks ask for at once (a full destination)', 
     const long = `destination full: '/${'d/'.repeat(4000)}f' (ENOSPC)`;
     const outcome = await job.all(async (rt) => {
       if (rt.rank === 2) rt.requestAbort(long, 6);
-      try {
-        await rt.barrier();
-        return 'passed';
-      } catch (err) {
-        return err instanceof JobAborted ? 'stopped' : String(err);
-      }
+      return afterBarriers(rt);
     });
     expect(outcome).toEqual(['stopped', 'stopped', 'stopped']);
     await until(() => job.exits.every((c) => c !== null));

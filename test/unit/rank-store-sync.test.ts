@@ -43,6 +43,14 @@ function controlledSync() {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
+/** Commit, and let the sync it starts (the first of `sync`'s calls) return. */
+async function commitSynced(store: RankStore, sync: ReturnType<typeof controlledSync>): Promise<void> {
+  const p = store.commit();
+  await tick();
+  sync.calls[0]!.resolve();
+  await p;
+}
+
 describe('rank store with a data sync', () => {
   it('commits done records only after the sync that covers them returned; records buffered meanwhile wait for the next', async () => {
     const path = join(dir, 'r0.db');
@@ -92,10 +100,7 @@ describe('rank store with a data sync', () => {
     const sync = controlledSync();
     const store = new RankStore(path, sync.fn);
     store.doneWork(file('synced'), -1, 10);
-    const p = store.commit();
-    await tick();
-    sync.calls[0]!.resolve();
-    await p;
+    await commitSynced(store, sync);
     store.doneWork(file('unsynced'), -1, 10);
     store.close();
     expect(committed(path)).toEqual(['synced']);
@@ -120,10 +125,7 @@ describe('rank store file: created by the first flush, not by a job that ends be
     store.listing(0, Buffer.from(''), Buffer.from('a\0'), new Float64Array(16), 1);
     store.doneWork(file('a'), -1, 10);
     expect(existsSync(path)).toBe(false);
-    const p = store.commit();
-    await tick();
-    sync.calls[0]!.resolve();
-    await p;
+    await commitSynced(store, sync);
     expect(committed(path)).toEqual(['a']);
     const db = openDb(path, true);
     try {
@@ -174,10 +176,7 @@ describe('rank store file: created by the first flush, not by a job that ends be
     const sync = controlledSync();
     const store = new RankStore(path, sync.fn);
     store.doneWork(file('a'), -1, 10);
-    const p = store.commit();
-    await tick();
-    sync.calls[0]!.resolve();
-    await p;
+    await commitSynced(store, sync);
     store.doneWork(file('b'), -1, 10);
     const q = store.finish();
     await tick();
