@@ -141,14 +141,16 @@ export class RankStore {
   }
 
   /**
-   * Create the file now, with what is buffered (the job's facts included), if the first
-   * flush has not made it yet. Called before fcp leaves in DST something a resume must find
-   * and treat the same way: a large file's part file is named after its destination and cut
-   * with the recorded chunk size; without the file a resume would choose the chunk size
-   * afresh, might copy that file whole, and leave the part file behind.
+   * Put the job's facts (the chunk size above all) in the file now, creating it if the first
+   * flush has not: when it does not exist yet, or when facts set since the last flush are
+   * only buffered. Called before fcp leaves in DST something a resume must find and treat the
+   * same way: a large file's part file is named after its destination and cut with the
+   * recorded chunk size; without it on record a resume would choose the chunk size afresh,
+   * might copy that file whole, and leave the part file behind. (A file created early, by a
+   * walk's full buffer or the first interval, holds no chunk size until the next flush.)
    */
-  ensureCreated(): void {
-    if (!this.db) this.flush();
+  ensureFacts(): void {
+    if (!this.db || this.meta.size > 0) this.flush();
   }
 
   /** One entry as a row of its own (the walk lists, once they spill: see walk-lists.ts). */

@@ -218,8 +218,8 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
     // --layout copy: a new part file gets the source's layout before any byte (and before
     // ftruncate, which gives it objects); one with chunks done keeps the layout it has.
     const withLayout = layout.copy && native !== null && doneChunks.length === 0;
-    // The chunk size is on record before the part file exists (see RankStore.ensureCreated).
-    run.store?.ensureCreated();
+    // The chunk size is on record before the part file exists (see RankStore.ensureFacts).
+    run.store?.ensureFacts();
     try {
       await run.retrying(async () => {
         const fd = await trees.dst.open(part, C.O_WRONLY | C.O_CREAT | (doneChunks.length > 0 ? 0 : C.O_TRUNC) | (withLayout ? O_LOV_DELAY_CREATE : 0), 0o600);
