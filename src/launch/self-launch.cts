@@ -43,6 +43,17 @@ export interface LocalRanks {
 export type ChildDeath = (rank: number, pid: number, code: number | null, signal: NodeJS.Signals | null) => void;
 
 /**
+ * The environment a started rank inherits: this process's, without NODE_EXTRA_CA_CERTS.
+ * Node reads and parses every certificate of that file when it starts, before any code
+ * runs (Debian's bundle: some 50 ms of CPU, more than half of a bare `node -e 0`), and a
+ * rank never makes a TLS connection.
+ */
+export function rankEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_EXTRA_CA_CERTS: _unused, ...rest } = env;
+  return rest;
+}
+
+/**
  * Start ranks 1..np-1 running this command line. `nodeArgs` go to their node before
  * everything else (bin/ passes `--snapshot-blob FILE`: they start from a startup snapshot).
  */
@@ -76,11 +87,12 @@ export function spawnLocalRanks(np: number, nodeArgs: readonly string[] = []): L
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const sig of signals) process.on(sig, onSignal);
+  const inherited = rankEnv(process.env);
   for (let r = 1; r < np; r++) {
     const child = spawn(process.execPath, [...nodeArgs, ...process.execArgv, process.argv[1]!, ...process.argv.slice(2)], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       env: {
-        ...process.env,
+        ...inherited,
         FCP_RANK: String(r),
         FCP_SIZE: String(np),
         FCP_JOB_ID: jobKey,

@@ -111,3 +111,22 @@ describe('fcp: spellings of the rank count', () => {
     }
   });
 });
+
+describe('the environment of the ranks rank 0 starts', () => {
+  it('has no NODE_EXTRA_CA_CERTS (Node parses that file before any code runs; ranks use no TLS): only rank 0 reads it', async () => {
+    const s = scratch('extra-ca');
+    try {
+      const src = join(s.dir, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'f'), 'x');
+      // A file that does not exist: each node that tries to read it warns once on stderr.
+      const r = await fcp([src, join(s.dir, 'dst'), '-np', '3', '--json'], { env: envWith({ NODE_EXTRA_CA_CERTS: join(s.dir, 'no-such-bundle.pem') }) });
+      expect(r.code, r.stderr).toBe(0);
+      expect(lastJson<{ ranks: unknown[] }>(r.stdout).ranks).toHaveLength(3);
+      expect(stderrLines(r.stderr).filter((l) => /Ignoring extra certs/.test(l))).toHaveLength(1);
+      expect(readFileSync(join(s.dir, 'dst', 'f'), 'utf8')).toBe('x');
+    } finally {
+      s.cleanup();
+    }
+  });
+});
