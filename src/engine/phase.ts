@@ -33,7 +33,7 @@ const SOURCE_HIGH_WATER = 32;
  * The wait after the `refusals`-th refused steal request in a row: none after the first
  * (one more random try is cheap), then 1 ms doubling up to `size` × 2 ms, clamped to
  * 8..100 ms. With every rank idle that is about 500 requests a second over the whole
- * job, whatever its size; termination does not wait for them (the token ring runs on its own).
+ * job, whatever its size; termination does not wait for them (its waves run on their own).
  */
 export function idleBackoffMs(refusals: number, size: number): number {
   if (refusals <= 1) return 0;
@@ -79,7 +79,7 @@ export class PhaseRunner<I> {
   private readonly done = new Promise<void>((r) => (this.resolveDone = r));
   private readonly ctx: TaskContext<I>;
 
-  constructor(readonly phase: number, private readonly task: Task<I>, private readonly env: PhaseEnv, early: Token | null) {
+  constructor(readonly phase: number, private readonly task: Task<I>, private readonly env: PhaseEnv, early: { token: Token; from: number } | null) {
     this.concurrency = Math.max(1, task.concurrency ?? 1);
     this.queue = new WorkQueue<I>(env.queueInMemory, env.makeSpill);
     this.termination = new SafraTermination(
@@ -88,7 +88,7 @@ export class PhaseRunner<I> {
       (to, t) => env.send(to, { type: 'token', phase, ...t }),
       () => this.concluded(),
     );
-    if (early) this.termination.tokenArrived(early);
+    if (early) this.termination.tokenArrived(early.token, early.from);
     const counters = this.counters;
     this.ctx = {
       rank: env.rank,
@@ -204,8 +204,8 @@ export class PhaseRunner<I> {
     this.pump();
   }
 
-  onToken(msg: TokenMsg): void {
-    this.termination.tokenArrived({ round: msg.round, black: msg.black, count: msg.count });
+  onToken(from: number, msg: TokenMsg): void {
+    this.termination.tokenArrived({ round: msg.round, up: msg.up, black: msg.black, count: msg.count }, from);
     this.pump();
   }
 

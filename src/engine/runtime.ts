@@ -72,7 +72,8 @@ export class Runtime {
   endpoint: string | null = null;
   private phaseNo = 0;
   private current: PhaseRunner<unknown> | null = null;
-  private readonly earlyTokens = new Map<number, Token>();
+  /** A phase's first token, come before this rank started that phase (only its parent's round 1 can). */
+  private readonly earlyTokens = new Map<number, { token: Token; from: number }>();
   private readonly progress: ProgressReducer;
   private progressCb: ((phase: number, total: Counters) => void) | null = null;
   private readonly stopper: Stopper;
@@ -354,8 +355,8 @@ export class Runtime {
         else if (msg.items.length > 0) void this.abort(`work from ${this.describe(from)} arrived outside its phase`, EXIT.ABORTED);
         return;
       case 'token':
-        if (cur && cur.phase === msg.phase) cur.onToken(msg);
-        else if (msg.phase > this.phaseNo) this.earlyTokens.set(msg.phase, { round: msg.round, black: msg.black, count: msg.count });
+        if (cur && cur.phase === msg.phase) cur.onToken(from, msg);
+        else if (msg.phase > this.phaseNo && !msg.up) this.earlyTokens.set(msg.phase, { token: { round: msg.round, up: false, black: msg.black, count: msg.count }, from });
         return;
       case 'term':
         if (cur && cur.phase === msg.phase) cur.onTerminate();

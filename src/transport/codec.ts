@@ -105,7 +105,7 @@ export function warmUpCodec(): void {
     { type: 'hello', pid: 1, host: 'h' },
     { type: 'coll', id: 1, dir: 'up', value: { n: [1, 2], s: 'x', b: Buffer.from('y') } },
     { type: 'steal-req', phase: 1 },
-    { type: 'token', phase: 1, round: 1, black: false, count: 0 },
+    { type: 'token', phase: 1, round: 1, up: false, black: false, count: 0 },
     { type: 'bye' },
   ];
   for (const m of samples) for (const f of codec.encodeFrames(0, m)) codec.decode(f);

@@ -24,8 +24,12 @@ export interface HeartbeatMsg { type: 'hb' }
 export interface StealRequestMsg { type: 'steal-req'; phase: number }
 /** The victim's answer: its oldest items (possibly none). A non-empty reply is a "basic message" for Safra. */
 export interface StealReplyMsg { type: 'steal-reply'; phase: number; items: unknown[] }
-/** Safra's termination token: colour (black = some rank received work since it last held the token) and the message count sum. */
-export interface TokenMsg { type: 'token'; phase: number; round: number; black: boolean; count: number }
+/**
+ * Safra's termination token, as a wave over the tree (see engine/termination.ts): a round
+ * going down, or a subtree's report going up with its colour (black = some rank received
+ * work since it last reported) and its message count sum.
+ */
+export interface TokenMsg { type: 'token'; phase: number; round: number; up: boolean; black: boolean; count: number }
 /** Rank 0 concluded that phase `phase` is over. */
 export interface TerminateMsg { type: 'term'; phase: number }
 /**
@@ -105,8 +109,8 @@ export function validateBody(type: unknown, body: unknown): Message | null {
     case 'steal-reply':
       return isNat(b.phase) && Array.isArray(b.items) ? { type, phase: b.phase, items: b.items } : null;
     case 'token':
-      return isNat(b.phase) && isNat(b.round) && typeof b.black === 'boolean' && isInt(b.count)
-        ? { type, phase: b.phase, round: b.round, black: b.black, count: b.count }
+      return isNat(b.phase) && isNat(b.round) && typeof b.up === 'boolean' && typeof b.black === 'boolean' && isInt(b.count)
+        ? { type, phase: b.phase, round: b.round, up: b.up, black: b.black, count: b.count }
         : null;
     case 'term':
       return isNat(b.phase) ? { type, phase: b.phase } : null;

@@ -39,7 +39,7 @@ describe('engine: idle ranks back off', () => {
     // 50 ms) sent some 700 a rank here.
     expect(requests).toBeLessThan(60 * (size - 1));
     expect(results[0]!.total.stealRequests).toBe(requests);
-    // The end is a token round of 32 hops, the 'term' messages and the counters' allgather
+    // The end is a termination wave over the tree, the 'term' messages and the counters' allgather
     // (hops of 0-1 ms); the back-off does not hold it (69 ms with the old policy, 86 now).
     expect(job.sim.now - doneAt).toBeLessThan(100);
   });

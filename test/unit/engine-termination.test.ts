@@ -21,7 +21,7 @@ interface PhaseCheck { expected: Set<string>; processed: Set<string>; declared: 
 
 async function oneJob(seed: number): Promise<string | null> {
   const pick = rng(seed);
-  const size = 2 + pick(7); // 2..8 ranks
+  const size = 2 + pick(11); // 2..12 ranks: binary trees up to 4 levels deep
   const fanout = 1 + pick(3);
   const depth = 2 + pick(4);
   const maxDelayMs = [0, 1, 3, 10, 40][pick(5)]!;
