@@ -48,15 +48,45 @@ let implName = '';
  * (tests compare the two).
  */
 export async function initHashing(opts: { prefer?: 'native' | 'wasm' } = {}): Promise<void> {
-  const wasm = await xxhash();
-  createStream = () => wasm.create64(0n);
   const native = opts.prefer === 'wasm' ? null : loadNative();
   if (native) {
-    xxh64Impl = (d) => native.xxh64(d);
+    // No WebAssembly at all (compiling it cost every rank some 6 ms of CPU at startup):
+    // a leaf split across buffers is gathered and hashed whole.
+    const xxh = (d: Uint8Array) => native.xxh64(d);
+    xxh64Impl = xxh;
+    createStream = () => new GatheredLeaf(xxh);
     implName = 'native';
-  } else {
-    xxh64Impl = (d) => wasm.h64Raw(d, 0n);
-    implName = 'xxhash-wasm';
+    return;
+  }
+  const wasm = await xxhash();
+  createStream = () => wasm.create64(0n);
+  xxh64Impl = (d) => wasm.h64Raw(d, 0n);
+  implName = 'xxhash-wasm';
+}
+
+/**
+ * A streaming XXH64 for one leaf from a one-shot one: the pieces are copied into one
+ * buffer (at most LEAF bytes, grown as they come) and hashed when the digest is asked.
+ */
+class GatheredLeaf implements Streaming {
+  private buf = Buffer.allocUnsafe(0);
+  private len = 0;
+
+  constructor(private readonly xxh: Xxh64) {}
+
+  update(input: Uint8Array): this {
+    if (this.len + input.byteLength > this.buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.len + input.byteLength, Math.min(LEAF, 2 * this.buf.length)));
+      this.buf.copy(grown, 0, 0, this.len);
+      this.buf = grown;
+    }
+    this.buf.set(input, this.len);
+    this.len += input.byteLength;
+    return this;
+  }
+
+  digest(): bigint {
+    return this.xxh(this.buf.subarray(0, this.len));
   }
 }
 
