@@ -29,6 +29,7 @@ import { startFromSnapshot } from ${abs('bin', 'snapshot-main.js')};
 import { runCli, warmUp } from ${abs('dist', 'cli', `${tool}.js`)};
 import { loadRuntimeDeps } from ${abs('dist', 'util', 'cjs-deps-snapshot.js')};
 import { snapshotConstantsDiffer } from ${abs('dist', 'native', 'loader.js')};
+import { setFlagsFromString } from 'node:v8';
 warmUp();
 startFromSnapshot(() => {
   loadRuntimeDeps();
@@ -36,6 +37,10 @@ startFromSnapshot(() => {
   if (differ) throw new Error(differ);
   runCli(process.argv.slice(2));
 });
+// bin/snapshot.js builds with --no-lazy: every function is compiled while this file loads and
+// the blob keeps its bytecode, so a rank compiles none on its first call. The flag is back at
+// its default before the blob is written: node refuses a blob built under other V8 flags.
+setFlagsFromString('--lazy');
 `;
   const plugin = {
     name: 'fcp-snapshot',
