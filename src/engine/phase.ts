@@ -30,6 +30,13 @@ import type { SpillStore } from './spill.js';
 const SOURCE_HIGH_WATER = 32;
 
 /**
+ * How far below the newest item the owner looks for one whose kind has room (Task.kinds).
+ * Bounded so that a queue of thousands of capped items costs nothing per start; beyond
+ * it the rank waits for one of its items in flight to end.
+ */
+const KIND_SCAN = 256;
+
+/**
  * The wait after the `refusals`-th refused steal request in a row: none after the first
  * (one more random try is cheap), then 1 ms doubling up to `size` × 2 ms, clamped to
  * 8..100 ms. With every rank idle that is about 500 requests a second over the whole
@@ -62,6 +69,8 @@ export class PhaseRunner<I> {
   private refilling = false;
   readonly counters: Counters = { items: 0, steals: 0, stolen: 0, given: 0, stealRequests: 0 };
   private inflight = 0;
+  /** Items in flight by kind (Task.kinds). */
+  private readonly kindInFlight: number[];
   /** Items waiting on a timer to be enqueued (enqueueLater): the rank is not passive meanwhile. */
   private waiting = new Set<() => void>();
   private readonly concurrency: number;
@@ -81,6 +90,8 @@ export class PhaseRunner<I> {
 
   constructor(readonly phase: number, private readonly task: Task<I>, private readonly env: PhaseEnv, early: { token: Token; from: number } | null) {
     this.concurrency = Math.max(1, task.concurrency ?? 1);
+    if (task.kinds && task.kinds.max.some((m) => !(m >= 1))) throw new Error(`${task.name}: every kind needs room for at least one item in flight`);
+    this.kindInFlight = (task.kinds?.max ?? []).map(() => 0);
     this.queue = new WorkQueue<I>(env.queueInMemory, env.makeSpill);
     this.termination = new SafraTermination(
       env.rank,
@@ -264,7 +275,8 @@ export class PhaseRunner<I> {
     // the loop must still yield to the event loop between them (steal requests, heartbeats).
     for (let started = 0; started < this.concurrency && this.inflight < this.concurrency && this.queue.length > 0; started++) {
       if (this.inflight > 0 && this.task.ready && !this.mayStart()) break;
-      const item = this.queue.pop()!;
+      const item = this.takeNext();
+      if (item === undefined) break; // every queued item's kind is at its cap: one ending pumps again
       this.inflight++;
       this.runItem(item);
     }
@@ -296,17 +308,37 @@ export class PhaseRunner<I> {
     return false;
   }
 
+  /** The newest queued item, or with kinds (Task.kinds) the newest whose kind has room. */
+  private takeNext(): I | undefined {
+    const kinds = this.task.kinds;
+    if (!kinds) return this.queue.pop();
+    return this.queue.popNewestWhere((it) => this.kindInFlight[kinds.of(it)]! < kinds.max[kinds.of(it)]!, KIND_SCAN);
+  }
+
   private runItem(item: I): void {
+    const kind = this.task.kinds ? this.task.kinds.of(item) : -1;
+    if (kind >= 0) this.kindInFlight[kind]!++;
+    const ended = () => {
+      if (kind >= 0) this.kindInFlight[kind]!--;
+    };
     let p: void | Promise<void>;
     try {
       p = this.task.process(item, this.ctx);
     } catch (err) {
+      ended();
       this.itemFailed(err);
       return;
     }
     if (p && typeof (p as Promise<void>).then === 'function') {
-      (p as Promise<void>).then(() => this.itemDone(), (err) => this.itemFailed(err));
+      (p as Promise<void>).then(() => {
+        ended();
+        this.itemDone();
+      }, (err) => {
+        ended();
+        this.itemFailed(err);
+      });
     } else {
+      ended();
       this.itemDone();
     }
   }

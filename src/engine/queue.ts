@@ -48,6 +48,19 @@ export class WorkQueue<I> {
     return this.items.pop();
   }
 
+  /**
+   * The newest item `ok` accepts among the newest `scan` held in memory, removed; undefined
+   * if none (spilled items are older than all of these and are not looked at).
+   */
+  popNewestWhere(ok: (item: I) => boolean, scan: number): I | undefined {
+    if (this.items.length === 0 && this.spilledCount > 0) this.reload(this.spill!.popNewest());
+    const stop = Math.max(0, this.items.length - scan);
+    for (let i = this.items.length - 1; i >= stop; i--) {
+      if (ok(this.items[i]!)) return this.items.splice(i, 1)[0];
+    }
+    return undefined;
+  }
+
   /** Remove and return up to n of the oldest items. */
   takeOldest(n: number): I[] {
     if (n <= 0) return [];

@@ -46,6 +46,14 @@ export interface Task<I> {
   isItem(x: unknown): x is I;
   /** Items processed at once on one rank (overlaps I/O latency); default 1. */
   readonly concurrency?: number;
+  /**
+   * Optional caps within `concurrency` by kind of item: `of(item)` is the item's kind (an
+   * index into `max`), `max[kind]` the most items of that kind in flight on this rank. The
+   * owner then starts the newest item whose kind has room; the others stay queued, where
+   * thieves can take them (a rank that listed many directories does not start reading them
+   * all at once while its peers have nothing).
+   */
+  readonly kinds?: { of(item: I): number; readonly max: readonly number[] };
   /** false: items stay on the rank that seeded them (e.g. verification by a chosen rank). */
   readonly stealable?: boolean;
 }

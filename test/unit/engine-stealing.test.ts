@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { simJob, treeIds, treeTask } from '../helpers/sim-job.js';
+import type { Task } from '../../src/engine/task.js';
 
 describe('engine: work stealing with many ranks in one process', () => {
   const cases: { size: number; seeds: (rank: number, size: number) => string[]; name: string }[] = [
@@ -60,5 +61,65 @@ describe('engine: work stealing with many ranks in one process', () => {
     // the log of processed items is phase 0's, then 1's...: no phase overlapped another
     const phases = log.map(Number);
     expect(phases).toEqual([...phases].sort((a, b) => a - b));
+  });
+});
+
+describe('engine: caps on items in flight by kind (Task.kinds)', () => {
+  // Rank 0 lists 24 directories at once; reading one takes 10 ms and yields 6 files of 2 ms.
+  interface KItem { k: 'dir' | 'file'; id: string }
+  const isKItem = (x: unknown): x is KItem => typeof x === 'object' && x !== null && ((x as KItem).k === 'dir' || (x as KItem).k === 'file') && typeof (x as KItem).id === 'string';
+  const run = async (capped: boolean) => {
+    const size = 6;
+    const job = simJob(size, 4242, { maxDelayMs: 1, order: 'fifo' });
+    const inFlight = Array.from({ length: size }, () => ({ dir: 0, file: 0, maxDir: 0 }));
+    const dirsBy = new Array<number>(size).fill(0);
+    const seen = new Map<string, number>();
+    const task: Task<KItem> = {
+      name: 'kinds',
+      concurrency: 8,
+      ...(capped ? { kinds: { of: (it: KItem) => (it.k === 'dir' ? 0 : 1), max: [2, 8] } } : {}),
+      seed(ctx) {
+        if (ctx.rank === 0) for (let d = 0; d < 24; d++) ctx.enqueue({ k: 'dir', id: `d${d}` });
+      },
+      process(item, ctx) {
+        const f = inFlight[ctx.rank]!;
+        f[item.k]++;
+        if (item.k === 'dir') f.maxDir = Math.max(f.maxDir, f.dir);
+        return new Promise<void>((resolve) => job.sim.after(item.k === 'dir' ? 10 : 2, () => {
+          f[item.k]--;
+          seen.set(item.id, (seen.get(item.id) ?? 0) + 1);
+          if (item.k === 'dir') {
+            dirsBy[ctx.rank]!++;
+            for (let i = 0; i < 6; i++) ctx.enqueue({ k: 'file', id: `${item.id}/f${i}` });
+          }
+          ctx.count('processed');
+          resolve();
+        }));
+      },
+      isItem: isKItem,
+    };
+    const results = await job.all((rt) => rt.runPhase(task));
+    return { maxDir: Math.max(...inFlight.map((f) => f.maxDir)), dirsBy, seen, total: results[0]!.total.processed };
+  };
+
+  it('a rank starts at most max[kind] items of a kind; the rest stay queued and thieves read them; each item once', async () => {
+    const capped = await run(true);
+    expect(capped.total).toBe(24 * 7);
+    expect(capped.seen.size).toBe(24 * 7);
+    expect([...capped.seen.values()].every((n) => n === 1)).toBe(true);
+    expect(capped.maxDir).toBe(2);
+    // Rank 0 kept at most 2 directories going and the others read the rest.
+    expect(capped.dirsBy[0]).toBeLessThan(24 / 2);
+    expect(capped.dirsBy.filter((n) => n > 0).length).toBeGreaterThan(3);
+    // Without the caps the rank that listed them started 8 at once (the engine's concurrency).
+    const uncapped = await run(false);
+    expect(uncapped.total).toBe(24 * 7);
+    expect(uncapped.maxDir).toBe(8);
+  });
+
+  it('refuses a kind with no room', () => {
+    const job = simJob(1, 1);
+    const task: Task<KItem> = { name: 'bad', kinds: { of: () => 0, max: [0] }, seed() {}, process() {}, isItem: isKItem };
+    return expect(job.rts[0]!.runPhase(task)).rejects.toThrow(/at least one item in flight/);
   });
 });
