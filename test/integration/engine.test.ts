@@ -168,6 +168,32 @@ describe('engine: launchers', () => {
     }
   });
 
+  it('ranks started by hand meet through the list rank 0 writes: only rank 0 reads the ranks\' endpoint files', async () => {
+    const rdv = scratch('rdv-list');
+    const traces = scratch('rdv-strace');
+    try {
+      const job = `l${Date.now()}`;
+      const procs = [];
+      for (let r = 0; r < 4; r++) {
+        procs.push(start('strace', ['-f', '-e', 'trace=openat', '-o', `${traces.dir}/r${r}`, process.execPath, synth, '--depth', '8', '--rendezvous', rdv.dir, '--json'], { env: slurmEnv(r, 4, job) }));
+        await sleep(300);
+      }
+      const results = await Promise.all(procs.map((p) => p.done));
+      for (const r of results) expect(r.code, r.stderr).toBe(0);
+      const out = lastJson<SynthOut>(results[0]!.stdout);
+      expect(out.items).toBe(out.expectedItems);
+      expect(out.ranks).toHaveLength(4);
+      // Reads of endpoint files (their own are written under a temporary name and renamed).
+      const readsOf = (r: number) => readFileSync(`${traces.dir}/r${r}`, 'utf8').split('\n')
+        .filter((l) => /O_RDONLY/.test(l) && !/ENOENT/.test(l)).map((l) => /\/(rank-\d+|peers|secret)"/.exec(l)?.[1]).filter(Boolean);
+      expect(new Set(readsOf(0))).toEqual(new Set(['rank-1', 'rank-2', 'rank-3']));
+      for (const r of [1, 2, 3]) expect(new Set(readsOf(r)), `rank ${r}`).toEqual(new Set(['secret', 'peers']));
+    } finally {
+      rdv.cleanup();
+      traces.cleanup();
+    }
+  });
+
   it('names the ranks that never show up and exits non-zero', async () => {
     const rdv = scratch('missing');
     try {
