@@ -66,7 +66,7 @@ export interface SumContext {
   concurrency?: number;
   /** by root index: on a local file system (default: none): small files in one hashFiles job per batch with the addon, else read synchronously while fast */
   syncRoots?: boolean[];
-  /** the roots beneath their anchors (io/beneath.ts); without it, whole paths (O_NOFOLLOW) */
+  /** the roots beneath their anchors (io/side.ts); without it, whole paths (O_NOFOLLOW) */
   side?: Side;
   /** with it, ranges are read and hashed in the thread pool (its hashRange); without, fs.read and ChunkHasher */
   native?: NativeAddon | null;

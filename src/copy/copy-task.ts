@@ -7,7 +7,8 @@
  * file is finished (metadata, rename into place) by the owner in the finish step, after
  * every chunk is known to be done.
  */
-import type { Task } from '../engine/task.js';
+import type { Task, TaskContext } from '../engine/task.js';
+import type { Entry } from '../model/entry.js';
 import { isCopyItem, itemBytes, itemOps, type CopyItem } from './copy-item.js';
 import type { CopyContext } from './copy-context.js';
 import { entryCopiers } from './copy-entries.js';
@@ -22,10 +23,31 @@ import { doublesView, packedEntry } from '../model/file-run.js';
  */
 const FILES_IN_FLIGHT = Math.max(1, Math.round(32 / COPY_BATCHES_IN_FLIGHT));
 
+type Ctx = TaskContext<CopyItem>;
+
+/** A batch item: whole files, as entries ('b') or packed as the walk read them ('p'). */
+type FilesItem = Extract<CopyItem, { t: 'b' | 'p' }>;
+
 export function copyTask(c: CopyContext): Task<CopyItem> {
   const { copyWhole, copyChunk, createOther } = entryCopiers(c);
-  /** null: whole files go file by file (no addon, an anchor missing, --update=checksum) */
-  const copyBatch = nativeBatchCopier(c);
+
+  /** Entries FILES_IN_FLIGHT at a time, each by `one`. */
+  const eachEntry = async (list: Entry[], one: (e: Entry, ctx: Ctx, attempt: number) => Promise<unknown>, ctx: Ctx, attempt: number) => {
+    for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
+      await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx, attempt)));
+    }
+  };
+
+  /**
+   * How whole files are copied, chosen once for the job: in native batches, or file by
+   * file in JS when batches cannot go native (no addon, an anchor missing,
+   * --update=checksum: see nativeBatchCopier); a packed batch then becomes entries (one
+   * stolen by such a rank too).
+   */
+  const nativeBatch = nativeBatchCopier(c);
+  const copyFiles: (item: FilesItem, ctx: Ctx, attempt: number) => Promise<void> = nativeBatch
+    ? (item, ctx, attempt) => nativeBatch(item.t === 'b' ? { entries: item.f } : { rels: item.p, nums: doublesView(item.n) }, ctx, attempt)
+    : (item, ctx, attempt) => eachEntry(item.t === 'b' ? item.f : item.p.map((_, i) => packedEntry(item.p, doublesView(item.n), i)), copyWhole, ctx, attempt);
 
   return {
     name: 'copy',
@@ -41,20 +63,13 @@ export function copyTask(c: CopyContext): Task<CopyItem> {
       if (c.slowMs) await new Promise((r) => setTimeout(r, c.slowMs));
       if (c.limits?.active) {
         // --update in a native batch: only the files it copies move bytes, known after it (paid there).
-        await c.limits.take((item.t === 'b' || item.t === 'p') && copyBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
+        await c.limits.take((item.t === 'b' || item.t === 'p') && nativeBatch && c.update === 'time' ? 0 : itemBytes(item), itemOps(item));
         if (c.inFlight?.draining) return;
       }
       const attempt = item.a ?? 0;
       if (item.t === 'c') return copyChunk(item.f, item.o, item.l, ctx, attempt);
-      // --update=checksum compares file by file in JS; everything else goes native in batches.
-      if (item.t === 'b' && copyBatch) return copyBatch({ entries: item.f }, ctx, attempt);
-      if (item.t === 'p' && copyBatch) return copyBatch({ rels: item.p, nums: doublesView(item.n) }, ctx, attempt);
-      // (a packed batch on a rank without the native batch, e.g. stolen: entry by entry)
-      const list = item.t === 'b' ? item.f : item.t === 'p' ? item.p.map((_, i) => packedEntry(item.p, doublesView(item.n), i)) : item.e;
-      const one = item.t === 'o' ? createOther : copyWhole;
-      for (let i = 0; i < list.length; i += FILES_IN_FLIGHT) {
-        await Promise.all(list.slice(i, i + FILES_IN_FLIGHT).map((e) => one(e, ctx, attempt)));
-      }
+      if (item.t === 'o') return eachEntry(item.e, createOther, ctx, attempt);
+      return copyFiles(item, ctx, attempt);
     },
     isItem: (x): x is CopyItem => isCopyItem(x, c.roots.length),
   };

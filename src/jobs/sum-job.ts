@@ -43,7 +43,7 @@ import { walkedEntries, type JobTotals } from './job-totals.js';
 import { isChunkPartials, sumTask, type ChunkPartial, type SumItem } from '../checksum/sum-task.js';
 import { isLocalFs } from '../checksum/read-files.js';
 import { allreduceDigests } from '../checksum/signature.js';
-import { Side } from '../io/beneath.js';
+import { openSide } from '../io/side.js';
 
 export const DEFAULT_SUM_CHUNK = 64 * 1024 * 1024;
 
@@ -111,9 +111,9 @@ export async function runSumJob(rt: Runtime, opts: SumJobOptions): Promise<SumJo
   // 1. walk
   progress?.phase('walk');
   rt.onProgress((_p, total) => progress?.walk(total.entries ?? 0));
-  // SRC is read beneath its roots' anchors (io/beneath.ts), never through a symlink.
+  // SRC is read beneath its roots' anchors (io/side.ts), never through a symlink.
   const native = loadNative();
-  const side = new Side(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
+  const side = openSide(native, opts.roots, (root) => root.length > 1 && root[root.length - 1] === 0x2f);
   rt.addAbortHook(() => side.close());
   const walk = await rt.runPhase(walkTask({ roots: opts.roots.map((src) => ({ src, dst: src })), side, lists, errors, uid, native, store: scratch }));
   const totals = walk.total;

@@ -48,7 +48,7 @@ export interface WalkContext {
   /** With the addon a batch is stat'ed in one thread-pool job, relative to its directory. */
   native: NativeAddon | null;
   /**
-   * The walked roots' side (io/beneath.ts): with the addon, directories are opened
+   * The walked roots' side (io/side.ts): with the addon, directories are opened
    * beneath the roots' anchors, never through a symlink in any component.
    */
   side: Side;
