@@ -100,8 +100,10 @@ describe('resume after kill -9 of every rank', () => {
       const np1 = 1 + (trial % 4);
       const np2 = 1 + ((trial + 1 + (trial % 3)) % 5);
       const resumeNp = np2 === np1 ? np2 + 1 : np2;
-      // Spread kills from startup and walk (first 0.6 s) to late copy.
-      const delay = trial < 5 ? 0.15 + trial * 0.12 : 0.3 + Math.random() * Math.max(0.5, fullSeconds * 1.2);
+      // Spread kills from startup and walk (first 0.6 s) to late copy. The first lands during
+      // startup, before anything can be durable (at 0.15 s a -np 1 job that started from
+      // a quicker program had sometimes committed its first files already).
+      const delay = trial < 5 ? 0.05 + trial * 0.12 : 0.3 + Math.random() * Math.max(0.5, fullSeconds * 1.2);
       const job = startCopy([src, dst, '-np', String(np1), '--checkpoint-interval', String(interval), '--quiet']);
       await sleep(delay * 1000);
       try {
