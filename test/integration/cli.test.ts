@@ -2,7 +2,7 @@
 import { copyFileSync, readFileSync, writeFileSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { lastJson, repoRoot, run, scratch } from '../helpers/run.js';
+import { lastJson, repoRoot, run, scratch, sleep, start } from '../helpers/run.js';
 import { envWith, fcp, stderrLines, treecmp } from '../helpers/trees.js';
 
 const OPTIONS = ['--np', '--chunk-size', '--json', '--quiet', '--rendezvous', '--bind', '--job-id', '--startup-timeout', '--heartbeat-timeout', '--version', '--help'];
@@ -113,17 +113,39 @@ describe('fcp: spellings of the rank count', () => {
 });
 
 describe('the environment of the ranks rank 0 starts', () => {
-  it('has no NODE_EXTRA_CA_CERTS (Node parses that file before any code runs; ranks use no TLS): only rank 0 reads it', async () => {
+  it('has no NODE_EXTRA_CA_CERTS (Node 20 parses that file before any code runs; ranks use no TLS)', async () => {
     const s = scratch('extra-ca');
     try {
       const src = join(s.dir, 'src');
       mkdirSync(src);
       writeFileSync(join(src, 'f'), 'x');
-      // A file that does not exist: each node that tries to read it warns once on stderr.
-      const r = await fcp([src, join(s.dir, 'dst'), '-np', '3', '--json'], { env: envWith({ NODE_EXTRA_CA_CERTS: join(s.dir, 'no-such-bundle.pem') }) });
+      const bundle = join(s.dir, 'bundle.pem');
+      writeFileSync(bundle, '');
+      // Slow copy items keep the ranks alive while their environments are read.
+      const job = start(process.execPath, [join(repoRoot, 'bin/fcp.js'), src, join(s.dir, 'dst'), '-np', '3', '--json', '--test-slow-copy-ms', '1500'],
+        { env: envWith({ NODE_EXTRA_CA_CERTS: bundle }) });
+      const pid = job.child.pid!;
+      const envOf = (p: number) => readFileSync(`/proc/${p}/environ`, 'utf8').split('\0');
+      const ranks = new Map<number, string[]>();
+      for (let i = 0; i < 300 && ranks.size < 2; i++) {
+        let kids: number[] = [];
+        try {
+          kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+        } catch { /* not yet */ }
+        for (const k of kids) {
+          try {
+            const env = envOf(k);
+            if (env.some((v) => v.startsWith('FCP_RANK='))) ranks.set(k, env);
+          } catch { /* gone */ }
+        }
+        await sleep(10);
+      }
+      expect(envOf(pid)).toContain(`NODE_EXTRA_CA_CERTS=${bundle}`); // rank 0: the user's environment
+      const r = await job.done;
       expect(r.code, r.stderr).toBe(0);
       expect(lastJson<{ ranks: unknown[] }>(r.stdout).ranks).toHaveLength(3);
-      expect(stderrLines(r.stderr).filter((l) => /Ignoring extra certs/.test(l))).toHaveLength(1);
+      expect(ranks.size).toBe(2);
+      for (const env of ranks.values()) expect(env.filter((v) => v.startsWith('NODE_EXTRA_CA_CERTS='))).toEqual([]);
       expect(readFileSync(join(s.dir, 'dst', 'f'), 'utf8')).toBe('x');
     } finally {
       s.cleanup();
