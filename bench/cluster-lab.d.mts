@@ -28,7 +28,7 @@ export interface ClusterLab {
   nodes: ClusterNode[];
   mount(o: { back: string; mnt: string; metaUs: number; dataUs?: number; latfsArgs?: string[]; workDir: string; count?: number }): void;
   unmount(): Promise<{ node: number; stats: LatfsStats; cpuS: number | null }[]>;
-  run(fcpBin: string, args: string[], o: { ranksPerNode: number; workDir: string; timeoutMs?: number; env?: Record<string, string> }):
+  run(fcpBin: string, args: string[], o: { ranksPerNode: number; workDir: string; timeoutMs?: number; env?: Record<string, string>; nodeArgs?: string[] }):
     Promise<{ wallS: number; ranks: RankResult[] }>;
   teardown(): void;
 }

@@ -174,13 +174,14 @@ export function setupCluster(nodes) {
     },
 
     /**
-     * Start `ranksPerNode` fcp ranks on every mounted node with `args`, as srun -N K would
+     * Start `ranksPerNode` fcp ranks on every mounted node with `args` (and `nodeArgs` to
+     * node before the script: a --snapshot-blob), as srun -N K would
      * (rank r on node floor(r / ranksPerNode)), and wait for all. Resolves { wallS, ranks:
      * [{ rank, node, code, signal, stdout, stderr, cpuS }] }; a job past timeoutMs is
      * killed (its ranks then show signal SIGKILL). cpuS (user + system of the rank) needs
      * GNU time (/usr/bin/time), else null.
      */
-    run(fcpBin, args, { ranksPerNode, timeoutMs = 600_000, env = {}, workDir }) {
+    run(fcpBin, args, { ranksPerNode, timeoutMs = 600_000, env = {}, workDir, nodeArgs = [] }) {
       const up = lab.nodes.filter((n) => n.latfs);
       if (!up.length) throw new Error('no node is mounted');
       const size = up.length * ranksPerNode;
@@ -198,7 +199,7 @@ export function setupCluster(nodes) {
             SLURM_LOCALID: String(local), SLURM_TASKS_PER_NODE: `${ranksPerNode}(x${up.length})`,
           };
           const cpuFile = path.join(workDir, `cpu-${jobId}-${rank}`);
-          const cmd = [...(gnuTime ? [gnuTime, '-f', '%U %S', '-o', cpuFile] : []), process.execPath, fcpBin, ...args];
+          const cmd = [...(gnuTime ? [gnuTime, '-f', '%U %S', '-o', cpuFile] : []), process.execPath, ...nodeArgs, fcpBin, ...args];
           // nsenter execs in place, so the pid is the rank's (or GNU time's, its parent);
           // detached: its own process group, to kill the whole rank on a timeout.
           const child = spawn('nsenter', ['-t', String(n.latfs.pid), '--net', '--mount', '--', ...cmd],

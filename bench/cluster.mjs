@@ -41,6 +41,7 @@ const SPEC = {
   reps: 'number',
   only: 'string',
   'no-verify': 'boolean',
+  snapshot: 'boolean',
   help: 'boolean',
 };
 
@@ -57,6 +58,9 @@ const HELP = `usage: node bench/cluster.mjs [options]   (or: npm run bench -- [o
   --reps N              rounds (default 3)
   --only LIST           under npm run bench: runs when the list names "cluster"
   --no-verify           skip the treecmp of each run's copy
+  --snapshot            start every rank from its build's startup snapshot, as the README
+                        advises under srun/mpirun (node --snapshot-blob "$(node bin/snapshot.js
+                        --path fcp)" bin/fcp.js ...); default: node bin/fcp.js, as srun fcp does
 Needs root (network and mount namespaces, FUSE), ip, nsenter, unshare, fusermount3.
 Backing store /dev/shm/cluster-bench-<pid>, mount point /tmp/cluster-bench-<pid>/mnt on every node,
 lab network ${SUBNET}.0/24 in namespaces cluster-<pid>-*.`;
@@ -109,6 +113,14 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
   const variants = [{ label: '', root: repoRoot }];
   if (opts['baseline-root']) variants.push({ label: 'baseline', root: path.resolve(opts['baseline-root']) });
   for (const v of variants) if (!fs.existsSync(path.join(v.root, 'dist'))) throw new Error(`${v.root}/dist not found: build first (npm run build)`);
+  // --snapshot: each build's own blob for this node, as `node bin/snapshot.js --path fcp` prints it.
+  for (const v of variants) {
+    v.nodeArgs = [];
+    if (!opts.snapshot) continue;
+    const blob = spawnSync(process.execPath, [path.join(v.root, 'bin/snapshot.js'), '--path', 'fcp'], { encoding: 'utf8' });
+    if (blob.status !== 0) throw new Error(`${v.root}: no startup snapshot for this node (npm run build): ${blob.stderr.trim()}`);
+    v.nodeArgs = ['--snapshot-blob', blob.stdout.trim()];
+  }
 
   const srcCache = srcDirFor('small', { files });
   console.error(`cluster: tree ${srcCache}`);
@@ -141,7 +153,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
       name: `${k} node${k > 1 ? 's' : ''}${v.label ? `, ${v.label}` : ''}`,
       k,
       run: async () => {
-        const job = await lab.run(path.join(v.root, 'bin/fcp.js'), [src, dst, '--json', ...fcpArgs], { ranksPerNode: R, workDir: work, env: { FCP_TRACE_PHASES: '1' }, timeoutMs: 600_000 });
+        const job = await lab.run(path.join(v.root, 'bin/fcp.js'), [src, dst, '--json', ...fcpArgs], { ranksPerNode: R, workDir: work, env: { FCP_TRACE_PHASES: '1' }, timeoutMs: 600_000, nodeArgs: v.nodeArgs });
         const nodes = await lab.unmount();
         const bad = job.ranks.filter((r) => r.code !== 0);
         if (bad.length) {
@@ -186,7 +198,7 @@ export async function main(argv = process.argv.slice(2), { direct = false } = {}
 
   for (const v of variants) {
     report({ ks, R, runs: runs.get(v.label), entries, tree, metaUs, dataUs, threads, reps, cpus, load0, verified, fcpArgs,
-      title: v.label ? `${v.label}: fcp of ${v.root}` : variants.length > 1 ? `fcp of ${v.root}` : 'fcp' });
+      title: `${v.label ? `${v.label}: fcp of ${v.root}` : variants.length > 1 ? `fcp of ${v.root}` : 'fcp'}${opts.snapshot ? ', ranks started from its startup snapshot' : ''}` });
   }
   const entry = path.relative(repoRoot, process.argv[1] ?? 'bench/cluster.mjs');
   const env = process.env.FCP_TOOLS_DIR ? `FCP_TOOLS_DIR=${shQuote(process.env.FCP_TOOLS_DIR)} ` : '';
