@@ -24,6 +24,8 @@ export interface CheckpointOptions {
   roots: Root[];
   /** --files-from: the job copies a list (a resume must too, and a list job must not resume a whole copy) */
   list?: boolean;
+  /** records a rank buffers before it writes them whatever the interval (default: rank-store.ts FLUSH_ROWS) */
+  bufferRows?: number;
 }
 
 export interface JobCheckpoint {
@@ -66,7 +68,7 @@ export async function openCheckpoint(rt: Runtime, o: CheckpointOptions, syncData
   setup = await rt.collectives.bcast<Setup>(rt.rank === 0 ? setup : null, isSetup);
   if (setup.error) throw new CheckpointRefused(setup.error, setup.code);
 
-  const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank), syncData) : null;
+  const store = o.enabled ? new RankStore(dir.rankFile(setup.gen, rt.rank), syncData, o.bufferRows) : null;
   if (store) {
     store.onBroken = (err) => process.stderr.write(`fcp: checkpoint stopped: writing ${showPath(store.path)} failed (${err.message}); the copy goes on, and a later --resume redoes what this rank did since\n`);
   }

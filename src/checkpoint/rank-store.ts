@@ -28,8 +28,13 @@ import type { FileRun } from '../model/file-run.js';
 import { doneRows } from './done-batch.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
 
-/** Buffered rows past which a flush happens at once: the buffer, too, must not grow with the tree. */
-const FLUSH_ROWS = 8192;
+/**
+ * Buffered rows past which a flush happens at once, unless the store is given another
+ * bound: the buffer, too, must not grow with the tree. A job's rank store gets a larger
+ * one from --mem-limit (cli/mem-budget.ts): a job shorter than one interval whose ranks
+ * each copy fewer files than that then never opens SQLite at all.
+ */
+export const FLUSH_ROWS = 8192;
 
 /** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
 const ROWS_PER_INSERT = 64;
@@ -96,7 +101,7 @@ export class RankStore {
   private hold = false;
   private readonly entries: RowBuffer;
   private readonly listings: RowBuffer;
-  /** entries held by the buffered listings (they count toward FLUSH_ROWS like rows) */
+  /** entries held by the buffered listings (they count toward flushRows like rows) */
   private listed = 0;
   private readonly complete: RowBuffer;
   private readonly done: RowBuffer;
@@ -125,7 +130,7 @@ export class RankStore {
    * `syncData` makes durable everything written before it is called (null: --no-sync,
    * done records are committed like any other).
    */
-  constructor(readonly path: string, private readonly syncData: (() => Promise<void>) | null = null) {
+  constructor(readonly path: string, private readonly syncData: (() => Promise<void>) | null = null, private readonly flushRows = FLUSH_ROWS) {
     const db = () => this.db!;
     this.entries = new RowBuffer(db, 'entries', ENTRY_COLUMNS);
     this.listings = new RowBuffer(db, 'listings', ['root', 'dir', 'names', 'stats']);
@@ -157,7 +162,7 @@ export class RankStore {
   entry(e: Entry): void {
     if (this.broken) return;
     this.entries.next().push(...entryRow(e));
-    if (this.entries.rows >= FLUSH_ROWS) this.flush();
+    if (this.entries.rows >= this.flushRows) this.flush();
   }
 
   /**
@@ -168,7 +173,7 @@ export class RankStore {
     if (this.broken) return;
     this.listings.next().push(r, dir, names, statBytes(stats));
     this.listed += count;
-    if (this.listed >= FLUSH_ROWS) this.flush();
+    if (this.listed >= this.flushRows) this.flush();
   }
 
   /**
@@ -228,7 +233,7 @@ export class RankStore {
   doneWork(e: Entry, off: number, len: number, digest: string | null = null): void {
     if (this.broken) return;
     this.done.next().push(e.r, e.p, off, len, e.m.size, e.m.mtime[0], e.m.mtime[1], digest);
-    if (this.done.rows >= FLUSH_ROWS) this.commitDone();
+    if (this.done.rows >= this.flushRows) this.commitDone();
   }
 
   /**
@@ -240,7 +245,7 @@ export class RankStore {
     if (this.broken) return;
     this.doneBatches.next().push(rels, statBytes(nums), statBytes(status), digests);
     this.batched += files;
-    if (this.batched >= FLUSH_ROWS) this.commitDone();
+    if (this.batched >= this.flushRows) this.commitDone();
   }
 
   /** A full buffer of done records: without a data sync written now, else by a commit. */

@@ -117,6 +117,7 @@ export async function runFcp(opts: FcpOptions, plan: FcpPlan, argv: string[], js
         enabled: opts.checkpoint,
         roots,
         list: filesFrom !== null,
+        bufferRows: budgets(opts.memLimit).checkpointRows,
       },
     });
   } catch (err) {

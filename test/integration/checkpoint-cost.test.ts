@@ -57,6 +57,28 @@ describe('checkpoint of a job shorter than one interval', () => {
     }
   });
 
+  it.runIf(hasStrace)('of 24,000 files at -np 2 (more than 8,192 a rank): its records stay buffered within --mem-limit\'s share, no SQLite; with --mem-limit 16M they are written', async () => {
+    const s = scratch('ckpt-buffer');
+    try {
+      const src = smallSrc(s.dir, 24_000);
+      const dbOpens = async (name: string, extra: string[]) => {
+        const out = join(s.dir, `strace-${name}.txt`);
+        const dst = join(s.dir, `dst-${name}`);
+        const r = await run('strace', ['-f', '-qq', '-o', out, '-e', 'trace=openat,openat2', process.execPath, fcpBin, src, dst, '-np', '2', '--quiet',
+          '--checkpoint-interval', '600', '--checkpoint-dir', join(s.dir, `ck-${name}`), ...extra], { env: envWith(), timeoutMs: 300_000 });
+        expect(r.code, r.stderr).toBe(0);
+        expect((await treecmp(src, dst)).differences).toBe(0);
+        return readFileSync(out, 'utf8').split('\n').filter((l) => /openat2?\(/.test(l) && /\.db"|better_sqlite3/.test(l)).length;
+      };
+      // Default --mem-limit (128M): 32,768 records a rank before a write.
+      expect(await dbOpens('default', [])).toBe(0);
+      // 16M: 8,192, so each rank's ~12,000 listed files make it write (and load SQLite).
+      expect(await dbOpens('small', ['--mem-limit', '16M'])).toBeGreaterThan(0);
+    } finally {
+      s.cleanup();
+    }
+  }, 300_000);
+
   it('with --keep-checkpoint: the records are written at the end, and --resume copies nothing again', async () => {
     const s = scratch('ckpt-keep');
     try {
