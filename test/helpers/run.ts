@@ -48,6 +48,38 @@ export function start(cmd: string, args: string[], opts: SpawnOptions = {}): { c
   return { child, done };
 }
 
+/**
+ * `cmd` in a process group of its own, with every rank it starts, so that a test can stop
+ * the whole job at once as a node crash or a batch system would (kill). stdout is
+ * ignored; stderr is kept; `exited` resolves with the exit code (null: a signal).
+ */
+export function startGroup(cmd: string, args: string[], opts: SpawnOptions = {}): {
+  pid: number; stderr: () => string; exited: Promise<number | null>; ended: () => boolean; kill: (sig?: NodeJS.Signals) => void;
+} {
+  const child = spawn(cmd, args, { ...opts, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  let ended = false;
+  child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => {
+    ended = true;
+    r(code);
+  }));
+  const kill = (sig: NodeJS.Signals = 'SIGKILL') => {
+    try {
+      process.kill(-child.pid!, sig);
+    } catch {
+      // the job had ended already
+    }
+  };
+  return { pid: child.pid!, stderr: () => stderr, exited, ended: () => ended, kill };
+}
+
+/** Look at `ok` every `stepMs` until it holds or `ms` have passed; whether it held. */
+export async function until(ok: () => boolean, ms = 30_000, stepMs = 10): Promise<boolean> {
+  for (const end = Date.now() + ms; !ok(); await sleep(stepMs)) if (Date.now() > end) return false;
+  return true;
+}
+
 /** The last line of stdout parsed as JSON (the tools' --json contract). */
 export function lastJson<T = Record<string, unknown>>(stdout: string): T {
   const lines = stdout.trim().split('\n');

@@ -7,12 +7,12 @@
  * skips what it did; a job longer than one interval has its file from the first interval
  * on, so a kill -9 after it loses only what came later.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { isRoot, lastJson, run, scratch, sleep, type RunResult } from '../helpers/run.js';
+import { isRoot, lastJson, run, scratch, sleep, startGroup, until, type RunResult } from '../helpers/run.js';
 import { envWith, failureLines, fcp, fcpBin, treecmp, unprivileged } from '../helpers/trees.js';
 
 interface Summary { files: number; errors: number; filesCopied: number; filesSkipped: number; bytesSkipped: number }
@@ -146,12 +146,9 @@ describe('checkpoint of a job longer than one interval', () => {
       const dst = join(s.dir, 'dst');
       const ck = join(s.dir, 'ck');
       // Slow copy items (400 ms each, 12 in flight per rank): some 4 s of copying.
-      const job = spawn(process.execPath, [fcpBin, src, dst, '-np', '2', '--quiet', '--checkpoint-interval', '0.2', '--checkpoint-dir', ck, '--test-slow-copy-ms', '400'], {
-        env: envWith(), detached: true, stdio: 'ignore',
-      });
-      const exited = new Promise<number | null>((r) => job.on('close', (code) => r(code)));
+      const job = startGroup(process.execPath, [fcpBin, src, dst, '-np', '2', '--quiet', '--checkpoint-interval', '0.2', '--checkpoint-dir', ck, '--test-slow-copy-ms', '400'], { env: envWith() });
       const dbs = () => (existsSync(ck) ? readdirSync(ck).filter((n) => /^g1-r\d+\.db$/.test(n)) : []);
-      for (let i = 0; i < 3000 && dbs().length < 2; i++) await sleep(10);
+      await until(() => dbs().length >= 2);
       expect(dbs().sort()).toEqual(['g1-r0.db', 'g1-r1.db']);
       // Until an interval's commit recorded finished files (the copy is slow: whatever the load).
       const recorded = () => dbs().some((f) => {
@@ -166,10 +163,10 @@ describe('checkpoint of a job longer than one interval', () => {
           return false; // being written: look again
         }
       });
-      for (let i = 0; i < 3000 && !recorded(); i++) await sleep(10);
+      await until(recorded);
       expect(recorded()).toBe(true);
-      process.kill(-job.pid!, 'SIGKILL');
-      await exited;
+      job.kill();
+      await job.exited;
       const r = await fcp(['--resume', src, dst, '-np', '2', '--json', '--checkpoint-dir', ck], { env: envWith() });
       expect(r.code, r.stderr).toBe(0);
       const sum = lastJson<Summary>(r.stdout);
@@ -190,14 +187,11 @@ describe('a job killed before its first flush', () => {
       const dst = join(s.dir, 'dst');
       const ck = join(s.dir, 'ck');
       // A long interval: nothing is flushed before the kill.
-      const job = spawn(process.execPath, [fcpBin, src, dst, '-np', '2', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '400'], {
-        env: envWith(), detached: true, stdio: 'ignore',
-      });
-      const exited = new Promise<number | null>((r) => job.on('close', (code) => r(code)));
-      for (let i = 0; i < 3000 && !(existsSync(dst) && readdirSync(dst).length > 0); i++) await sleep(10);
+      const job = startGroup(process.execPath, [fcpBin, src, dst, '-np', '2', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '400'], { env: envWith() });
+      await until(() => existsSync(dst) && readdirSync(dst).length > 0);
       await sleep(300);
-      process.kill(-job.pid!, 'SIGKILL');
-      await exited;
+      job.kill();
+      await job.exited;
       expect(readdirSync(ck).filter((n) => n.endsWith('.db'))).toEqual([]);
       expect(existsSync(join(ck, 'lock'))).toBe(true);
       for (let i = 0; i < 2; i++) {
@@ -226,15 +220,12 @@ describe('a job killed before its first flush', () => {
       for (let i = 0; i < 12; i++) writeFileSync(join(src, `m${i}`), Buffer.alloc(8 << 20, 100 + i));
       const dst = join(s.dir, 'dst');
       const ck = join(s.dir, 'ck');
-      const job = spawn(process.execPath, [fcpBin, src, dst, '-np', '4', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '3000'], {
-        env: envWith(), detached: true, stdio: 'ignore',
-      });
-      const exited = new Promise<number | null>((r) => job.on('close', (code) => r(code)));
+      const job = startGroup(process.execPath, [fcpBin, src, dst, '-np', '4', '--quiet', '--checkpoint-interval', '600', '--checkpoint-dir', ck, '--test-slow-copy-ms', '3000'], { env: envWith() });
       const parts = () => (existsSync(join(dst, 'big')) ? readdirSync(join(dst, 'big')).filter((n) => n.startsWith('.fcp-part.')) : []);
-      for (let i = 0; i < 3000 && parts().length === 0; i++) await sleep(10);
+      await until(() => parts().length > 0);
       expect(parts().length, 'part files were made before the kill').toBeGreaterThan(0);
-      process.kill(-job.pid!, 'SIGKILL');
-      await exited;
+      job.kill();
+      await job.exited;
       // The ranks that made part files created their databases first, with the chunk size.
       const dbs = readdirSync(ck).filter((n) => n.endsWith('.db'));
       expect(dbs.length).toBeGreaterThan(0);

@@ -6,12 +6,11 @@
  * (fcp --test-exchange-round) make the exchanges take many rounds; also without the addon,
  * with spilled lists, after a stop and --resume, and with --update=checksum.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lastJson, repoRoot, run, scratch, sleep } from '../helpers/run.js';
+import { lastJson, repoRoot, run, scratch, sleep, startGroup, until } from '../helpers/run.js';
 import { envWith, failureLines, fcp, fcpBin, treecmp } from '../helpers/trees.js';
 
 const fsum = join(repoRoot, 'bin/fsum.js');
@@ -113,19 +112,14 @@ describe('hard-link farm', () => {
 
   it('stopped mid-copy and resumed at another -np: links kept, signature equals fsum', async () => {
     const dst = join(work.dir, 'resumed');
-    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q', '--test-slow-copy-ms', '2000', '--test-exchange-round', '64'], {
-      detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: envWith({}),
-    });
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (d) => (stderr += d));
-    const done = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const job = startGroup(process.execPath, [fcpBin, src, dst, '-np', '3', '--chunk-size', '1M', '--checkpoint-interval', '0.2', '-q', '--test-slow-copy-ms', '2000', '--test-exchange-round', '64'], { env: envWith({}) });
     // Stop once files are landing in DST (the links phase comes after the copy); not
     // the large file's part file, which is there from the start of the copy phase.
     const landed = () => existsSync(dst) && readdirSync(dst).some((d) => readdirSync(join(dst, d)).some((n) => !n.startsWith('.fcp-part')));
-    for (let i = 0; i < 3000 && !landed(); i++) await sleep(10);
+    await until(landed);
     await sleep(300);
-    process.kill(-child.pid!, 'SIGTERM');
-    expect(await done, stderr).toBe(4);
+    job.kill('SIGTERM');
+    expect(await job.exited, job.stderr()).toBe(4);
     const out = await copyAndCheck(dst, ['--resume', '-np', '2', '--test-exchange-round', '13']);
     expect(out.filesSkipped).toBeGreaterThan(0); // the first run's files were not copied again
   });

@@ -4,12 +4,12 @@
  * resumed exactly from its checkpoint. On latfs (every request sleeps), so the walk takes
  * long enough to be caught in the middle; real rank processes, real files, real SQLite.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
-import { isRoot, lastJson, run, scratch, sleep } from '../helpers/run.js';
+import { isRoot, lastJson, run, scratch, startGroup, until } from '../helpers/run.js';
 import { fcpBin, treecmp } from '../helpers/trees.js';
 import { mountLatfs, unmountAll } from '../helpers/latfs.js';
 import { doneRows } from '../../src/checkpoint/done-batch.js';
@@ -72,17 +72,12 @@ describe.skipIf(!isRoot || !hasFuse)('the walk copies as it goes (latfs)', () =>
     const dst = m.path('dst');
     const ck = join(s.dir, 'ck');
     // Copy items are slowed too, so the copy stays behind the walk as it would on a busy PFS.
-    const child = spawn(process.execPath, [fcpBin, src, dst, '-np', '2', '--checkpoint-dir', ck, '--checkpoint-interval', '0.2', '--test-slow-copy-ms', '50', '--quiet'], {
-      detached: true, stdio: 'ignore',
-    });
-    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-    let ended = false;
-    void exited.then(() => (ended = true));
+    const job = startGroup(process.execPath, [fcpBin, src, dst, '-np', '2', '--checkpoint-dir', ck, '--checkpoint-interval', '0.2', '--test-slow-copy-ms', '50', '--quiet']);
     // Kill every rank as soon as a copied file is recorded in the checkpoint.
-    for (let i = 0; i < 1200 && !ended && committed(ck).done.size === 0; i++) await sleep(25);
-    expect(ended, 'the copy ended before it could be killed').toBe(false);
-    process.kill(-child.pid!, 'SIGKILL');
-    await exited;
+    await until(() => job.ended() || committed(ck).done.size > 0, 30_000, 25);
+    expect(job.ended(), 'the copy ended before it could be killed').toBe(false);
+    job.kill();
+    await job.exited;
     const atKill = committed(ck);
     expect(atKill.done.size).toBeGreaterThan(0);
     // The walk had not listed the whole tree: files were recorded done during the walk.
