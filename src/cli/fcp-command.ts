@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from '../util/cjs-deps.js';
 import { addLaunchOptions, collect, countOption, duration, positiveInt, rateOption, seconds, sizeOption } from './options.js';
 import { MAX_RETRIES } from '../io/retry.js';
+import { DEFAULT_MEM_LIMIT } from './mem-budget.js';
 import { parseMaxDelete, type MaxDelete } from '../copy/delete-guards.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -61,7 +62,7 @@ export function buildCommand(): Command {
     .option('--no-hash', 'do not hash what is read (no --signature, no --verify); lets copy_file_range move data in the kernel')
     .option('--verify', 'after the copy, re-read DST (each rank what another wrote) and compare it with the xxhash digests of what was read from SRC; mismatches are named with file and byte range, exit 1', false)
     .option('--signature', 'print the dataset signature of SRC (the same as fsum SRC) computed from the bytes the copy read', false)
-    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues and file lists, at least 1M; beyond it they spill to SQLite (e.g. 512M)').argParser(sizeOption('--mem-limit', 2 ** 20)).default(128 * 1024 * 1024, '128M'))
+    .addOption(new Option('--mem-limit <size>', 'memory budget per rank for work queues, file lists and checkpoint records, at least 1M; beyond it they go to SQLite (e.g. 512M)').argParser(sizeOption('--mem-limit', 2 ** 20)).default(DEFAULT_MEM_LIMIT, '128M'))
     .option('--resume', 'finish an earlier, interrupted copy of the same SRC to DST: work recorded in its checkpoint is not done again (any -np); without a checkpoint, copy from scratch', false)
     .option('--checkpoint-dir <dir>', 'where ranks record progress (default: hidden beside DST: DST/../.fcp-checkpoint-<hash>)')
     .option('--checkpoint-interval <s>', 'seconds between checkpoint writes; a kill loses at most this much work', seconds('--checkpoint-interval'), 5)

@@ -312,7 +312,10 @@ export class PhaseRunner<I> {
   private takeNext(): I | undefined {
     const kinds = this.task.kinds;
     if (!kinds) return this.queue.pop();
-    return this.queue.popNewestWhere((it) => this.kindInFlight[kinds.of(it)]! < kinds.max[kinds.of(it)]!, KIND_SCAN);
+    return this.queue.popNewestWhere((it) => {
+      const k = kinds.of(it);
+      return this.kindInFlight[k]! < kinds.max[k]!;
+    }, KIND_SCAN);
   }
 
   private runItem(item: I): void {
