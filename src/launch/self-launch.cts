@@ -179,7 +179,14 @@ export function childExchange(rank: number, endpoint: string, timeoutMs: number)
     // Rank 0 may be gone already: then the channel is closed (ERR_IPC_CHANNEL_CLOSED
     // comes to this callback, not as an uncaught exception) and 'disconnect' stops us.
     process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg, undefined, {}, (err) => {
-      if (err) { clearTimeout(t); reject(new Error('rank 0 went away during startup')); }
+      if (!err) return;
+      clearTimeout(t);
+      // The channel closed under the send: rank 0 is gone, has said why if it could, and
+      // this rank leaves quietly (guardChildStartup). The callback can come before the
+      // channel's 'disconnect' event: wait a moment for it before saying anything.
+      if (!process.connected) return leaveQuietly();
+      process.once('disconnect', leaveQuietly);
+      setTimeout(() => reject(new Error('rank 0 went away during startup')), 1000).unref();
     });
   });
 }
