@@ -75,7 +75,7 @@ const fmtUs = (us) => (us >= 1000 && us % 1000 === 0 ? `${us / 1000} ms` : `${us
 function phasesOf(stderr) {
   const out = {};
   for (const m of stderr.matchAll(/^\[phase\] (.+?) ([\d.]+) ms$/gm)) out[m[1].replace(/ \(.*\)$/, '')] = Number(m[2]);
-  const exit = /^\[phase\] exit at ([\d.]+) ms$/m.exec(stderr);
+  const exit = /^\[phase\] exit at ([\d.]+) ms/m.exec(stderr);
   if (exit) out['exit at'] = Number(exit[1]);
   return out;
 }

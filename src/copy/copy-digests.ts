@@ -11,7 +11,6 @@
 import type { Runtime } from '../engine/runtime.js';
 import { entryDigest, targetDigest } from '../checksum/entry-digest.js';
 import { addDigests, digestFromBytes, fileDigest, fromHex, isHex128, toHex } from '../checksum/hasher.js';
-import { allreduceDigests } from '../checksum/signature.js';
 import type { Entry } from '../model/entry.js';
 
 export type ChunkPartial = [key: string, off: number, digest: string];
@@ -99,10 +98,13 @@ export class CopyDigests {
     return fileDigest(chunks.map(([o]) => partials.get(o)!), size);
   }
 
-  /** The dataset signature (every rank gets it) and how many entries it lacks. */
-  async signature(rt: Runtime): Promise<{ signature: bigint; missing: number }> {
-    const [signature] = await allreduceDigests(rt.collectives, [this.sum]);
-    const m = await rt.allreduceCounters({ missing: this.missing });
-    return { signature: signature!, missing: m.missing ?? 0 };
+  /** This rank's share of the signature (hex; see signatureOf), for a collective that gathers every rank's. */
+  share(): string {
+    return toHex(this.sum);
+  }
+
+  /** The dataset signature from every rank's share (the sum of their sums: any order gives the same). */
+  static signatureOf(shares: readonly string[]): bigint {
+    return shares.reduce((a, s) => addDigests(a, fromHex(s)), 0n);
   }
 }

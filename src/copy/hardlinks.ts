@@ -39,7 +39,16 @@ export class HardLinks {
     readonly groups: LinkGroups,
     /** this rank's own names' roles, and the digests of the primaries it read */
     readonly names: LinkNames,
+    /** no rank found a hard-linked file (the plan made no exchange): the links phase has nothing to do anywhere */
+    readonly none = false,
   ) {}
+
+  /** The plan of a job in which no rank found a file with more than one link. */
+  static empty(): HardLinks {
+    const groups = new LinkGroups();
+    groups.seal();
+    return new HardLinks(groups, new LinkNames(), true);
+  }
 
   /**
    * How this rank copies a file it found: null for a secondary (not copied: linked to its

@@ -50,6 +50,11 @@ export class Collectives {
     this.wakers.get(msg.id)?.();
   }
 
+  /** Collectives this rank has started (the same on every rank): what a job costs in round trips among all ranks. */
+  get started(): number {
+    return this.nextId;
+  }
+
   /** Reject every pending and future collective (the job is aborting). */
   fail(err: Error): void {
     this.failed = err;

@@ -201,6 +201,11 @@ export class Runtime {
     this.stopper.addHook(hook);
   }
 
+  /** Engine phases run so far (the same on every rank). */
+  get phasesRun(): number {
+    return this.phaseNo;
+  }
+
   /**
    * Run one phase of `task` on every rank until no work is left anywhere, then sum the
    * counters. Every rank must call runPhase for the same tasks in the same order.

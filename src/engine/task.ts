@@ -66,3 +66,8 @@ export interface PhaseResult {
   /** Each rank's counters, by rank (every rank gets them). */
   perRank: Counters[];
 }
+
+/** The result of a phase no rank had anything to do in, and so did not run (every counter 0). */
+export function noPhase(size: number): PhaseResult {
+  return { local: {}, total: {}, perRank: Array.from({ length: size }, () => ({})) };
+}

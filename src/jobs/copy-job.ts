@@ -51,7 +51,7 @@ export async function runCopyJob(rt: Runtime, opts: CopyJobOptions): Promise<Cop
   const finishedFiles = await finishLargePhase(run, plan, copied);
   await linksPhase(run, plan, copied);
   const deleted = await deletePhase(run, guard.refused);
-  await dirMetaPhase(run, copied);
+  await dirMetaPhase(run, walked, copied);
   const verifyMismatches = await verifyPhase(run, plan, copied);
   return summaryPhase(run, { walked, plan, mkdir, copied, finishedFiles, deleted, verifyMismatches });
 }

@@ -133,7 +133,9 @@ export async function endJob(job: Job, code: number, finalize?: () => void): Pro
     const worst = codes.find((c) => c !== 0);
     if (worst !== undefined && code === 0) code = worst;
   }
-  if (process.env.FCP_TRACE_PHASES === '1' && job.rt.rank === 0) process.stderr.write(`[phase] exit at ${performance.now().toFixed(1)} ms\n`);
+  if (process.env.FCP_TRACE_PHASES === '1' && job.rt.rank === 0) {
+    process.stderr.write(`[phase] exit at ${performance.now().toFixed(1)} ms (engine phases ${job.rt.phasesRun}, collectives ${job.rt.collectives.started})\n`);
+  }
   if (process.env.FCP_TRACE_PHASES === '2') {
     const cpu = process.cpuUsage();
     process.stderr.write(`[phase r${job.rt.rank}] exit at ${performance.now().toFixed(1)} ms cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms in all\n`);

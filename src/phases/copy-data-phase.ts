@@ -9,7 +9,7 @@
  * large files it sees are collected for the finish phase, which renames them into place.
  */
 import { constants as C, close as closeCb, ftruncate as ftruncateCb } from 'node:fs';
-import type { PhaseResult, TaskContext } from '../engine/task.js';
+import { noPhase, type PhaseResult, type TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
 import type { Entry } from '../model/entry.js';
 import { BATCH_BYTES, batches, chooseBatchFiles, chunksOf, PackedBatcher } from '../copy/plan.js';
@@ -35,6 +35,8 @@ import type { Plan } from './plan-phase.js';
 
 export interface Copied {
   result: PhaseResult;
+  /** false: the walk left nothing to copy on any rank (Walked.left), so the phase did not run, and no rank has large files to finish */
+  ran: boolean;
   /** large files one of whose chunks failed on this rank: fileKey -> why (the finish phase names them) */
   failed: Map<string, ChunkFailure>;
   /** the large files this rank owns, with their part files created: the finish phase's work */
@@ -106,16 +108,19 @@ export async function copyDataPhase(run: CopyRun, walked: Walked, plan: Plan): P
   if (digests && overlap?.digests) digests.absorb(overlap.digests);
   const copyCtx = copyContext(run, digests, failed);
   const doneStore = copyCtx.store ?? null;
-  const result = addCounters(await rt.runPhase(copyTask({
+  // The walk copied or found up to date every file, and there is nothing else: no rank
+  // has work, so no phase (and none of its collectives).
+  const ran = walked.left.copy;
+  const result = addCounters(ran ? await rt.runPhase(copyTask({
     ...copyCtx,
     seedItems: (ctx) => copyItems(ctx),
-  })), overlap?.copied ?? null);
+  })) : noPhase(rt.size), overlap?.copied ?? null);
   {
     const t = result.total;
     progress?.copy((t.bytes ?? 0) + (t.skippedBytes ?? 0) + (t.upToDateBytes ?? 0) + walkUpToDateBytes, totalBytes, (t.files ?? 0) + (t.skippedFiles ?? 0) + (t.upToDate ?? 0) + walkUpToDate, walkTotals.files ?? 0);
   }
   run.mark('copy');
-  return { result, failed, large, largeUpToDate: largeUpToDateSet, digests, doneStore, totalBytes };
+  return { result, ran, failed, large, largeUpToDate: largeUpToDateSet, digests, doneStore, totalBytes };
 
   /**
    * This rank's copy work, lazily: others first (cheap), then each large file's chunks

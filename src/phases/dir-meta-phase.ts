@@ -10,12 +10,13 @@ import { applyMeta } from '../copy/metadata.js';
 import { dirMetaSame } from '../model/update-rule.js';
 import { IN_FLIGHT, type CopyRun } from './run.js';
 import type { Copied } from './copy-data-phase.js';
+import type { Walked } from './walk-phase.js';
 
-export async function dirMetaPhase(run: CopyRun, { digests }: Copied): Promise<void> {
+export async function dirMetaPhase(run: CopyRun, walked: Walked, { digests }: Copied): Promise<void> {
   const { rt, opts, roots, trees, throttle } = run;
   run.progress?.phase('dir metadata');
   const isNum = (x: unknown): x is number => typeof x === 'number';
-  const maxDepth = await rt.collectives.allreduce<number>(run.lists.maxDirDepth(), Math.max, isNum);
+  const maxDepth = walked.dirLevels !== null ? walked.dirLevels - 1 : await rt.collectives.allreduce<number>(run.lists.maxDirDepth(), Math.max, isNum);
   run.jobLimits.allRanks(); // every rank sets directories' metadata
   for (let depth = maxDepth; depth >= 0; depth--) {
     await forEachLimit(run.lists.dirsAtDepth(depth), IN_FLIGHT, async (d) => {
@@ -36,7 +37,9 @@ export async function dirMetaPhase(run: CopyRun, { digests }: Copied): Promise<v
         run.errors.report('set metadata of', errPath(err, dst), err); // the source, when it is what changed
       }
     });
-    await rt.barrier();
+    // The next level up waits for this one everywhere. After the last level, nothing
+    // does: each rank makes its own writes durable, and the summary's collective follows.
+    if (depth > 0) await rt.barrier();
   }
   run.inFlight?.stop();
   run.jobLimits.stop();

@@ -22,6 +22,11 @@ export async function finishLargePhase(run: CopyRun, plan: Plan, copied: Copied)
   const { rt, roots, trees, errors, report, dataSync, store, retrying, tracked } = run;
   const { digests, doneStore } = copied;
   run.progress?.phase('finish');
+  // No copy phase: no rank has a large file (Copied.ran), nor a chunk that failed.
+  if (!copied.ran) {
+    run.mark('finish');
+    return 0;
+  }
   type Failure = [string, string, boolean];
   const isFailures = (x: unknown): x is Failure[] => Array.isArray(x) && x.every((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string' && typeof f[2] === 'boolean');
   const failedEverywhere = new Map<string, Failure>();

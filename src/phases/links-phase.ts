@@ -13,6 +13,11 @@ import type { Copied } from './copy-data-phase.js';
 
 export async function linksPhase(run: CopyRun, { links }: Plan, { digests }: Copied): Promise<void> {
   const { rt, roots, trees, errors, report } = run;
+  // No rank found a hard-linked file (the plan knew it from the walk's totals).
+  if (links.none) {
+    run.mark('links');
+    return;
+  }
   if (digests) await sumSecondaries(rt, links, digests);
   run.progress?.phase('links');
   await forEachLimit(links.secondaries(), IN_FLIGHT, async (e) => {

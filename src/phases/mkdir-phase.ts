@@ -9,7 +9,7 @@
  * batches of directories. Collective.
  */
 import { forEachLimit } from '../util/for-each-limit.js';
-import type { PhaseResult, Task } from '../engine/task.js';
+import { noPhase, type PhaseResult, type Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
 import type { WalkLists } from '../walk/walk-lists.js';
 import { isBuf, type Entry, type Root } from '../model/entry.js';
@@ -25,7 +25,8 @@ import type { Walked } from './walk-phase.js';
 
 export async function mkdirPhase(run: CopyRun, walked: Walked): Promise<PhaseResult> {
   run.progress?.phase('mkdir');
-  const mk = await run.rt.runPhase(mkdirTask(run.lists, dirMaker(run), walked.dstDirs, walked.made, run.throttle));
+  // The walk made every directory it found (walk-copy.ts): nothing left on any rank.
+  const mk = walked.left.dirs ? await run.rt.runPhase(mkdirTask(run.lists, dirMaker(run), walked.dstDirs, walked.made, run.throttle)) : noPhase(run.rt.size);
   run.mark('mkdir');
   return mk;
 }

@@ -3,7 +3,7 @@
  * chunks line up) and the hard-link groups (copy/hardlinks.ts). Collective.
  */
 import { chooseChunkSize } from '../copy/plan.js';
-import { planHardLinks, type HardLinks } from '../copy/hardlinks.js';
+import { HardLinks, planHardLinks } from '../copy/hardlinks.js';
 import type { CopyRun } from './run.js';
 import type { Walked } from './walk-phase.js';
 
@@ -22,7 +22,8 @@ export async function planPhase(run: CopyRun, walked: Walked): Promise<Plan> {
   // chunk records are read back only with the chunk size they were cut with.
   run.store?.setMeta('chunkSize', String(chunk));
   run.known.chunkSize = chunk;
-  const links = await planHardLinks(rt, run.lists.hardlinked(), run.roots.length);
+  // (no rank found a hard-linked file: no exchange, and the links phase is skipped)
+  const links = walked.left.links ? await planHardLinks(rt, run.lists.hardlinked(), run.roots.length) : HardLinks.empty();
   rt.addAbortHook(() => links.close());
   run.mark('plan');
   return { chunk, links };

@@ -6,7 +6,11 @@
 import { EXIT } from '../engine/runtime.js';
 import { showPath } from '../model/paths.js';
 import { toHex } from '../checksum/hasher.js';
-import { reportDrops } from '../jobs/report-drops.js';
+import { sayDrops } from '../jobs/report-drops.js';
+import { dropCountsOf } from '../transport/drop-report.js';
+import { isCounters, type Counters } from '../transport/messages.js';
+import { isHex128 } from '../checksum/hasher.js';
+import { CopyDigests } from '../copy/copy-digests.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
 import { walkedEntries } from '../jobs/job-totals.js';
 import type { CopyJobResult } from './copy-options.js';
@@ -34,7 +38,6 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   const { digests } = o.copied;
   const walk = o.walked.result;
   const copy = o.copied.result;
-  const sig = digests ? await digests.signature(rt) : null;
   // Every entry has its line by now: each rank sorts its part, rank 0 joins them.
   if (run.jobReport) {
     progress?.phase('report');
@@ -58,12 +61,21 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   const secondaryBytes = o.plan.links.secondaryBytes();
   o.plan.links.close();
   run.trees.close();
-  const total = await rt.allreduceCounters({
-    errors: errors.count, secondaryBytes, deleted: o.deleted.deleted, listSpilled: run.lists.isSpilled ? 1 : 0, retried: run.retries?.retried ?? 0, retries: run.retries?.retries ?? 0,
-  });
-  const isNum = (x: unknown): x is number => typeof x === 'number';
-  const finishedPerRank = await rt.collectives.allgather<number>(o.finishedFiles, isNum);
-  const droppedMessages = await reportDrops(rt, 'fcp', (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
+  // One collective for all the job's sums (each costs a few round trips among all ranks):
+  // this rank's counters, messages the transport dropped and its share of the signature.
+  const dropped = dropCountsOf(rt.dropped);
+  const mine: Share = {
+    c: {
+      errors: errors.count, secondaryBytes, deleted: o.deleted.deleted, listSpilled: run.lists.isSpilled ? 1 : 0, retried: run.retries?.retried ?? 0, retries: run.retries?.retries ?? 0,
+      finished: o.finishedFiles, missing: digests?.missing ?? 0, ...prefixed(DROPPED, dropped),
+    },
+    sig: digests ? digests.share() : '',
+  };
+  const shares = await rt.collectives.allgather<Share>(mine, isShare);
+  const total = sumOf(shares.map((s) => s.c));
+  const finishedPerRank = shares.map((s) => s.c.finished ?? 0);
+  const sig = digests ? { signature: CopyDigests.signatureOf(shares.map((s) => s.sig)), missing: total.missing ?? 0 } : null;
+  const droppedMessages = sayDrops(rt, 'fcp', dropped, dropCountsOf(unprefixed(DROPPED, total)), (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
     files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
@@ -122,4 +134,30 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   };
   const exitCode = deleteRefused !== null ? EXIT.DELETE_REFUSED : errorsTotal > 0 || (verifyMismatches ?? 0) > 0 ? EXIT.ENTRIES_FAILED : EXIT.OK;
   return { summary, exitCode, finalize };
+}
+
+/** What each rank adds to the job's sums at its end (summaryPhase): its counters, and its share of the signature ('' without one). */
+interface Share { c: Counters; sig: string }
+const isShare = (x: unknown): x is Share =>
+  typeof x === 'object' && x !== null && isCounters((x as Share).c) && typeof (x as Share).sig === 'string' && ((x as Share).sig === '' || isHex128((x as Share).sig));
+
+/** The transport's drop counts travel among the counters under this prefix. */
+const DROPPED = 'dropped.';
+
+function prefixed(prefix: string, c: Readonly<Record<string, number>>): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(c)) out[prefix + k] = v;
+  return out;
+}
+
+function unprefixed(prefix: string, c: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(c)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
+  return out;
+}
+
+function sumOf(all: Counters[]): Counters {
+  const out: Counters = {};
+  for (const c of all) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v;
+  return out;
 }

@@ -111,8 +111,17 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     if (e.k === 'f') {
       ctx.count('files');
       ctx.count('bytes', e.m.size);
-    } else if (e.k === 'd') ctx.count('dirs');
-    else if (e.k === 'l') ctx.count('symlinks');
+      // (the phases after the walk skip the hard-link plan when no rank counted one)
+      if (e.h !== undefined) ctx.count('linked');
+    } else if (e.k === 'd') {
+      ctx.count('dirs');
+      // `dirLevels`: the deepest level this rank listed, plus one (a maximum kept in a sum:
+      // every rank's own counters reach every rank, and the dir-meta phase needs the
+      // deepest level of all without asking again).
+      const levels = w.lists.maxDirDepth() + 1;
+      const had = ctx.counters.dirLevels ?? 0;
+      if (levels > had) ctx.count('dirLevels', levels - had);
+    } else if (e.k === 'l') ctx.count('symlinks');
     else ctx.count('specials');
     if (e.m.uid !== w.uid) ctx.count('foreignOwner');
   };
@@ -217,7 +226,11 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
     }
     // Recorded before its files are handed on: the listing row precedes their done rows.
     if (w.store && recorded > 0) w.store.listing(r, dirRel, packed ?? packNames(names), a, recorded);
-    if (handed.length > 0) w.sink!.files({ r, dir: dirRel, names, stats: a, idx: handed });
+    if (handed.length > 0) {
+      // (the copy phase is skipped when every file was handed on, or up to date)
+      ctx.count('handed', handed.length);
+      w.sink!.files({ r, dir: dirRel, names, stats: a, idx: handed });
+    }
     if (!again) return false;
     ctx.enqueueLater({ t: 's', r, p: dirRel, n: again, ...(x ? { x } : {}), a: attempt + 1 }, wait);
     return true;
