@@ -25,8 +25,11 @@ import { dirName } from '../model/paths.js';
 import { entryFromRow, type EntryRow } from './resume-state.js';
 import { entryRow, listingEntries, listingPacked, statBytes } from './listing.js';
 import type { FileRun } from '../model/file-run.js';
-import { doneRows } from './done-batch.js';
 import { ENTRY_COLUMNS, openDb } from './schema.js';
+import { RowBuffer, type Taken } from './row-buffer.js';
+
+/** One row of the listings table as stored. */
+type ListingRow = { root: number; dir: Buffer; names: Buffer; stats: Buffer };
 
 /**
  * Buffered rows past which a flush happens at once, unless the store is given another
@@ -35,62 +38,6 @@ import { ENTRY_COLUMNS, openDb } from './schema.js';
  * each copy fewer files than that then never opens SQLite at all.
  */
 export const FLUSH_ROWS = 8192;
-
-/** Rows per INSERT statement: one statement step for many small-file rows (SQLite allows 32766 parameters). */
-const ROWS_PER_INSERT = 64;
-
-/** Rows taken out of a buffer: the flat values and how many rows they hold. */
-type Taken = { values: unknown[]; rows: number };
-
-/** One row of the listings table as stored. */
-type ListingRow = { root: number; dir: Buffer; names: Buffer; stats: Buffer };
-
-/**
- * Rows of one table, buffered as one flat array of values and written with multi-row
- * INSERTs: per row, a push of its values instead of an array, a statement step and a
- * crossing into the binding (which together cost more than the b-tree append).
- */
-class RowBuffer {
-  private values: unknown[] = [];
-  rows = 0;
-  private readonly stmts = new Map<number, Database.Statement>();
-
-  /** `db`: the store's connection, opened by then (rows are written only inside its transactions). */
-  constructor(private readonly db: () => Database.Database, private readonly table: string, private readonly columns: string[]) {}
-
-  /** The array to push one row's values onto, in column order (no per-row array). */
-  next(): unknown[] {
-    this.rows++;
-    return this.values;
-  }
-
-  private stmt(rows: number): Database.Statement {
-    let st = this.stmts.get(rows);
-    if (!st) {
-      const one = `(${this.columns.map(() => '?').join(',')})`;
-      st = this.db().prepare(`INSERT INTO ${this.table} (${this.columns.join(', ')}) VALUES ${Array(rows).fill(one).join(',')}`);
-      this.stmts.set(rows, st);
-    }
-    return st;
-  }
-
-  /** Hand the buffered rows over (the buffer is empty afterwards). */
-  take(): Taken {
-    const t = { values: this.values, rows: this.rows };
-    this.values = [];
-    this.rows = 0;
-    return t;
-  }
-
-  /** Insert rows taken earlier; call inside a transaction. */
-  write({ values, rows }: Taken): void {
-    const n = this.columns.length;
-    for (let r = 0; r < rows; r += ROWS_PER_INSERT) {
-      const k = Math.min(ROWS_PER_INSERT, rows - r);
-      this.stmt(k).run(values.slice(r * n, (r + k) * n));
-    }
-  }
-}
 
 export class RankStore {
   /** null until the first flush creates the file (see the header) */
@@ -386,29 +333,6 @@ export class RankStore {
     } catch {
       // a full disk may refuse the final WAL checkpoint; the records are in the WAL
     }
-  }
-}
-
-export interface DoneWork { root: number; path: Buffer; off: number; len: number; size: number; digest: string | null }
-
-/**
- * The done rows of a store file (any rank's, or merged.db) that --verify can check: with a
- * digest, and chunks or whole files of at most `chunk` bytes (a larger whole file's
- * digest is a tree over its chunks: verify reads those). Read-only and lazily.
- */
-export function* readVerifiable(path: string, chunk: number): Generator<DoneWork> {
-  const rd = openDb(path, true);
-  try {
-    yield* rd.prepare(`SELECT root, path, off, len, size, digest FROM done WHERE digest IS NOT NULL AND (off >= 0 OR size <= ?)`).iterate(chunk) as IterableIterator<DoneWork>;
-    const hasBatches = rd.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'done_batches'").pluck().get() !== undefined;
-    if (!hasBatches) return;
-    for (const b of rd.prepare('SELECT rels, nums, status, digests FROM done_batches').iterate() as IterableIterator<{ rels: Buffer; nums: Buffer; status: Buffer; digests: Buffer | null }>) {
-      for (const [root, p, off, len, size, , , digest] of doneRows(b.rels, b.nums, b.status, b.digests)) {
-        if (digest !== null && size <= chunk) yield { root, path: p, off, len, size, digest };
-      }
-    }
-  } finally {
-    rd.close();
   }
 }
 

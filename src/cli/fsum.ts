@@ -36,7 +36,7 @@ import { RecordTable } from '../checksum/record-table.js';
 import { diffSorted, formatDifference, type Difference } from '../checksum/diff.js';
 import { DEFAULT_SUM_CHUNK, runSumJob, type SumSummary } from '../jobs/sum-job.js';
 import { JsonOnExit, ending, ranToEnd, type Ending } from './json-on-exit.js';
-import { addLaunchOptions, npRefused, parseOrExit, positiveInt, seconds, sizeOption } from './options.js';
+import { addLaunchOptions, npRefused, parseOrExit, positiveInt, sizeOption } from './options.js';
 import { budgets, DEFAULT_MEM_LIMIT, MEM_LIMIT_HELP, MIN_FULL_BUDGET } from './mem-budget.js';
 import { buildingSnapshot } from '../util/snapshot.js';
 import { runToolMain, warmUpTool } from './tool-main.js';

@@ -4,7 +4,7 @@
  * report, the digests, and the files that failed (named, or tried again together).
  */
 import type { TaskContext } from '../engine/task.js';
-import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, OP_UP_TO_DATE, type NativeAddon } from '../native/loader.js';
+import { COPY_FLAGS, COPY_NUMS, COPY_OPS, COPY_OP_ON_SOURCE, COPY_STATUS, OP_UP_TO_DATE } from '../native/loader.js';
 import { systemError } from '../errors.js';
 import type { Entry } from '../model/entry.js';
 import { dstOf, srcOf } from '../model/paths.js';

@@ -8,7 +8,7 @@ import { constants as C, close as closeCb, read as readCb, write as writeCb } fr
 import type { Side } from '../io/beneath.js';
 import type { Task } from '../engine/task.js';
 import type { EntryErrors } from '../errors.js';
-import type { DoneWork } from '../checkpoint/rank-store.js';
+import type { DoneWork } from '../checkpoint/verifiable.js';
 import { ChunkHasher, fileDigest, toHex } from '../checksum/hasher.js';
 import type { Root } from '../model/entry.js';
 import { joinPath, showPath } from '../model/paths.js';

@@ -21,7 +21,7 @@
  */
 import type { PhaseResult, Task, TaskContext } from '../engine/task.js';
 import type { Counters } from '../transport/messages.js';
-import type { WalkItem, WalkSink } from '../walk/walk-task.js';
+import type { WalkItem, WalkSink } from '../walk/walk-context.js';
 import { dirKey } from '../model/paths.js';
 import { BATCH_FILES, chooseBatchFiles, COPY_BATCHES_IN_FLIGHT, MIN_CHUNK, PackedBatcher, type PackedBatch } from '../copy/plan.js';
 import { statBytes } from '../checkpoint/listing.js';

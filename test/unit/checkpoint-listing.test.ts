@@ -10,7 +10,8 @@ import { linkSync, lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, write
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { RankStore, readVerifiable } from '../../src/checkpoint/rank-store.js';
+import { RankStore } from '../../src/checkpoint/rank-store.js';
+import { readVerifiable } from '../../src/checkpoint/verifiable.js';
 import { OP_UP_TO_DATE } from '../../src/native/loader.js';
 import { CheckpointDir } from '../../src/checkpoint/checkpoint-dir.js';
 import { ResumeState } from '../../src/checkpoint/resume-state.js';
