@@ -5,12 +5,12 @@
  */
 import { EXIT } from '../engine/runtime.js';
 import { showPath } from '../model/paths.js';
-import { toHex } from '../checksum/hasher.js';
+import { isHex128, toHex } from '../checksum/hasher.js';
 import { sayDrops } from '../jobs/report-drops.js';
 import { dropCountsOf } from '../transport/drop-report.js';
 import { isCounters, type Counters } from '../transport/messages.js';
-import { isHex128 } from '../checksum/hasher.js';
 import { CopyDigests } from '../copy/copy-digests.js';
+import { addCounters } from '../engine/progress.js';
 import type { CopySummary } from '../jobs/copy-summary.js';
 import { walkedEntries } from '../jobs/job-totals.js';
 import type { CopyJobResult } from './copy-options.js';
@@ -72,7 +72,7 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
     sig: digests ? digests.share() : '',
   };
   const shares = await rt.collectives.allgather<Share>(mine, isShare);
-  const total = sumOf(shares.map((s) => s.c));
+  const total = shares.reduce((a, s) => addCounters(a, s.c), {} as Counters);
   const finishedPerRank = shares.map((s) => s.c.finished ?? 0);
   const sig = digests ? { signature: CopyDigests.signatureOf(shares.map((s) => s.sig)), missing: total.missing ?? 0 } : null;
   const droppedMessages = sayDrops(rt, 'fcp', dropped, dropCountsOf(unprefixed(DROPPED, total)), (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
@@ -153,11 +153,5 @@ function prefixed(prefix: string, c: Readonly<Record<string, number>>): Counters
 function unprefixed(prefix: string, c: Counters): Counters {
   const out: Counters = {};
   for (const [k, v] of Object.entries(c)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-}
-
-function sumOf(all: Counters[]): Counters {
-  const out: Counters = {};
-  for (const c of all) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0) + v;
   return out;
 }
