@@ -45,15 +45,16 @@ export interface Left {
 /**
  * What is left after a walk of these totals (counters of walk-task.ts: `handed`, the files
  * it copied as it went; `upToDate`, files --update found in DST and never listed; `linked`,
- * files with more than one link). `overlapped`: the walk made every directory it found
- * (walk-copy.ts). A resume lists again what earlier runs found, and a list of files implies
+ * files with more than one link; `dstDirs`, directories --update found in DST already).
+ * `overlapped`: the walk made every directory it found (walk-copy.ts); `reported`: --report. A resume lists again what earlier runs found, and a list of files implies
  * its parents: there every phase runs.
  */
-export function leftAfterWalk(t: Counters, job: { overlapped: boolean; resume: boolean; listed: boolean }): Left {
+export function leftAfterWalk(t: Counters, job: { overlapped: boolean; resume: boolean; listed: boolean; reported: boolean }): Left {
   if (job.resume || job.listed) return { dirs: true, copy: true, links: true };
   const n = (k: string) => t[k] ?? 0;
   return {
-    dirs: !job.overlapped,
+    // (with --report, mkdir writes a line for each directory there already)
+    dirs: !job.overlapped && (job.reported || n('dirs') !== n('dstDirs')),
     copy: n('files') !== n('handed') + n('upToDate') || n('symlinks') + n('specials') > 0,
     links: n('linked') > 0,
   };
@@ -107,7 +108,7 @@ export async function walkPhase(run: CopyRun): Promise<Walked> {
   if (rt.rank === 0 && !run.chown && (t.foreignOwner ?? 0) > 0 && !opts.quiet) {
     process.stderr.write(`fcp: not running as root: ${t.foreignOwner} entries owned by other users will be owned by uid ${run.uid}\n`);
   }
-  const left = leftAfterWalk(t, { overlapped: ov !== null, resume: run.resume !== null, listed: !!opts.filesFrom });
+  const left = leftAfterWalk(t, { overlapped: ov !== null, resume: run.resume !== null, listed: !!opts.filesFrom, reported: run.report !== null });
   const counted = !run.resume && !opts.filesFrom;
   const dirLevels = counted ? Math.max(0, ...result.perRank.map((c) => c.dirLevels ?? 0)) : null;
   return { result, dstDirs, made: ov?.made ?? null, overlap: ov && both ? { copied: both.copy, digests: ov.digests } : null, left, dirLevels };

@@ -130,7 +130,10 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
       record(e, ctx);
       recorded++;
-      if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) w.dstDirs.add(dirKey(e.r, e.p));
+      if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) {
+        w.dstDirs.add(dirKey(e.r, e.p));
+        ctx.count('dstDirs'); // (every directory there already: the mkdir phase is skipped)
+      }
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) subdirs.push(e);
     }
@@ -330,6 +333,14 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           // The root as a listing of its own: the name '' in the directory ''.
           w.store?.listing(r, e.p, Buffer.alloc(1), a, 1);
           if (e.k === 'd' && !w.list && w.sink) await w.sink.dirs([e]);
+          // --update: the root's destination too (one lstat, where its mkdir took two).
+          if (e.k === 'd' && w.updateDst && w.dstDirs) {
+            const d = await w.updateDst.lstatRecord(w.roots[r]!.dst).catch(() => null);
+            if (d && d[0] === 0 && (d[1]! & S_IFMT) === S_IFDIR) {
+              w.dstDirs.add(dirKey(r, e.p));
+              ctx.count('dstDirs');
+            }
+          }
           if (e.k === 'd' && !w.list && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
           if (!(w.optionalRoots && (err as NodeJS.ErrnoException).code === 'ENOENT')) w.errors.report('stat', src, err);

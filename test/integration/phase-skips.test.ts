@@ -4,7 +4,7 @@
  * processes, real files. FCP_TRACE_PHASES=1 (the named debug switch) makes rank 0 say how
  * many engine phases and collectives the job ran.
  */
-import { chmodSync, linkSync, lstatSync, mkdirSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readFileSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
@@ -95,15 +95,25 @@ describe('phases with nothing to do are skipped', () => {
     expect(plain.collectives).toBeLessThan(seen[1]!.collectives);
   }, 120_000);
 
-  it('--update over a finished copy: nothing copied, no copy phase, DST unchanged', async () => {
+  it('--update over a finished copy: nothing copied, no copy nor mkdir phase, DST unchanged; with --report, mkdir says each directory is up to date', async () => {
     const src = join(s.dir, 'plain');
     const dst = join(s.dir, 'plain-3');
     const { trace, summary } = await copy(src, dst, '3', ['--update']);
     expect(summary.filesUpToDate).toBe(91);
     expect(summary.filesCopied).toBe(0);
-    // the walk, and the mkdir phase (the walk compares files, not directories)
-    expect(trace.phases).toBe(2);
+    // the walk only: it found every file up to date and every directory in DST
+    expect(trace.phases).toBe(1);
     const cmp = await treecmp(src, dst);
     expect(cmp.code, cmp.output).toBe(0);
+    // A directory DST lacks brings the mkdir phase back, and it is made.
+    mkdirSync(join(src, 'd0', 'new'));
+    const again = await copy(src, dst, '3', ['--update']);
+    expect(again.trace.phases).toBe(2);
+    expect((await treecmp(src, dst)).code).toBe(0);
+    const report = join(s.dir, 'update-report');
+    const rep = await copy(src, dst, '3', ['--update', '--report', report]);
+    expect(rep.trace.phases).toBe(2);
+    const lines = readFileSync(report, 'utf8').split('\n').filter((l) => l.length > 0);
+    expect(lines.filter((l) => /^= (\.|d0|d0\/d1|d0\/d1\/d2|d0\/new)$/.test(l)).sort()).toEqual(['= .', '= d0', '= d0/d1', '= d0/d1/d2', '= d0/new']);
   }, 120_000);
 });

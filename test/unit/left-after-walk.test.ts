@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { leftAfterWalk } from '../../src/phases/walk-phase.js';
 
-const plainJob = { overlapped: true, resume: false, listed: false };
+const plainJob = { overlapped: true, resume: false, listed: false, reported: false };
 
 describe('leftAfterWalk', () => {
   it('a walk that copied every file and made every directory leaves nothing', () => {
@@ -20,14 +20,17 @@ describe('leftAfterWalk', () => {
   });
 
   it('files --update found up to date count as done', () => {
-    const update = { overlapped: false, resume: false, listed: false };
-    expect(leftAfterWalk({ files: 20, upToDate: 20, dirs: 2 }, update)).toEqual({ dirs: true, copy: false, links: false });
+    const update = { overlapped: false, resume: false, listed: false, reported: false };
+    expect(leftAfterWalk({ files: 20, upToDate: 20, dirs: 2, dstDirs: 1 }, update)).toEqual({ dirs: true, copy: false, links: false });
     expect(leftAfterWalk({ files: 20, upToDate: 19, dirs: 2 }, update).copy).toBe(true);
+    // every directory there already: no mkdir, unless --report must say so for each
+    expect(leftAfterWalk({ files: 20, upToDate: 20, dirs: 2, dstDirs: 2 }, update)).toEqual({ dirs: false, copy: false, links: false });
+    expect(leftAfterWalk({ files: 20, upToDate: 20, dirs: 2, dstDirs: 2 }, { ...update, reported: true }).dirs).toBe(true);
   });
 
   it('a hard-linked file leaves the link plan; a walk that did not make the directories leaves mkdir', () => {
     expect(leftAfterWalk({ files: 2, linked: 2 }, plainJob).links).toBe(true);
-    expect(leftAfterWalk({ files: 2, handed: 2 }, { ...plainJob, overlapped: false }).dirs).toBe(true);
+    expect(leftAfterWalk({ files: 2, handed: 2, dirs: 3 }, { ...plainJob, overlapped: false }).dirs).toBe(true);
   });
 
   it('a resume or a list of files keeps every phase, whatever the counts', () => {
