@@ -190,6 +190,11 @@ export async function main(argv = process.argv.slice(2)) {
     console.log(cpuTable(results, cpu));
     const f = results[0];
     console.log(`fsum throughput (median): ${fmtBytes(tree.bytes / f.median)}/s. Untimed warm-up rounds: ${warmup}.\n`);
+    const cat = results.find((r) => r.name === 'cat');
+    if (name === 'mixed' && np === 2 && cat) {
+      const x = f.median / cat.median;
+      console.log(`Goal (issue 15): fsum -np 2 at most 1.5× cat's time on the mixed tree: ${x.toFixed(2)}×, ${x <= 1.5 ? 'met' : '**not met**'}.\n`);
+    }
   }
 
   if (opts.clean) {

@@ -335,9 +335,51 @@ async function copySection(ctx, title, nps, variants) {
   console.log(timeTable(results, ctx.entries, 'cp -a'));
   console.log(`\n${ctx.reps} reps per case, alternated; load average ${load0} at the start, ${loadavg()} at the end (2 cores shared).` +
     ` First copy of each case checked with treecmp: ${!ctx.verify ? 'skipped' : verified.length ? verified.join(', ') : 'all identical'}.\n`);
+  console.log(copyGoals(results, ctx.entries, ctx.lat));
   console.log(`Requests per entry by type (medians over the reps):\n`);
   console.log(breakdownTable(results.map((r) => ({ name: r.name, counts: medianCounts(r.counts) })), ctx.entries));
   console.log('');
+}
+
+const met = (ok) => (ok ? 'met' : '**not met**');
+
+/** The goals of issue 15 this copy table shows (those whose cases ran), one line each. */
+function copyGoals(results, entries, lat) {
+  const by = new Map(results.map((r) => [r.name, r]));
+  const cp = by.get('cp -a');
+  const fcpAt = (n) => by.get(`fcp -np ${n}`);
+  const out = [];
+  const two = fcpAt(2);
+  if (two) {
+    const charged = median(two.counts.map((c) => c.charged)) / entries;
+    out.push(`- charged requests per entry of fcp -np 2 ≤ 12: ${charged.toFixed(2)}, ${met(charged <= 12)}`);
+  }
+  if (cp && fcpAt(1)) {
+    const x = cp.median / fcpAt(1).median;
+    out.push(`- fcp -np 1 at least 5× faster than cp -a: ${x.toFixed(1)}×, ${met(x >= 5)}`);
+  }
+  if (cp && fcpAt(8) && lat >= 1000) {
+    const x = cp.median / fcpAt(8).median;
+    out.push(`- fcp -np 8 at least 12× faster than cp -a (at 1 ms): ${x.toFixed(1)}×, ${met(x >= 12)}`);
+  }
+  const ranks = [2, 4, 8, 16].filter((n) => fcpAt(n));
+  if (ranks.length > 1) {
+    const times = ranks.map((n) => fcpAt(n).median);
+    const ok = times.every((t, i) => i === 0 || t <= times[i - 1]);
+    out.push(`- time non-increasing from -np ${ranks.join(' to ')}: ${times.map((t) => t.toFixed(2)).join(' / ')} s, ${met(ok)}`);
+  }
+  return out.length ? `Goals (issue 15):\n${out.join('\n')}\n` : '';
+}
+
+/** The no-op goal of issue 15: each fcp --update at most half rsync -a's time. */
+function noopGoals(results) {
+  const rsync = results.find((r) => r.name === 'rsync -a (no-op)');
+  if (!rsync) return '';
+  const out = results.filter((r) => r !== rsync).map((r) => {
+    const x = r.median / rsync.median;
+    return `- ${r.name} ≤ 0.5× rsync -a: ${x.toFixed(2)}×, ${met(x <= 0.5)}`;
+  });
+  return `Goals (issue 15):\n${out.join('\n')}\n`;
 }
 
 async function noopSection(ctx, title, nps) {
@@ -361,6 +403,7 @@ async function noopSection(ctx, title, nps) {
   console.log(timeTable(results, ctx.entries, base));
   console.log(`\n${ctx.reps} reps per case, alternated; load average ${load0} at the start, ${loadavg()} at the end.` +
     ` The copy after all runs (treecmp): ${r.status === 0 ? 'unchanged' : `**CHANGED** (exit ${r.status})`}.\n`);
+  console.log(noopGoals(results));
   console.log(breakdownTable(results.map((x) => ({ name: x.name, counts: medianCounts(x.counts) })), ctx.entries));
   console.log('');
 }
