@@ -181,11 +181,10 @@ export function childExchange(rank: number, endpoint: string, timeoutMs: number)
     process.send({ t: 'fcp-endpoint', rank, endpoint } satisfies EndpointMsg, undefined, {}, (err) => {
       if (!err) return;
       clearTimeout(t);
-      // The channel closed under the send: rank 0 is gone, has said why if it could, and
-      // this rank leaves quietly (guardChildStartup). The callback can come before the
-      // channel's 'disconnect' event: wait a moment for it before saying anything.
+      // The channel closed under the send: rank 0 is gone and has said why if it could.
+      // This rank leaves quietly on the channel's 'disconnect' (watchParent's handler),
+      // which can come after this callback: say something only if it never comes.
       if (!process.connected) return leaveQuietly();
-      process.once('disconnect', leaveQuietly);
       setTimeout(() => reject(new Error('rank 0 went away during startup')), 1000).unref();
     });
   });

@@ -62,20 +62,22 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   o.plan.links.close();
   run.trees.close();
   // One collective for all the job's sums (each costs a few round trips among all ranks):
-  // this rank's counters, messages the transport dropped and its share of the signature.
+  // this rank's counters, the messages its transport dropped and its share of the signature.
   const dropped = dropCountsOf(rt.dropped);
   const mine: Share = {
     c: {
       errors: errors.count, secondaryBytes, deleted: o.deleted.deleted, listSpilled: run.lists.isSpilled ? 1 : 0, retried: run.retries?.retried ?? 0, retries: run.retries?.retries ?? 0,
-      finished: o.finishedFiles, missing: digests?.missing ?? 0, ...prefixed(DROPPED, dropped),
+      finished: o.finishedFiles, missing: digests?.missing ?? 0,
     },
+    dropped,
     sig: digests ? digests.share() : '',
   };
   const shares = await rt.collectives.allgather<Share>(mine, isShare);
-  const total = shares.reduce((a, s) => addCounters(a, s.c), {} as Counters);
+  const sum = (of: (s: Share) => Counters) => shares.reduce((a, s) => addCounters(a, of(s)), {} as Counters);
+  const total = sum((s) => s.c);
   const finishedPerRank = shares.map((s) => s.c.finished ?? 0);
   const sig = digests ? { signature: CopyDigests.signatureOf(shares.map((s) => s.sig)), missing: total.missing ?? 0 } : null;
-  const droppedMessages = sayDrops(rt, 'fcp', dropped, dropCountsOf(unprefixed(DROPPED, total)), (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
+  const droppedMessages = sayDrops(rt, 'fcp', dropped, dropCountsOf(sum((s) => s.dropped)), (where, what) => errors.note(where, 'receive', 'EFOREIGN', what));
   const ranks = copy.perRank.map((c, r) => ({
     // whole files count when copied, large files once finished by their owner
     files: (c.files ?? 0) + (finishedPerRank[r] ?? 0),
@@ -136,22 +138,8 @@ export async function summaryPhase(run: CopyRun, o: Outcomes): Promise<CopyJobRe
   return { summary, exitCode, finalize };
 }
 
-/** What each rank adds to the job's sums at its end (summaryPhase): its counters, and its share of the signature ('' without one). */
-interface Share { c: Counters; sig: string }
+/** What each rank adds to the job's sums at its end (summaryPhase): its counters, its transport's drop counts, and its share of the signature ('' without one). */
+interface Share { c: Counters; dropped: Counters; sig: string }
 const isShare = (x: unknown): x is Share =>
-  typeof x === 'object' && x !== null && isCounters((x as Share).c) && typeof (x as Share).sig === 'string' && ((x as Share).sig === '' || isHex128((x as Share).sig));
-
-/** The transport's drop counts travel among the counters under this prefix. */
-const DROPPED = 'dropped.';
-
-function prefixed(prefix: string, c: Readonly<Record<string, number>>): Counters {
-  const out: Counters = {};
-  for (const [k, v] of Object.entries(c)) out[prefix + k] = v;
-  return out;
-}
-
-function unprefixed(prefix: string, c: Counters): Counters {
-  const out: Counters = {};
-  for (const [k, v] of Object.entries(c)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v;
-  return out;
-}
+  typeof x === 'object' && x !== null && isCounters((x as Share).c) && isCounters((x as Share).dropped)
+  && typeof (x as Share).sig === 'string' && ((x as Share).sig === '' || isHex128((x as Share).sig));

@@ -21,6 +21,24 @@ function slurmEnv(rank: number, size: number, job: string): NodeJS.ProcessEnv {
   return { ...process.env, SLURM_PROCID: String(rank), SLURM_NTASKS: String(size), SLURM_JOB_ID: job, SLURM_STEP_ID: '0', SLURM_NNODES: '1' };
 }
 
+/**
+ * `n` synth ranks started by hand with Slurm variables, `gapMs` apart (each command through
+ * `wrap`, e.g. strace): every one exits 0, and rank 0 saw every item and every rank.
+ */
+async function byHand(n: number, gapMs: number, args: string[], job: string, wrap: (r: number, argv: string[]) => [string, string[]] = (_r, argv) => [argv[0]!, argv.slice(1)]): Promise<void> {
+  const procs = [];
+  for (let r = 0; r < n; r++) {
+    const [cmd, argv] = wrap(r, [process.execPath, synth, ...args]);
+    procs.push(start(cmd, argv, { env: slurmEnv(r, n, job) }));
+    await sleep(gapMs);
+  }
+  const results = await Promise.all(procs.map((p) => p.done));
+  for (const r of results) expect(r.code, r.stderr).toBe(0);
+  const out = lastJson<SynthOut>(results[0]!.stdout);
+  expect(out.items).toBe(out.expectedItems);
+  expect(out.ranks).toHaveLength(n);
+}
+
 describe('engine: every item exactly once', () => {
   for (const np of [1, 2, 4, 8, 16]) {
     it(`processes a random work tree exactly once with ${np} rank(s)`, async () => {
@@ -152,17 +170,7 @@ describe('engine: launchers', () => {
   it('runs as separate processes started by hand with Slurm variables, starting seconds apart', async () => {
     const rdv = scratch('slurm');
     try {
-      const job = `t${Date.now()}`;
-      const procs = [];
-      for (let r = 0; r < 3; r++) {
-        procs.push(start(process.execPath, [synth, '--depth', '10', '--rendezvous', rdv.dir, '--json'], { env: slurmEnv(r, 3, job) }));
-        await sleep(700);
-      }
-      const results = await Promise.all(procs.map((p) => p.done));
-      for (const r of results) expect(r.code, r.stderr).toBe(0);
-      const out = lastJson<SynthOut>(results[0]!.stdout);
-      expect(out.items).toBe(out.expectedItems);
-      expect(out.ranks).toHaveLength(3);
+      await byHand(3, 700, ['--depth', '10', '--rendezvous', rdv.dir, '--json'], `t${Date.now()}`);
     } finally {
       rdv.cleanup();
     }
@@ -172,17 +180,8 @@ describe('engine: launchers', () => {
     const rdv = scratch('rdv-list');
     const traces = scratch('rdv-strace');
     try {
-      const job = `l${Date.now()}`;
-      const procs = [];
-      for (let r = 0; r < 4; r++) {
-        procs.push(start('strace', ['-f', '-e', 'trace=openat', '-o', `${traces.dir}/r${r}`, process.execPath, synth, '--depth', '8', '--rendezvous', rdv.dir, '--json'], { env: slurmEnv(r, 4, job) }));
-        await sleep(300);
-      }
-      const results = await Promise.all(procs.map((p) => p.done));
-      for (const r of results) expect(r.code, r.stderr).toBe(0);
-      const out = lastJson<SynthOut>(results[0]!.stdout);
-      expect(out.items).toBe(out.expectedItems);
-      expect(out.ranks).toHaveLength(4);
+      await byHand(4, 300, ['--depth', '8', '--rendezvous', rdv.dir, '--json'], `l${Date.now()}`,
+        (r, argv) => ['strace', ['-f', '-e', 'trace=openat', '-o', `${traces.dir}/r${r}`, ...argv]]);
       // Reads of endpoint files (their own are written under a temporary name and renamed).
       const readsOf = (r: number) => readFileSync(`${traces.dir}/r${r}`, 'utf8').split('\n')
         .filter((l) => /O_RDONLY/.test(l) && !/ENOENT/.test(l)).map((l) => /\/(rank-\d+|peers|secret)"/.exec(l)?.[1]).filter(Boolean);
