@@ -14,7 +14,8 @@
 //                  copy_file_range move the data in the kernel): the two side
 //                  by side show what hashing costs
 //   fcp --no-sync  (--sync-cost, instead of --no-hash and cat) the same without
-//                  making the data durable (syncfs): what durability costs; on a
+//                  making the data durable (syncfs): what durability costs (and
+//                  `fcp --no-sync; sync -f`: the data made durable after the copy); on a
 //                  disk, give --dir DIR there (every run starts after a `sync`, so
 //                  no run pays for an earlier one's dirty data). With it, also
 //                  `cp -a; sync -f`: cp -a made as durable (syncfs of DST's file system),
@@ -38,9 +39,10 @@
 // tools (syscalls, CPU, coordination) and not a disk, and there is no page
 // cache to drop between runs. Source trees are cached there between
 // invocations (they take a while to generate); destinations are removed
-// before every run and at the end.
+// before every run and at the end (on a disk, set aside instead: DestClearer).
 
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -66,6 +68,83 @@ function diskBusyMs(name) {
   return f ? Number(f[12]) : NaN;
 }
 
+/**
+ * Takes each run's destination out of the way of the next without timing an artifact of
+ * its removal. On a disk (diskOf(base)), ext4 without a journal (this machine's root)
+ * avoids reusing an inode deleted in the last 60 s, or 300 s while its inode table block
+ * is dirty (ialloc.c: recently_deleted()), by scanning past every such inode of the group
+ * for each new one. Removing a 20,000-file destination before the next run made each
+ * create scan thousands of them: 86 % of a create's time (perf: find_inode_bit ->
+ * recently_deleted), system time up to 2.6 s for a copy that needs 0.3 s, `cp -a` 2.8-6.3 s
+ * instead of 0.4-0.6 s, and run times that depended on how long ago the last removal was.
+ * So on a disk a destination is renamed into base/trash and kept there, inodes and all;
+ * when the trash holds `capBytes` its files of 1 MiB or more are truncated to give the
+ * space back (a truncate frees blocks, not inodes). `--clean` removes the trash; a run
+ * on the same disk within 5 minutes of that runs slow. On tmpfs a destination is removed.
+ */
+const BIG = 1024 * 1024;
+/** Python: drop the cached pages of every regular file under argv[1] (written back first). */
+const DONTNEED = `import os, sys
+for d, _, fs in os.walk(sys.argv[1]):
+    for f in fs:
+        try:
+            fd = os.open(os.path.join(d, f), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)`;
+class DestClearer {
+  constructor(base, onDisk, capBytes) {
+    this.trash = path.join(base, 'trash');
+    this.onDisk = onDisk;
+    this.capBytes = capBytes;
+    this.held = 0;
+    this.setAside = 0;
+    this.freed = 0;
+  }
+
+  /** Moves dir out of the way (bytes: about what it holds), or removes it on tmpfs. */
+  clear(dir, bytes) {
+    if (!fs.existsSync(dir)) return;
+    if (!this.onDisk) { dropDir(dir); return; }
+    fs.mkdirSync(this.trash, { recursive: true });
+    const aside = path.join(this.trash, `${process.pid}-${++this.setAside}`);
+    fs.renameSync(dir, aside);
+    // Its pages leave the page cache as they would with the files (POSIX_FADV_DONTNEED,
+    // once written back): memory full of set-aside copies made every run reclaim as it went.
+    spawnSync('sync');
+    spawnSync('python3', ['-c', DONTNEED, aside]);
+    this.held += bytes;
+    if (this.held > this.capBytes) { this.freed += truncateBig(this.trash); this.held = 0; }
+  }
+
+  /** Removes the trash (--clean). */
+  remove() { dropDir(this.trash); }
+}
+
+/** Truncates every regular file of BIG bytes or more under dir to 0; returns the bytes freed. */
+function truncateBig(dir) {
+  let freed = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) freed += truncateBig(p);
+    else if (e.isFile()) {
+      const { size } = fs.lstatSync(p);
+      if (size >= BIG) { fs.truncateSync(p, 0); freed += size; }
+    }
+  }
+  return freed;
+}
+
+/** CPU seconds used so far by the whole machine (/proc/stat: user, nice, system, irq, softirq) and by this process's waited-for descendants (/proc/self/stat cutime + cstime). */
+function cpuNow() {
+  const hz = 100; // USER_HZ, as Linux exports it on every architecture
+  const all = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const self = fs.readFileSync('/proc/self/stat', 'utf8');
+  const f = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number); // fields from 3 (state) on
+  return { machine: (all[0] + all[1] + all[2] + all[5] + all[6]) / hz, children: (f[13] + f[14]) / hz };
+}
+
 /** The durable writer of the limit cases. */
 const DISK_LIMIT = fileURLToPath(new URL('disk-limit.py', import.meta.url));
 /**
@@ -85,6 +164,7 @@ const SPEC = {
   np: 'number',
   'extra-args': 'string',
   'fcp-cmd': 'string',
+  taskset: 'string',
   'no-verify': 'boolean',
   'sync-cost': 'boolean',
   dir: 'string',
@@ -107,16 +187,20 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
                        runs as: CMD SRC DST [extra args], without -np/--quiet
                        (and without the --no-hash case)
   --no-verify          skip the treecmp check of each fcp case's first copy of each profile
-  --sync-cost          cases fcp, fcp --no-sync, cp -a, cp -a; sync -f and the disk's limit (the
+  --sync-cost          cases fcp, fcp --no-sync, fcp --no-sync; sync -f, cp -a, cp -a; sync -f and
+                       the disk's limit (the
                        tree's byte count written durably from memory: bench/disk-limit.py):
                        what making the data durable costs, and what it must cost at least
+  --taskset CPUS       run the fcp cases under taskset -c CPUS (e.g. 0: leave the other CPUs
+                       to the kernel's writeback and to cp)
   --dir DIR            trees and copies in DIR instead of ${benchDir} (e.g. on a disk)
   --small-files N      files in the small tree (default 20000)
   --large-size BYTES   size of each of the 2 large files (default 1 GiB)
   --mixed-files N      files in the mixed tree (default 5000)
   --mixed-size BYTES   total size of the mixed tree (default 2 GiB)
   --wide-files N       files in the wide tree, all in one directory (default 50000)
-  --clean              remove the cached source trees at the end
+  --clean              remove the cached source trees at the end (and, on a disk, the
+                       destinations set aside in DIR/trash)
 Trees are cached in ${benchDir}.`;
 
 /** Split a command-line string on whitespace (no quote handling: keep it simple). */
@@ -205,6 +289,11 @@ export async function main(argv = process.argv.slice(2)) {
     fcpVariants.push({ name: fcpName, args: fcpArgs });
     if (opts['sync-cost']) {
       fcpVariants.push({ name: `${fcpName} --no-sync`, args: (src, dst) => [...fcpArgs(src, dst), '--no-sync'] });
+      // The same data made durable after the copy instead of during it.
+      fcpVariants.push({
+        name: `${fcpName} --no-sync; sync -f`,
+        cmdline: (src, dst) => ['bash', ['-c', '"${@:2}" && sync -f "$1"', 'nosync-sync', dst, fcpCmd, ...fcpArgs(src, dst), '--no-sync']],
+      });
     } else if (!extra.includes('--no-hash')) {
       fcpVariants.push({ name: `${fcpName} --no-hash`, args: (src, dst) => [...fcpArgs(src, dst), '--no-hash'] });
     }
@@ -214,12 +303,14 @@ export async function main(argv = process.argv.slice(2)) {
   const dst = path.join(base, 'dst');
   const catOut = path.join(base, 'catout');
   const used = [];
+  fs.mkdirSync(base, { recursive: true });
+  const dests = new DestClearer(base, diskOf(base) !== null, Math.min(8 * GiB, roomBytes(base) / 4));
 
-  console.log(`## copy: fcp vs cp -a (${base})\n`);
+  console.log(`## copy: fcp vs cp -a (${base})${opts.taskset ? `; the fcp cases under taskset -c ${opts.taskset}` : ''}\n`);
   for (const name of only) {
     const prof = all[name];
     const src = srcDirFor(base, name, prof.mk);
-    dropDir(dst);
+    dests.clear(dst, 0);
     dropDir(catOut);
 
     // Room check: the source (unless cached) plus one copy at a time
@@ -252,7 +343,10 @@ export async function main(argv = process.argv.slice(2)) {
       ...fcpVariants.map((v) => ({
         name: v.name,
         run: async () => {
-          const t = await timeIt(fcpCmd, v.args(src, dst));
+          let [cmd, args] = v.cmdline ? v.cmdline(src, dst) : [fcpCmd, v.args(src, dst)];
+          // --taskset: fcp's processes (and the sync after it) on those CPUs only, the others left to the kernel
+          if (opts.taskset) [cmd, args] = ['taskset', ['-c', opts.taskset, cmd, ...args]];
+          const t = await timeIt(cmd, args);
           if (!opts['no-verify'] && !verify.has(v.name)) checkCopy(v.name);
           return t;
         },
@@ -283,6 +377,22 @@ export async function main(argv = process.argv.slice(2)) {
         };
       }
     }
+    // --sync-cost: the CPU of each run, its own processes' and the whole machine's: the
+    // kernel's writeback of what a run wrote runs in kernel threads, outside the run's
+    // processes, during the run when it syncs and after it when it does not.
+    const cpu = new Map(); // case name -> [{ own, machine }]
+    if (opts['sync-cost']) {
+      for (const c of cases) {
+        const timed = c.run;
+        c.run = async () => {
+          const c0 = cpuNow();
+          const t = await timed();
+          const c1 = cpuNow();
+          cpu.set(c.name, [...(cpu.get(c.name) ?? []), { own: c1.children - c0.children, machine: c1.machine - c0.machine }]);
+          return t;
+        };
+      }
+    }
 
     let run = 0;
     const results = await compare(cases, {
@@ -291,15 +401,20 @@ export async function main(argv = process.argv.slice(2)) {
       prepare: (c, how) => {
         // Each run starts with no destination (cp -r semantics: DST is
         // created as the copy). Nothing else is dropped: tmpfs has no cache.
-        dropDir(dst);
+        dests.clear(dst, tree.bytes + tree.files * 4 * KiB);
         dropDir(catOut);
         // No run writes back what an earlier one (or the tree's generation) left dirty.
         if (opts['sync-cost']) spawnSync('sync');
+        // On a disk, every run starts with the source in the page cache, as on tmpfs: the
+        // copies set aside in the trash fill memory, and a source read partly from the disk
+        // made run times depend on what the kernel had evicted (and a synced run's reads
+        // wait behind its writeback, where --no-sync's do not).
+        if (dests.onDisk) spawnSync('bash', ['-c', 'find "$1" -type f -print0 | xargs -0 cat > /dev/null', 'warm', src]);
         const label = how?.warmup ? 'warm-up' : `run ${++run}/${reps * cases.length}`;
         console.error(`copy: ${name}: ${label}: ${c.name}`);
       },
     });
-    dropDir(dst);
+    dests.clear(dst, tree.bytes + tree.files * 4 * KiB);
     dropDir(catOut);
 
     const baselines = name === 'large' && !opts['sync-cost'] ? ['cp -a', 'cat'] : ['cp -a'];
@@ -314,31 +429,56 @@ export async function main(argv = process.argv.slice(2)) {
       const pct = ((on.median / off.median - 1) * 100).toFixed(1);
       const what = opts['sync-cost'] ? 'Sync cost' : 'Hashing cost';
       const on2 = opts['sync-cost'] ? 'syncing' : 'hashing on';
-      console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.`);
+      const goal = opts['sync-cost'] ? ` Goal (issue 13) at most +5 %: ${Number(pct) <= 5 ? 'met' : 'not met'}.` : '';
+      console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.${goal}`);
     }
     if (busy.size > 0) {
       const ms = (name) => (busy.has(name) ? `${median(busy.get(name)).toFixed(0)} ms` : '-');
       console.log(`Disk busy per run (io_ticks of ${diskOf(base)}, medians): ${results.map((r) => `${r.name} ${ms(r.name)}`).join(', ')} ` +
         '(--no-sync and cp -a leave their data dirty: the disk writes it after the run).');
     }
+    if (cpu.size > 0) {
+      const med = (name, k) => median(cpu.get(name).map((x) => x[k]));
+      console.log(`CPU per run (medians; its processes / whole machine): ${results.filter((r) => cpu.has(r.name))
+        .map((r) => `${r.name} ${med(r.name, 'own').toFixed(2)} / ${med(r.name, 'machine').toFixed(2)} s`).join(', ')}` +
+        ` (${os.cpus().length} CPUs; the machine's figure includes the kernel writing data back).`);
+      // The kernel's CPU to write the copy back, measured apart from fcp's syncs: the
+      // machine's CPU of a --no-sync copy followed by sync -f, less that of the copy alone.
+      // Spread over every CPU and added to the --no-sync copy's time, it is the least a
+      // durable copy can take when the copy alone keeps the CPUs busy (no idle CPU to hide it in).
+      const after = fcpVariants[2] && results.find((r) => r.name === fcpVariants[2].name);
+      if (on && off && after && cpu.has(after.name)) {
+        const wb = Math.max(0, med(after.name, 'machine') - med(off.name, 'machine'));
+        const floor = off.median + wb / os.cpus().length;
+        console.log(`Kernel writeback of this copy: ${wb.toFixed(2)} CPU s (${after.name} less ${off.name}, whole machine); ` +
+          `${off.name} plus that spread over ${os.cpus().length} CPUs: ${floor.toFixed(3)} s (+${((floor / off.median - 1) * 100).toFixed(1)} %), ` +
+          `the least a durable copy takes unless idle CPU hides the writeback; ${on.name} takes ${(on.median / floor).toFixed(2)} × that.`);
+      }
+    }
     const limit = results.filter((r) => LIMIT_CASES.some(([n]) => n === r.name)).sort((a, b) => a.median - b.median)[0];
     if (on && off && limit) {
       const goal = off.median * 1.05;
       console.log(`Disk limit: ${limit.name.replace(/^limit: /, '')} ${limit.median.toFixed(3)} s (median; ${fmtBytes(tree.bytes)} made durable, no files): ` +
-        `${limit.median <= goal ? 'within' : 'above'} 1.05 × ${off.name} (${goal.toFixed(3)} s), so a sync cost of 5 % is ` +
-        `${limit.median <= goal ? 'possible' : 'physically out of reach'} on this disk; ${on.name} takes ${(on.median / limit.median).toFixed(2)} × the limit.`);
+        `${limit.median <= goal ? 'within' : 'above'} 1.05 × ${off.name} (${goal.toFixed(3)} s), so the bytes alone ` +
+        `${limit.median <= goal ? 'leave room for' : 'put out of reach'} a sync cost of 5 % on this disk (the kernel's CPU to write back ` +
+        `many files, in "CPU per run", is not in this limit); ${on.name} takes ${(on.median / limit.median).toFixed(2)} × the limit.`);
     }
 
     // Peak memory: one more, untimed run of the default fcp case, watching
     // every process of the job (rank 0 and the ranks it spawns).
-    dropDir(dst);
     console.error(`copy: ${name}: peak RSS run: ${fcpVariants[0].name}`);
     const rss = await peakRssTree(fcpCmd, fcpVariants[0].args(src, dst));
-    dropDir(dst);
+    dests.clear(dst, tree.bytes + tree.files * 4 * KiB);
     console.log(`${fcpVariants[0].name}, one run: ${describeRss(rss)}\n`);
   }
 
+  if (dests.onDisk) {
+    console.log(`Destinations on a disk were set aside in ${dests.trash} (${dests.setAside} in this run; ` +
+      `files of 1 MiB or more truncated, ${fmtBytes(dests.freed)}), not removed: ext4 without a journal makes ` +
+      'every create skip the inodes deleted in the last 1-5 minutes (see DestClearer). --clean removes them.\n');
+  }
   if (opts.clean) {
+    dests.remove();
     for (const src of used) { dropDir(src); fs.rmSync(`${src}.summary.json`, { force: true }); }
     console.error(`copy: removed cached trees: ${used.join(' ') || '(none)'}`);
   }
