@@ -75,14 +75,18 @@ function diskBusyMs(name) {
  * is dirty (ialloc.c: recently_deleted()), by scanning past every such inode of the group
  * for each new one. Removing a 20,000-file destination before the next run made each
  * create scan thousands of them: 86 % of a create's time (perf: find_inode_bit ->
- * recently_deleted), system time up to 2.6 s for a copy that needs 0.3 s, `cp -a` 2.8-6.3 s
- * instead of 0.4-0.6 s, and run times that depended on how long ago the last removal was.
- * So on a disk a destination is renamed into base/trash and kept there, inodes and all;
- * when the trash holds `capBytes` its files of 1 MiB or more are truncated to give the
- * space back (a truncate frees blocks, not inodes). `--clean` removes the trash; a run
- * on the same disk within 5 minutes of that runs slow. On tmpfs a destination is removed.
+ * recently_deleted), system time up to 2.6 s for a copy that otherwise takes 0.6 s,
+ * `cp -a` 2.8-6.3 s instead of 0.35-0.42 s, and run times that depended on how long ago
+ * the last removal was. So on a disk a destination is renamed into base/trash and kept
+ * there, inodes and all, until the end of the invocation; when the trash holds `capBytes`
+ * its files of 1 MiB or more are truncated to give the space back (a truncate frees
+ * blocks, not inodes). The trash is removed at the end, or sooner when the file system
+ * runs short of inodes, and no timed run starts within RECENT_MS of a removal (the time
+ * of the last one is kept in base/trash.removed-at for the next invocation).
+ * On tmpfs a destination is simply removed.
  */
 const BIG = 1024 * 1024;
+const RECENT_MS = 300_000;
 /** Python: drop the cached pages of every regular file under argv[1] (written back first). */
 const DONTNEED = `import os, sys
 for d, _, fs in os.walk(sys.argv[1]):
@@ -95,12 +99,16 @@ for d, _, fs in os.walk(sys.argv[1]):
         os.close(fd)`;
 class DestClearer {
   constructor(base, onDisk, capBytes) {
+    this.base = base;
     this.trash = path.join(base, 'trash');
+    this.stamp = path.join(base, 'trash.removed-at');
     this.onDisk = onDisk;
     this.capBytes = capBytes;
     this.held = 0;
     this.setAside = 0;
     this.freed = 0;
+    this.removals = 0;
+    this.waitedMs = 0;
   }
 
   /** Moves dir out of the way (bytes: about what it holds), or removes it on tmpfs. */
@@ -116,10 +124,32 @@ class DestClearer {
     spawnSync('python3', ['-c', DONTNEED, aside]);
     this.held += bytes;
     if (this.held > this.capBytes) { this.freed += truncateBig(this.trash); this.held = 0; }
+    const st = fs.statfsSync(this.base);
+    if (st.ffree < st.files / 5) this.remove(); // a fifth of the inodes left: give them back now
   }
 
-  /** Removes the trash (--clean). */
-  remove() { dropDir(this.trash); }
+  /** Removes the trash, written back, and notes when (the next timed run waits: settle()). */
+  remove() {
+    if (!fs.existsSync(this.trash)) return;
+    console.error(`copy: removing the copies set aside in ${this.trash}`);
+    dropDir(this.trash);
+    spawnSync('sync');
+    fs.writeFileSync(this.stamp, String(Date.now()));
+    this.removals += 1;
+  }
+
+  /** Before a timed run on a disk: waits until no inode a removal freed still counts as recently deleted. */
+  settle() {
+    if (!this.onDisk) return;
+    let at = 0;
+    try { at = Number(fs.readFileSync(this.stamp, 'utf8')); } catch { return; }
+    const left = at + RECENT_MS - Date.now();
+    if (!(left > 0)) return;
+    console.error(`copy: waiting ${(left / 1000).toFixed(0)} s: the inodes removed at ${new Date(at).toISOString()} ` +
+      'slow every create on this file system for 5 minutes (see DestClearer)');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, left);
+    this.waitedMs += left;
+  }
 }
 
 /** Truncates every regular file of BIG bytes or more under dir to 0; returns the bytes freed. */
@@ -187,10 +217,10 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
                        runs as: CMD SRC DST [extra args], without -np/--quiet
                        (and without the --no-hash case)
   --no-verify          skip the treecmp check of each fcp case's first copy of each profile
-  --sync-cost          cases fcp, fcp --no-sync, fcp --no-sync; sync -f, cp -a, cp -a; sync -f and
-                       the disk's limit (the
-                       tree's byte count written durably from memory: bench/disk-limit.py):
-                       what making the data durable costs, and what it must cost at least
+  --sync-cost          cases fcp, fcp --no-sync, fcp --no-sync; sync -f, cp -a, cp -a; sync -f
+                       and the disk's limit (the tree's byte count written durably from
+                       memory: bench/disk-limit.py): what making the data durable costs, and
+                       what it must cost at least
   --taskset CPUS       run the fcp cases under taskset -c CPUS (e.g. 0: leave the other CPUs
                        to the kernel's writeback and to cp)
   --dir DIR            trees and copies in DIR instead of ${benchDir} (e.g. on a disk)
@@ -199,8 +229,7 @@ const HELP = `usage: node bench/copy.mjs [options]   (or: npm run bench -- [opti
   --mixed-files N      files in the mixed tree (default 5000)
   --mixed-size BYTES   total size of the mixed tree (default 2 GiB)
   --wide-files N       files in the wide tree, all in one directory (default 50000)
-  --clean              remove the cached source trees at the end (and, on a disk, the
-                       destinations set aside in DIR/trash)
+  --clean              remove the cached source trees at the end
 Trees are cached in ${benchDir}.`;
 
 /** Split a command-line string on whitespace (no quote handling: keep it simple). */
@@ -410,6 +439,7 @@ export async function main(argv = process.argv.slice(2)) {
         // made run times depend on what the kernel had evicted (and a synced run's reads
         // wait behind its writeback, where --no-sync's do not).
         if (dests.onDisk) spawnSync('bash', ['-c', 'find "$1" -type f -print0 | xargs -0 cat > /dev/null', 'warm', src]);
+        dests.settle();
         const label = how?.warmup ? 'warm-up' : `run ${++run}/${reps * cases.length}`;
         console.error(`copy: ${name}: ${label}: ${c.name}`);
       },
@@ -473,12 +503,15 @@ export async function main(argv = process.argv.slice(2)) {
   }
 
   if (dests.onDisk) {
-    console.log(`Destinations on a disk were set aside in ${dests.trash} (${dests.setAside} in this run; ` +
-      `files of 1 MiB or more truncated, ${fmtBytes(dests.freed)}), not removed: ext4 without a journal makes ` +
-      'every create skip the inodes deleted in the last 1-5 minutes (see DestClearer). --clean removes them.\n');
+    const early = dests.removals;
+    dests.remove();
+    console.log(`On a disk, each copy was set aside in ${dests.trash} (${dests.setAside} in this run; files of 1 MiB or more ` +
+      `truncated, ${fmtBytes(dests.freed)}) instead of being removed before the next run. The trash was removed at the end` +
+      `${early ? ` and ${early} time(s) before, when inodes ran short` : ''}; no timed run starts within 5 minutes of a removal ` +
+      `(${(dests.waitedMs / 1000).toFixed(0)} s waited in this run): ext4 without a journal makes every create skip the inodes ` +
+      'deleted in the last 1-5 minutes (see DestClearer).\n');
   }
   if (opts.clean) {
-    dests.remove();
     for (const src of used) { dropDir(src); fs.rmSync(`${src}.summary.json`, { force: true }); }
     console.error(`copy: removed cached trees: ${used.join(' ') || '(none)'}`);
   }
