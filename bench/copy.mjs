@@ -48,7 +48,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { spawnSync } from 'node:child_process';
 import {
   repoRoot, toolsDir, benchDir, timeIt, compare, ratioTable, makeTree, dropDir,
-  parseOpts, shQuote, fmtBytes, peakRssTree, describeRss, median,
+  parseOpts, shQuote, fmtBytes, peakRssTree, describeRss, median, met,
 } from './lib.mjs';
 
 const GiB = 1024 ** 3;
@@ -333,7 +333,8 @@ export async function main(argv = process.argv.slice(2)) {
   const catOut = path.join(base, 'catout');
   const used = [];
   fs.mkdirSync(base, { recursive: true });
-  const dests = new DestClearer(base, diskOf(base) !== null, Math.min(8 * GiB, roomBytes(base) / 4));
+  const disk = diskOf(base); // the block device under base, null on tmpfs
+  const dests = new DestClearer(base, disk !== null, Math.min(8 * GiB, roomBytes(base) / 4));
 
   console.log(`## copy: fcp vs cp -a (${base})${opts.taskset ? `; the fcp cases under taskset -c ${opts.taskset}` : ''}\n`);
   for (const name of only) {
@@ -394,30 +395,21 @@ export async function main(argv = process.argv.slice(2)) {
 
     // --sync-cost: how long the disk under DIR was busy in each run (io_ticks), which CPU
     // contention from other work does not stretch as it stretches wall times.
+    // And the CPU of each run, its own processes' and the whole machine's: the kernel's
+    // writeback of what a run wrote runs in kernel threads, outside the run's processes,
+    // during the run when it syncs and after it when it does not.
     const busy = new Map(); // case name -> [ms]
-    if (opts['sync-cost'] && diskOf(base)) {
-      for (const c of cases) {
-        const timed = c.run;
-        c.run = async () => {
-          const b0 = diskBusyMs(diskOf(base));
-          const t = await timed();
-          busy.set(c.name, [...(busy.get(c.name) ?? []), diskBusyMs(diskOf(base)) - b0]);
-          return t;
-        };
-      }
-    }
-    // --sync-cost: the CPU of each run, its own processes' and the whole machine's: the
-    // kernel's writeback of what a run wrote runs in kernel threads, outside the run's
-    // processes, during the run when it syncs and after it when it does not.
     const cpu = new Map(); // case name -> [{ own, machine }]
     if (opts['sync-cost']) {
+      const add = (m, k, v) => m.set(k, [...(m.get(k) ?? []), v]);
       for (const c of cases) {
         const timed = c.run;
         c.run = async () => {
-          const c0 = cpuNow();
+          const [b0, c0] = [disk ? diskBusyMs(disk) : 0, cpuNow()];
           const t = await timed();
           const c1 = cpuNow();
-          cpu.set(c.name, [...(cpu.get(c.name) ?? []), { own: c1.children - c0.children, machine: c1.machine - c0.machine }]);
+          if (disk) add(busy, c.name, diskBusyMs(disk) - b0);
+          add(cpu, c.name, { own: c1.children - c0.children, machine: c1.machine - c0.machine });
           return t;
         };
       }
@@ -459,12 +451,12 @@ export async function main(argv = process.argv.slice(2)) {
       const pct = ((on.median / off.median - 1) * 100).toFixed(1);
       const what = opts['sync-cost'] ? 'Sync cost' : 'Hashing cost';
       const on2 = opts['sync-cost'] ? 'syncing' : 'hashing on';
-      const goal = opts['sync-cost'] ? ` Goal (issue 13) at most +5 %: ${Number(pct) <= 5 ? 'met' : 'not met'}.` : '';
+      const goal = opts['sync-cost'] ? ` Goal (issue 13) at most +5 %: ${met(Number(pct) <= 5)}.` : '';
       console.log(`${what}: ${on.name} ${on.median.toFixed(3)} s vs ${off.name} ${off.median.toFixed(3)} s (medians): ${on2} takes ${pct >= 0 ? '+' : ''}${pct} %.${goal}`);
     }
     if (busy.size > 0) {
       const ms = (name) => (busy.has(name) ? `${median(busy.get(name)).toFixed(0)} ms` : '-');
-      console.log(`Disk busy per run (io_ticks of ${diskOf(base)}, medians): ${results.map((r) => `${r.name} ${ms(r.name)}`).join(', ')} ` +
+      console.log(`Disk busy per run (io_ticks of ${disk}, medians): ${results.map((r) => `${r.name} ${ms(r.name)}`).join(', ')} ` +
         '(--no-sync and cp -a leave their data dirty: the disk writes it after the run).');
     }
     if (cpu.size > 0) {

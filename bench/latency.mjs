@@ -35,7 +35,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { spawn, spawnSync } from 'node:child_process';
 import {
-  repoRoot, toolsDir, benchDir, timeIt, compare, median, makeTree, dropDir,
+  repoRoot, toolsDir, benchDir, timeIt, compare, median, met, makeTree, dropDir,
   parseOpts, shQuote, fmtBytes, srcDirFor,
 } from './lib.mjs';
 import { latfsBinary, LatfsMount, flatCounts, diffCounts, cleanupAll } from './latfs.mjs';
@@ -340,8 +340,6 @@ async function copySection(ctx, title, nps, variants) {
   console.log(breakdownTable(results.map((r) => ({ name: r.name, counts: medianCounts(r.counts) })), ctx.entries));
   console.log('');
 }
-
-const met = (ok) => (ok ? 'met' : '**not met**');
 
 /** The goals of issue 15 this copy table shows (those whose cases ran), one line each. */
 function copyGoals(results, entries, lat) {

@@ -67,6 +67,9 @@ export function timeIt(cmd, args = [], { env, cwd } = {}) {
   });
 }
 
+/** How a bench marks a goal it checks: met, or not met (in bold, to stand out in a table's notes). */
+export const met = (ok) => (ok ? 'met' : '**not met**');
+
 /** Median of a list of numbers (mean of the two middle values if even). */
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);

@@ -3,8 +3,7 @@
  * earlier runs did) and compares it with the digests of what was read from SRC
  * (copy/verify-task.ts). Collective.
  */
-import type { DoneWork } from '../checkpoint/verifiable.js';
-import { readVerifiable } from '../checkpoint/verifiable.js';
+import { readVerifiable, type DoneWork } from '../checkpoint/verifiable.js';
 import { verifyTask, corruptForTest } from '../copy/verify-task.js';
 import type { CopyRun } from './run.js';
 import type { Plan } from './plan-phase.js';

@@ -46,8 +46,9 @@ export interface Left {
  * What is left after a walk of these totals (counters of walk-task.ts: `handed`, the files
  * it copied as it went; `upToDate`, files --update found in DST and never listed; `linked`,
  * files with more than one link; `dstDirs`, directories --update found in DST already).
- * `overlapped`: the walk made every directory it found (walk-copy.ts); `reported`: --report. A resume lists again what earlier runs found, and a list of files implies
- * its parents: there every phase runs.
+ * `overlapped`: the walk made every directory it found (walk-copy.ts); `reported`:
+ * --report. A resume lists again what earlier runs found, and a list of files implies its
+ * parents: there every phase runs.
  */
 export function leftAfterWalk(t: Counters, job: { overlapped: boolean; resume: boolean; listed: boolean; reported: boolean }): Left {
   if (job.resume || job.listed) return { dirs: true, copy: true, links: true };

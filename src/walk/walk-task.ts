@@ -21,7 +21,6 @@ import { baseName } from '../model/paths.js';
 import { keptRun } from '../model/file-run.js';
 import { listedDirProblem, listItems, type ListFlag } from './list-source.js';
 import type { WalkContext, WalkItem } from './walk-context.js';
-
 import { Retries } from '../io/retry.js';
 import { ACTION } from '../report/report-part.js';
 
@@ -30,9 +29,18 @@ const NAMES_PER_BATCH = 512;
 const S_IFDIR = 0o040000;
 
 const S_IFMT = 0o170000;
+
+/** Is the stat record at `o` of `rec` (putStatRecord's layout, its status first) a directory found there? */
+const isDirAt = (rec: ArrayLike<number>, o: number): boolean => rec[o] === 0 && (rec[o + 1]! & S_IFMT) === S_IFDIR;
 const S_IFREG = 0o100000;
 
 export function walkTask(w: WalkContext): Task<WalkItem> {
+  /** --update: directory `e` is in DST already (every one there: the mkdir phase is skipped). */
+  const dstHasDir = (e: Entry, ctx: TaskContext<WalkItem>) => {
+    if (!w.dstDirs) return;
+    w.dstDirs.add(dirKey(e.r, e.p));
+    ctx.count('dstDirs');
+  };
   const record = (e: Entry, ctx: TaskContext<WalkItem>) => {
     w.lists.add(e);
     ctx.count('entries');
@@ -130,10 +138,7 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
       }
       record(e, ctx);
       recorded++;
-      if (e.k === 'd' && dst && w.dstDirs && dst[o] === 0 && (dst[o + 1]! & S_IFMT) === S_IFDIR) {
-        w.dstDirs.add(dirKey(e.r, e.p));
-        ctx.count('dstDirs'); // (every directory there already: the mkdir phase is skipped)
-      }
+      if (e.k === 'd' && dst && isDirAt(dst, o)) dstHasDir(e, ctx);
       // A directory an earlier run read completely keeps its children (resume): not read again.
       if (e.k === 'd' && !x && !w.resume?.isComplete(e.r, e.p)) subdirs.push(e);
     }
@@ -334,12 +339,9 @@ export function walkTask(w: WalkContext): Task<WalkItem> {
           w.store?.listing(r, e.p, Buffer.alloc(1), a, 1);
           if (e.k === 'd' && !w.list && w.sink) await w.sink.dirs([e]);
           // --update: the root's destination too (one lstat, where its mkdir took two).
-          if (e.k === 'd' && w.updateDst && w.dstDirs) {
+          if (e.k === 'd' && w.updateDst) {
             const d = await w.updateDst.lstatRecord(w.roots[r]!.dst).catch(() => null);
-            if (d && d[0] === 0 && (d[1]! & S_IFMT) === S_IFDIR) {
-              w.dstDirs.add(dirKey(r, e.p));
-              ctx.count('dstDirs');
-            }
+            if (d && isDirAt(d, 0)) dstHasDir(e, ctx);
           }
           if (e.k === 'd' && !w.list && !w.resume?.isComplete(r, e.p)) ctx.enqueue({ t: 'd', r, p: Buffer.alloc(0) });
         } catch (err) {
